@@ -1,0 +1,205 @@
+//! JSON writing primitives whose output matches `orjson.dumps` byte for byte.
+//!
+//! The bindings crate walks Python objects and calls these; keeping the byte
+//! formats here lets `cargo test` pin them without an interpreter.
+
+/// For each byte: 0 = copy as-is, otherwise the character after the backslash
+/// (`u` means a `\u00XX` escape).
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string: quotes, backslash and control characters
+/// escaped; everything else, including non-ASCII, copied verbatim.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if esc == b'u' {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
+        } else {
+            out.extend_from_slice(&[b'\\', esc]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Appends a signed integer.
+pub fn write_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends an unsigned integer.
+pub fn write_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends a float the way orjson does: the shortest digits that round-trip,
+/// plain notation for decimal exponents in `-5..16` (always with a fraction,
+/// `1.0`), scientific otherwise (`1e+16`, `1.5e-7`); NaN and infinities as
+/// `null`.
+pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if !v.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let mut buf = ryu::Buffer::new();
+    let (negative, digits, exp) = shortest_digits(buf.format_finite(v));
+    if negative {
+        out.push(b'-');
+    }
+    let n = digits.len() as i32;
+    if (-5..16).contains(&exp) {
+        if exp >= 0 {
+            let int_len = (exp + 1) as usize;
+            if digits.len() <= int_len {
+                out.extend_from_slice(&digits);
+                out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
+                out.extend_from_slice(b".0");
+            } else {
+                out.extend_from_slice(&digits[..int_len]);
+                out.push(b'.');
+                out.extend_from_slice(&digits[int_len..]);
+            }
+        } else {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
+            out.extend_from_slice(&digits);
+        }
+    } else {
+        out.push(digits[0]);
+        if n > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        if exp >= 0 {
+            out.push(b'+');
+        }
+        write_i64(out, exp as i64);
+    }
+}
+
+/// Splits ryu's output into sign, significant digits (no leading or trailing
+/// zeros, at least one digit) and the decimal exponent of the first digit.
+fn shortest_digits(repr: &str) -> (bool, Vec<u8>, i32) {
+    let (negative, rest) = match repr.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, repr),
+    };
+    let (mantissa, exp_part) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().unwrap_or(0)),
+        None => (rest, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: Vec<u8> = Vec::with_capacity(int_part.len() + frac_part.len());
+    digits.extend_from_slice(int_part.as_bytes());
+    digits.extend_from_slice(frac_part.as_bytes());
+    let leading = digits.iter().take_while(|&&d| d == b'0').count();
+    if leading == digits.len() {
+        return (negative, vec![b'0'], 0);
+    }
+    digits.drain(..leading);
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    let exp = exp_part + int_part.len() as i32 - 1 - leading as i32;
+    (negative, digits, exp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(v: f64) -> String {
+        let mut out = Vec::new();
+        write_f64(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn s(v: &str) -> String {
+        let mut out = Vec::new();
+        write_str(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_match_orjson() {
+        let cases = [
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1.2345678901234568e17, "1.2345678901234568e+17"),
+            (1.5e-7, "1.5e-7"),
+            (1e-5, "0.00001"),
+            (1.5e-5, "0.000015"),
+            (9.99e-6, "9.99e-6"),
+            (0.0001, "0.0001"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (1e300, "1e+300"),
+            (5e-324, "5e-324"),
+            (12345.678, "12345.678"),
+            (100.0, "100.0"),
+            (-2.5, "-2.5"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (f64::NAN, "null"),
+            (f64::INFINITY, "null"),
+            (f64::NEG_INFINITY, "null"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(f(v), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn strings_escape_only_what_json_requires() {
+        assert_eq!(s("plain"), "\"plain\"");
+        assert_eq!(s("a\"b\\c/"), r#""a\"b\\c/""#);
+        assert_eq!(s("\n\t\r\u{8}\u{c}"), r#""\n\t\r\b\f""#);
+        assert_eq!(s("\u{0}\u{1f}\u{7f}"), "\"\\u0000\\u001f\u{7f}\"");
+        assert_eq!(s("é😀\u{2028}"), "\"é😀\u{2028}\"");
+    }
+
+    #[test]
+    fn integers_cover_the_64_bit_range() {
+        let mut out = Vec::new();
+        write_i64(&mut out, i64::MIN);
+        out.push(b',');
+        write_u64(&mut out, u64::MAX);
+        assert_eq!(out, b"-9223372036854775808,18446744073709551615");
+    }
+}

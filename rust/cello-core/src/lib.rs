@@ -1,0 +1,13 @@
+//! Cello's core: everything on the hot path that does not need Python.
+//!
+//! This crate links no libpython. The PyO3 bindings crate (`cello-py`) builds
+//! on it; `cargo test` here runs without a Python interpreter.
+
+pub mod json;
+pub mod problem;
+pub mod query;
+pub mod router;
+pub mod server;
+
+pub use problem::Problem;
+pub use router::{Constraint, Lookup, RouteError, Router};

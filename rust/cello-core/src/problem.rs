@@ -1,0 +1,92 @@
+//! RFC 7807 problem details: the body of every framework-generated error.
+
+use crate::json::{write_str, write_u64};
+
+/// The media type of a problem body.
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// A framework-generated error, rendered as `application/problem+json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: u16,
+    pub title: String,
+    pub detail: Option<String>,
+    pub instance: Option<String>,
+    /// Extension members, written after the standard ones, values as strings.
+    pub extensions: Vec<(String, String)>,
+}
+
+impl Problem {
+    /// A problem whose title is the status code's reason phrase.
+    pub fn new(status: u16) -> Self {
+        let title = http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error")
+            .to_owned();
+        Problem {
+            status,
+            title,
+            detail: None,
+            instance: None,
+            extensions: Vec::new(),
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
+        self.instance = Some(instance.into());
+        self
+    }
+
+    /// Serialises the problem; key order is fixed so every door emits the same bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(96);
+        out.extend_from_slice(b"{\"type\":\"about:blank\",\"title\":");
+        write_str(&mut out, &self.title);
+        out.extend_from_slice(b",\"status\":");
+        write_u64(&mut out, u64::from(self.status));
+        if let Some(detail) = &self.detail {
+            out.extend_from_slice(b",\"detail\":");
+            write_str(&mut out, detail);
+        }
+        if let Some(instance) = &self.instance {
+            out.extend_from_slice(b",\"instance\":");
+            write_str(&mut out, instance);
+        }
+        for (key, value) in &self.extensions {
+            out.push(b',');
+            write_str(&mut out, key);
+            out.push(b':');
+            write_str(&mut out, value);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_standard_members_in_order() {
+        let p = Problem::new(404)
+            .with_detail("No route for GET /x")
+            .with_instance("/x");
+        assert_eq!(
+            String::from_utf8(p.to_json()).unwrap(),
+            r#"{"type":"about:blank","title":"Not Found","status":404,"detail":"No route for GET /x","instance":"/x"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_status_still_has_a_title() {
+        let p = Problem::new(599);
+        assert!(String::from_utf8(p.to_json()).unwrap().contains("\"title\":\"Error\""));
+    }
+}
