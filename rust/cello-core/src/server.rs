@@ -21,10 +21,26 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// A response body: complete bytes, or chunks arriving over a channel.
+///
+/// A producer that fails mid-stream sends `Err(StreamAborted)`: hyper then
+/// drops the connection instead of ending the body cleanly, so the client
+/// can tell the response is incomplete.
 pub enum Body {
     Full(Option<Bytes>),
-    Channel(mpsc::Receiver<Bytes>),
+    Channel(mpsc::Receiver<Result<Bytes, StreamAborted>>),
 }
+
+/// The producer of a streamed body stopped before finishing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamAborted;
+
+impl std::fmt::Display for StreamAborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("response stream aborted by its producer")
+    }
+}
+
+impl std::error::Error for StreamAborted {}
 
 impl Body {
     pub fn empty() -> Self {
@@ -43,15 +59,15 @@ impl Body {
 
 impl hyper::body::Body for Body {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = StreamAborted;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, StreamAborted>>> {
         match self.get_mut() {
             Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Body::Channel(rx) => rx.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b)))),
+            Body::Channel(rx) => rx.poll_recv(cx).map(|c| c.map(|r| r.map(Frame::data))),
         }
     }
 
@@ -240,7 +256,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(2);
         tokio::spawn(async move {
             for part in ["one", "two"] {
-                tx.send(Bytes::from(part)).await.unwrap();
+                tx.send(Ok(Bytes::from(part))).await.unwrap();
             }
         });
         let collected = http_body_util::BodyExt::collect(Body::Channel(rx))

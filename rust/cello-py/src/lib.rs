@@ -1,14 +1,53 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! `cello._cello`: the PyO3 bindings over `cello-core`.
+//!
+//! The whole Python surface of the extension is declared in the module
+//! function below.
+
+mod app;
+mod convert;
+mod dispatch;
+mod json_reader;
+mod json_writer;
+mod multidict;
+mod pipeline;
+mod request;
+mod response;
+mod service;
+mod streaming;
+mod support;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+/// Serialises a value exactly as a handler's return value would be (orjson-compatible bytes).
+#[pyfunction]
+fn dumps<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(obj.py(), &json_writer::to_json(obj)?))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// Parses JSON the way `Request.json()` does.
+#[pyfunction]
+fn loads(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
+    match json_reader::parse(py, data) {
+        Ok(v) => Ok(v.unbind()),
+        Err(json_reader::JsonErrorOrPy::Py(e)) => Err(e),
+        Err(json_reader::JsonErrorOrPy::Json(e)) => Err(pyo3::exceptions::PyValueError::new_err(e.0)),
     }
+}
+
+#[pymodule]
+fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<app::Cello>()?;
+    m.add_class::<request::Request>()?;
+    m.add_class::<response::Response>()?;
+    m.add_class::<multidict::Headers>()?;
+    m.add_class::<multidict::QueryParams>()?;
+    m.add_class::<dispatch::ServerHandle>()?;
+    m.add_class::<streaming::StreamSink>()?;
+    m.add_class::<pipeline::Completer>()?;
+    m.add_function(wrap_pyfunction!(service::start_server, m)?)?;
+    m.add_function(wrap_pyfunction!(dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(loads, m)?)?;
+    Ok(())
 }

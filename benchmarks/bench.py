@@ -1,0 +1,673 @@
+"""Side-by-side HTTP benchmark of Cello against its peers (stdlib only).
+
+Each server in SERVERS is started in turn on a free 127.0.0.1 port, probed,
+warmed up, and loaded with wrk once per endpoint. Besides wrk's throughput and
+latency, the runner samples the server's own CPU time (its whole process
+tree, from /proc) around each run to get CPU microseconds per request, which
+is steadier than req/s on a small machine where wrk competes for the same
+cores. Results go to benchmarks/results/ (raw JSON) and docs/benchmarks.md.
+
+Normally started by run.sh, which installs wrk, the peer venv and the
+ceiling binary first. Environment:
+  BENCH_DURATION  seconds per measured wrk run (default 5)
+  BENCH_SERVERS   comma-separated server names to run (default: all)
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO / "benchmarks"
+APPS_DIR = BENCH_DIR / "apps"
+RESULTS_DIR = BENCH_DIR / "results"
+LOGS_DIR = RESULTS_DIR / "logs"
+DOC_PATH = REPO / "docs" / "benchmarks.md"
+WRK_SCRIPT = BENCH_DIR / "wrk_report.lua"
+
+# Cello comes from the project's own dev venv (built by `make build`); the
+# peers live in a separate venv so their dependencies never leak into it.
+CELLO_PYTHON = REPO / ".venv" / "bin" / "python"
+PEER_BIN = REPO / ".bench" / "venv" / "bin"
+CEILING_BIN = Path(
+    os.environ.get(
+        "CEILING_BIN", REPO / "target" / "bench-ceiling" / "release" / "ceiling"
+    )
+)
+
+# Load shape. Fixed on purpose: rows are only comparable if every server sees
+# the same client. 64 connections over 2 wrk threads saturates one server
+# worker without drowning a 2-core machine in context switches.
+WRK_THREADS = 2
+WRK_CONNECTIONS = 64
+WARMUP_SECONDS = 1
+STARTUP_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 10
+BASELINE = "cello"
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One measured row: `path` is requested, the row lands in `table`."""
+
+    table: str
+    path: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Server:
+    """How to start one contender. `command` receives the port to bind."""
+
+    name: str
+    description: str
+    command: Callable[[int], list[str]]
+    # Extra environment; "{port}" in a value is replaced by the port.
+    env: dict[str, str] = field(default_factory=dict)
+    # Rows beyond the two shared endpoints, e.g. Cello's async variants.
+    extra_probes: tuple[Probe, ...] = ()
+
+    def probes(self) -> list[Probe]:
+        shared = [Probe(table, table, self.name) for table in ENDPOINTS]
+        return shared + list(self.extra_probes)
+
+
+# Every server must answer these two with the same JSON; each gets a table.
+# A row is only measured if its answer parses to the table's expected body:
+# a fast 404 or a wrong payload must not pass for a fast server.
+EXPECTED_BODIES = {
+    "/": {"message": "Hello, World!"},
+    "/users/42": {"id": "42"},
+}
+ENDPOINTS = tuple(EXPECTED_BODIES)
+
+
+def _peer(tool: str) -> str:
+    return str(PEER_BIN / tool)
+
+
+def _granian(app: str, interface: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [
+            _peer("granian"),
+            "--interface", interface,
+            "--workers", "1",
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--no-ws",
+            "--log-level", "warning",
+            "--working-dir", str(APPS_DIR),
+            app,
+        ]  # fmt: skip
+
+    return command
+
+
+def _uvicorn(app: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [
+            _peer("uvicorn"),
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--workers", "1",
+            "--no-access-log",
+            "--log-level", "warning",
+            "--app-dir", str(APPS_DIR),
+            app,
+        ]  # fmt: skip
+
+    return command
+
+
+# Add rows here. Names are what BENCH_SERVERS filters on.
+SERVERS: list[Server] = [
+    Server(
+        name="cello",
+        description="Cello `app.run` (native server), sync `def` handlers",
+        command=lambda port: [str(CELLO_PYTHON), str(APPS_DIR / "cello_app.py")],
+        env={"PORT": "{port}"},
+        extra_probes=(
+            Probe("/", "/async", "cello `async def`"),
+            Probe("/", "/async-sleep", "cello `await sleep(0)`"),
+        ),
+    ),
+    Server(
+        name="hyper-ceiling",
+        description="raw tokio + hyper, no Python, 1 worker thread: the ceiling",
+        command=lambda port: [str(CEILING_BIN), "--port", str(port), "--threads", "1"],
+    ),
+    Server(
+        name="granian-raw-asgi",
+        description="granian, 1 worker, bare ASGI app (no framework)",
+        command=_granian("raw_asgi:app", "asgi"),
+    ),
+    Server(
+        name="uvicorn-fastapi",
+        description="uvicorn (uvloop + httptools), 1 worker, FastAPI",
+        command=_uvicorn("fastapi_app:app"),
+    ),
+    Server(
+        name="uvicorn-raw-asgi",
+        description="uvicorn (uvloop + httptools), 1 worker, bare ASGI app",
+        command=_uvicorn("raw_asgi:app"),
+    ),
+]
+
+
+# --------------------------------------------------------------------------
+# /proc sampling
+
+
+def _read_stat(pid: int) -> tuple[int, int] | None:
+    """(ppid, utime+stime ticks) of a process, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces or parentheses, so split
+    # after its closing parenthesis; fields then start at field 3 (state).
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def process_tree(root: int) -> list[int]:
+    """The root pid plus all its live descendants (granian forks workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _read_stat(int(entry))
+            if stat is not None:
+                children.setdefault(stat[0], []).append(int(entry))
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def tree_cpu_seconds(root: int) -> float:
+    ticks = 0
+    for pid in process_tree(root):
+        stat = _read_stat(pid)
+        if stat is not None:
+            ticks += stat[1]
+    return ticks / CLOCK_TICKS
+
+
+def tree_peak_rss_mib(root: int) -> float:
+    """VmHWM summed over the process tree (a worker's peak counts too)."""
+    total_kib = 0
+    for pid in process_tree(root):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        if match:
+            total_kib += int(match.group(1))
+    return total_kib / 1024
+
+
+# --------------------------------------------------------------------------
+# Server lifecycle
+
+
+def free_port() -> int:
+    # The kernel picks an unused port; it is released at once and reused by
+    # the server. The tiny race with other processes is fine on a dev box.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read(), response.getheader("content-type", "")
+    finally:
+        conn.close()
+
+
+class StartError(Exception):
+    pass
+
+
+class RunningServer:
+    def __init__(self, server: Server, port: int):
+        self.server = server
+        self.port = port
+        LOGS_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOGS_DIR / f"{server.name}.log"
+        env = dict(os.environ)
+        env.update({k: v.replace("{port}", str(port)) for k, v in server.env.items()})
+        env["PYTHONUNBUFFERED"] = "1"
+        self.argv = server.command(port)
+        with open(self.log_path, "wb") as log:
+            # A new session makes the server a process-group leader, so the
+            # SIGKILL fallback can reach its workers without touching
+            # anything this runner did not start.
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=APPS_DIR,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(text[-lines:])
+
+    def wait_ready(self, path: str) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StartError(
+                    f"exited with code {self.process.returncode}: {self.log_tail()}"
+                )
+            try:
+                http_get(self.port, path, timeout=1.0)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise StartError(
+            f"no HTTP answer within {STARTUP_TIMEOUT_SECONDS}s: {self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+        # Kill whatever is left of the group we created (a stuck leader, or
+        # workers that outlived it).
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+
+# --------------------------------------------------------------------------
+# Load generation
+
+
+def run_wrk(port: int, path: str, seconds: int) -> dict:
+    argv = [
+        "wrk",
+        f"-t{WRK_THREADS}",
+        f"-c{WRK_CONNECTIONS}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s", str(WRK_SCRIPT),
+        f"http://127.0.0.1:{port}{path}",
+    ]  # fmt: skip
+    completed = subprocess.run(
+        argv, capture_output=True, text=True, timeout=seconds + 30, check=False
+    )
+    for line in completed.stdout.splitlines():
+        if line.startswith("WRK_JSON "):
+            report = json.loads(line[len("WRK_JSON ") :])
+            report["stdout"] = completed.stdout
+            return report
+    raise RuntimeError(f"wrk produced no report: {completed.stdout} {completed.stderr}")
+
+
+def measure(running: RunningServer, probe: Probe, seconds: int) -> dict:
+    row: dict = {"server": running.server.name, **asdict(probe)}
+    status, body, content_type = http_get(running.port, probe.path)
+    row.update(check_status=status, check_body=body.decode(errors="replace"))
+    row["check_content_type"] = content_type
+    if status != 200:
+        row["error"] = f"GET {probe.path} returned {status}"
+        return row
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if payload != EXPECTED_BODIES[probe.table]:
+        row["error"] = f"GET {probe.path} answered {body[:200]!r}"
+        return row
+    run_wrk(running.port, probe.path, WARMUP_SECONDS)
+    pid = running.process.pid
+    cpu_before = tree_cpu_seconds(pid)
+    report = run_wrk(running.port, probe.path, seconds)
+    cpu_after = tree_cpu_seconds(pid)
+    requests = report["requests"]
+    errors = report["errors"]
+    row.update(
+        requests=requests,
+        duration_s=report["duration_us"] / 1e6,
+        req_per_s=requests / (report["duration_us"] / 1e6),
+        p50_ms=report["latency_us"]["p50"] / 1000,
+        p90_ms=report["latency_us"]["p90"] / 1000,
+        p99_ms=report["latency_us"]["p99"] / 1000,
+        max_ms=report["latency_us"]["max"] / 1000,
+        cpu_s=cpu_after - cpu_before,
+        cpu_us_per_req=(cpu_after - cpu_before) * 1e6 / requests if requests else None,
+        peak_rss_mib=tree_peak_rss_mib(pid),
+        # Socket errors plus non-2xx/3xx responses: any of these means the
+        # row's throughput is not comparable and the reader must know.
+        wrk_errors=errors,
+        errors_total=sum(errors.values()),
+        wrk_stdout=report["stdout"],
+    )
+    return row
+
+
+def bench_server(server: Server, seconds: int) -> list[dict]:
+    probes = server.probes()
+    print(f"== {server.name}: {server.description}", flush=True)
+    try:
+        running = RunningServer(server, free_port())
+    except OSError as error:  # e.g. binary missing
+        return [failed_row(server, probe, f"cannot start: {error}") for probe in probes]
+    rows = []
+    try:
+        running.wait_ready(probes[0].path)
+        for probe in probes:
+            try:
+                row = measure(running, probe, seconds)
+            except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
+                row = failed_row(server, probe, f"{type(error).__name__}: {error}")
+            rows.append(row)
+            print(f"   {probe.path:<14} {summarize(row)}", flush=True)
+    except StartError as error:
+        rows = [
+            failed_row(server, probe, f"failed to start: {error}") for probe in probes
+        ]
+        print(f"   failed to start: {error}", flush=True)
+    finally:
+        running.stop()
+    for row in rows:
+        row["command"] = running.argv
+        row["log"] = str(running.log_path.relative_to(REPO))
+    return rows
+
+
+def failed_row(server: Server, probe: Probe, reason: str) -> dict:
+    return {"server": server.name, **asdict(probe), "error": reason}
+
+
+def summarize(row: dict) -> str:
+    if "error" in row:
+        return f"FAILED: {row['error']}"
+    return (
+        f"{row['req_per_s']:>10,.0f} req/s  p50 {row['p50_ms']:.2f} ms  "
+        f"p99 {row['p99_ms']:.2f} ms  {row['cpu_us_per_req']:.1f} CPU us/req  "
+        f"errors {row['errors_total']}"
+    )
+
+
+# --------------------------------------------------------------------------
+# Reporting
+
+
+def _command_output(argv: list[str]) -> str:
+    try:
+        completed = subprocess.run(
+            argv, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    output = (completed.stdout or completed.stderr).strip()
+    return (
+        output.splitlines()[0]
+        if completed.returncode == 0 and output
+        else "unavailable"
+    )
+
+
+def _package_versions(python: Path, names: list[str]) -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {}\n"
+        "for n in sys.argv[1:]:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: out[n] = 'not installed'\n"
+        "print(json.dumps(out))\n"
+    )
+    raw = _command_output([str(python), "-c", code, *names])
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return dict.fromkeys(names, "unavailable")
+
+
+def machine_facts() -> dict:
+    cpu_model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    peer_python = PEER_BIN / "python"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "kernel": platform.release(),
+        "os": _command_output(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "python_cello": _command_output([str(CELLO_PYTHON), "--version"]),
+        "python_peers": _command_output([str(peer_python), "--version"]),
+        "cello": _package_versions(CELLO_PYTHON, ["cello"])["cello"],
+        "peers": _package_versions(
+            peer_python,
+            ["granian", "uvicorn", "fastapi", "starlette", "uvloop", "httptools"],
+        ),
+        "rustc": _command_output(["rustc", "--version"]),
+        "wrk": _wrk_version(),
+    }
+
+
+def _wrk_version() -> str:
+    # `wrk --version` prints its banner and exits non-zero, so read it directly.
+    try:
+        completed = subprocess.run(
+            ["wrk", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    first = (completed.stdout or completed.stderr).strip().splitlines()
+    return first[0].split(" [")[0] if first else "unavailable"
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    if value is None or not base:
+        return "—"
+    return f"{value / base:.2f}×"
+
+
+def markdown_tables(rows: list[dict]) -> str:
+    out = []
+    for table in ENDPOINTS:
+        table_rows = [row for row in rows if row["table"] == table]
+        base = next(
+            (r for r in table_rows if r["label"] == BASELINE and "error" not in r), None
+        )
+        base_rps = base["req_per_s"] if base else None
+        base_cpu = base["cpu_us_per_req"] if base else None
+        out.append(f"### `GET {table}`\n")
+        out.append(
+            "| server | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | errors "
+            "| req/s vs cello | CPU/req vs cello |"
+        )
+        out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for row in table_rows:
+            label = (
+                row["label"]
+                if row["path"] == table
+                else f"{row['label']} (`{row['path']}`)"
+            )
+            if "error" in row:
+                out.append(f"| {label} | failed | — | — | — | — | — | — | — |")
+                continue
+            out.append(
+                f"| {label} | {row['req_per_s']:,.0f} | {row['p50_ms']:.2f} "
+                f"| {row['p99_ms']:.2f} | {_fmt(row['cpu_us_per_req'], '.1f')} "
+                f"| {row['peak_rss_mib']:.1f} | {row['errors_total']} "
+                f"| {_ratio(row['req_per_s'], base_rps)} "
+                f"| {_ratio(row['cpu_us_per_req'], base_cpu)} |"
+            )
+        out.append("")
+    failures = [row for row in rows if "error" in row]
+    if failures:
+        out.append("Failed rows:\n")
+        # A server that did not start fails every row the same way: say it once.
+        reasons: dict[str, list[dict]] = {}
+        for row in failures:
+            reasons.setdefault(row["server"], []).append(row)
+        for server, server_rows in reasons.items():
+            all_failed = len(server_rows) == sum(r["server"] == server for r in rows)
+            if all_failed and len({row["error"] for row in server_rows}) == 1:
+                out.append(f"- **{server}**: {server_rows[0]['error']}")
+            else:
+                for row in server_rows:
+                    out.append(f"- **{server}** `{row['path']}`: {row['error']}")
+        out.append("")
+    return "\n".join(out)
+
+
+def render_doc(results: dict) -> str:
+    facts = results["machine"]
+    peers = ", ".join(f"{name} {version}" for name, version in facts["peers"].items())
+    servers = "\n".join(
+        f"- **{s['name']}**: {s['description']}" for s in results["servers"]
+    )
+    selection = ""
+    if results["server_filter"]:
+        selection = (
+            f"\n> This run was limited to BENCH_SERVERS={results['server_filter']}; "
+            "run without it for the full table.\n"
+        )
+    return f"""# Benchmarks
+
+How fast is Cello next to a bare Rust server and next to the usual Python
+stacks, on the same machine and under the same load? This page is generated
+by `make bench` (which calls `benchmarks/run.sh`); do not edit it by hand.
+
+## What is measured
+
+Every server answers the same two endpoints with the same JSON:
+`GET /` returns `{{"message":"Hello, World!"}}` and `GET /users/42` returns
+`{{"id":"42"}}`. Servers run one at a time on 127.0.0.1, each as a single
+worker process, and are loaded by `wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{results["duration_s"]}s`
+(keep-alive) after a {WARMUP_SECONDS} s warm-up.
+
+- **req/s, p50, p99**: as reported by wrk.
+- **CPU µs/req**: user + system CPU time the server's process tree spent
+  during the run (from `/proc/<pid>/stat`), divided by the requests served.
+  On a small machine wrk shares the cores with the server, so req/s partly
+  measures the client; CPU per request is the steadier figure for comparing
+  how much work each server does.
+- **peak RSS**: `VmHWM` summed over the server's processes.
+- **errors**: wrk socket errors plus non-2xx/3xx responses; a row with errors
+  is not comparable.
+- **ratios** are relative to the `cello` row of the same table (req/s: higher
+  is better; CPU/req: lower is better).
+
+Servers:
+
+{servers}
+
+The extra Cello rows price the coroutine path: `/async` is an `async def`
+handler that never awaits, `/async-sleep` awaits `asyncio.sleep(0)` once.
+
+To rerun: `make bench` (or `bash benchmarks/run.sh`). `BENCH_DURATION=<s>`
+changes the run length, `BENCH_SERVERS=cello,hyper-ceiling` picks servers.
+Raw results, including wrk's own output and each server's log, land in
+`benchmarks/results/`.
+{selection}
+## Machine
+
+- Date: {results["date"]}
+- CPUs: {facts["nproc"]} × {facts["cpu_model"]}
+- OS / kernel: {facts["os"]} / Linux {facts["kernel"]}
+- Python: {facts["python_cello"].removeprefix("Python ")} (Cello venv), {facts["python_peers"].removeprefix("Python ")} (peer venv)
+- Cello: {facts["cello"]}
+- Peers: {peers}
+- {facts["rustc"]}
+- Load generator: {facts["wrk"]}
+
+## Results
+
+{markdown_tables(results["rows"])}"""
+
+
+def main() -> int:
+    seconds = int(os.environ.get("BENCH_DURATION", "5"))
+    if not 1 <= seconds <= 120:
+        print("BENCH_DURATION must be between 1 and 120 seconds", file=sys.stderr)
+        return 2
+    server_filter = os.environ.get("BENCH_SERVERS", "").strip()
+    wanted = {name.strip() for name in server_filter.split(",") if name.strip()}
+    unknown = wanted - {server.name for server in SERVERS}
+    if unknown:
+        known = ", ".join(server.name for server in SERVERS)
+        print(f"unknown server(s) {sorted(unknown)}; known: {known}", file=sys.stderr)
+        return 2
+    selected = [server for server in SERVERS if not wanted or server.name in wanted]
+
+    rows: list[dict] = []
+    for server in selected:
+        rows.extend(bench_server(server, seconds))
+
+    now = datetime.datetime.now(datetime.UTC)
+    results = {
+        "date": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "duration_s": seconds,
+        "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS},
+        "server_filter": server_filter,
+        "machine": machine_facts(),
+        "servers": [{"name": s.name, "description": s.description} for s in selected],
+        "rows": rows,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    raw = json.dumps(results, indent=2)
+    (RESULTS_DIR / f"bench-{now.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(raw)
+    (RESULTS_DIR / "latest.json").write_text(raw)
+    DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
+    DOC_PATH.write_text(render_doc(results))
+
+    print()
+    print(markdown_tables(rows))
+    print(f"wrote {DOC_PATH.relative_to(REPO)} and benchmarks/results/latest.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: installs what it needs, then runs bench.py.
+#
+#   bash benchmarks/run.sh                      # everything, 5 s per run
+#   BENCH_DURATION=2 BENCH_SERVERS=cello,hyper-ceiling bash benchmarks/run.sh
+#
+# Expects Cello to be importable from the repo's .venv (`make build`); if it
+# is not, the cello rows are reported as failed and the peers still run.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench="$repo/benchmarks"
+cd "$repo"
+
+# Root needs no sudo (and minimal containers have none); others do.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# 1. wrk, the load generator, from Debian's packages.
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "== installing wrk"
+    # On a fresh machine the package lists are empty until the first update.
+    if ! as_root apt-get install -y wrk 2>/dev/null; then
+        as_root apt-get update
+        as_root apt-get install -y wrk
+    fi
+fi
+
+# 2. The peer servers, in their own venv so they never touch .venv. A stamp
+#    holding a copy of requirements.txt skips pip when nothing changed.
+venv="$repo/.bench/venv"
+stamp="$venv/.requirements-installed"
+if [ ! -x "$venv/bin/python" ]; then
+    echo "== creating $venv"
+    python3 -m venv "$venv"
+fi
+if ! cmp -s "$bench/requirements.txt" "$stamp"; then
+    echo "== installing peer servers"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet -r "$bench/requirements.txt"
+    cp "$bench/requirements.txt" "$stamp"
+fi
+
+# 3. The ceiling: its own cargo project, built into the repo's ignored target/.
+echo "== building the hyper ceiling"
+export CARGO_TARGET_DIR="$repo/target/bench-ceiling"
+cargo build --release --quiet --manifest-path "$bench/ceiling/Cargo.toml"
+export CEILING_BIN="$CARGO_TARGET_DIR/release/ceiling"
+
+if ! "$repo/.venv/bin/python" -c "import cello" >/dev/null 2>&1; then
+    echo "!! cello is not importable from .venv (run 'make build'); its rows will fail" >&2
+fi
+
+# 4. Measure. bench.py is stdlib-only, so any python3 will do.
+exec python3 "$bench/bench.py"

@@ -1,0 +1,152 @@
+"""Route decorators shared by ``App`` and ``Blueprint``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from cello.routing import Constraint
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConstraintMap = Mapping[str, Constraint | str]
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One registered route, as listed by ``App.routes`` and ``cello routes``."""
+
+    method: str
+    path: str
+    handler: Callable[..., Any]
+    constraints: ConstraintMap = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    summary: str | None = None
+    description: str | None = None
+
+    @property
+    def name(self) -> str:
+        return getattr(self.handler, "__qualname__", repr(self.handler))
+
+
+def _check_guards(guards: Sequence[Any] | None) -> None:
+    # Silently ignoring an access-control argument would be a security hole.
+    if guards:
+        raise NotImplementedError(
+            "guards= is not supported yet: RBAC guards arrive in a later release"
+        )
+
+
+def is_async_handler(handler: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(handler):
+        return True
+    call = getattr(handler, "__call__", None)  # noqa: B004 - callable objects
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def takes_request(handler: Callable[..., Any]) -> bool:
+    """Whether the handler accepts the request as its first positional argument."""
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+        for p in params
+    )
+
+
+class RouteDecorators:
+    """``get``/``post``/... on top of one ``_add_route`` hook."""
+
+    def _add_route(self, info: RouteInfo) -> None:
+        raise NotImplementedError
+
+    def route(
+        self,
+        path: str,
+        methods: Iterable[str] | None = None,
+        *,
+        constraints: ConstraintMap | None = None,
+        guards: Sequence[Any] | None = None,
+        tags: Sequence[str] | None = None,
+        summary: str | None = None,
+        description: str | None = None,
+    ) -> Callable[[F], F]:
+        """Registers the decorated handler for ``path`` under each of ``methods``
+        (default ``["GET"]``) and returns it unchanged."""
+        _check_guards(guards)
+        if isinstance(methods, str):
+            methods = [methods]
+        method_list = [m.upper() for m in (methods or ["GET"])]
+        if not method_list:
+            raise ValueError("route() needs at least one method")
+
+        def decorator(handler: F) -> F:
+            if not callable(handler):
+                raise TypeError(f"route handler must be callable, not {type(handler).__name__}")
+            for method in method_list:
+                self._add_route(
+                    RouteInfo(
+                        method=method,
+                        path=path,
+                        handler=handler,
+                        constraints=dict(constraints or {}),
+                        tags=tuple(tags or ()),
+                        summary=summary,
+                        description=description,
+                    )
+                )
+            return handler
+
+        return decorator
+
+    def _method(self, method: str, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, [method], **options)
+
+    def get(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
+            description: str | None = None, guards: Sequence[Any] | None = None, *,
+            constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+        """Registers a GET handler (HEAD is answered by it automatically)."""
+        return self._method("GET", path, tags=tags, summary=summary, description=description,
+                            guards=guards, constraints=constraints)
+
+    def post(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
+             description: str | None = None, guards: Sequence[Any] | None = None, *,
+             constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+        """Registers a POST handler."""
+        return self._method("POST", path, tags=tags, summary=summary, description=description,
+                            guards=guards, constraints=constraints)
+
+    def put(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
+            description: str | None = None, guards: Sequence[Any] | None = None, *,
+            constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+        """Registers a PUT handler."""
+        return self._method("PUT", path, tags=tags, summary=summary, description=description,
+                            guards=guards, constraints=constraints)
+
+    def delete(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
+               description: str | None = None, guards: Sequence[Any] | None = None, *,
+               constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+        """Registers a DELETE handler."""
+        return self._method("DELETE", path, tags=tags, summary=summary, description=description,
+                            guards=guards, constraints=constraints)
+
+    def patch(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
+              description: str | None = None, guards: Sequence[Any] | None = None, *,
+              constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+        """Registers a PATCH handler."""
+        return self._method("PATCH", path, tags=tags, summary=summary, description=description,
+                            guards=guards, constraints=constraints)
+
+    def head(self, path: str, guards: Sequence[Any] | None = None, *,
+             constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+        """Registers an explicit HEAD handler (overrides the automatic one)."""
+        return self._method("HEAD", path, guards=guards, constraints=constraints)
+
+    def options(self, path: str, guards: Sequence[Any] | None = None, *,
+                constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+        """Registers an OPTIONS handler."""
+        return self._method("OPTIONS", path, guards=guards, constraints=constraints)

@@ -1,0 +1,130 @@
+"""``App``: routes, exception handlers, lifecycle hooks, and ``run()``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+from cello import _cello
+from cello._routes import RouteDecorators, RouteInfo, is_async_handler, takes_request
+from cello.blueprints import Blueprint
+from cello.routing import constraint_specs
+
+__all__ = ["App"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EVENTS = ("startup", "shutdown")
+
+
+class App(RouteDecorators):
+    """A Cello application.
+
+    Register handlers with the route decorators, then serve it natively with
+    ``app.run()``.
+    """
+
+    def __init__(self) -> None:
+        self._core = _cello.Cello()
+        self._routes: list[RouteInfo] = []
+        self._hooks: dict[str, list[Callable[[], Any]]] = {e: [] for e in _EVENTS}
+        self.state = SimpleNamespace()
+        self.debug = False
+
+    # -- routing -----------------------------------------------------------
+
+    def _add_route(self, info: RouteInfo) -> None:
+        handler = info.handler
+        is_async = is_async_handler(handler)
+        call = handler
+        if not takes_request(handler):
+            # ``def index(): ...`` is common; adapt it once, here, not per request.
+            def call(request: Any, _h: Callable[[], Any] = handler) -> Any:
+                return _h()
+
+        self._core.add_route(
+            info.method, info.path, call, is_async, constraint_specs(info.constraints)
+        )
+        self._routes.append(info)
+
+    @property
+    def routes(self) -> list[RouteInfo]:
+        """Every registered route, in registration order."""
+        return list(self._routes)
+
+    def register_blueprint(self, blueprint: Blueprint) -> None:
+        """Adds every route of ``blueprint`` (nested ones included) with its prefixes."""
+        if not isinstance(blueprint, Blueprint):
+            raise TypeError(
+                f"register_blueprint() takes a Blueprint, not {type(blueprint).__name__}"
+            )
+        for info in blueprint.routes():
+            self._add_route(info)
+
+    # -- errors ------------------------------------------------------------
+
+    def exception_handler(self, exc_type: type[BaseException]) -> Callable[[F], F]:
+        """Decorator: ``handler(request, exc)`` answers for ``exc_type`` and its
+        subclasses. It may be ``async`` and may return anything a route may."""
+        if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+            raise TypeError("exception_handler() takes an exception class")
+
+        def decorator(handler: F) -> F:
+            self._core.add_exception_handler(exc_type, handler, is_async_handler(handler))
+            return handler
+
+        return decorator
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def on_event(self, event_type: str) -> Callable[[F], F]:
+        """Decorator for ``"startup"``/``"shutdown"`` hooks (sync or async, no arguments)."""
+        if event_type not in _EVENTS:
+            raise ValueError(f"Invalid event type: {event_type!r} (expected 'startup' or 'shutdown')")
+
+        def decorator(hook: F) -> F:
+            self._hooks[event_type].append(hook)
+            return hook
+
+        return decorator
+
+    def on_startup(self, hook: F) -> F:
+        return self.on_event("startup")(hook)
+
+    def on_shutdown(self, hook: F) -> F:
+        return self.on_event("shutdown")(hook)
+
+    async def _run_hooks(self, event: str) -> None:
+        for hook in self._hooks[event]:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
+
+    # -- serving -----------------------------------------------------------
+
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        debug: bool | None = None,
+        env: str | None = None,
+        workers: int | None = None,
+        reload: bool = False,
+        logs: bool | None = None,
+        threads: int | None = None,
+        **options: Any,
+    ) -> None:
+        """Serves the app with the native server until SIGINT/SIGTERM.
+
+        Command-line flags (``--host``, ``--port``, ``--env``, ``--debug``,
+        ``--threads``) override the arguments.
+        """
+        from cello._server import RunConfig, serve
+
+        config = RunConfig.resolve(
+            host=host, port=port, debug=debug, env=env, workers=workers,
+            reload=reload, logs=logs, threads=threads, options=options,
+        )
+        serve(self, config)

@@ -1,0 +1,73 @@
+"""Blueprints: groups of routes under a common prefix, nestable.
+
+Paths join by plain concatenation, so ``Blueprint("/users")`` with
+``@bp.get("/")`` serves ``/users/`` (trailing slashes are significant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from cello._routes import RouteDecorators, RouteInfo, _check_guards
+
+__all__ = ["Blueprint"]
+
+
+class Blueprint(RouteDecorators):
+    """A prefix plus the routes and child blueprints registered on it."""
+
+    def __init__(self, prefix: str, name: str | None = None,
+                 guards: Sequence[Any] | None = None) -> None:
+        _check_guards(guards)
+        if not isinstance(prefix, str):
+            raise TypeError("Blueprint prefix must be a str")
+        if not prefix.startswith("/"):
+            prefix = "/" + prefix
+        self._prefix = prefix
+        self._name = name if name is not None else prefix
+        self._routes: list[RouteInfo] = []
+        self._children: list[Blueprint] = []
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _add_route(self, info: RouteInfo) -> None:
+        self._routes.append(info)
+
+    def register(self, child: Blueprint) -> None:
+        """Nests ``child``: its routes get this blueprint's prefix in front of its own."""
+        if not isinstance(child, Blueprint):
+            raise TypeError(f"register() takes a Blueprint, not {type(child).__name__}")
+        if child is self or self in child._descendants():
+            raise ValueError("a blueprint cannot be nested inside itself")
+        self._children.append(child)
+
+    register_blueprint = register
+
+    def _descendants(self) -> list[Blueprint]:
+        found: list[Blueprint] = []
+        for child in self._children:
+            found.append(child)
+            found.extend(child._descendants())
+        return found
+
+    def routes(self) -> list[RouteInfo]:
+        """Every route with its full path, nested blueprints included."""
+        out = [replace(r, path=self._prefix + r.path) for r in self._routes]
+        for child in self._children:
+            out.extend(replace(r, path=self._prefix + r.path) for r in child.routes())
+        return out
+
+    def get_all_routes(self) -> list[tuple[str, str, Callable[..., Any]]]:
+        """``(method, full_path, handler)`` for every route."""
+        return [(r.method, r.path, r.handler) for r in self.routes()]
+
+    def __repr__(self) -> str:
+        return f"Blueprint(prefix={self._prefix!r}, name={self._name!r})"

@@ -1,0 +1,68 @@
+"""Exceptions raised by Cello and understood by its error handling.
+
+Every class here maps to a precise HTTP response when a handler lets it
+escape: ``HTTPException(404)`` becomes a 404 problem, ``BadRequest`` a 400,
+and so on. Anything else becomes a logged 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "BadRequest",
+    "CelloError",
+    "ClientDisconnected",
+    "HTTPException",
+    "PayloadTooLarge",
+]
+
+
+class CelloError(Exception):
+    """Base class of Cello's own errors."""
+
+
+class HTTPException(CelloError):
+    """Raise to answer with ``status_code`` as an RFC 7807 problem.
+
+    ``detail`` becomes the problem's ``detail`` member and ``headers`` are
+    added to the response (``WWW-Authenticate``, ``Retry-After``...).
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if not 400 <= status_code <= 599:
+            raise ValueError(f"HTTPException needs a 4xx or 5xx status, not {status_code}")
+        super().__init__(status_code, detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = dict(headers) if headers else None
+
+    def __str__(self) -> str:
+        return f"{self.status_code}: {self.detail}" if self.detail else str(self.status_code)
+
+
+class BadRequest(HTTPException, ValueError):
+    """The request body could not be decoded (bad JSON, bad UTF-8): 400.
+
+    Also a ``ValueError``, so ``except ValueError`` around ``request.json()``
+    keeps working.
+    """
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(400, detail)
+
+
+class PayloadTooLarge(HTTPException):
+    """The request body is over the configured limit: 413."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(413, detail)
+
+
+class ClientDisconnected(OSError):
+    """The client went away before the request or response was complete."""

@@ -1,0 +1,155 @@
+//! `Cello`: the native half of `cello.App` — route table, exception
+//! handlers and settings shared by every door.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use cello_core::router::{Constraint, Lookup, Router};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+/// One registered handler with the metadata computed at registration.
+pub struct Route {
+    pub handler: Py<PyAny>,
+    pub is_async: bool,
+}
+
+/// A registered `exception_handler`.
+pub struct ExceptionHandler {
+    pub exc_type: Py<PyType>,
+    pub handler: Py<PyAny>,
+    pub is_async: bool,
+}
+
+/// State shared by the Python thread and the I/O threads.
+pub struct AppCore {
+    pub router: RwLock<Router<Arc<Route>>>,
+    pub exception_handlers: RwLock<Vec<ExceptionHandler>>,
+    pub debug: AtomicBool,
+    pub max_body_size: AtomicUsize,
+}
+
+/// Default request body limit: 10 MiB.
+pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// A route lookup with the handler resolved.
+pub enum Routed {
+    Found {
+        route: Arc<Route>,
+        params: Vec<(String, String)>,
+        head_from_get: bool,
+    },
+    MethodNotAllowed(String),
+    NotFound,
+}
+
+impl AppCore {
+    pub fn route(&self, method: &str, path: &str) -> Routed {
+        let router = self.router.read().unwrap_or_else(|p| p.into_inner());
+        match router.lookup(method, path) {
+            Lookup::Found { value, params, head_from_get, .. } => Routed::Found {
+                route: value.clone(),
+                params,
+                head_from_get,
+            },
+            Lookup::MethodNotAllowed { allow } => Routed::MethodNotAllowed(allow),
+            Lookup::NotFound => Routed::NotFound,
+        }
+    }
+
+    pub fn debug(&self) -> bool {
+        self.debug.load(Ordering::Relaxed)
+    }
+
+    pub fn max_body_size(&self) -> usize {
+        self.max_body_size.load(Ordering::Relaxed)
+    }
+}
+
+#[pyclass(module = "cello._cello", name = "Cello", frozen)]
+pub struct Cello {
+    pub core: Arc<AppCore>,
+}
+
+#[pymethods]
+impl Cello {
+    #[new]
+    fn new() -> Self {
+        Cello {
+            core: Arc::new(AppCore {
+                router: RwLock::new(Router::new()),
+                exception_handlers: RwLock::new(Vec::new()),
+                debug: AtomicBool::new(false),
+                max_body_size: AtomicUsize::new(DEFAULT_MAX_BODY),
+            }),
+        }
+    }
+
+    /// Registers `handler` for `method path`.
+    ///
+    /// `constraints` holds `(parameter, kind, pattern)`: kind is int, uuid,
+    /// alpha, alphanum or regex (with `pattern`).
+    #[pyo3(signature = (method, path, handler, is_async, constraints = Vec::new()))]
+    fn add_route(
+        &self,
+        method: &str,
+        path: &str,
+        handler: Py<PyAny>,
+        is_async: bool,
+        constraints: Vec<(String, String, Option<String>)>,
+    ) -> PyResult<()> {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(PyValueError::new_err(format!("invalid HTTP method {method:?}")));
+        }
+        let mut checks = Vec::with_capacity(constraints.len());
+        for (name, kind, pattern) in constraints {
+            let constraint = match (kind.as_str(), pattern) {
+                ("regex", Some(p)) => Constraint::regex(&p),
+                ("regex", None) => return Err(PyValueError::new_err("a regex constraint needs a pattern")),
+                (kind, _) => Constraint::from_kind(kind),
+            }
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            checks.push((name, constraint));
+        }
+        let route = Arc::new(Route { handler, is_async });
+        self.core
+            .router
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(method, path, checks, route)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    fn add_exception_handler(&self, exc_type: Bound<'_, PyType>, handler: Py<PyAny>, is_async: bool) {
+        self.core
+            .exception_handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ExceptionHandler {
+                exc_type: exc_type.unbind(),
+                handler,
+                is_async,
+            });
+    }
+
+    #[getter]
+    fn get_debug(&self) -> bool {
+        self.core.debug()
+    }
+
+    #[setter]
+    fn set_debug(&self, debug: bool) {
+        self.core.debug.store(debug, Ordering::Relaxed);
+    }
+
+    #[getter]
+    fn get_max_body_size(&self) -> usize {
+        self.core.max_body_size()
+    }
+
+    #[setter]
+    fn set_max_body_size(&self, size: usize) {
+        self.core.max_body_size.store(size, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,166 @@
+//! The hand-off between the I/O threads and the Python thread.
+//!
+//! I/O threads push work onto a queue; the Python thread's event loop watches
+//! one end of a socket pair and drains the whole queue per wake-up, so under
+//! load one wake-up (one syscall) delivers many requests. A byte is written
+//! only when the Python side has said it is about to sleep.
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use cello_core::server::Body;
+use pyo3::intern;
+use pyo3::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::app::Route;
+use crate::pipeline::{self, Completion, Runner};
+use crate::request::{BodyState, Request, RequestHead};
+
+/// A routed request waiting for its handler.
+pub struct Job {
+    pub route: Arc<Route>,
+    pub head: RequestHead,
+    pub body: BodyState,
+    pub head_only: bool,
+    pub reply: oneshot::Sender<http::Response<Body>>,
+}
+
+/// Anything the I/O side asks of the Python thread.
+pub enum Work {
+    Request(Job),
+    /// Resolve an asyncio future (stream back-pressure released).
+    Resolve { future: Py<PyAny>, value: bool },
+    /// The server has stopped; resolve the `closed` future.
+    Finished,
+}
+
+pub struct Queue {
+    items: Mutex<Vec<Work>>,
+    sleeping: AtomicBool,
+    waker: UnixStream,
+}
+
+impl Queue {
+    pub fn new(waker: UnixStream) -> Self {
+        Queue {
+            items: Mutex::new(Vec::with_capacity(64)),
+            sleeping: AtomicBool::new(true),
+            waker,
+        }
+    }
+
+    pub fn push(&self, work: Work) {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).push(work);
+        if self.sleeping.swap(false, Ordering::AcqRel) {
+            // A full socket buffer means a wake-up is already pending.
+            let _ = (&self.waker).write(&[1]);
+        }
+    }
+
+    fn take(&self) -> Vec<Work> {
+        std::mem::take(&mut *self.items.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+}
+
+/// A running native server, driven from the Python event loop.
+#[pyclass(module = "cello._cello", frozen)]
+pub struct ServerHandle {
+    pub runner: Arc<Runner>,
+    pub wake_reader: UnixStream,
+    pub closed: Py<PyAny>,
+    pub stop: Mutex<Option<oneshot::Sender<()>>>,
+    pub thread: Mutex<Option<JoinHandle<()>>>,
+    #[pyo3(get)]
+    pub host: String,
+    #[pyo3(get)]
+    pub port: u16,
+}
+
+impl ServerHandle {
+    fn process(&self, py: Python<'_>, batch: Vec<Work>) {
+        for work in batch {
+            match work {
+                Work::Request(job) => {
+                    let Job { route, head, body, head_only, reply } = job;
+                    if reply.is_closed() {
+                        continue; // the client left while the job was queued
+                    }
+                    match Bound::new(py, Request::new(head, body)) {
+                        Ok(request) => {
+                            let completion = Completion::Native { reply, head: head_only };
+                            pipeline::run(py, &self.runner, &route, request, completion);
+                        }
+                        Err(e) => e.print(py),
+                    }
+                }
+                Work::Resolve { future, value } => {
+                    let future = future.bind(py);
+                    if !future.call_method0(intern!(py, "done")).and_then(|d| d.is_truthy()).unwrap_or(true) {
+                        let _ = future.call_method1(intern!(py, "set_result"), (value,));
+                    }
+                }
+                Work::Finished => {
+                    let closed = self.closed.bind(py);
+                    if !closed.call_method0(intern!(py, "done")).and_then(|d| d.is_truthy()).unwrap_or(true) {
+                        let _ = closed.call_method1(intern!(py, "set_result"), (py.None(),));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl ServerHandle {
+    /// The descriptor the event loop watches (`loop.add_reader`).
+    fn fileno(&self) -> i32 {
+        self.wake_reader.as_raw_fd()
+    }
+
+    /// Handles everything queued; called by the event loop on wake-up.
+    fn drain(&self, py: Python<'_>) {
+        let mut sink = [0u8; 256];
+        while matches!((&self.wake_reader).read(&mut sink), Ok(n) if n > 0) {}
+        let queue = &self.runner.queue;
+        loop {
+            let batch = queue.take();
+            if batch.is_empty() {
+                queue.sleeping.store(true, Ordering::Release);
+                // Work pushed between `take` and `store` saw sleeping=false and
+                // wrote no byte: look once more before really sleeping.
+                if queue.is_empty() {
+                    return;
+                }
+                queue.sleeping.store(false, Ordering::Release);
+                continue;
+            }
+            self.process(py, batch);
+        }
+    }
+
+    /// Stops accepting connections; in-flight requests finish, then `closed` resolves.
+    fn shutdown(&self) {
+        if let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits for the server thread to end (after `closed` resolved).
+    fn join(&self, py: Python<'_>) {
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            py.detach(|| {
+                let _ = thread.join();
+            });
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Python objects to JSON bytes in one pass, byte-for-byte what `orjson.dumps`
+//! writes for the same value (pydantic models: what orjson writes for
+//! `model.model_dump()`).
+
+use cello_core::json::{write_f64, write_i64, write_str, write_u64};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::{ffi, intern};
+
+/// orjson's nesting limit.
+const MAX_DEPTH: usize = 254;
+
+/// Types the writer recognises beyond the builtins, imported once.
+struct KnownTypes {
+    datetime: Py<PyType>,
+    date: Py<PyType>,
+    time: Py<PyType>,
+    uuid: Py<PyType>,
+    enum_: Py<PyType>,
+}
+
+static KNOWN: PyOnceLock<KnownTypes> = PyOnceLock::new();
+
+fn known(py: Python<'_>) -> PyResult<&KnownTypes> {
+    KNOWN.get_or_try_init(py, || {
+        let dt = py.import("datetime")?;
+        let ty = |m: &Bound<'_, PyAny>, n: &str| -> PyResult<Py<PyType>> {
+            Ok(m.getattr(n)?.cast_into::<PyType>()?.unbind())
+        };
+        let dt_any = dt.as_any();
+        Ok(KnownTypes {
+            datetime: ty(dt_any, "datetime")?,
+            date: ty(dt_any, "date")?,
+            time: ty(dt_any, "time")?,
+            uuid: ty(py.import("uuid")?.as_any(), "UUID")?,
+            enum_: ty(py.import("enum")?.as_any(), "Enum")?,
+        })
+    })
+}
+
+/// Serialises `obj` to a fresh buffer.
+pub fn to_json(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    write_value(&mut out, obj, 0)?;
+    Ok(out)
+}
+
+fn type_error(msg: impl Into<String>) -> PyErr {
+    PyTypeError::new_err(msg.into())
+}
+
+/// Appends `obj` as JSON.
+pub fn write_value(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+    if depth > MAX_DEPTH {
+        return Err(type_error("Recursion limit reached"));
+    }
+    // Exact builtin types first: the common case costs one pointer compare.
+    if obj.is_exact_instance_of::<PyString>() {
+        return write_py_str(out, obj);
+    }
+    if obj.is_none() {
+        out.extend_from_slice(b"null");
+        return Ok(());
+    }
+    if obj.is_exact_instance_of::<PyDict>() {
+        // SAFETY-free cast: the exact type was just checked.
+        return write_dict(out, obj.cast::<PyDict>()?, depth);
+    }
+    if obj.is_exact_instance_of::<PyList>() {
+        return write_list(out, obj.cast::<PyList>()?, depth);
+    }
+    if obj.is_exact_instance_of::<PyBool>() {
+        out.extend_from_slice(if obj.is_truthy()? { b"true" } else { b"false" });
+        return Ok(());
+    }
+    if obj.is_exact_instance_of::<PyInt>() {
+        return write_int(out, obj);
+    }
+    if obj.is_exact_instance_of::<PyFloat>() {
+        write_f64(out, obj.cast::<PyFloat>()?.value());
+        return Ok(());
+    }
+    if obj.is_exact_instance_of::<PyTuple>() {
+        return write_sequence(out, obj.cast::<PyTuple>()?.iter(), depth);
+    }
+    write_other(out, obj, depth)
+}
+
+/// Subclasses of the builtins and the non-builtin types orjson supports.
+fn write_other(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+    let py = obj.py();
+    let types = known(py)?;
+    // Enum before the builtins: an IntEnum or StrEnum is written as its value.
+    if obj.is_instance(types.enum_.bind(py))? {
+        return write_value(out, &obj.getattr(intern!(py, "value"))?, depth + 1);
+    }
+    if obj.is_instance_of::<PyString>() {
+        return write_py_str(out, obj);
+    }
+    if obj.is_instance_of::<PyBool>() {
+        out.extend_from_slice(if obj.is_truthy()? { b"true" } else { b"false" });
+        return Ok(());
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return write_int(out, obj);
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        write_f64(out, obj.cast::<PyFloat>()?.value());
+        return Ok(());
+    }
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        return write_dict(out, dict, depth);
+    }
+    if let Ok(list) = obj.cast::<PyList>() {
+        return write_list(out, list, depth);
+    }
+    if obj.is_instance(types.datetime.bind(py))? || obj.is_instance(types.date.bind(py))? {
+        return write_isoformat(out, obj);
+    }
+    if obj.is_instance(types.time.bind(py))? {
+        if !obj.getattr(intern!(py, "tzinfo"))?.is_none() {
+            return Err(type_error("datetime.time must not have tzinfo set"));
+        }
+        return write_isoformat(out, obj);
+    }
+    if obj.is_instance(types.uuid.bind(py))? {
+        let text = obj.str()?;
+        return write_py_str(out, text.as_any());
+    }
+    let ty = obj.get_type();
+    if let Ok(fields) = ty.getattr(intern!(py, "__dataclass_fields__")) {
+        return write_dataclass(out, obj, &fields, depth);
+    }
+    if ty.hasattr(intern!(py, "__pydantic_fields__"))? {
+        let dumped = obj.call_method0(intern!(py, "model_dump"))?;
+        return write_value(out, &dumped, depth + 1);
+    }
+    Err(type_error(format!(
+        "Type is not JSON serializable: {}",
+        ty.name()?
+    )))
+}
+
+fn write_py_str(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    let mut size: ffi::Py_ssize_t = 0;
+    // SAFETY: `obj` is a str instance (checked by every caller); the returned
+    // buffer is owned by the str object, which outlives this borrow.
+    let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(obj.as_ptr(), &mut size) };
+    if data.is_null() {
+        // Clear the UnicodeEncodeError; the message mirrors orjson's.
+        let _ = PyErr::take(obj.py());
+        return Err(type_error("str is not valid UTF-8: surrogates not allowed"));
+    }
+    // SAFETY: CPython guarantees `size` valid UTF-8 bytes at `data`.
+    let text = unsafe {
+        std::str::from_utf8_unchecked(std::slice::from_raw_parts(data.cast::<u8>(), size as usize))
+    };
+    write_str(out, text);
+    Ok(())
+}
+
+fn write_int(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    if let Ok(v) = obj.extract::<i64>() {
+        write_i64(out, v);
+        return Ok(());
+    }
+    if let Ok(v) = obj.extract::<u64>() {
+        write_u64(out, v);
+        return Ok(());
+    }
+    Err(type_error("Integer exceeds 64-bit range"))
+}
+
+fn write_dict(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>, depth: usize) -> PyResult<()> {
+    out.push(b'{');
+    let mut first = true;
+    for (key, value) in dict.iter() {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        if !key.is_instance_of::<PyString>() {
+            return Err(type_error("Dict key must be str"));
+        }
+        write_py_str(out, &key)?;
+        out.push(b':');
+        write_value(out, &value, depth + 1)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_list(out: &mut Vec<u8>, list: &Bound<'_, PyList>, depth: usize) -> PyResult<()> {
+    write_sequence(out, list.iter(), depth)
+}
+
+fn write_sequence<'py>(
+    out: &mut Vec<u8>,
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    depth: usize,
+) -> PyResult<()> {
+    out.push(b'[');
+    let mut first = true;
+    for item in items {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_value(out, &item, depth + 1)?;
+    }
+    out.push(b']');
+    Ok(())
+}
+
+fn write_isoformat(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    let text = obj.call_method0(intern!(obj.py(), "isoformat"))?;
+    write_py_str(out, &text)
+}
+
+/// Dataclass fields in definition order, skipping `ClassVar`/`InitVar`
+/// pseudo-fields (orjson does the same).
+fn write_dataclass(
+    out: &mut Vec<u8>,
+    obj: &Bound<'_, PyAny>,
+    fields: &Bound<'_, PyAny>,
+    depth: usize,
+) -> PyResult<()> {
+    let py = obj.py();
+    let fields = fields.cast::<PyDict>()?;
+    let field_marker = py.import("dataclasses")?.getattr("_FIELD")?;
+    out.push(b'{');
+    let mut first = true;
+    for (name, field) in fields.iter() {
+        if !field.getattr(intern!(py, "_field_type"))?.is(&field_marker) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_py_str(out, &name)?;
+        out.push(b':');
+        let value = obj.getattr(name.cast::<PyString>()?)?;
+        write_value(out, &value, depth + 1)?;
+    }
+    out.push(b'}');
+    Ok(())
+}

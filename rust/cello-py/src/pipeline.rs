@@ -1,0 +1,254 @@
+//! The request pipeline on the Python thread: call the handler, await it if
+//! it is a coroutine, map exceptions, convert the result, deliver it.
+//!
+//! Doors only create the `Request` and say how to deliver (`Completion`);
+//! everything that shapes a response happens here, once.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use cello_core::problem::Problem;
+use cello_core::server::Body;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::app::{AppCore, Route};
+use crate::convert::{finalize, problem_parts, to_http, to_parts};
+use crate::dispatch::Queue;
+use crate::request::Request;
+use crate::response::{extract_headers, Payload, ResponseParts};
+use crate::streaming::StreamSink;
+use crate::support::support;
+
+/// Everything the pipeline needs from the event loop it runs on.
+pub struct Runner {
+    pub app: Arc<AppCore>,
+    /// `cello._support.eager_starter(loop)`: starts a Task, stepping it at once.
+    pub start_task: Py<PyAny>,
+    pub event_loop: Py<PyAny>,
+    pub runtime: tokio::runtime::Handle,
+    pub queue: Arc<Queue>,
+}
+
+/// How the finished response leaves.
+pub enum Completion {
+    /// Door 1: hand the response to the hyper connection.
+    Native {
+        reply: oneshot::Sender<http::Response<Body>>,
+        head: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Handler,
+    ExceptionHandler,
+}
+
+/// Runs `route` for `request` and delivers the response.
+pub fn run(py: Python<'_>, runner: &Arc<Runner>, route: &Route, request: Bound<'_, Request>, completion: Completion) {
+    let outcome = route.handler.bind(py).call1((&request,));
+    settle(py, runner, &request, outcome, route.is_async, Stage::Handler, completion);
+}
+
+/// Awaits `outcome` if it is a coroutine, then finishes.
+fn settle(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    request: &Bound<'_, Request>,
+    outcome: PyResult<Bound<'_, PyAny>>,
+    is_async: bool,
+    stage: Stage,
+    completion: Completion,
+) {
+    let outcome = match outcome {
+        Ok(coro) if is_async => match runner.start_task.bind(py).call1((coro,)) {
+            Ok(task) => match task.call_method0(intern!(py, "done")).and_then(|d| d.is_truthy()) {
+                Ok(true) => task.call_method0(intern!(py, "result")),
+                Ok(false) => {
+                    let completer = Completer {
+                        pending: Mutex::new(Some(Pending {
+                            runner: runner.clone(),
+                            request: request.clone().unbind(),
+                            stage,
+                            completion,
+                        })),
+                    };
+                    let added = Py::new(py, completer)
+                        .and_then(|c| task.call_method1(intern!(py, "add_done_callback"), (c,)));
+                    if let Err(e) = added {
+                        log_error(py, &e, request);
+                    }
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
+        other => other,
+    };
+    finish(py, runner, request, outcome, stage, completion);
+}
+
+fn finish(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    request: &Bound<'_, Request>,
+    outcome: PyResult<Bound<'_, PyAny>>,
+    stage: Stage,
+    completion: Completion,
+) {
+    let err = match outcome.and_then(|v| to_parts(&v)) {
+        Ok(parts) => return deliver(py, runner, parts, completion, request),
+        Err(e) => e,
+    };
+    match stage {
+        Stage::Handler => handle_exception(py, runner, request, err, completion),
+        Stage::ExceptionHandler => {
+            let parts = internal_error(py, runner, request, &err);
+            deliver(py, runner, parts, completion, request)
+        }
+    }
+}
+
+/// A user exception handler for the exception's class or nearest base, then
+/// `HTTPException`, then a logged 500.
+fn handle_exception(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    request: &Bound<'_, Request>,
+    err: PyErr,
+    completion: Completion,
+) {
+    let exc = err.value(py).clone();
+    if let Some((handler, is_async)) = find_exception_handler(py, &runner.app, &exc) {
+        let outcome = handler.bind(py).call1((request, &exc));
+        return settle(py, runner, request, outcome, is_async, Stage::ExceptionHandler, completion);
+    }
+    let parts = match http_exception_parts(py, request, &exc) {
+        Some(parts) => parts,
+        None => internal_error(py, runner, request, &err),
+    };
+    deliver(py, runner, parts, completion, request)
+}
+
+fn find_exception_handler(py: Python<'_>, app: &AppCore, exc: &Bound<'_, PyAny>) -> Option<(Py<PyAny>, bool)> {
+    let handlers = app.exception_handlers.read().unwrap_or_else(|p| p.into_inner());
+    if handlers.is_empty() {
+        return None;
+    }
+    let mro = exc.get_type().getattr(intern!(py, "__mro__")).ok()?;
+    for cls in mro.try_iter().ok()? {
+        let cls = cls.ok()?;
+        if let Some(h) = handlers.iter().find(|h| h.exc_type.bind(py).is(&cls)) {
+            return Some((h.handler.clone_ref(py), h.is_async));
+        }
+    }
+    None
+}
+
+/// `HTTPException(status_code, detail, headers)` as a problem response.
+fn http_exception_parts(py: Python<'_>, request: &Bound<'_, Request>, exc: &Bound<'_, PyAny>) -> Option<ResponseParts> {
+    let support = support(py).ok()?;
+    if !exc.is_instance(support.http_exception.bind(py)).ok()? {
+        return None;
+    }
+    let status: u16 = exc.getattr(intern!(py, "status_code")).ok()?.extract().ok()?;
+    let mut problem = Problem::new(status).with_instance(request.get().head.path.clone());
+    if let Ok(detail) = exc.getattr(intern!(py, "detail")) {
+        if !detail.is_none() {
+            problem = problem.with_detail(detail.str().map(|s| s.to_string()).unwrap_or_default());
+        }
+    }
+    let mut parts = problem_parts(&problem);
+    if let Ok(headers) = exc.getattr(intern!(py, "headers")) {
+        if let Ok(extra) = extract_headers(Some(&headers)) {
+            parts.headers.extend(extra);
+        }
+    }
+    Some(parts)
+}
+
+/// Logs the exception and builds the 500 problem (traceback only in debug).
+fn internal_error(py: Python<'_>, runner: &Runner, request: &Bound<'_, Request>, err: &PyErr) -> ResponseParts {
+    log_error(py, err, request);
+    let mut problem = Problem::new(500).with_instance(request.get().head.path.clone());
+    if runner.app.debug() {
+        let value = err.value(py);
+        let name = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        let message = value.str().map(|s| s.to_string()).unwrap_or_default();
+        problem = problem.with_detail(if message.is_empty() { name } else { format!("{name}: {message}") });
+        if let Ok(support) = support(py) {
+            if let Ok(tb) = support.format_exception.bind(py).call1((value,)) {
+                if let Ok(tb) = tb.cast::<PyString>() {
+                    problem.extensions.push(("traceback".to_owned(), tb.to_string()));
+                }
+            }
+        }
+    } else {
+        problem = problem.with_detail("The server encountered an unexpected error.");
+    }
+    problem_parts(&problem)
+}
+
+fn log_error(py: Python<'_>, err: &PyErr, request: &Bound<'_, Request>) {
+    let logged = support(py).and_then(|s| s.log_exception.bind(py).call1((err.value(py), request)));
+    if logged.is_err() {
+        err.print(py);
+    }
+}
+
+/// Sends the response through its door.
+fn deliver(py: Python<'_>, runner: &Arc<Runner>, mut parts: ResponseParts, completion: Completion, request: &Bound<'_, Request>) {
+    match completion {
+        Completion::Native { reply, head } => {
+            finalize(&mut parts, head);
+            match std::mem::replace(&mut parts.payload, Payload::Bytes(Bytes::new())) {
+                Payload::Bytes(body) => {
+                    let _ = reply.send(to_http(parts, Body::full(body)));
+                }
+                Payload::Stream(source) => {
+                    let (tx, rx) = mpsc::channel(16);
+                    if reply.send(to_http(parts, Body::Channel(rx))).is_err() {
+                        return;
+                    }
+                    let sink = StreamSink::new(tx, runner.clone());
+                    let started = Py::new(py, sink).and_then(|sink| {
+                        let pump = support(py)?.pump.bind(py).call1((source, sink))?;
+                        runner.start_task.bind(py).call1((pump,))
+                    });
+                    if let Err(e) = started {
+                        log_error(py, &e, request);
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Pending {
+    runner: Arc<Runner>,
+    request: Py<Request>,
+    stage: Stage,
+    completion: Completion,
+}
+
+/// Done-callback of a handler Task that suspended: resumes the pipeline.
+#[pyclass(module = "cello._cello", frozen)]
+pub struct Completer {
+    pending: Mutex<Option<Pending>>,
+}
+
+#[pymethods]
+impl Completer {
+    fn __call__(&self, py: Python<'_>, task: &Bound<'_, PyAny>) {
+        let Some(p) = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let outcome = task.call_method0(intern!(py, "result"));
+        let request = p.request.bind(py).clone();
+        finish(py, &p.runner, &request, outcome, p.stage, p.completion);
+    }
+}

@@ -1,0 +1,560 @@
+//! `Request`: the per-request object handlers receive.
+//!
+//! Everything is lazy: the parameter dict, query mapping, headers mapping,
+//! cookies, parsed JSON and the body itself are built on first access and
+//! cached, so a handler that reads nothing pays for nothing.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use cello_core::query::{decode_path, parse_urlencoded};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict};
+use pyo3::intern;
+
+use crate::json_reader::{self, JsonErrorOrPy};
+use crate::multidict::{Headers, QueryParams};
+use crate::support::{error, support};
+
+/// Transport-neutral facts about a request, built without the GIL.
+pub struct RequestHead {
+    pub method: http::Method,
+    /// Percent-decoded path, without the query.
+    pub path: String,
+    /// The query string as received, without `?`.
+    pub query: String,
+    pub headers: http::HeaderMap,
+    pub params: Vec<(String, String)>,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    pub scheme: &'static str,
+}
+
+/// The body: read already, still on the socket, or consumed by a failure.
+pub enum BodyState {
+    Ready(Bytes),
+    Pending {
+        incoming: Incoming,
+        runtime: tokio::runtime::Handle,
+        limit: usize,
+    },
+    Gone,
+}
+
+/// Why reading a body failed.
+pub enum BodyError {
+    TooLarge(usize),
+    Disconnected,
+}
+
+/// Reads `incoming` to the end, failing as soon as it passes `limit`.
+pub async fn read_limited(mut incoming: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|_| BodyError::Disconnected)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(BodyError::TooLarge(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+#[pyclass(module = "cello._cello", name = "Request", frozen)]
+pub struct Request {
+    pub head: RequestHead,
+    body: Mutex<BodyState>,
+    params_dict: PyOnceLock<Py<PyDict>>,
+    query_params: PyOnceLock<Py<QueryParams>>,
+    headers_obj: PyOnceLock<Py<Headers>>,
+    cookies: PyOnceLock<Py<PyDict>>,
+    json_value: PyOnceLock<Py<PyAny>>,
+    context_obj: PyOnceLock<Py<PyAny>>,
+}
+
+impl Request {
+    pub fn new(head: RequestHead, body: BodyState) -> Self {
+        Request {
+            head,
+            body: Mutex::new(body),
+            params_dict: PyOnceLock::new(),
+            query_params: PyOnceLock::new(),
+            headers_obj: PyOnceLock::new(),
+            cookies: PyOnceLock::new(),
+            json_value: PyOnceLock::new(),
+            context_obj: PyOnceLock::new(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.head
+            .headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// The body bytes, reading them from the socket on first use.
+    pub fn body_bytes(&self, py: Python<'_>) -> PyResult<Bytes> {
+        let mut state = self.body.lock().unwrap_or_else(|p| p.into_inner());
+        if let BodyState::Ready(bytes) = &*state {
+            return Ok(bytes.clone());
+        }
+        let BodyState::Pending { incoming, runtime, limit } = std::mem::replace(&mut *state, BodyState::Gone) else {
+            return Err(error(py, &support(py)?.client_disconnected, "request body is no longer available"));
+        };
+        let read = py.detach(|| runtime.block_on(read_limited(incoming, limit)));
+        match read {
+            Ok(bytes) => {
+                *state = BodyState::Ready(bytes.clone());
+                Ok(bytes)
+            }
+            Err(BodyError::TooLarge(limit)) => Err(error(
+                py,
+                &support(py)?.payload_too_large,
+                &format!("request body exceeds the limit of {limit} bytes"),
+            )),
+            Err(BodyError::Disconnected) => Err(error(
+                py,
+                &support(py)?.client_disconnected,
+                "client disconnected while sending the body",
+            )),
+        }
+    }
+
+    fn text_value(&self, py: Python<'_>) -> PyResult<String> {
+        let bytes = self.body_bytes(py)?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| {
+            match support(py) {
+                Ok(s) => error(py, &s.bad_request, &format!("request body is not valid UTF-8: {e}")),
+                Err(e) => e,
+            }
+        })
+    }
+
+    fn query_map(&self, py: Python<'_>) -> PyResult<&Py<QueryParams>> {
+        self.query_params.get_or_try_init(py, || {
+            Py::new(py, QueryParams::new(parse_urlencoded(self.head.query.as_bytes())))
+        })
+    }
+
+    fn callable_str(py: Python<'_>, value: &str) -> PyResult<Py<PyAny>> {
+        Ok(support(py)?.callable_str.bind(py).call1((value,))?.unbind())
+    }
+}
+
+/// A view of a test request's `headers=` argument as pairs.
+fn header_map(headers: Option<&Bound<'_, PyAny>>) -> PyResult<http::HeaderMap> {
+    let mut map = http::HeaderMap::new();
+    let Some(headers) = headers else { return Ok(map) };
+    let items = match headers.cast::<PyDict>() {
+        Ok(d) => d.items().into_any(),
+        Err(_) => headers.clone(),
+    };
+    for pair in items.try_iter()? {
+        let (k, v): (String, String) = pair?.extract()?;
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid header name {k:?}")))?;
+        let value = http::HeaderValue::from_str(&v)
+            .map_err(|_| PyValueError::new_err(format!("invalid value for header {k:?}")))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+#[pymethods]
+impl Request {
+    /// Builds a request by hand, for unit tests of handlers.
+    #[new]
+    #[pyo3(signature = (method, path, params = None, query = None, headers = None, body = None))]
+    fn py_new(
+        method: &str,
+        path: &str,
+        params: Option<Vec<(String, String)>>,
+        query: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        body: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let method = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid HTTP method {method:?}")))?;
+        let (path, query_string) = match path.split_once('?') {
+            Some((p, q)) => (p.to_owned(), q.to_owned()),
+            None => (path.to_owned(), String::new()),
+        };
+        let query_string = match query {
+            None => query_string,
+            Some(q) => {
+                let items = match q.cast::<PyDict>() {
+                    Ok(d) => d.items().into_any(),
+                    Err(_) => q.clone(),
+                };
+                let mut ser = Vec::new();
+                for pair in items.try_iter()? {
+                    let (k, v): (String, String) = pair?.extract()?;
+                    ser.push(format!(
+                        "{}={}",
+                        percent_encoding::utf8_percent_encode(&k, percent_encoding::NON_ALPHANUMERIC),
+                        percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC)
+                    ));
+                }
+                ser.join("&")
+            }
+        };
+        let body = match body {
+            None => Bytes::new(),
+            Some(b) => match b.extract::<String>() {
+                Ok(s) => Bytes::from(s),
+                Err(_) => Bytes::from(b.extract::<Vec<u8>>()?),
+            },
+        };
+        let head = RequestHead {
+            method,
+            path: decode_path(&path),
+            query: query_string,
+            headers: header_map(headers)?,
+            params: params.unwrap_or_default(),
+            client: None,
+            server: None,
+            scheme: "http",
+        };
+        Ok(Request::new(head, BodyState::Ready(body)))
+    }
+
+    #[getter]
+    fn method(&self) -> &str {
+        self.head.method.as_str()
+    }
+
+    #[getter]
+    fn path(&self) -> &str {
+        &self.head.path
+    }
+
+    #[getter]
+    fn query_string(&self) -> &str {
+        &self.head.query
+    }
+
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = self.params_dict.get_or_try_init(py, || -> PyResult<_> {
+            let dict = PyDict::new(py);
+            for (k, v) in &self.head.params {
+                dict.set_item(k, v)?;
+            }
+            Ok(dict.unbind())
+        })?;
+        Ok(dict.bind(py).clone())
+    }
+
+    #[getter]
+    fn query(&self, py: Python<'_>) -> PyResult<Py<QueryParams>> {
+        Ok(self.query_map(py)?.clone_ref(py))
+    }
+
+    #[getter]
+    fn query_params(&self, py: Python<'_>) -> PyResult<Py<QueryParams>> {
+        Ok(self.query_map(py)?.clone_ref(py))
+    }
+
+    #[getter]
+    fn headers(&self, py: Python<'_>) -> PyResult<Py<Headers>> {
+        let headers = self.headers_obj.get_or_try_init(py, || {
+            let pairs = self
+                .head
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect();
+            Py::new(py, Headers::new(pairs))
+        })?;
+        Ok(headers.clone_ref(py))
+    }
+
+    /// Cookies from every `Cookie` header; a repeated name keeps the last value.
+    #[getter]
+    fn cookies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = self.cookies.get_or_try_init(py, || -> PyResult<_> {
+            let dict = PyDict::new(py);
+            for value in self.head.headers.get_all(http::header::COOKIE) {
+                for part in String::from_utf8_lossy(value.as_bytes()).split(';') {
+                    let part = part.trim();
+                    if part.is_empty() {
+                        continue;
+                    }
+                    let (k, v) = part.split_once('=').unwrap_or(("", part));
+                    let v = v.trim().trim_matches('"');
+                    dict.set_item(k.trim(), decode_path(v))?;
+                }
+            }
+            Ok(dict.unbind())
+        })?;
+        Ok(dict.bind(py).clone())
+    }
+
+    fn body<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.body_bytes(py)?))
+    }
+
+    /// The body decoded as UTF-8; invalid bytes raise `BadRequest` (400).
+    fn text(&self, py: Python<'_>) -> PyResult<String> {
+        self.text_value(py)
+    }
+
+    /// The body parsed as JSON, once; malformed JSON raises `BadRequest` (400).
+    fn json(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if let Some(v) = self.json_value.get(py) {
+            return Ok(v.clone_ref(py));
+        }
+        let bytes = self.body_bytes(py)?;
+        let value = match json_reader::parse(py, &bytes) {
+            Ok(v) => v.unbind(),
+            Err(JsonErrorOrPy::Py(e)) => return Err(e),
+            Err(JsonErrorOrPy::Json(e)) => {
+                return Err(error(py, &support(py)?.bad_request, &format!("request body is not valid JSON: {}", e.0)))
+            }
+        };
+        let _ = self.json_value.set(py, value.clone_ref(py));
+        Ok(value)
+    }
+
+    /// URL-encoded form fields; a repeated name keeps the last value.
+    fn form<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let bytes = self.body_bytes(py)?;
+        let dict = PyDict::new(py);
+        for (k, v) in parse_urlencoded(&bytes) {
+            dict.set_item(k, v)?;
+        }
+        Ok(dict)
+    }
+
+    fn body_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let body = self.body(py)?;
+        Ok(support(py)?.ready.bind(py).call1((body,))?.unbind())
+    }
+
+    fn text_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let text = self.text_value(py)?;
+        Ok(support(py)?.ready.bind(py).call1((text,))?.unbind())
+    }
+
+    fn json_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let value = self.json(py)?;
+        Ok(support(py)?.ready.bind(py).call1((value,))?.unbind())
+    }
+
+    /// The `Content-Type` header (callable, for the older `content_type()` form), or None.
+    #[getter]
+    fn content_type(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.header("content-type")
+            .map(|v| Self::callable_str(py, &v))
+            .transpose()
+    }
+
+    #[getter]
+    fn content_length(&self) -> Option<u64> {
+        self.header("content-length").and_then(|v| v.trim().parse().ok())
+    }
+
+    fn is_json(&self) -> bool {
+        self.header("content-type").is_some_and(|v| v.to_ascii_lowercase().contains("json"))
+    }
+
+    fn is_form(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("application/x-www-form-urlencoded"))
+    }
+
+    fn is_multipart(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("multipart/"))
+    }
+
+    #[pyo3(signature = (name, default = None))]
+    fn get_header(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        match self.header(&name.to_ascii_lowercase()) {
+            Some(v) => Ok(v.into_pyobject(py)?.into_any().unbind()),
+            None => Ok(default.unwrap_or_else(|| py.None())),
+        }
+    }
+
+    #[pyo3(signature = (name, default = None))]
+    fn get_query_param(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        match self.query_map(py)?.get().0.get(name) {
+            Some(v) => Ok(v.into_pyobject(py)?.into_any().unbind()),
+            None => Ok(default.unwrap_or_else(|| py.None())),
+        }
+    }
+
+    #[pyo3(signature = (name, default = None))]
+    fn get_query_int(&self, py: Python<'_>, name: &str, default: Option<i64>) -> PyResult<Option<i64>> {
+        match self.query_map(py)?.get().0.get(name) {
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                PyValueError::new_err(format!("query parameter {name:?} is not an integer: {v:?}"))
+            }),
+            None => Ok(default),
+        }
+    }
+
+    #[pyo3(signature = (name, default = None))]
+    fn get_query_float(&self, py: Python<'_>, name: &str, default: Option<f64>) -> PyResult<Option<f64>> {
+        match self.query_map(py)?.get().0.get(name) {
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                PyValueError::new_err(format!("query parameter {name:?} is not a number: {v:?}"))
+            }),
+            None => Ok(default),
+        }
+    }
+
+    /// True for true/1/yes/on (any case), False for anything else present.
+    #[pyo3(signature = (name, default = None))]
+    fn get_query_bool(&self, py: Python<'_>, name: &str, default: Option<bool>) -> PyResult<Option<bool>> {
+        Ok(match self.query_map(py)?.get().0.get(name) {
+            Some(v) => Some(matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on")),
+            None => default,
+        })
+    }
+
+    #[pyo3(signature = (name, default = None))]
+    fn get_param(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        match self.head.params.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => Ok(v.into_pyobject(py)?.into_any().unbind()),
+            None => Ok(default.unwrap_or_else(|| py.None())),
+        }
+    }
+
+    #[pyo3(signature = (name, default = None))]
+    fn get_param_int(&self, name: &str, default: Option<i64>) -> PyResult<Option<i64>> {
+        match self.head.params.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => v.parse().map(Some).map_err(|_| {
+                PyValueError::new_err(format!("path parameter {name:?} is not an integer: {v:?}"))
+            }),
+            None => Ok(default),
+        }
+    }
+
+    /// First `X-Forwarded-For` address, else `X-Real-IP`, else the peer address.
+    #[getter]
+    fn client_ip(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let forwarded = self
+            .header("x-forwarded-for")
+            .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.header("x-real-ip").map(|v| v.trim().to_owned()));
+        let ip = forwarded.or_else(|| self.head.client.map(|a| a.ip().to_string()));
+        ip.map(|ip| Self::callable_str(py, &ip)).transpose()
+    }
+
+    /// `X-Forwarded-Host`, else `Host`, else the server address.
+    #[getter]
+    fn host(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let host = self
+            .header("x-forwarded-host")
+            .or_else(|| self.header("host"))
+            .or_else(|| self.head.server.map(|a| a.to_string()))
+            .unwrap_or_default();
+        Self::callable_str(py, &host)
+    }
+
+    #[getter]
+    fn scheme(&self) -> &str {
+        self.head.scheme
+    }
+
+    /// The full URL as the client addressed it.
+    #[getter]
+    fn url(&self, py: Python<'_>) -> PyResult<String> {
+        let host: String = self.host(py)?.extract(py)?;
+        let raw_path: String = percent_encoding::utf8_percent_encode(&self.head.path, PATH_ENCODE).to_string();
+        let mut url = format!("{}://{}{}", self.head.scheme, host, raw_path);
+        if !self.head.query.is_empty() {
+            url.push('?');
+            url.push_str(&self.head.query);
+        }
+        Ok(url)
+    }
+
+    fn user_agent(&self) -> Option<String> {
+        self.header("user-agent")
+    }
+
+    /// Whether the `Accept` header admits `content_type` (wildcards honoured).
+    fn accepts(&self, content_type: &str) -> bool {
+        let Some(accept) = self.header("accept") else { return true };
+        let wanted = content_type.to_ascii_lowercase();
+        let (wanted_type, _) = wanted.split_once('/').unwrap_or((&wanted, ""));
+        accept.split(',').any(|item| {
+            let range = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            range == "*/*" || range == wanted || range == format!("{wanted_type}/*")
+        })
+    }
+
+    fn is_xhr(&self) -> bool {
+        self.header("x-requested-with").is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"))
+    }
+
+    fn is_secure(&self) -> bool {
+        self.head.scheme == "https"
+            || self.header("x-forwarded-proto").is_some_and(|v| v.eq_ignore_ascii_case("https"))
+            || self.header("x-forwarded-scheme").is_some_and(|v| v.eq_ignore_ascii_case("https"))
+    }
+
+    /// Per-request storage shared by middleware, guards and the handler.
+    #[getter(context)]
+    fn request_context(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let ctx = self
+            .context_obj
+            .get_or_try_init(py, || support(py)?.context.bind(py).call0().map(Bound::unbind))?;
+        Ok(ctx.clone_ref(py))
+    }
+
+    #[pyo3(name = "get_context")]
+    fn context_value(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        Ok(self.request_context(py)?.bind(py).call_method1(intern!(py, "get"), (key,))?.unbind())
+    }
+
+    fn set_context(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.request_context(py)?.bind(py).set_item(key, value)
+    }
+
+    fn get_context_string(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+        let value = self.context_value(py, key)?;
+        if value.is_none(py) {
+            return Ok(None);
+        }
+        Ok(Some(value.bind(py).str()?.to_string()))
+    }
+
+    /// The request ID set by the request-ID middleware, else `X-Request-ID`.
+    fn request_id(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        if let Some(ctx) = self.context_obj.get(py) {
+            if let Some(id) = ctx.bind(py).call_method1(intern!(py, "get"), ("request_id",))?.extract::<Option<String>>()? {
+                return Ok(Some(id));
+            }
+        }
+        Ok(self.header("x-request-id"))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Request {} {}>", self.head.method, self.head.path)
+    }
+}
+
+/// Characters re-escaped when rebuilding `url` from the decoded path.
+const PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'%');

@@ -1,0 +1,498 @@
+//! `Response` and its constructors.
+//!
+//! A response is a status, lower-cased header pairs and a payload: bytes, or a
+//! Python iterable/async iterable streamed chunk by chunk.
+
+use bytes::Bytes;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::intern;
+
+use crate::json_writer::to_json;
+
+/// What the body is made of.
+pub enum Payload {
+    Bytes(Bytes),
+    Stream(Py<PyAny>),
+}
+
+impl Payload {
+    fn clone_ref(&self, py: Python<'_>) -> Payload {
+        match self {
+            Payload::Bytes(b) => Payload::Bytes(b.clone()),
+            Payload::Stream(s) => Payload::Stream(s.clone_ref(py)),
+        }
+    }
+}
+
+/// A finished response, independent of the door it leaves through.
+pub struct ResponseParts {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub payload: Payload,
+}
+
+pub const JSON: &str = "application/json";
+
+impl ResponseParts {
+    pub fn bytes(status: u16, content_type: &str, body: impl Into<Bytes>) -> Self {
+        ResponseParts {
+            status,
+            headers: vec![("content-type".to_owned(), content_type.to_owned())],
+            payload: Payload::Bytes(body.into()),
+        }
+    }
+}
+
+/// Rejects header names that are not HTTP tokens and values carrying CR, LF
+/// or NUL (response splitting), returning the lower-cased name.
+pub fn checked_header(name: &str, value: &str) -> PyResult<String> {
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(PyValueError::new_err(format!(
+            "header {name:?} has a value containing CR, LF or NUL"
+        )));
+    }
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| PyValueError::new_err(format!("invalid header name {name:?}")))?;
+    http::HeaderValue::from_bytes(value.as_bytes())
+        .map_err(|_| PyValueError::new_err(format!("invalid value for header {name:?}")))?;
+    Ok(name.to_ascii_lowercase())
+}
+
+/// Reads a `headers=` argument: a dict or an iterable of pairs.
+pub fn extract_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let Some(headers) = headers else { return Ok(out) };
+    if headers.is_none() {
+        return Ok(out);
+    }
+    let items = match headers.cast::<PyDict>() {
+        Ok(d) => d.items().into_any(),
+        Err(_) => headers.clone(),
+    };
+    for pair in items.try_iter()? {
+        let (k, v): (String, Bound<'_, PyAny>) = pair?.extract()?;
+        let v = v.str()?.to_string();
+        out.push((checked_header(&k, &v)?, v));
+    }
+    Ok(out)
+}
+
+fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    if let Ok(s) = body.cast::<PyString>() {
+        return Ok(Bytes::from(s.to_str()?.to_owned()));
+    }
+    if let Ok(b) = body.cast::<PyBytes>() {
+        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+    }
+    if let Ok(b) = body.cast::<PyByteArray>() {
+        return Ok(Bytes::from(b.to_vec()));
+    }
+    if let Ok(b) = body.extract::<Vec<u8>>() {
+        return Ok(Bytes::from(b));
+    }
+    Err(PyTypeError::new_err(format!(
+        "response body must be str or bytes, not {}; use Response.json() for data",
+        body.get_type().name()?
+    )))
+}
+
+#[pyclass(module = "cello._cello", name = "Response", subclass)]
+pub struct Response {
+    #[pyo3(get)]
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub payload: Payload,
+}
+
+impl Response {
+    pub fn to_parts(&self, py: Python<'_>) -> ResponseParts {
+        ResponseParts {
+            status: self.status,
+            headers: self.headers.clone(),
+            payload: self.payload.clone_ref(py),
+        }
+    }
+
+    fn with(status: u16, content_type: Option<&str>, payload: Payload) -> Self {
+        let headers = content_type
+            .map(|ct| vec![("content-type".to_owned(), ct.to_owned())])
+            .unwrap_or_default();
+        Response { status, headers, payload }
+    }
+
+    fn replace_header(&mut self, name: String, value: String) {
+        self.headers.retain(|(k, _)| *k != name);
+        self.headers.push((name, value));
+    }
+
+    fn add_headers(mut self, headers: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        for (k, v) in extract_headers(headers)? {
+            self.replace_header(k, v);
+        }
+        Ok(self)
+    }
+}
+
+fn check_status(status: u16) -> PyResult<u16> {
+    if (100..=599).contains(&status) {
+        Ok(status)
+    } else {
+        Err(PyValueError::new_err(format!("invalid HTTP status code {status}")))
+    }
+}
+
+#[pymethods]
+impl Response {
+    #[new]
+    #[pyo3(signature = (body = None, status = 200, headers = None, content_type = None))]
+    fn py_new(
+        body: Option<&Bound<'_, PyAny>>,
+        status: u16,
+        headers: Option<&Bound<'_, PyAny>>,
+        content_type: Option<&str>,
+    ) -> PyResult<Self> {
+        let bytes = match body {
+            Some(b) if !b.is_none() => body_bytes(b)?,
+            _ => Bytes::new(),
+        };
+        let content_type = content_type.unwrap_or("text/plain; charset=utf-8");
+        checked_header("content-type", content_type)?;
+        Response::with(check_status(status)?, Some(content_type), Payload::Bytes(bytes)).add_headers(headers)
+    }
+
+    #[setter]
+    fn set_status(&mut self, status: u16) -> PyResult<()> {
+        self.status = check_status(status)?;
+        Ok(())
+    }
+
+    /// A copy of the headers as a dict (a repeated header shows its last value).
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for (k, v) in &self.headers {
+            dict.set_item(k, v)?;
+        }
+        Ok(dict)
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (data, status = None, headers = None))]
+    fn json(data: &Bound<'_, PyAny>, status: Option<u16>, headers: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let body = to_json(data)?;
+        Response::with(check_status(status.unwrap_or(200))?, Some(JSON), Payload::Bytes(body.into())).add_headers(headers)
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (content, status = None, headers = None))]
+    fn text(content: &Bound<'_, PyAny>, status: Option<u16>, headers: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        Response::with(
+            check_status(status.unwrap_or(200))?,
+            Some("text/plain; charset=utf-8"),
+            Payload::Bytes(body_bytes(content)?),
+        )
+        .add_headers(headers)
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (content, status = None, headers = None))]
+    fn html(content: &Bound<'_, PyAny>, status: Option<u16>, headers: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        Response::with(
+            check_status(status.unwrap_or(200))?,
+            Some("text/html; charset=utf-8"),
+            Payload::Bytes(body_bytes(content)?),
+        )
+        .add_headers(headers)
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (data, content_type = None, status = None, headers = None))]
+    fn binary(
+        data: &Bound<'_, PyAny>,
+        content_type: Option<&str>,
+        status: Option<u16>,
+        headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let ct = content_type.unwrap_or("application/octet-stream");
+        checked_header("content-type", ct)?;
+        Response::with(check_status(status.unwrap_or(200))?, Some(ct), Payload::Bytes(body_bytes(data)?)).add_headers(headers)
+    }
+
+    /// A file as an attachment; the type is guessed from the extension.
+    #[staticmethod]
+    #[pyo3(signature = (path, filename = None, content_type = None, status = None))]
+    fn file(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        filename: Option<&str>,
+        content_type: Option<&str>,
+        status: Option<u16>,
+    ) -> PyResult<Self> {
+        let os = py.import("os")?;
+        let path: String = os.call_method1("fspath", (path,))?.extract()?;
+        let data = py.detach(|| std::fs::read(&path)).map_err(PyErr::from)?;
+        let guessed: Option<String> = match content_type {
+            Some(ct) => Some(ct.to_owned()),
+            None => py
+                .import("mimetypes")?
+                .call_method1("guess_type", (&path,))?
+                .get_item(0)?
+                .extract()?,
+        };
+        let ct = guessed.unwrap_or_else(|| "application/octet-stream".to_owned());
+        checked_header("content-type", &ct)?;
+        let name = filename.map(str::to_owned).unwrap_or_else(|| {
+            std::path::Path::new(&path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        let mut resp = Response::with(check_status(status.unwrap_or(200))?, Some(&ct), Payload::Bytes(data.into()));
+        resp.headers.push(("content-disposition".to_owned(), content_disposition(&name)));
+        Ok(resp)
+    }
+
+    /// 302 by default, 301 when `permanent`, or any 3xx given as `status`.
+    #[staticmethod]
+    #[pyo3(signature = (url, permanent = None, status = None))]
+    fn redirect(url: &str, permanent: Option<bool>, status: Option<u16>) -> PyResult<Self> {
+        let status = status.unwrap_or(if permanent.unwrap_or(false) { 301 } else { 302 });
+        if !(300..400).contains(&status) {
+            return Err(PyValueError::new_err(format!("redirect status must be 3xx, not {status}")));
+        }
+        let location = checked_header("location", url).map(|_| url.to_owned())?;
+        let mut resp = Response::with(status, None, Payload::Bytes(Bytes::new()));
+        resp.headers.push(("location".to_owned(), location));
+        Ok(resp)
+    }
+
+    #[staticmethod]
+    fn no_content() -> Self {
+        Response::with(204, None, Payload::Bytes(Bytes::new()))
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (data = None, location = None))]
+    fn created(data: Option<&Bound<'_, PyAny>>, location: Option<&str>) -> PyResult<Self> {
+        let mut resp = match data {
+            Some(d) if !d.is_none() => Response::with(201, Some(JSON), Payload::Bytes(to_json(d)?.into())),
+            _ => Response::with(201, None, Payload::Bytes(Bytes::new())),
+        };
+        if let Some(loc) = location {
+            checked_header("location", loc)?;
+            resp.headers.push(("location".to_owned(), loc.to_owned()));
+        }
+        Ok(resp)
+    }
+
+    /// XML from a string as-is, or from dicts/lists/scalars under `root_name`.
+    #[staticmethod]
+    #[pyo3(signature = (data, status = None, root_name = None))]
+    fn xml(data: &Bound<'_, PyAny>, status: Option<u16>, root_name: Option<&str>) -> PyResult<Self> {
+        let body = if let Ok(s) = data.cast::<PyString>() {
+            s.to_str()?.to_owned()
+        } else {
+            let root = root_name.unwrap_or("root");
+            let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+            write_xml(&mut out, root, data)?;
+            out
+        };
+        Ok(Response::with(
+            check_status(status.unwrap_or(200))?,
+            Some("application/xml; charset=utf-8"),
+            Payload::Bytes(body.into()),
+        ))
+    }
+
+    /// Streams an iterable or async iterable of str/bytes chunks as they are produced.
+    #[staticmethod]
+    #[pyo3(signature = (source, content_type = None, status = None, headers = None))]
+    fn stream(
+        source: &Bound<'_, PyAny>,
+        content_type: Option<&str>,
+        status: Option<u16>,
+        headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let py = source.py();
+        if !source.hasattr(intern!(py, "__aiter__"))? && !source.hasattr(intern!(py, "__iter__"))? {
+            return Err(PyTypeError::new_err("Response.stream() needs an iterable or async iterable"));
+        }
+        let ct = content_type.unwrap_or("application/octet-stream");
+        checked_header("content-type", ct)?;
+        Response::with(check_status(status.unwrap_or(200))?, Some(ct), Payload::Stream(source.clone().unbind())).add_headers(headers)
+    }
+
+    /// Sets a header, replacing any previous value; CR, LF and NUL are rejected.
+    fn set_header(&mut self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = value.str()?.to_string();
+        let name = checked_header(name, &value)?;
+        self.replace_header(name, value);
+        Ok(())
+    }
+
+    /// Appends a header, keeping earlier values of the same name.
+    fn add_header(&mut self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = value.str()?.to_string();
+        let name = checked_header(name, &value)?;
+        self.headers.push((name, value));
+        Ok(())
+    }
+
+    #[pyo3(signature = (name, value = "", max_age = None, path = "/", domain = None, secure = false, httponly = false, samesite = Some("Lax"), expires = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn set_cookie(
+        &mut self,
+        name: &str,
+        value: &str,
+        max_age: Option<i64>,
+        path: Option<&str>,
+        domain: Option<&str>,
+        secure: bool,
+        httponly: bool,
+        samesite: Option<&str>,
+        expires: Option<&str>,
+    ) -> PyResult<()> {
+        if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
+            return Err(PyValueError::new_err(format!("invalid cookie name {name:?}")));
+        }
+        let mut cookie = format!(
+            "{name}={}",
+            percent_encoding::utf8_percent_encode(value, COOKIE_VALUE_ENCODE)
+        );
+        if let Some(age) = max_age {
+            cookie.push_str(&format!("; Max-Age={age}"));
+        }
+        if let Some(expires) = expires {
+            cookie.push_str(&format!("; Expires={expires}"));
+        }
+        for (attr, val) in [("Path", path), ("Domain", domain)] {
+            if let Some(val) = val {
+                if val.contains([';', '\r', '\n', '\0']) {
+                    return Err(PyValueError::new_err(format!("invalid cookie {attr} {val:?}")));
+                }
+                cookie.push_str(&format!("; {attr}={val}"));
+            }
+        }
+        if secure {
+            cookie.push_str("; Secure");
+        }
+        if httponly {
+            cookie.push_str("; HttpOnly");
+        }
+        if let Some(site) = samesite {
+            let site = match site.to_ascii_lowercase().as_str() {
+                "lax" => "Lax",
+                "strict" => "Strict",
+                "none" => "None",
+                _ => return Err(PyValueError::new_err(format!("samesite must be Lax, Strict or None, not {site:?}"))),
+            };
+            cookie.push_str(&format!("; SameSite={site}"));
+        }
+        self.headers.push(("set-cookie".to_owned(), cookie));
+        Ok(())
+    }
+
+    #[pyo3(signature = (name, path = "/", domain = None))]
+    fn delete_cookie(&mut self, name: &str, path: Option<&str>, domain: Option<&str>) -> PyResult<()> {
+        self.set_cookie(name, "", Some(0), path, domain, false, false, Some("Lax"), Some("Thu, 01 Jan 1970 00:00:00 GMT"))
+    }
+
+    fn body<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        match &self.payload {
+            Payload::Bytes(b) => Ok(PyBytes::new(py, b)),
+            Payload::Stream(_) => Err(PyTypeError::new_err("a streaming response has no body bytes until it is sent")),
+        }
+    }
+
+    fn content_type(&self) -> Option<String> {
+        self.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone())
+    }
+
+    fn content_length(&self) -> Option<usize> {
+        match &self.payload {
+            Payload::Bytes(b) => Some(b.len()),
+            Payload::Stream(_) => None,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Response {}>", self.status)
+    }
+}
+
+fn is_cookie_name_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
+}
+
+/// Bytes outside RFC 6265's cookie-octet set, percent-encoded on the way out
+/// (and decoded again by `Request.cookies`).
+const COOKIE_VALUE_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'%');
+
+fn content_disposition(filename: &str) -> String {
+    let ascii_safe = filename.bytes().all(|b| b.is_ascii_graphic() || b == b' ') && !filename.contains(['"', '\\']);
+    if ascii_safe {
+        format!("attachment; filename=\"{filename}\"")
+    } else {
+        let fallback: String = filename
+            .chars()
+            .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' })
+            .collect();
+        format!(
+            "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+            percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC)
+        )
+    }
+}
+
+fn xml_escape(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn write_xml(out: &mut String, tag: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let valid_tag = tag
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && tag.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid_tag {
+        return Err(PyValueError::new_err(format!("{tag:?} is not a valid XML element name")));
+    }
+    out.push('<');
+    out.push_str(tag);
+    out.push('>');
+    if let Ok(dict) = value.cast::<PyDict>() {
+        for (k, v) in dict.iter() {
+            write_xml(out, &k.str()?.to_string(), &v)?;
+        }
+    } else if value.cast::<PyList>().is_ok() || value.cast::<PyTuple>().is_ok() {
+        for item in value.try_iter()? {
+            write_xml(out, "item", &item?)?;
+        }
+    } else if value.is_none() {
+    } else if let Ok(b) = value.extract::<bool>() {
+        out.push_str(if b { "true" } else { "false" });
+    } else {
+        xml_escape(out, &value.str()?.to_string());
+    }
+    out.push_str("</");
+    out.push_str(tag);
+    out.push('>');
+    Ok(())
+}

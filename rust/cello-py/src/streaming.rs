@@ -1,0 +1,99 @@
+//! `StreamSink`: where `cello._support.pump` writes a streamed body.
+//!
+//! `send` returns None when the chunk was queued at once, or a future that
+//! resolves (True: sent, False: client gone) once hyper has room: the
+//! producer waits on a slow client instead of buffering without bound.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use cello_core::server::StreamAborted;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyString};
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use crate::dispatch::Work;
+use crate::pipeline::Runner;
+use crate::support::{error, support};
+
+type Chunk = Result<Bytes, StreamAborted>;
+
+#[pyclass(module = "cello._cello", frozen)]
+pub struct StreamSink {
+    tx: Mutex<Option<mpsc::Sender<Chunk>>>,
+    runner: Arc<Runner>,
+}
+
+impl StreamSink {
+    pub fn new(tx: mpsc::Sender<Chunk>, runner: Arc<Runner>) -> Self {
+        StreamSink {
+            tx: Mutex::new(Some(tx)),
+            runner,
+        }
+    }
+
+    fn sender(&self) -> Option<mpsc::Sender<Chunk>> {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+fn chunk_bytes(chunk: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    if let Ok(b) = chunk.cast::<PyBytes>() {
+        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+    }
+    if let Ok(s) = chunk.cast::<PyString>() {
+        return Ok(Bytes::from(s.to_str()?.to_owned()));
+    }
+    if let Ok(b) = chunk.cast::<PyByteArray>() {
+        return Ok(Bytes::from(b.to_vec()));
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "streamed chunks must be str or bytes, not {}",
+        chunk.get_type().name()?
+    )))
+}
+
+#[pymethods]
+impl StreamSink {
+    fn send(&self, py: Python<'_>, chunk: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        let bytes = chunk_bytes(chunk)?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let Some(tx) = self.sender() else {
+            return Err(error(py, &support(py)?.client_disconnected, "response stream is closed"));
+        };
+        match tx.try_send(Ok(bytes)) {
+            Ok(()) => Ok(None),
+            Err(TrySendError::Closed(_)) => Err(error(py, &support(py)?.client_disconnected, "client disconnected")),
+            Err(TrySendError::Full(item)) => {
+                let future = self
+                    .runner
+                    .event_loop
+                    .bind(py)
+                    .call_method0(intern!(py, "create_future"))?
+                    .unbind();
+                let resolve = future.clone_ref(py);
+                let queue = self.runner.queue.clone();
+                self.runner.runtime.spawn(async move {
+                    let sent = tx.send(item).await.is_ok();
+                    queue.push(Work::Resolve { future: resolve, value: sent });
+                });
+                Ok(Some(future))
+            }
+        }
+    }
+
+    /// Ends the body normally.
+    fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Ends the body as failed: the connection is dropped, not finished.
+    fn abort(&self) {
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.try_send(Err(StreamAborted));
+        }
+    }
+}
