@@ -90,7 +90,13 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
+
+    # A Python subclass gives the loop an instance __dict__, which the eager
+    # task start on Python 3.11 needs (see cello._support.eager_starter).
+    class Loop(uvloop.Loop):  # type: ignore[misc,name-defined]
+        pass
+
+    return Loop()
 
 
 def _url(host: str, port: int) -> str:

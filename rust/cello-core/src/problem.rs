@@ -87,6 +87,8 @@ mod tests {
     #[test]
     fn unknown_status_still_has_a_title() {
         let p = Problem::new(599);
-        assert!(String::from_utf8(p.to_json()).unwrap().contains("\"title\":\"Error\""));
+        assert!(String::from_utf8(p.to_json())
+            .unwrap()
+            .contains("\"title\":\"Error\""));
     }
 }

@@ -52,7 +52,9 @@ impl Constraint {
                 !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
             }
             Constraint::Uuid => is_uuid(value),
-            Constraint::Alpha => !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphabetic()),
+            Constraint::Alpha => {
+                !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphabetic())
+            }
             Constraint::Alphanum => {
                 !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric())
             }
@@ -89,14 +91,20 @@ impl fmt::Display for RouteError {
                 write!(f, "route {method} {path} is already registered")
             }
             RouteError::Conflict { path, reason } => {
-                write!(f, "route {path:?} conflicts with an existing route: {reason}")
+                write!(
+                    f,
+                    "route {path:?} conflicts with an existing route: {reason}"
+                )
             }
             RouteError::UnknownConstraint(k) => write!(
                 f,
                 "unknown path parameter type {k:?} (expected int, uuid, alpha or alphanum)"
             ),
             RouteError::UnknownParameter { path, name } => {
-                write!(f, "constraint for {name:?} names no parameter of route {path:?}")
+                write!(
+                    f,
+                    "constraint for {name:?} names no parameter of route {path:?}"
+                )
             }
             RouteError::BadRegex(p, e) => write!(f, "invalid constraint regex {p:?}: {e}"),
         }
@@ -265,7 +273,10 @@ impl<T> Router<T> {
         }
         allowed.sort_by_key(|m| {
             (
-                METHOD_ORDER.iter().position(|o| o == m).unwrap_or(METHOD_ORDER.len()),
+                METHOD_ORDER
+                    .iter()
+                    .position(|o| o == m)
+                    .unwrap_or(METHOD_ORDER.len()),
                 *m,
             )
         });
@@ -275,11 +286,13 @@ impl<T> Router<T> {
     }
 }
 
+/// A route path with inline types removed: matchit pattern, parameter names,
+/// constraints taken from the inline types.
+type SplitPath = (String, Vec<String>, Vec<(String, Constraint)>);
+
 /// Turns `{id:int}` into `{id}` plus an `Int` constraint, and lists every
 /// parameter name (catch-alls included).
-fn split_inline_types(
-    path: &str,
-) -> Result<(String, Vec<String>, Vec<(String, Constraint)>), RouteError> {
+fn split_inline_types(path: &str) -> Result<SplitPath, RouteError> {
     let mut pattern = String::with_capacity(path.len());
     let mut names = Vec::new();
     let mut constraints = Vec::new();
@@ -381,14 +394,20 @@ mod tests {
             3,
         )
         .unwrap();
-        assert!(matches!(r.lookup("GET", "/n/-12"), Lookup::Found { value: 1, .. }));
+        assert!(matches!(
+            r.lookup("GET", "/n/-12"),
+            Lookup::Found { value: 1, .. }
+        ));
         assert!(matches!(r.lookup("GET", "/n/12a"), Lookup::NotFound));
         assert!(matches!(
             r.lookup("GET", "/u/123e4567-e89b-12d3-a456-426614174000"),
             Lookup::Found { value: 2, .. }
         ));
         assert!(matches!(r.lookup("GET", "/u/nope"), Lookup::NotFound));
-        assert!(matches!(r.lookup("GET", "/s/hello-world"), Lookup::Found { value: 3, .. }));
+        assert!(matches!(
+            r.lookup("GET", "/s/hello-world"),
+            Lookup::Found { value: 3, .. }
+        ));
         assert!(matches!(r.lookup("GET", "/s/Hello"), Lookup::NotFound));
     }
 
@@ -396,9 +415,18 @@ mod tests {
     fn registration_errors_are_specific() {
         let mut r = Router::new();
         r.add("GET", "/a/{id}", vec![], ()).unwrap();
-        assert!(matches!(r.add("get", "/a/{id}", vec![], ()), Err(RouteError::Duplicate { .. })));
-        assert!(matches!(r.add("GET", "/a/{name}", vec![], ()), Err(RouteError::Conflict { .. })));
-        assert!(matches!(r.add("GET", "nope", vec![], ()), Err(RouteError::MissingSlash(_))));
+        assert!(matches!(
+            r.add("get", "/a/{id}", vec![], ()),
+            Err(RouteError::Duplicate { .. })
+        ));
+        assert!(matches!(
+            r.add("GET", "/a/{name}", vec![], ()),
+            Err(RouteError::Conflict { .. })
+        ));
+        assert!(matches!(
+            r.add("GET", "nope", vec![], ()),
+            Err(RouteError::MissingSlash(_))
+        ));
         assert!(matches!(
             r.add("GET", "/b/{x:float}", vec![], ()),
             Err(RouteError::UnknownConstraint(_))

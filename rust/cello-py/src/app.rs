@@ -48,7 +48,12 @@ impl AppCore {
     pub fn route(&self, method: &str, path: &str) -> Routed {
         let router = self.router.read().unwrap_or_else(|p| p.into_inner());
         match router.lookup(method, path) {
-            Lookup::Found { value, params, head_from_get, .. } => Routed::Found {
+            Lookup::Found {
+                value,
+                params,
+                head_from_get,
+                ..
+            } => Routed::Found {
                 route: value.clone(),
                 params,
                 head_from_get,
@@ -100,13 +105,17 @@ impl Cello {
         constraints: Vec<(String, String, Option<String>)>,
     ) -> PyResult<()> {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(PyValueError::new_err(format!("invalid HTTP method {method:?}")));
+            return Err(PyValueError::new_err(format!(
+                "invalid HTTP method {method:?}"
+            )));
         }
         let mut checks = Vec::with_capacity(constraints.len());
         for (name, kind, pattern) in constraints {
             let constraint = match (kind.as_str(), pattern) {
                 ("regex", Some(p)) => Constraint::regex(&p),
-                ("regex", None) => return Err(PyValueError::new_err("a regex constraint needs a pattern")),
+                ("regex", None) => {
+                    return Err(PyValueError::new_err("a regex constraint needs a pattern"))
+                }
                 (kind, _) => Constraint::from_kind(kind),
             }
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -121,7 +130,12 @@ impl Cello {
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
-    fn add_exception_handler(&self, exc_type: Bound<'_, PyType>, handler: Py<PyAny>, is_async: bool) {
+    fn add_exception_handler(
+        &self,
+        exc_type: Bound<'_, PyType>,
+        handler: Py<PyAny>,
+        is_async: bool,
+    ) {
         self.core
             .exception_handlers
             .write()

@@ -27,7 +27,9 @@ pub fn to_parts(value: &Bound<'_, PyAny>) -> PyResult<ResponseParts> {
             let mut parts = to_parts(&tuple.get_item(0)?)?;
             let status: u16 = tuple.get_item(1)?.extract()?;
             if !(100..=599).contains(&status) {
-                return Err(PyValueError::new_err(format!("invalid HTTP status code {status}")));
+                return Err(PyValueError::new_err(format!(
+                    "invalid HTTP status code {status}"
+                )));
             }
             parts.status = status;
             if len == 3 {
@@ -40,10 +42,18 @@ pub fn to_parts(value: &Bound<'_, PyAny>) -> PyResult<ResponseParts> {
         }
     }
     if let Ok(b) = value.cast::<PyBytes>() {
-        return Ok(ResponseParts::bytes(200, "application/octet-stream", Bytes::copy_from_slice(b.as_bytes())));
+        return Ok(ResponseParts::bytes(
+            200,
+            "application/octet-stream",
+            Bytes::copy_from_slice(b.as_bytes()),
+        ));
     }
     if let Ok(b) = value.cast::<PyByteArray>() {
-        return Ok(ResponseParts::bytes(200, "application/octet-stream", b.to_vec()));
+        return Ok(ResponseParts::bytes(
+            200,
+            "application/octet-stream",
+            b.to_vec(),
+        ));
     }
     Ok(ResponseParts::bytes(200, JSON, to_json(value)?))
 }
@@ -60,7 +70,9 @@ pub fn finalize(parts: &mut ResponseParts, head: bool) {
     if let Payload::Bytes(body) = &parts.payload {
         parts.headers.retain(|(k, _)| k != "content-length");
         if !bodyless_status {
-            parts.headers.push(("content-length".to_owned(), body.len().to_string()));
+            parts
+                .headers
+                .push(("content-length".to_owned(), body.len().to_string()));
         }
     }
     if head || bodyless_status {
@@ -71,7 +83,8 @@ pub fn finalize(parts: &mut ResponseParts, head: bool) {
 /// Builds the hyper response for byte payloads; streams get their body from the caller.
 pub fn to_http(parts: ResponseParts, body: Body) -> http::Response<Body> {
     let mut response = http::Response::new(body);
-    *response.status_mut() = http::StatusCode::from_u16(parts.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        http::StatusCode::from_u16(parts.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.reserve(parts.headers.len());
     for (k, v) in parts.headers {

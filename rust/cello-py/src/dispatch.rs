@@ -31,10 +31,15 @@ pub struct Job {
 }
 
 /// Anything the I/O side asks of the Python thread.
+// Nearly every item is a request; boxing it would add an allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub enum Work {
     Request(Job),
     /// Resolve an asyncio future (stream back-pressure released).
-    Resolve { future: Py<PyAny>, value: bool },
+    Resolve {
+        future: Py<PyAny>,
+        value: bool,
+    },
     /// The server has stopped; resolve the `closed` future.
     Finished,
 }
@@ -55,7 +60,10 @@ impl Queue {
     }
 
     pub fn push(&self, work: Work) {
-        self.items.lock().unwrap_or_else(|p| p.into_inner()).push(work);
+        self.items
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(work);
         if self.sleeping.swap(false, Ordering::AcqRel) {
             // A full socket buffer means a wake-up is already pending.
             let _ = (&self.waker).write(&[1]);
@@ -67,7 +75,10 @@ impl Queue {
     }
 
     fn is_empty(&self) -> bool {
-        self.items.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        self.items
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
     }
 }
 
@@ -90,13 +101,22 @@ impl ServerHandle {
         for work in batch {
             match work {
                 Work::Request(job) => {
-                    let Job { route, head, body, head_only, reply } = job;
+                    let Job {
+                        route,
+                        head,
+                        body,
+                        head_only,
+                        reply,
+                    } = job;
                     if reply.is_closed() {
                         continue; // the client left while the job was queued
                     }
                     match Bound::new(py, Request::new(head, body)) {
                         Ok(request) => {
-                            let completion = Completion::Native { reply, head: head_only };
+                            let completion = Completion::Native {
+                                reply,
+                                head: head_only,
+                            };
                             pipeline::run(py, &self.runner, &route, request, completion);
                         }
                         Err(e) => e.print(py),
@@ -104,13 +124,21 @@ impl ServerHandle {
                 }
                 Work::Resolve { future, value } => {
                     let future = future.bind(py);
-                    if !future.call_method0(intern!(py, "done")).and_then(|d| d.is_truthy()).unwrap_or(true) {
+                    if !future
+                        .call_method0(intern!(py, "done"))
+                        .and_then(|d| d.is_truthy())
+                        .unwrap_or(true)
+                    {
                         let _ = future.call_method1(intern!(py, "set_result"), (value,));
                     }
                 }
                 Work::Finished => {
                     let closed = self.closed.bind(py);
-                    if !closed.call_method0(intern!(py, "done")).and_then(|d| d.is_truthy()).unwrap_or(true) {
+                    if !closed
+                        .call_method0(intern!(py, "done"))
+                        .and_then(|d| d.is_truthy())
+                        .unwrap_or(true)
+                    {
                         let _ = closed.call_method1(intern!(py, "set_result"), (py.None(),));
                     }
                 }

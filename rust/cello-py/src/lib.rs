@@ -31,7 +31,9 @@ fn loads(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
     match json_reader::parse(py, data) {
         Ok(v) => Ok(v.unbind()),
         Err(json_reader::JsonErrorOrPy::Py(e)) => Err(e),
-        Err(json_reader::JsonErrorOrPy::Json(e)) => Err(pyo3::exceptions::PyValueError::new_err(e.0)),
+        Err(json_reader::JsonErrorOrPy::Json(e)) => {
+            Err(pyo3::exceptions::PyValueError::new_err(e.0))
+        }
     }
 }
 

@@ -26,7 +26,11 @@ impl Pairs {
 
     pub fn get(&self, key: &str) -> Option<&str> {
         let mut found = self.items.iter().filter(|(k, _)| self.key_eq(k, key));
-        let hit = if self.last_wins { found.last() } else { found.next() };
+        let hit = if self.last_wins {
+            found.next_back()
+        } else {
+            found.next()
+        };
         hit.map(|(_, v)| v.as_str())
     }
 
@@ -100,11 +104,19 @@ macro_rules! multidict_class {
             }
 
             fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-                PyList::new(slf.py(), slf.get().0.keys())?.into_any().try_iter().map(|i| i.into_any())
+                PyList::new(slf.py(), slf.get().0.keys())?
+                    .into_any()
+                    .try_iter()
+                    .map(|i| i.into_any())
             }
 
             #[pyo3(signature = (key, default = None))]
-            fn get(&self, py: Python<'_>, key: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+            fn get(
+                &self,
+                py: Python<'_>,
+                key: &str,
+                default: Option<Py<PyAny>>,
+            ) -> PyResult<Py<PyAny>> {
                 match self.0.get(key) {
                     Some(v) => Ok(v.into_pyobject(py)?.into_any().unbind()),
                     None => Ok(default.unwrap_or_else(|| py.None())),

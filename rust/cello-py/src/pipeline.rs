@@ -48,9 +48,23 @@ enum Stage {
 }
 
 /// Runs `route` for `request` and delivers the response.
-pub fn run(py: Python<'_>, runner: &Arc<Runner>, route: &Route, request: Bound<'_, Request>, completion: Completion) {
+pub fn run(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    route: &Route,
+    request: Bound<'_, Request>,
+    completion: Completion,
+) {
     let outcome = route.handler.bind(py).call1((&request,));
-    settle(py, runner, &request, outcome, route.is_async, Stage::Handler, completion);
+    settle(
+        py,
+        runner,
+        &request,
+        outcome,
+        route.is_async,
+        Stage::Handler,
+        completion,
+    );
 }
 
 /// Awaits `outcome` if it is a coroutine, then finishes.
@@ -65,7 +79,10 @@ fn settle(
 ) {
     let outcome = match outcome {
         Ok(coro) if is_async => match runner.start_task.bind(py).call1((coro,)) {
-            Ok(task) => match task.call_method0(intern!(py, "done")).and_then(|d| d.is_truthy()) {
+            Ok(task) => match task
+                .call_method0(intern!(py, "done"))
+                .and_then(|d| d.is_truthy())
+            {
                 Ok(true) => task.call_method0(intern!(py, "result")),
                 Ok(false) => {
                     let completer = Completer {
@@ -125,7 +142,15 @@ fn handle_exception(
     let exc = err.value(py).clone();
     if let Some((handler, is_async)) = find_exception_handler(py, &runner.app, &exc) {
         let outcome = handler.bind(py).call1((request, &exc));
-        return settle(py, runner, request, outcome, is_async, Stage::ExceptionHandler, completion);
+        return settle(
+            py,
+            runner,
+            request,
+            outcome,
+            is_async,
+            Stage::ExceptionHandler,
+            completion,
+        );
     }
     let parts = match http_exception_parts(py, request, &exc) {
         Some(parts) => parts,
@@ -134,8 +159,15 @@ fn handle_exception(
     deliver(py, runner, parts, completion, request)
 }
 
-fn find_exception_handler(py: Python<'_>, app: &AppCore, exc: &Bound<'_, PyAny>) -> Option<(Py<PyAny>, bool)> {
-    let handlers = app.exception_handlers.read().unwrap_or_else(|p| p.into_inner());
+fn find_exception_handler(
+    py: Python<'_>,
+    app: &AppCore,
+    exc: &Bound<'_, PyAny>,
+) -> Option<(Py<PyAny>, bool)> {
+    let handlers = app
+        .exception_handlers
+        .read()
+        .unwrap_or_else(|p| p.into_inner());
     if handlers.is_empty() {
         return None;
     }
@@ -150,12 +182,20 @@ fn find_exception_handler(py: Python<'_>, app: &AppCore, exc: &Bound<'_, PyAny>)
 }
 
 /// `HTTPException(status_code, detail, headers)` as a problem response.
-fn http_exception_parts(py: Python<'_>, request: &Bound<'_, Request>, exc: &Bound<'_, PyAny>) -> Option<ResponseParts> {
+fn http_exception_parts(
+    py: Python<'_>,
+    request: &Bound<'_, Request>,
+    exc: &Bound<'_, PyAny>,
+) -> Option<ResponseParts> {
     let support = support(py).ok()?;
     if !exc.is_instance(support.http_exception.bind(py)).ok()? {
         return None;
     }
-    let status: u16 = exc.getattr(intern!(py, "status_code")).ok()?.extract().ok()?;
+    let status: u16 = exc
+        .getattr(intern!(py, "status_code"))
+        .ok()?
+        .extract()
+        .ok()?;
     let mut problem = Problem::new(status).with_instance(request.get().head.path.clone());
     if let Ok(detail) = exc.getattr(intern!(py, "detail")) {
         if !detail.is_none() {
@@ -172,18 +212,33 @@ fn http_exception_parts(py: Python<'_>, request: &Bound<'_, Request>, exc: &Boun
 }
 
 /// Logs the exception and builds the 500 problem (traceback only in debug).
-fn internal_error(py: Python<'_>, runner: &Runner, request: &Bound<'_, Request>, err: &PyErr) -> ResponseParts {
+fn internal_error(
+    py: Python<'_>,
+    runner: &Runner,
+    request: &Bound<'_, Request>,
+    err: &PyErr,
+) -> ResponseParts {
     log_error(py, err, request);
     let mut problem = Problem::new(500).with_instance(request.get().head.path.clone());
     if runner.app.debug() {
         let value = err.value(py);
-        let name = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        let name = value
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
         let message = value.str().map(|s| s.to_string()).unwrap_or_default();
-        problem = problem.with_detail(if message.is_empty() { name } else { format!("{name}: {message}") });
+        problem = problem.with_detail(if message.is_empty() {
+            name
+        } else {
+            format!("{name}: {message}")
+        });
         if let Ok(support) = support(py) {
             if let Ok(tb) = support.format_exception.bind(py).call1((value,)) {
                 if let Ok(tb) = tb.cast::<PyString>() {
-                    problem.extensions.push(("traceback".to_owned(), tb.to_string()));
+                    problem
+                        .extensions
+                        .push(("traceback".to_owned(), tb.to_string()));
                 }
             }
         }
@@ -201,7 +256,13 @@ fn log_error(py: Python<'_>, err: &PyErr, request: &Bound<'_, Request>) {
 }
 
 /// Sends the response through its door.
-fn deliver(py: Python<'_>, runner: &Arc<Runner>, mut parts: ResponseParts, completion: Completion, request: &Bound<'_, Request>) {
+fn deliver(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    mut parts: ResponseParts,
+    completion: Completion,
+    request: &Bound<'_, Request>,
+) {
     match completion {
         Completion::Native { reply, head } => {
             finalize(&mut parts, head);
@@ -244,7 +305,12 @@ pub struct Completer {
 #[pymethods]
 impl Completer {
     fn __call__(&self, py: Python<'_>, task: &Bound<'_, PyAny>) {
-        let Some(p) = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let Some(p) = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
             return;
         };
         let outcome = task.call_method0(intern!(py, "result"));

@@ -12,10 +12,10 @@ use cello_core::query::{decode_path, parse_urlencoded};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
-use pyo3::intern;
 
 use crate::json_reader::{self, JsonErrorOrPy};
 use crate::multidict::{Headers, QueryParams};
@@ -106,8 +106,17 @@ impl Request {
         if let BodyState::Ready(bytes) = &*state {
             return Ok(bytes.clone());
         }
-        let BodyState::Pending { incoming, runtime, limit } = std::mem::replace(&mut *state, BodyState::Gone) else {
-            return Err(error(py, &support(py)?.client_disconnected, "request body is no longer available"));
+        let BodyState::Pending {
+            incoming,
+            runtime,
+            limit,
+        } = std::mem::replace(&mut *state, BodyState::Gone)
+        else {
+            return Err(error(
+                py,
+                &support(py)?.client_disconnected,
+                "request body is no longer available",
+            ));
         };
         let read = py.detach(|| runtime.block_on(read_limited(incoming, limit)));
         match read {
@@ -130,17 +139,22 @@ impl Request {
 
     fn text_value(&self, py: Python<'_>) -> PyResult<String> {
         let bytes = self.body_bytes(py)?;
-        String::from_utf8(bytes.to_vec()).map_err(|e| {
-            match support(py) {
-                Ok(s) => error(py, &s.bad_request, &format!("request body is not valid UTF-8: {e}")),
-                Err(e) => e,
-            }
+        String::from_utf8(bytes.to_vec()).map_err(|e| match support(py) {
+            Ok(s) => error(
+                py,
+                &s.bad_request,
+                &format!("request body is not valid UTF-8: {e}"),
+            ),
+            Err(e) => e,
         })
     }
 
     fn query_map(&self, py: Python<'_>) -> PyResult<&Py<QueryParams>> {
         self.query_params.get_or_try_init(py, || {
-            Py::new(py, QueryParams::new(parse_urlencoded(self.head.query.as_bytes())))
+            Py::new(
+                py,
+                QueryParams::new(parse_urlencoded(self.head.query.as_bytes())),
+            )
         })
     }
 
@@ -152,7 +166,9 @@ impl Request {
 /// A view of a test request's `headers=` argument as pairs.
 fn header_map(headers: Option<&Bound<'_, PyAny>>) -> PyResult<http::HeaderMap> {
     let mut map = http::HeaderMap::new();
-    let Some(headers) = headers else { return Ok(map) };
+    let Some(headers) = headers else {
+        return Ok(map);
+    };
     let items = match headers.cast::<PyDict>() {
         Ok(d) => d.items().into_any(),
         Err(_) => headers.clone(),
@@ -199,8 +215,14 @@ impl Request {
                     let (k, v): (String, String) = pair?.extract()?;
                     ser.push(format!(
                         "{}={}",
-                        percent_encoding::utf8_percent_encode(&k, percent_encoding::NON_ALPHANUMERIC),
-                        percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC)
+                        percent_encoding::utf8_percent_encode(
+                            &k,
+                            percent_encoding::NON_ALPHANUMERIC
+                        ),
+                        percent_encoding::utf8_percent_encode(
+                            &v,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
                     ));
                 }
                 ser.join("&")
@@ -270,7 +292,12 @@ impl Request {
                 .head
                 .headers
                 .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
             Py::new(py, Headers::new(pairs))
         })?;
@@ -317,7 +344,11 @@ impl Request {
             Ok(v) => v.unbind(),
             Err(JsonErrorOrPy::Py(e)) => return Err(e),
             Err(JsonErrorOrPy::Json(e)) => {
-                return Err(error(py, &support(py)?.bad_request, &format!("request body is not valid JSON: {}", e.0)))
+                return Err(error(
+                    py,
+                    &support(py)?.bad_request,
+                    &format!("request body is not valid JSON: {}", e.0),
+                ))
             }
         };
         let _ = self.json_value.set(py, value.clone_ref(py));
@@ -359,16 +390,20 @@ impl Request {
 
     #[getter]
     fn content_length(&self) -> Option<u64> {
-        self.header("content-length").and_then(|v| v.trim().parse().ok())
+        self.header("content-length")
+            .and_then(|v| v.trim().parse().ok())
     }
 
     fn is_json(&self) -> bool {
-        self.header("content-type").is_some_and(|v| v.to_ascii_lowercase().contains("json"))
+        self.header("content-type")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("json"))
     }
 
     fn is_form(&self) -> bool {
-        self.header("content-type")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("application/x-www-form-urlencoded"))
+        self.header("content-type").is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .contains("application/x-www-form-urlencoded")
+        })
     }
 
     fn is_multipart(&self) -> bool {
@@ -377,7 +412,12 @@ impl Request {
     }
 
     #[pyo3(signature = (name, default = None))]
-    fn get_header(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+    fn get_header(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         match self.header(&name.to_ascii_lowercase()) {
             Some(v) => Ok(v.into_pyobject(py)?.into_any().unbind()),
             None => Ok(default.unwrap_or_else(|| py.None())),
@@ -385,7 +425,12 @@ impl Request {
     }
 
     #[pyo3(signature = (name, default = None))]
-    fn get_query_param(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+    fn get_query_param(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         match self.query_map(py)?.get().0.get(name) {
             Some(v) => Ok(v.into_pyobject(py)?.into_any().unbind()),
             None => Ok(default.unwrap_or_else(|| py.None())),
@@ -393,7 +438,12 @@ impl Request {
     }
 
     #[pyo3(signature = (name, default = None))]
-    fn get_query_int(&self, py: Python<'_>, name: &str, default: Option<i64>) -> PyResult<Option<i64>> {
+    fn get_query_int(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        default: Option<i64>,
+    ) -> PyResult<Option<i64>> {
         match self.query_map(py)?.get().0.get(name) {
             Some(v) => v.trim().parse().map(Some).map_err(|_| {
                 PyValueError::new_err(format!("query parameter {name:?} is not an integer: {v:?}"))
@@ -403,7 +453,12 @@ impl Request {
     }
 
     #[pyo3(signature = (name, default = None))]
-    fn get_query_float(&self, py: Python<'_>, name: &str, default: Option<f64>) -> PyResult<Option<f64>> {
+    fn get_query_float(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        default: Option<f64>,
+    ) -> PyResult<Option<f64>> {
         match self.query_map(py)?.get().0.get(name) {
             Some(v) => v.trim().parse().map(Some).map_err(|_| {
                 PyValueError::new_err(format!("query parameter {name:?} is not a number: {v:?}"))
@@ -414,15 +469,28 @@ impl Request {
 
     /// True for true/1/yes/on (any case), False for anything else present.
     #[pyo3(signature = (name, default = None))]
-    fn get_query_bool(&self, py: Python<'_>, name: &str, default: Option<bool>) -> PyResult<Option<bool>> {
+    fn get_query_bool(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        default: Option<bool>,
+    ) -> PyResult<Option<bool>> {
         Ok(match self.query_map(py)?.get().0.get(name) {
-            Some(v) => Some(matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on")),
+            Some(v) => Some(matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "true" | "1" | "yes" | "on"
+            )),
             None => default,
         })
     }
 
     #[pyo3(signature = (name, default = None))]
-    fn get_param(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+    fn get_param(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         match self.head.params.iter().find(|(k, _)| k == name) {
             Some((_, v)) => Ok(v.into_pyobject(py)?.into_any().unbind()),
             None => Ok(default.unwrap_or_else(|| py.None())),
@@ -471,7 +539,8 @@ impl Request {
     #[getter]
     fn url(&self, py: Python<'_>) -> PyResult<String> {
         let host: String = self.host(py)?.extract(py)?;
-        let raw_path: String = percent_encoding::utf8_percent_encode(&self.head.path, PATH_ENCODE).to_string();
+        let raw_path: String =
+            percent_encoding::utf8_percent_encode(&self.head.path, PATH_ENCODE).to_string();
         let mut url = format!("{}://{}{}", self.head.scheme, host, raw_path);
         if !self.head.query.is_empty() {
             url.push('?');
@@ -486,44 +555,69 @@ impl Request {
 
     /// Whether the `Accept` header admits `content_type` (wildcards honoured).
     fn accepts(&self, content_type: &str) -> bool {
-        let Some(accept) = self.header("accept") else { return true };
+        let Some(accept) = self.header("accept") else {
+            return true;
+        };
         let wanted = content_type.to_ascii_lowercase();
         let (wanted_type, _) = wanted.split_once('/').unwrap_or((&wanted, ""));
         accept.split(',').any(|item| {
-            let range = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let range = item
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             range == "*/*" || range == wanted || range == format!("{wanted_type}/*")
         })
     }
 
     fn is_xhr(&self) -> bool {
-        self.header("x-requested-with").is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"))
+        self.header("x-requested-with")
+            .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"))
     }
 
     fn is_secure(&self) -> bool {
         self.head.scheme == "https"
-            || self.header("x-forwarded-proto").is_some_and(|v| v.eq_ignore_ascii_case("https"))
-            || self.header("x-forwarded-scheme").is_some_and(|v| v.eq_ignore_ascii_case("https"))
+            || self
+                .header("x-forwarded-proto")
+                .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+            || self
+                .header("x-forwarded-scheme")
+                .is_some_and(|v| v.eq_ignore_ascii_case("https"))
     }
 
     /// Per-request storage shared by middleware, guards and the handler.
     #[getter(context)]
     fn request_context(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let ctx = self
-            .context_obj
-            .get_or_try_init(py, || support(py)?.context.bind(py).call0().map(Bound::unbind))?;
+        let ctx = self.context_obj.get_or_try_init(py, || {
+            support(py)?.context.bind(py).call0().map(Bound::unbind)
+        })?;
         Ok(ctx.clone_ref(py))
     }
 
     #[pyo3(name = "get_context")]
     fn context_value(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        Ok(self.request_context(py)?.bind(py).call_method1(intern!(py, "get"), (key,))?.unbind())
+        Ok(self
+            .request_context(py)?
+            .bind(py)
+            .call_method1(intern!(py, "get"), (key,))?
+            .unbind())
     }
 
-    fn set_context(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_context(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         self.request_context(py)?.bind(py).set_item(key, value)
     }
 
-    fn get_context_string(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    fn get_context_string(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<String>> {
         let value = self.context_value(py, key)?;
         if value.is_none(py) {
             return Ok(None);
@@ -534,7 +628,11 @@ impl Request {
     /// The request ID set by the request-ID middleware, else `X-Request-ID`.
     fn request_id(&self, py: Python<'_>) -> PyResult<Option<String>> {
         if let Some(ctx) = self.context_obj.get(py) {
-            if let Some(id) = ctx.bind(py).call_method1(intern!(py, "get"), ("request_id",))?.extract::<Option<String>>()? {
+            if let Some(id) = ctx
+                .bind(py)
+                .call_method1(intern!(py, "get"), ("request_id",))?
+                .extract::<Option<String>>()?
+            {
                 return Ok(Some(id));
             }
         }

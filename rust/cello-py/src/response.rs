@@ -5,9 +5,9 @@
 
 use bytes::Bytes;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
-use pyo3::intern;
 
 use crate::json_writer::to_json;
 
@@ -63,7 +63,9 @@ pub fn checked_header(name: &str, value: &str) -> PyResult<String> {
 /// Reads a `headers=` argument: a dict or an iterable of pairs.
 pub fn extract_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
     let mut out = Vec::new();
-    let Some(headers) = headers else { return Ok(out) };
+    let Some(headers) = headers else {
+        return Ok(out);
+    };
     if headers.is_none() {
         return Ok(out);
     }
@@ -119,7 +121,11 @@ impl Response {
         let headers = content_type
             .map(|ct| vec![("content-type".to_owned(), ct.to_owned())])
             .unwrap_or_default();
-        Response { status, headers, payload }
+        Response {
+            status,
+            headers,
+            payload,
+        }
     }
 
     fn replace_header(&mut self, name: String, value: String) {
@@ -139,7 +145,9 @@ fn check_status(status: u16) -> PyResult<u16> {
     if (100..=599).contains(&status) {
         Ok(status)
     } else {
-        Err(PyValueError::new_err(format!("invalid HTTP status code {status}")))
+        Err(PyValueError::new_err(format!(
+            "invalid HTTP status code {status}"
+        )))
     }
 }
 
@@ -159,7 +167,12 @@ impl Response {
         };
         let content_type = content_type.unwrap_or("text/plain; charset=utf-8");
         checked_header("content-type", content_type)?;
-        Response::with(check_status(status)?, Some(content_type), Payload::Bytes(bytes)).add_headers(headers)
+        Response::with(
+            check_status(status)?,
+            Some(content_type),
+            Payload::Bytes(bytes),
+        )
+        .add_headers(headers)
     }
 
     #[setter]
@@ -180,14 +193,27 @@ impl Response {
 
     #[staticmethod]
     #[pyo3(signature = (data, status = None, headers = None))]
-    fn json(data: &Bound<'_, PyAny>, status: Option<u16>, headers: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    fn json(
+        data: &Bound<'_, PyAny>,
+        status: Option<u16>,
+        headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let body = to_json(data)?;
-        Response::with(check_status(status.unwrap_or(200))?, Some(JSON), Payload::Bytes(body.into())).add_headers(headers)
+        Response::with(
+            check_status(status.unwrap_or(200))?,
+            Some(JSON),
+            Payload::Bytes(body.into()),
+        )
+        .add_headers(headers)
     }
 
     #[staticmethod]
     #[pyo3(signature = (content, status = None, headers = None))]
-    fn text(content: &Bound<'_, PyAny>, status: Option<u16>, headers: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    fn text(
+        content: &Bound<'_, PyAny>,
+        status: Option<u16>,
+        headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         Response::with(
             check_status(status.unwrap_or(200))?,
             Some("text/plain; charset=utf-8"),
@@ -198,7 +224,11 @@ impl Response {
 
     #[staticmethod]
     #[pyo3(signature = (content, status = None, headers = None))]
-    fn html(content: &Bound<'_, PyAny>, status: Option<u16>, headers: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    fn html(
+        content: &Bound<'_, PyAny>,
+        status: Option<u16>,
+        headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         Response::with(
             check_status(status.unwrap_or(200))?,
             Some("text/html; charset=utf-8"),
@@ -217,7 +247,12 @@ impl Response {
     ) -> PyResult<Self> {
         let ct = content_type.unwrap_or("application/octet-stream");
         checked_header("content-type", ct)?;
-        Response::with(check_status(status.unwrap_or(200))?, Some(ct), Payload::Bytes(body_bytes(data)?)).add_headers(headers)
+        Response::with(
+            check_status(status.unwrap_or(200))?,
+            Some(ct),
+            Payload::Bytes(body_bytes(data)?),
+        )
+        .add_headers(headers)
     }
 
     /// A file as an attachment; the type is guessed from the extension.
@@ -249,8 +284,13 @@ impl Response {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         });
-        let mut resp = Response::with(check_status(status.unwrap_or(200))?, Some(&ct), Payload::Bytes(data.into()));
-        resp.headers.push(("content-disposition".to_owned(), content_disposition(&name)));
+        let mut resp = Response::with(
+            check_status(status.unwrap_or(200))?,
+            Some(&ct),
+            Payload::Bytes(data.into()),
+        );
+        resp.headers
+            .push(("content-disposition".to_owned(), content_disposition(&name)));
         Ok(resp)
     }
 
@@ -260,7 +300,9 @@ impl Response {
     fn redirect(url: &str, permanent: Option<bool>, status: Option<u16>) -> PyResult<Self> {
         let status = status.unwrap_or(if permanent.unwrap_or(false) { 301 } else { 302 });
         if !(300..400).contains(&status) {
-            return Err(PyValueError::new_err(format!("redirect status must be 3xx, not {status}")));
+            return Err(PyValueError::new_err(format!(
+                "redirect status must be 3xx, not {status}"
+            )));
         }
         let location = checked_header("location", url).map(|_| url.to_owned())?;
         let mut resp = Response::with(status, None, Payload::Bytes(Bytes::new()));
@@ -277,7 +319,9 @@ impl Response {
     #[pyo3(signature = (data = None, location = None))]
     fn created(data: Option<&Bound<'_, PyAny>>, location: Option<&str>) -> PyResult<Self> {
         let mut resp = match data {
-            Some(d) if !d.is_none() => Response::with(201, Some(JSON), Payload::Bytes(to_json(d)?.into())),
+            Some(d) if !d.is_none() => {
+                Response::with(201, Some(JSON), Payload::Bytes(to_json(d)?.into()))
+            }
             _ => Response::with(201, None, Payload::Bytes(Bytes::new())),
         };
         if let Some(loc) = location {
@@ -290,7 +334,11 @@ impl Response {
     /// XML from a string as-is, or from dicts/lists/scalars under `root_name`.
     #[staticmethod]
     #[pyo3(signature = (data, status = None, root_name = None))]
-    fn xml(data: &Bound<'_, PyAny>, status: Option<u16>, root_name: Option<&str>) -> PyResult<Self> {
+    fn xml(
+        data: &Bound<'_, PyAny>,
+        status: Option<u16>,
+        root_name: Option<&str>,
+    ) -> PyResult<Self> {
         let body = if let Ok(s) = data.cast::<PyString>() {
             s.to_str()?.to_owned()
         } else {
@@ -317,11 +365,18 @@ impl Response {
     ) -> PyResult<Self> {
         let py = source.py();
         if !source.hasattr(intern!(py, "__aiter__"))? && !source.hasattr(intern!(py, "__iter__"))? {
-            return Err(PyTypeError::new_err("Response.stream() needs an iterable or async iterable"));
+            return Err(PyTypeError::new_err(
+                "Response.stream() needs an iterable or async iterable",
+            ));
         }
         let ct = content_type.unwrap_or("application/octet-stream");
         checked_header("content-type", ct)?;
-        Response::with(check_status(status.unwrap_or(200))?, Some(ct), Payload::Stream(source.clone().unbind())).add_headers(headers)
+        Response::with(
+            check_status(status.unwrap_or(200))?,
+            Some(ct),
+            Payload::Stream(source.clone().unbind()),
+        )
+        .add_headers(headers)
     }
 
     /// Sets a header, replacing any previous value; CR, LF and NUL are rejected.
@@ -355,7 +410,9 @@ impl Response {
         expires: Option<&str>,
     ) -> PyResult<()> {
         if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
-            return Err(PyValueError::new_err(format!("invalid cookie name {name:?}")));
+            return Err(PyValueError::new_err(format!(
+                "invalid cookie name {name:?}"
+            )));
         }
         let mut cookie = format!(
             "{name}={}",
@@ -370,7 +427,9 @@ impl Response {
         for (attr, val) in [("Path", path), ("Domain", domain)] {
             if let Some(val) = val {
                 if val.contains([';', '\r', '\n', '\0']) {
-                    return Err(PyValueError::new_err(format!("invalid cookie {attr} {val:?}")));
+                    return Err(PyValueError::new_err(format!(
+                        "invalid cookie {attr} {val:?}"
+                    )));
                 }
                 cookie.push_str(&format!("; {attr}={val}"));
             }
@@ -386,7 +445,11 @@ impl Response {
                 "lax" => "Lax",
                 "strict" => "Strict",
                 "none" => "None",
-                _ => return Err(PyValueError::new_err(format!("samesite must be Lax, Strict or None, not {site:?}"))),
+                _ => {
+                    return Err(PyValueError::new_err(format!(
+                        "samesite must be Lax, Strict or None, not {site:?}"
+                    )))
+                }
             };
             cookie.push_str(&format!("; SameSite={site}"));
         }
@@ -395,19 +458,39 @@ impl Response {
     }
 
     #[pyo3(signature = (name, path = "/", domain = None))]
-    fn delete_cookie(&mut self, name: &str, path: Option<&str>, domain: Option<&str>) -> PyResult<()> {
-        self.set_cookie(name, "", Some(0), path, domain, false, false, Some("Lax"), Some("Thu, 01 Jan 1970 00:00:00 GMT"))
+    fn delete_cookie(
+        &mut self,
+        name: &str,
+        path: Option<&str>,
+        domain: Option<&str>,
+    ) -> PyResult<()> {
+        self.set_cookie(
+            name,
+            "",
+            Some(0),
+            path,
+            domain,
+            false,
+            false,
+            Some("Lax"),
+            Some("Thu, 01 Jan 1970 00:00:00 GMT"),
+        )
     }
 
     fn body<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         match &self.payload {
             Payload::Bytes(b) => Ok(PyBytes::new(py, b)),
-            Payload::Stream(_) => Err(PyTypeError::new_err("a streaming response has no body bytes until it is sent")),
+            Payload::Stream(_) => Err(PyTypeError::new_err(
+                "a streaming response has no body bytes until it is sent",
+            )),
         }
     }
 
     fn content_type(&self) -> Option<String> {
-        self.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == "content-type")
+            .map(|(_, v)| v.clone())
     }
 
     fn content_length(&self) -> Option<usize> {
@@ -437,13 +520,20 @@ const COOKIE_VALUE_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONT
     .add(b'%');
 
 fn content_disposition(filename: &str) -> String {
-    let ascii_safe = filename.bytes().all(|b| b.is_ascii_graphic() || b == b' ') && !filename.contains(['"', '\\']);
+    let ascii_safe = filename.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        && !filename.contains(['"', '\\']);
     if ascii_safe {
         format!("attachment; filename=\"{filename}\"")
     } else {
         let fallback: String = filename
             .chars()
-            .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         format!(
             "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
@@ -470,9 +560,13 @@ fn write_xml(out: &mut String, tag: &str, value: &Bound<'_, PyAny>) -> PyResult<
         .chars()
         .next()
         .is_some_and(|c| c.is_alphabetic() || c == '_')
-        && tag.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        && tag
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !valid_tag {
-        return Err(PyValueError::new_err(format!("{tag:?} is not a valid XML element name")));
+        return Err(PyValueError::new_err(format!(
+            "{tag:?} is not a valid XML element name"
+        )));
     }
     out.push('<');
     out.push_str(tag);

@@ -46,9 +46,10 @@ fn too_large(limit: usize, path: &str, head: bool) -> http::Response<Body> {
         .with_instance(path);
     let mut response = problem_response(&problem, head);
     // The unread remainder of the body makes the connection unusable.
-    response
-        .headers_mut()
-        .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
     response
 }
 
@@ -60,7 +61,11 @@ impl Service for NativeService {
         let path = decode_path(parts.uri.path());
         let head_only = parts.method == http::Method::HEAD;
         let (route, params, head_from_get) = match self.app.route(parts.method.as_str(), &path) {
-            Routed::Found { route, params, head_from_get } => (route, params, head_from_get),
+            Routed::Found {
+                route,
+                params,
+                head_from_get,
+            } => (route, params, head_from_get),
             Routed::MethodNotAllowed(allow) => {
                 let problem = Problem::new(405)
                     .with_detail(format!("{} is not allowed on {path}", parts.method))
@@ -103,11 +108,17 @@ impl Service for NativeService {
             let body = if incoming.is_end_stream() {
                 BodyState::Ready(bytes::Bytes::new())
             } else if body_is_lazy(&head.method) {
-                BodyState::Pending { incoming, runtime, limit }
+                BodyState::Pending {
+                    incoming,
+                    runtime,
+                    limit,
+                }
             } else {
                 match read_limited(incoming, limit).await {
                     Ok(bytes) => BodyState::Ready(bytes),
-                    Err(BodyError::TooLarge(limit)) => return too_large(limit, &head.path, head_only),
+                    Err(BodyError::TooLarge(limit)) => {
+                        return too_large(limit, &head.path, head_only)
+                    }
                     Err(BodyError::Disconnected) => {
                         // Nobody is left to read this; hyper discards it.
                         return problem_response(&Problem::new(400), head_only);
@@ -155,13 +166,17 @@ pub fn start_server(
         return Err(PyValueError::new_err("threads must be at least 1"));
     }
     if !(shutdown_timeout.is_finite() && shutdown_timeout >= 0.0) {
-        return Err(PyValueError::new_err("shutdown_timeout must be a non-negative number"));
+        return Err(PyValueError::new_err(
+            "shutdown_timeout must be a non-negative number",
+        ));
     }
     let listener = server::bind(host, port)
         .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?;
     let local = listener.local_addr()?;
     let runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)

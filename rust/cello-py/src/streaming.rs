@@ -62,11 +62,19 @@ impl StreamSink {
             return Ok(None);
         }
         let Some(tx) = self.sender() else {
-            return Err(error(py, &support(py)?.client_disconnected, "response stream is closed"));
+            return Err(error(
+                py,
+                &support(py)?.client_disconnected,
+                "response stream is closed",
+            ));
         };
         match tx.try_send(Ok(bytes)) {
             Ok(()) => Ok(None),
-            Err(TrySendError::Closed(_)) => Err(error(py, &support(py)?.client_disconnected, "client disconnected")),
+            Err(TrySendError::Closed(_)) => Err(error(
+                py,
+                &support(py)?.client_disconnected,
+                "client disconnected",
+            )),
             Err(TrySendError::Full(item)) => {
                 let future = self
                     .runner
@@ -78,7 +86,10 @@ impl StreamSink {
                 let queue = self.runner.queue.clone();
                 self.runner.runtime.spawn(async move {
                     let sent = tx.send(item).await.is_ok();
-                    queue.push(Work::Resolve { future: resolve, value: sent });
+                    queue.push(Work::Resolve {
+                        future: resolve,
+                        value: sent,
+                    });
                 });
                 Ok(Some(future))
             }

@@ -1,0 +1,57 @@
+# Cello's developer commands. `make help` lists them.
+# Everything runs inside .venv, created on first use from python3.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-test
+export VIRTUAL_ENV := $(abspath $(VENV))
+export CARGO_TARGET_DIR ?= $(abspath target)
+
+.PHONY: help run test build build-release test-rust test-python lint fmt bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet --group test
+	touch $(STAMP)
+
+build: $(STAMP) ## Build the extension (dev profile) into .venv
+	$(BIN)/maturin develop --quiet
+
+build-release: $(STAMP) ## Build the extension (release profile) into .venv
+	$(BIN)/maturin develop --quiet --release
+
+run: build-release ## Serve examples/hello.py on http://127.0.0.1:8000
+	$(BIN)/python examples/hello.py --env production
+
+test: build test-rust test-python lint ## Set up everything and run every test and check
+
+test-rust: ## Rust unit and integration tests of the core
+	cargo test --quiet -p cello-core
+
+test-python: build ## pytest: behaviour tests, examples, property tests
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## rustfmt, clippy (-D warnings) and ruff
+	cargo fmt --all --check
+	cargo clippy --quiet --workspace --all-targets -- -D warnings
+	$(BIN)/ruff check python tests examples benchmarks
+	$(BIN)/ruff format --check python tests examples benchmarks
+
+fmt: $(STAMP) ## Format Rust and Python sources
+	cargo fmt --all
+	$(BIN)/ruff format python tests examples benchmarks
+	$(BIN)/ruff check --fix python tests examples benchmarks
+
+bench: build-release ## Run the side-by-side benchmark and write docs/benchmarks.md
+	bash benchmarks/run.sh
+
+clean: ## Remove build outputs and the virtualenv
+	rm -rf $(VENV) target .pytest_cache .hypothesis

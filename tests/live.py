@@ -1,0 +1,99 @@
+"""A Cello app served natively in a subprocess on an ephemeral port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+URL_LINE = re.compile(r"running on (http://\S+)")
+
+_BOOT = """
+import importlib, sys
+module, _, attr = sys.argv[1].partition(":")
+app = getattr(importlib.import_module(module), attr or "app")
+sys.argv = sys.argv[1:]
+app.run(host="127.0.0.1", port=0)
+"""
+
+
+class LiveServer:
+    """Starts ``module:attr`` with ``app.run(port=0)`` and learns its URL.
+
+    ``args`` are command-line flags given to the app (``--debug``...).
+    Standard error is kept in a file so tests can read what was logged.
+    """
+
+    def __init__(self, target: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.target = target
+        self.args = args
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.url = ""
+        self.stderr_file = tempfile.NamedTemporaryFile(prefix="cello-stderr-", delete=False)
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 30) -> LiveServer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, self.target, *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr_file,
+            text=True,
+        )
+        found = threading.Event()
+
+        def read() -> None:
+            assert self.process is not None and self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line)
+                match = URL_LINE.search(line)
+                if match and not found.is_set():
+                    self.url = match.group(1)
+                    found.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not found.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"server {self.target} did not start:\n{self.stderr()}")
+        return self
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stderr(self) -> str:
+        return Path(self.stderr_file.name).read_text(errors="replace")
+
+    def stop(self, timeout: float = 15) -> int | None:
+        """SIGINT, then SIGKILL if it does not exit; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+    def close(self) -> None:
+        self.stop()
+        self.stderr_file.close()
+        os.unlink(self.stderr_file.name)
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,212 @@
+"""Request attributes and methods through the live server, including the
+unhappy paths: malformed JSON, invalid UTF-8, oversize bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from cello import BadRequest, Request
+
+
+def test_echo_of_request_attributes(client, server):
+    response = client.get(
+        "/echo?a=1&a=2&empty=&flag&sp=hello+world&u=%C3%A9t%C3%A9",
+        headers={
+            "X-Custom": "v1",
+            "User-Agent": "probe/1",
+            "Accept": "application/*",
+            "Cookie": "c1=x; c2=y%20z",
+        },
+    )
+    body = response.json()
+    assert body["method"] == "GET"
+    assert body["path"] == "/echo"
+    assert body["query"] == [
+        ["a", "1"],
+        ["a", "2"],
+        ["empty", ""],
+        ["flag", ""],
+        ["sp", "hello world"],
+        ["u", "été"],
+    ]
+    assert body["query_dict"]["a"] == "2"  # the last repeat wins for single lookups
+    assert body["host"] == body["host_call"] == f"127.0.0.1:{server.port}"
+    assert body["client_ip"] == "127.0.0.1"
+    assert body["scheme"] == "http"
+    assert body["url"].startswith(f"http://127.0.0.1:{server.port}/echo?a=1&a=2")
+    assert body["user_agent"] == "probe/1"
+    assert body["cookies"] == {"c1": "x", "c2": "y z"}
+    assert body["x_custom"] == "v1"
+    assert body["header_via_get"] == "v1"
+    assert body["accepts_json"] is True
+    assert body["content_type"] is None
+    assert body["is_json"] is False
+
+
+def test_repeated_headers_are_all_kept(client):
+    response = client.get("/echo", headers=[("X-Custom", "a"), ("X-Custom", "b")])
+    assert response.json()["x_custom_all"] == ["a", "b"]
+    assert response.json()["x_custom"] == "a"
+
+
+def test_forwarding_headers(client):
+    body = client.get(
+        "/echo",
+        headers={
+            "X-Forwarded-For": "203.0.113.9, 10.0.0.1",
+            "X-Forwarded-Host": "example.com",
+            "X-Forwarded-Proto": "https",
+            "X-Requested-With": "XMLHttpRequest",
+        },
+    ).json()
+    assert body["client_ip"] == "203.0.113.9"
+    assert body["host"] == "example.com"
+    assert body["secure"] is True
+    assert body["xhr"] is True
+
+
+def test_json_body(client):
+    payload = {"name": "é😀", "n": [1, 2.5, None, True], "nested": {"k": "v"}}
+    assert client.post("/json", json=payload).json() == {"received": payload}
+
+
+def test_async_json_body(client):
+    assert client.post("/async-json", json=[1, 2]).json() == {"received": [1, 2]}
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b'{"a": 1', b"[1,]", b"\xff\xfe"])
+def test_malformed_json_is_a_400_problem(client, body):
+    response = client.post("/json", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "not valid JSON" in response.json()["detail"]
+
+
+def test_text_body_and_invalid_utf8(client):
+    assert client.post("/text", content="héllo".encode()).json() == {"text": "héllo"}
+    response = client.post("/text", content=b"\xff\xfeabc")
+    assert response.status_code == 400
+    assert "UTF-8" in response.json()["detail"]
+
+
+def test_binary_body_round_trips(client):
+    data = bytes(range(256)) * 10
+    response = client.post("/body", content=data)
+    assert response.content == data
+    assert response.headers["content-type"] == "application/octet-stream"
+
+
+def test_chunked_body_is_read(client):
+    def gen():
+        yield b"part1-"
+        yield b"part2"
+
+    assert client.post("/body", content=gen()).content == b"part1-part2"
+
+
+def test_form_body(client):
+    response = client.post("/form", data={"a": "1", "b": "x y", "c": "é"})
+    assert response.json() == {"form": {"a": "1", "b": "x y", "c": "é"}}
+
+
+def test_body_of_get_is_read_only_when_asked(client):
+    assert client.request("GET", "/lazy-body", content=b"12345").json() == {"length": 5}
+    assert client.request("GET", "/ignore-body", content=b"x" * 100_000).json() == {
+        "ignored": True
+    }
+    # The connection is still usable after an unread body.
+    assert client.get("/").status_code == 200
+
+
+def test_oversize_body_is_413_before_handler(client):
+    response = client.post("/json", content=b"x" * (10 * 1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_oversize_chunked_body_is_413(client):
+    def gen():
+        for _ in range(11):
+            yield b"x" * (1024 * 1024)
+
+    response = client.post("/body", content=gen())
+    assert response.status_code == 413
+
+
+def test_typed_query_getters(client):
+    assert client.get("/typed-query?n=5&f=2.5&b=yes&s=v").json() == {
+        "n": 5,
+        "f": 2.5,
+        "b": True,
+        "s": "v",
+    }
+    assert client.get("/typed-query").json() == {"n": 0, "f": None, "b": False, "s": "default"}
+
+
+def test_typed_query_getter_with_bad_value_is_500_not_crash(client):
+    response = client.get("/typed-query?n=abc")
+    assert response.status_code == 500
+    assert client.get("/").status_code == 200
+
+
+def test_context_is_dict_like_and_per_request(client):
+    body = client.get("/context").json()
+    assert body == {
+        "items": [["a", 1], ["b", 2], ["c", 3]],
+        "has_a": True,
+        "via_get": 2,
+        "as_string": "3",
+        "missing": None,
+    }
+    assert client.get("/context").json() == body
+
+
+class TestRequestConstructor:
+    """``Request(...)`` builds requests for unit-testing handlers directly."""
+
+    def test_fields(self):
+        req = Request(
+            "post",
+            "/users/42?x=1",
+            params=[("id", "42")],
+            headers={"Content-Type": "application/json", "X-A": "b"},
+            body=b'{"k": [1]}',
+        )
+        assert req.method == "POST"
+        assert req.path == "/users/42"
+        assert req.params == {"id": "42"}
+        assert req.query["x"] == "1"
+        assert req.headers["content-type"] == "application/json"
+        assert req.headers["X-A"] == "b"
+        assert "x-a" in req.headers
+        assert req.json() == {"k": [1]}
+        assert req.is_json()
+        assert req.content_type == "application/json"
+        assert req.content_type() == "application/json"
+
+    def test_query_mapping(self):
+        req = Request("GET", "/", query={"a": "1", "b": "two words"})
+        assert req.query.get("b") == "two words"
+        assert req.query.get("zz", "d") == "d"
+        assert list(req.query) == ["a", "b"]
+        assert len(req.query) == 2
+        with pytest.raises(KeyError):
+            req.query["zz"]
+
+    def test_bad_json_raises_bad_request_which_is_a_value_error(self):
+        req = Request("POST", "/", body=b"{")
+        with pytest.raises(BadRequest) as info:
+            req.json()
+        assert isinstance(info.value, ValueError)
+        assert info.value.status_code == 400
+
+    def test_invalid_method(self):
+        with pytest.raises(ValueError, match="invalid HTTP method"):
+            Request("GE T", "/")
+
+    def test_typed_getter_errors(self):
+        req = Request("GET", "/?n=x", params=[("id", "y")])
+        with pytest.raises(ValueError, match="not an integer"):
+            req.get_query_int("n")
+        with pytest.raises(ValueError, match="not an integer"):
+            req.get_param_int("id")
