@@ -219,8 +219,9 @@ fn write_isoformat(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
     write_py_str(out, &text)
 }
 
-/// Dataclass fields in definition order, skipping `ClassVar`/`InitVar`
-/// pseudo-fields (orjson does the same).
+/// A dataclass the way orjson writes it: the instance `__dict__` in
+/// insertion order without `_private` names, or, for slotted classes, the
+/// declared fields (skipping `ClassVar`/`InitVar` pseudo-fields).
 fn write_dataclass(
     out: &mut Vec<u8>,
     obj: &Bound<'_, PyAny>,
@@ -228,6 +229,27 @@ fn write_dataclass(
     depth: usize,
 ) -> PyResult<()> {
     let py = obj.py();
+    if let Ok(attrs) = obj.getattr(intern!(py, "__dict__")) {
+        if let Ok(attrs) = attrs.cast::<PyDict>() {
+            out.push(b'{');
+            let mut first = true;
+            for (name, value) in attrs.iter() {
+                let Ok(key) = name.cast::<PyString>() else { continue };
+                if key.to_str()?.starts_with('_') {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_py_str(out, &name)?;
+                out.push(b':');
+                write_value(out, &value, depth + 1)?;
+            }
+            out.push(b'}');
+            return Ok(());
+        }
+    }
     let fields = fields.cast::<PyDict>()?;
     let field_marker = py.import("dataclasses")?.getattr("_FIELD")?;
     out.push(b'{');

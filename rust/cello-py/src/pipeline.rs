@@ -139,7 +139,8 @@ fn handle_exception(
     err: PyErr,
     completion: Completion,
 ) {
-    let exc = err.value(py).clone();
+    // `into_value` attaches the traceback, which handlers and logs need.
+    let exc = err.clone_ref(py).into_value(py).into_bound(py).into_any();
     if let Some((handler, is_async)) = find_exception_handler(py, &runner.app, &exc) {
         let outcome = handler.bind(py).call1((request, &exc));
         return settle(
@@ -221,7 +222,7 @@ fn internal_error(
     log_error(py, err, request);
     let mut problem = Problem::new(500).with_instance(request.get().head.path.clone());
     if runner.app.debug() {
-        let value = err.value(py);
+        let value = err.clone_ref(py).into_value(py).into_bound(py);
         let name = value
             .get_type()
             .name()
@@ -249,7 +250,8 @@ fn internal_error(
 }
 
 fn log_error(py: Python<'_>, err: &PyErr, request: &Bound<'_, Request>) {
-    let logged = support(py).and_then(|s| s.log_exception.bind(py).call1((err.value(py), request)));
+    let exc = err.clone_ref(py).into_value(py);
+    let logged = support(py).and_then(|s| s.log_exception.bind(py).call1((exc, request)));
     if logged.is_err() {
         err.print(py);
     }
