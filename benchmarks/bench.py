@@ -40,12 +40,11 @@ WRK_SCRIPT = BENCH_DIR / "wrk_report.lua"
 
 # Cello comes from the project's own dev venv (built by `make build`); the
 # peers live in a separate venv so their dependencies never leak into it.
-CELLO_PYTHON = REPO / ".venv" / "bin" / "python"
+# CELLO_PYTHON overrides it, e.g. to try a release wheel in another venv.
+CELLO_PYTHON = Path(os.environ.get("CELLO_PYTHON", REPO / ".venv" / "bin" / "python"))
 PEER_BIN = REPO / ".bench" / "venv" / "bin"
 CEILING_BIN = Path(
-    os.environ.get(
-        "CEILING_BIN", REPO / "target" / "bench-ceiling" / "release" / "ceiling"
-    )
+    os.environ.get("CEILING_BIN", REPO / "target" / "bench-ceiling" / "release" / "ceiling")
 )
 
 # Load shape. Fixed on purpose: rows are only comparable if every server sees
@@ -285,17 +284,13 @@ class RunningServer:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise StartError(
-                    f"exited with code {self.process.returncode}: {self.log_tail()}"
-                )
+                raise StartError(f"exited with code {self.process.returncode}: {self.log_tail()}")
             try:
                 http_get(self.port, path, timeout=1.0)
                 return
             except OSError:
                 time.sleep(0.1)
-        raise StartError(
-            f"no HTTP answer within {STARTUP_TIMEOUT_SECONDS}s: {self.log_tail()}"
-        )
+        raise StartError(f"no HTTP answer within {STARTUP_TIMEOUT_SECONDS}s: {self.log_tail()}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -398,9 +393,7 @@ def bench_server(server: Server, seconds: int) -> list[dict]:
             rows.append(row)
             print(f"   {probe.path:<14} {summarize(row)}", flush=True)
     except StartError as error:
-        rows = [
-            failed_row(server, probe, f"failed to start: {error}") for probe in probes
-        ]
+        rows = [failed_row(server, probe, f"failed to start: {error}") for probe in probes]
         print(f"   failed to start: {error}", flush=True)
     finally:
         running.stop()
@@ -430,17 +423,11 @@ def summarize(row: dict) -> str:
 
 def _command_output(argv: list[str]) -> str:
     try:
-        completed = subprocess.run(
-            argv, capture_output=True, text=True, timeout=30, check=False
-        )
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "unavailable"
     output = (completed.stdout or completed.stderr).strip()
-    return (
-        output.splitlines()[0]
-        if completed.returncode == 0 and output
-        else "unavailable"
-    )
+    return output.splitlines()[0] if completed.returncode == 0 and output else "unavailable"
 
 
 def _package_versions(python: Path, names: list[str]) -> dict[str, str]:
@@ -516,9 +503,7 @@ def markdown_tables(rows: list[dict]) -> str:
     out = []
     for table in ENDPOINTS:
         table_rows = [row for row in rows if row["table"] == table]
-        base = next(
-            (r for r in table_rows if r["label"] == BASELINE and "error" not in r), None
-        )
+        base = next((r for r in table_rows if r["label"] == BASELINE and "error" not in r), None)
         base_rps = base["req_per_s"] if base else None
         base_cpu = base["cpu_us_per_req"] if base else None
         out.append(f"### `GET {table}`\n")
@@ -528,11 +513,7 @@ def markdown_tables(rows: list[dict]) -> str:
         )
         out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
         for row in table_rows:
-            label = (
-                row["label"]
-                if row["path"] == table
-                else f"{row['label']} (`{row['path']}`)"
-            )
+            label = row["label"] if row["path"] == table else f"{row['label']} (`{row['path']}`)"
             if "error" in row:
                 out.append(f"| {label} | failed | — | — | — | — | — | — | — |")
                 continue
@@ -565,9 +546,7 @@ def markdown_tables(rows: list[dict]) -> str:
 def render_doc(results: dict) -> str:
     facts = results["machine"]
     peers = ", ".join(f"{name} {version}" for name, version in facts["peers"].items())
-    servers = "\n".join(
-        f"- **{s['name']}**: {s['description']}" for s in results["servers"]
-    )
+    servers = "\n".join(f"- **{s['name']}**: {s['description']}" for s in results["servers"])
     selection = ""
     if results["server_filter"]:
         selection = (

@@ -45,8 +45,8 @@ class RunConfig:
         env = flags.env or env or "development"
         if flags.debug:
             debug = True
-        threads = flags.threads or threads or 1
-        workers = flags.workers or workers
+        threads = _first(flags.threads, threads, 1)
+        workers = _first(flags.workers, workers)
         if env not in _ENVS:
             raise ConfigError(f"unknown env {env!r} (expected development or production)")
         if not isinstance(port, int) or not 0 <= port <= 65535:
@@ -66,6 +66,10 @@ class RunConfig:
         del logs  # request logging arrives with the server runtime work
         return cls(host=host, port=port, debug=env == "development" if debug is None else debug,
                    env=env, threads=threads)
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
 
 
 def _parse_flags(argv: list[str]) -> argparse.Namespace:

@@ -175,9 +175,10 @@ where
     let local = listener.local_addr()?;
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
+    // No `pipeline_flush`: with it, hyper never flushes the automatic 400/431
+    // it writes for unparsable requests. Pipelined requests work without it.
     builder
         .keep_alive(true)
-        .pipeline_flush(true)
         .max_headers(config.max_headers);
     tokio::pin!(stop);
     loop {
