@@ -44,6 +44,7 @@ lint: $(STAMP) ## rustfmt, clippy (-D warnings) and ruff
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	$(BIN)/ruff check python tests examples benchmarks
 	$(BIN)/ruff format --check python tests examples benchmarks
+	$(BIN)/python -m mypy.stubtest cello._cello
 
 fmt: $(STAMP) ## Format Rust and Python sources
 	cargo fmt --all

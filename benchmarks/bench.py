@@ -496,7 +496,7 @@ def _fmt(value: float | None, spec: str) -> str:
 def _ratio(value: float | None, base: float | None) -> str:
     if value is None or not base:
         return "—"
-    return f"{value / base:.2f}×"
+    return f"{value / base:.2f}x"
 
 
 def markdown_tables(rows: list[dict]) -> str:
@@ -547,6 +547,9 @@ def render_doc(results: dict) -> str:
     facts = results["machine"]
     peers = ", ".join(f"{name} {version}" for name, version in facts["peers"].items())
     servers = "\n".join(f"- **{s['name']}**: {s['description']}" for s in results["servers"])
+    wrk_command = f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{results['duration_s']}s"
+    python_cello = facts["python_cello"].removeprefix("Python ")
+    python_peers = facts["python_peers"].removeprefix("Python ")
     selection = ""
     if results["server_filter"]:
         selection = (
@@ -564,8 +567,8 @@ by `make bench` (which calls `benchmarks/run.sh`); do not edit it by hand.
 Every server answers the same two endpoints with the same JSON:
 `GET /` returns `{{"message":"Hello, World!"}}` and `GET /users/42` returns
 `{{"id":"42"}}`. Servers run one at a time on 127.0.0.1, each as a single
-worker process, and are loaded by `wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{results["duration_s"]}s`
-(keep-alive) after a {WARMUP_SECONDS} s warm-up.
+worker process, and are loaded by `{wrk_command}` (keep-alive) after a
+{WARMUP_SECONDS} s warm-up.
 
 - **req/s, p50, p99**: as reported by wrk.
 - **CPU µs/req**: user + system CPU time the server's process tree spent
@@ -594,9 +597,9 @@ Raw results, including wrk's own output and each server's log, land in
 ## Machine
 
 - Date: {results["date"]}
-- CPUs: {facts["nproc"]} × {facts["cpu_model"]}
+- CPUs: {facts["nproc"]} x {facts["cpu_model"]}
 - OS / kernel: {facts["os"]} / Linux {facts["kernel"]}
-- Python: {facts["python_cello"].removeprefix("Python ")} (Cello venv), {facts["python_peers"].removeprefix("Python ")} (peer venv)
+- Python: {python_cello} (Cello venv), {python_peers} (peer venv)
 - Cello: {facts["cello"]}
 - Peers: {peers}
 - {facts["rustc"]}

@@ -32,9 +32,11 @@ scalars = (
 
 values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=6)
-    | st.tuples(children, children)
-    | st.dictionaries(st.text(), children, max_size=6),
+    lambda children: (
+        st.lists(children, max_size=6)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(), children, max_size=6)
+    ),
     max_leaves=30,
 )
 
@@ -96,7 +98,7 @@ class Outer:
         Outer("o", Inner(dt.date(2000, 1, 1), ["a"])),
         {"u": uuid.UUID("12345678-1234-5678-1234-567812345678")},
         [math.nan, -math.inf, -0.0, 1e16, 1.5e-7, 0.00001],
-        "\x00\x1f\x7f\u2028\U0001f600\"\\/",
+        '\x00\x1f\x7f\u2028\U0001f600"\\/',
     ],
 )
 def test_supported_types_match_orjson(value):

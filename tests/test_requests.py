@@ -111,9 +111,7 @@ def test_form_body(client):
 
 def test_body_of_get_is_read_only_when_asked(client):
     assert client.request("GET", "/lazy-body", content=b"12345").json() == {"length": 5}
-    assert client.request("GET", "/ignore-body", content=b"x" * 100_000).json() == {
-        "ignored": True
-    }
+    assert client.request("GET", "/ignore-body", content=b"x" * 100_000).json() == {"ignored": True}
     # The connection is still usable after an unread body.
     assert client.get("/").status_code == 200
 

@@ -123,9 +123,10 @@ def test_sync_generator_streams(client):
 
 def test_async_generator_streams_chunk_by_chunk(server):
     # Each chunk arrives as its own chunked-encoding frame.
-    with httpx.Client(base_url=server.url) as client, client.stream(
-        "GET", "/resp/stream-async"
-    ) as response:
+    with (
+        httpx.Client(base_url=server.url) as client,
+        client.stream("GET", "/resp/stream-async") as response,
+    ):
         chunks = list(response.iter_raw())
     assert b"".join(chunks) == b"a0;a1;a2;"
     assert len(chunks) == 3
@@ -212,7 +213,7 @@ class TestResponseObject:
             Response("x", status=42)
 
     def test_body_must_be_text_or_bytes(self):
-        with pytest.raises(TypeError, match="use Response.json"):
+        with pytest.raises(TypeError, match=r"use Response\.json"):
             Response({"a": 1})
 
     def test_redirect_validation(self):

@@ -136,7 +136,7 @@ class TestRegistrationErrors:
             App().get("/a/{x}", constraints={"x": RegexConstraint("(")})(lambda r: None)
 
     def test_bad_constraint_type(self):
-        with pytest.raises(TypeError, match="must be a cello.routing constraint"):
+        with pytest.raises(TypeError, match=r"must be a cello\.routing constraint"):
             App().get("/a/{x}", constraints={"x": 3})(lambda r: None)
 
     def test_guards_are_refused_until_supported(self):

@@ -39,9 +39,10 @@ def test_keep_alive_serves_many_requests_on_one_connection(server):
 
 
 def test_pipelined_requests_are_answered_in_order(server):
-    requests = b"".join(
-        f"GET /users/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(5)
-    ) + b"GET /users/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    requests = (
+        b"".join(f"GET /users/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(5))
+        + b"GET /users/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     reply = exchange(server, requests)
     assert reply.count(b"HTTP/1.1 200 OK") == 6
     positions = [reply.index(f'"id":"{i}"'.encode()) for i in [0, 1, 2, 3, 4, "last"]]

@@ -26,7 +26,7 @@ async def _lifespan(receive, send):
 
 
 async def _respond(send, status, body):
-    headers = JSON_HEADERS + [(b"content-length", str(len(body)).encode())]
+    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -53,8 +53,7 @@ def takes_request(handler: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return True
     return any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-        for p in params
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
     )
 
 
@@ -106,47 +105,127 @@ class RouteDecorators:
     def _method(self, method: str, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, [method], **options)
 
-    def get(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
-            description: str | None = None, guards: Sequence[Any] | None = None, *,
-            constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+    def get(
+        self,
+        path: str,
+        tags: Sequence[str] | None = None,
+        summary: str | None = None,
+        description: str | None = None,
+        guards: Sequence[Any] | None = None,
+        *,
+        constraints: ConstraintMap | None = None,
+    ) -> Callable[[F], F]:
         """Registers a GET handler (HEAD is answered by it automatically)."""
-        return self._method("GET", path, tags=tags, summary=summary, description=description,
-                            guards=guards, constraints=constraints)
+        return self._method(
+            "GET",
+            path,
+            tags=tags,
+            summary=summary,
+            description=description,
+            guards=guards,
+            constraints=constraints,
+        )
 
-    def post(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
-             description: str | None = None, guards: Sequence[Any] | None = None, *,
-             constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+    def post(
+        self,
+        path: str,
+        tags: Sequence[str] | None = None,
+        summary: str | None = None,
+        description: str | None = None,
+        guards: Sequence[Any] | None = None,
+        *,
+        constraints: ConstraintMap | None = None,
+    ) -> Callable[[F], F]:
         """Registers a POST handler."""
-        return self._method("POST", path, tags=tags, summary=summary, description=description,
-                            guards=guards, constraints=constraints)
+        return self._method(
+            "POST",
+            path,
+            tags=tags,
+            summary=summary,
+            description=description,
+            guards=guards,
+            constraints=constraints,
+        )
 
-    def put(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
-            description: str | None = None, guards: Sequence[Any] | None = None, *,
-            constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+    def put(
+        self,
+        path: str,
+        tags: Sequence[str] | None = None,
+        summary: str | None = None,
+        description: str | None = None,
+        guards: Sequence[Any] | None = None,
+        *,
+        constraints: ConstraintMap | None = None,
+    ) -> Callable[[F], F]:
         """Registers a PUT handler."""
-        return self._method("PUT", path, tags=tags, summary=summary, description=description,
-                            guards=guards, constraints=constraints)
+        return self._method(
+            "PUT",
+            path,
+            tags=tags,
+            summary=summary,
+            description=description,
+            guards=guards,
+            constraints=constraints,
+        )
 
-    def delete(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
-               description: str | None = None, guards: Sequence[Any] | None = None, *,
-               constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+    def delete(
+        self,
+        path: str,
+        tags: Sequence[str] | None = None,
+        summary: str | None = None,
+        description: str | None = None,
+        guards: Sequence[Any] | None = None,
+        *,
+        constraints: ConstraintMap | None = None,
+    ) -> Callable[[F], F]:
         """Registers a DELETE handler."""
-        return self._method("DELETE", path, tags=tags, summary=summary, description=description,
-                            guards=guards, constraints=constraints)
+        return self._method(
+            "DELETE",
+            path,
+            tags=tags,
+            summary=summary,
+            description=description,
+            guards=guards,
+            constraints=constraints,
+        )
 
-    def patch(self, path: str, tags: Sequence[str] | None = None, summary: str | None = None,
-              description: str | None = None, guards: Sequence[Any] | None = None, *,
-              constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+    def patch(
+        self,
+        path: str,
+        tags: Sequence[str] | None = None,
+        summary: str | None = None,
+        description: str | None = None,
+        guards: Sequence[Any] | None = None,
+        *,
+        constraints: ConstraintMap | None = None,
+    ) -> Callable[[F], F]:
         """Registers a PATCH handler."""
-        return self._method("PATCH", path, tags=tags, summary=summary, description=description,
-                            guards=guards, constraints=constraints)
+        return self._method(
+            "PATCH",
+            path,
+            tags=tags,
+            summary=summary,
+            description=description,
+            guards=guards,
+            constraints=constraints,
+        )
 
-    def head(self, path: str, guards: Sequence[Any] | None = None, *,
-             constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+    def head(
+        self,
+        path: str,
+        guards: Sequence[Any] | None = None,
+        *,
+        constraints: ConstraintMap | None = None,
+    ) -> Callable[[F], F]:
         """Registers an explicit HEAD handler (overrides the automatic one)."""
         return self._method("HEAD", path, guards=guards, constraints=constraints)
 
-    def options(self, path: str, guards: Sequence[Any] | None = None, *,
-                constraints: ConstraintMap | None = None) -> Callable[[F], F]:
+    def options(
+        self,
+        path: str,
+        guards: Sequence[Any] | None = None,
+        *,
+        constraints: ConstraintMap | None = None,
+    ) -> Callable[[F], F]:
         """Registers an OPTIONS handler."""
         return self._method("OPTIONS", path, guards=guards, constraints=constraints)

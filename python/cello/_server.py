@@ -36,9 +36,19 @@ class RunConfig:
     threads: int
 
     @classmethod
-    def resolve(cls, *, host: str, port: int, debug: bool | None, env: str | None,
-                workers: int | None, reload: bool, logs: bool | None,
-                threads: int | None, options: dict[str, Any]) -> RunConfig:
+    def resolve(
+        cls,
+        *,
+        host: str,
+        port: int,
+        debug: bool | None,
+        env: str | None,
+        workers: int | None,
+        reload: bool,
+        logs: bool | None,
+        threads: int | None,
+        options: dict[str, Any],
+    ) -> RunConfig:
         flags = _parse_flags(sys.argv[1:])
         host = flags.host or host
         port = flags.port if flags.port is not None else port
@@ -64,8 +74,13 @@ class RunConfig:
             if options.get(name) is not None:
                 raise ConfigError(f"run({name}=...) is not available yet")
         del logs  # request logging arrives with the server runtime work
-        return cls(host=host, port=port, debug=env == "development" if debug is None else debug,
-                   env=env, threads=threads)
+        return cls(
+            host=host,
+            port=port,
+            debug=env == "development" if debug is None else debug,
+            env=env,
+            threads=threads,
+        )
 
 
 def _first(*values: Any) -> Any:
@@ -119,7 +134,12 @@ def serve(app: App, config: RunConfig) -> None:
         closed = loop.create_future()
         try:
             handle = _cello.start_server(
-                app._core, config.host, config.port, loop, eager_starter(loop), closed,
+                app._core,
+                config.host,
+                config.port,
+                loop,
+                eager_starter(loop),
+                closed,
                 threads=config.threads,
             )
         except OSError as exc:
@@ -136,8 +156,9 @@ def serve(app: App, config: RunConfig) -> None:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        print(f"Cello running on {_url(handle.host, handle.port)} (Press CTRL+C to quit)",
-              flush=True)
+        print(
+            f"Cello running on {_url(handle.host, handle.port)} (Press CTRL+C to quit)", flush=True
+        )
         loop.run_until_complete(closed)
         loop.remove_reader(handle.fileno())
         handle.join()

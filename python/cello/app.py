@@ -82,7 +82,9 @@ class App(RouteDecorators):
     def on_event(self, event_type: str) -> Callable[[F], F]:
         """Decorator for ``"startup"``/``"shutdown"`` hooks (sync or async, no arguments)."""
         if event_type not in _EVENTS:
-            raise ValueError(f"Invalid event type: {event_type!r} (expected 'startup' or 'shutdown')")
+            raise ValueError(
+                f"Invalid event type: {event_type!r} (expected 'startup' or 'shutdown')"
+            )
 
         def decorator(hook: F) -> F:
             self._hooks[event_type].append(hook)
@@ -124,7 +126,14 @@ class App(RouteDecorators):
         from cello._server import RunConfig, serve
 
         config = RunConfig.resolve(
-            host=host, port=port, debug=debug, env=env, workers=workers,
-            reload=reload, logs=logs, threads=threads, options=options,
+            host=host,
+            port=port,
+            debug=debug,
+            env=env,
+            workers=workers,
+            reload=reload,
+            logs=logs,
+            threads=threads,
+            options=options,
         )
         serve(self, config)

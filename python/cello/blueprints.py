@@ -18,8 +18,9 @@ __all__ = ["Blueprint"]
 class Blueprint(RouteDecorators):
     """A prefix plus the routes and child blueprints registered on it."""
 
-    def __init__(self, prefix: str, name: str | None = None,
-                 guards: Sequence[Any] | None = None) -> None:
+    def __init__(
+        self, prefix: str, name: str | None = None, guards: Sequence[Any] | None = None
+    ) -> None:
         _check_guards(guards)
         if not isinstance(prefix, str):
             raise TypeError("Blueprint prefix must be a str")
