@@ -6,7 +6,20 @@ from typing import Any, final
 
 from typing_extensions import disjoint_base
 
-__all__: list[str]
+__all__ = [
+    "Cello",
+    "Completer",
+    "Headers",
+    "QueryParams",
+    "Request",
+    "Response",
+    "ServerHandle",
+    "StreamSink",
+    "__version__",
+    "dumps",
+    "loads",
+    "start_server",
+]
 __version__: str
 
 @final
