@@ -464,6 +464,7 @@ def machine_facts() -> dict:
         "python_cello": _command_output([str(CELLO_PYTHON), "--version"]),
         "python_peers": _command_output([str(peer_python), "--version"]),
         "cello": _package_versions(CELLO_PYTHON, ["cello"])["cello"],
+        "cello_python": _display_path(CELLO_PYTHON),
         "peers": _package_versions(
             peer_python,
             ["granian", "uvicorn", "fastapi", "starlette", "uvloop", "httptools"],
@@ -471,6 +472,13 @@ def machine_facts() -> dict:
         "rustc": _command_output(["rustc", "--version"]),
         "wrk": _wrk_version(),
     }
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 def _wrk_version() -> str:
@@ -600,7 +608,7 @@ Raw results, including wrk's own output and each server's log, land in
 - CPUs: {facts["nproc"]} x {facts["cpu_model"]}
 - OS / kernel: {facts["os"]} / Linux {facts["kernel"]}
 - Python: {python_cello} (Cello venv), {python_peers} (peer venv)
-- Cello: {facts["cello"]}
+- Cello: {facts["cello"]} (run by `{facts["cello_python"]}`)
 - Peers: {peers}
 - {facts["rustc"]}
 - Load generator: {facts["wrk"]}
