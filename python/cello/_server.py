@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from cello.app import App
 
 _ENVS = ("development", "production")
+# Two I/O threads beat one and three on the 2-core benchmark machine
+# (docs/handlers.md, "Dispatch design").
+DEFAULT_THREADS = 2
 
 
 class ConfigError(SystemExit):
@@ -55,7 +58,7 @@ class RunConfig:
         env = flags.env or env or "development"
         if flags.debug:
             debug = True
-        threads = _first(flags.threads, threads, 1)
+        threads = _first(flags.threads, threads, DEFAULT_THREADS)
         workers = _first(flags.workers, workers)
         if env not in _ENVS:
             raise ConfigError(f"unknown env {env!r} (expected development or production)")
