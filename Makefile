@@ -11,7 +11,11 @@ STAMP := $(VENV)/.installed-test
 export VIRTUAL_ENV := $(abspath $(VENV))
 export CARGO_TARGET_DIR ?= $(abspath target)
 
-.PHONY: help run test build build-release test-rust test-python lint fmt bench clean
+# A second interpreter for the abi3 check: the one wheel must import and pass
+# the tests on 3.12 too. Found on PATH or in pyenv; skipped when absent.
+PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
+
+.PHONY: help run test build build-release test-rust test-python test-abi3 lint fmt bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,13 +35,27 @@ build-release: $(STAMP) ## Build the extension (release profile) into .venv
 run: build-release ## Serve examples/hello.py on http://127.0.0.1:8000
 	$(BIN)/python examples/hello.py --env production
 
-test: build test-rust test-python lint ## Set up everything and run every test and check
+test: build test-rust test-python lint test-abi3 ## Set up everything and run every test and check
 
 test-rust: ## Rust unit and integration tests of the core
 	cargo test --quiet -p cello-core
 
 test-python: build ## pytest: behaviour tests, examples, property tests
 	$(BIN)/python -m pytest
+
+test-abi3: $(STAMP) ## Build the abi3 wheel and run the tests with Python 3.12
+ifeq ($(PY312),)
+	@echo "test-abi3: no Python 3.12 found, skipped"
+else
+	rm -rf target/wheels target/venv312 target/abi3-tests
+	$(BIN)/maturin build --quiet --out target/wheels
+	$(PY312) -m venv target/venv312
+	target/venv312/bin/python -m pip install --quiet --upgrade "pip>=25.1"
+	target/venv312/bin/python -m pip install --quiet target/wheels/*.whl
+	target/venv312/bin/python -m pip install --quiet --group test
+	mkdir -p target/abi3-tests && cp -r tests examples pyproject.toml target/abi3-tests/
+	cd target/abi3-tests && ../venv312/bin/python -m pytest -q -p no:cacheprovider
+endif
 
 lint: $(STAMP) ## rustfmt, clippy (-D warnings) and ruff
 	cargo fmt --all --check

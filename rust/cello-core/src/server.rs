@@ -177,9 +177,7 @@ where
     let mut builder = http1::Builder::new();
     // No `pipeline_flush`: with it, hyper never flushes the automatic 400/431
     // it writes for unparsable requests. Pipelined requests work without it.
-    builder
-        .keep_alive(true)
-        .max_headers(config.max_headers);
+    builder.keep_alive(true).max_headers(config.max_headers);
     tokio::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {

@@ -234,7 +234,9 @@ fn write_dataclass(
             out.push(b'{');
             let mut first = true;
             for (name, value) in attrs.iter() {
-                let Ok(key) = name.cast::<PyString>() else { continue };
+                let Ok(key) = name.cast::<PyString>() else {
+                    continue;
+                };
                 if key.to_str()?.starts_with('_') {
                     continue;
                 }
