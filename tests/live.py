@@ -17,14 +17,16 @@ URL_LINE = re.compile(r"running on (http://\S+)")
 _BOOT = """
 import importlib, sys
 module, _, attr = sys.argv[1].partition(":")
-app = getattr(importlib.import_module(module), attr or "app")
+module = importlib.import_module(module)
+app = getattr(module, attr or "app")
 sys.argv = sys.argv[1:]
-app.run(host="127.0.0.1", port=0)
+app.run(host="127.0.0.1", port=0, **getattr(module, "RUN_OPTIONS", {}))
 """
 
 
 class LiveServer:
-    """Starts ``module:attr`` with ``app.run(port=0)`` and learns its URL.
+    """Starts ``module:attr`` with ``app.run(port=0, **module.RUN_OPTIONS)``
+    and learns its URL from the startup line.
 
     ``args`` are command-line flags given to the app (``--debug``...).
     Standard error is kept in a file so tests can read what was logged.
@@ -83,12 +85,20 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
         return self.process.returncode
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
 
     def close(self) -> None:
         self.stop()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
         self.stderr_file.close()
         os.unlink(self.stderr_file.name)
 

@@ -119,7 +119,8 @@ def test_lifecycle_hooks_run_in_order():
         (["--port", "70000"], "invalid port"),
         (["--env", "staging"], "unknown env"),
         (["--threads", "0"], "invalid threads"),
-        (["--workers", "4"], "workers > 1"),
+        (["--workers", "0"], "invalid workers"),
+        (["--log-format", "xml"], "unknown log format"),
         (["--port", "abc"], "invalid command-line flags"),
     ],
 )
@@ -147,3 +148,24 @@ def test_port_in_use_is_a_clear_error():
         )
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("tls=TlsConfig('c.pem', 'k.pem')", "tls= is not available yet"),
+        ("http2=Http2Config()", "http2= is not available yet"),
+        ("http3=Http3Config(enabled=True)", "http3= is not available yet"),
+        ("timeout=5", "timeout= takes a TimeoutConfig"),
+        ("bogus=1", "unknown run() option(s): bogus"),
+        ("port=70000", "invalid port"),
+    ],
+)
+def test_bad_run_arguments_exit_2(code, message):
+    script = f"from cello import *\nfrom examples.hello import app\napp.run({code})\n"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

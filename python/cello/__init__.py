@@ -3,7 +3,21 @@
 from cello._cello import __version__
 from cello.app import App
 from cello.blueprints import Blueprint
-from cello.exceptions import BadRequest, ClientDisconnected, HTTPException, PayloadTooLarge
+from cello.config import (
+    ClusterConfig,
+    Http2Config,
+    Http3Config,
+    LimitsConfig,
+    TimeoutConfig,
+    TlsConfig,
+)
+from cello.exceptions import (
+    BadRequest,
+    ClientDisconnected,
+    HTTPException,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -21,14 +35,21 @@ __all__ = [
     "BadRequest",
     "Blueprint",
     "ClientDisconnected",
+    "ClusterConfig",
     "HTTPException",
     "Headers",
+    "Http2Config",
+    "Http3Config",
     "IntConstraint",
+    "LimitsConfig",
     "PayloadTooLarge",
     "QueryParams",
     "RegexConstraint",
     "Request",
+    "RequestTimeout",
     "Response",
+    "TimeoutConfig",
+    "TlsConfig",
     "UuidConstraint",
     "__version__",
 ]

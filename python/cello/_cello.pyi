@@ -16,6 +16,7 @@ __all__ = [
     "ServerHandle",
     "StreamSink",
     "__version__",
+    "bind_listener",
     "dumps",
     "loads",
     "start_server",
@@ -248,15 +249,28 @@ class StreamSink:
 class Completer:
     def __call__(self, task: asyncio.Task[Any]) -> None: ...
 
+def bind_listener(host: str, port: int) -> tuple[int, str, int]: ...
 def start_server(
     app: Cello,
-    host: str,
-    port: int,
     event_loop: asyncio.AbstractEventLoop,
     start_task: Any,
     closed: asyncio.Future[None],
-    threads: int = 1,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    fd: int | None = None,
+    threads: int = 2,
     shutdown_timeout: float = 30.0,
+    header_read_timeout: float | None = None,
+    body_read_timeout: float | None = None,
+    idle_timeout: float | None = None,
+    write_timeout: float | None = None,
+    handler_timeout: float | None = None,
+    max_connections: int = 10000,
+    max_requests_per_connection: int | None = None,
+    max_headers: int = 100,
+    max_header_size: int = 8192,
+    access_log: str | None = None,
 ) -> ServerHandle: ...
 def dumps(obj: Any) -> bytes: ...
 def loads(data: bytes) -> Any: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -120,20 +121,13 @@ class App(RouteDecorators):
     ) -> None:
         """Serves the app with the native server until SIGINT/SIGTERM.
 
-        Command-line flags (``--host``, ``--port``, ``--env``, ``--debug``,
-        ``--threads``) override the arguments.
+        Command-line flags (``--host``, ``--port``, ``--env``, ``--workers``,
+        ``--threads``, ``--debug``, ``--reload``, ``--no-logs``,
+        ``--log-format``) override the arguments. See docs/running.md.
         """
-        from cello._server import RunConfig, serve
+        from cello._run import flags_from_argv, main_dir, resolve, run_app
 
-        config = RunConfig.resolve(
-            host=host,
-            port=port,
-            debug=debug,
-            env=env,
-            workers=workers,
-            reload=reload,
-            logs=logs,
-            threads=threads,
-            options=options,
-        )
-        serve(self, config)
+        code = dict(host=host, port=port, debug=debug, env=env, workers=workers,
+                    reload=reload or None, logs=logs, threads=threads, **options)  # fmt: skip
+        config = resolve(code, flags_from_argv(sys.argv[1:]), reload_dir=main_dir())
+        run_app(self, config)

@@ -15,6 +15,7 @@ __all__ = [
     "ClientDisconnected",
     "HTTPException",
     "PayloadTooLarge",
+    "RequestTimeout",
 ]
 
 
@@ -62,6 +63,13 @@ class PayloadTooLarge(HTTPException):
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(413, detail)
+
+
+class RequestTimeout(HTTPException):
+    """The request body did not arrive within the body read timeout: 408."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(408, detail)
 
 
 class ClientDisconnected(OSError):

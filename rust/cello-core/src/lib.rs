@@ -3,6 +3,9 @@
 //! This crate links no libpython. The PyO3 bindings crate (`cello-py`) builds
 //! on it; `cargo test` here runs without a Python interpreter.
 
+pub mod access_log;
+pub mod body;
+mod conn;
 pub mod json;
 pub mod problem;
 pub mod query;

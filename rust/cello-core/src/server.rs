@@ -1,88 +1,28 @@
-//! The HTTP/1.1 server: tokio accept loop, hyper connections, graceful stop.
+//! The HTTP/1.1 server: tokio accept loop, hyper connections, limits,
+//! timeouts and graceful stop.
 //!
 //! Generic over [`Service`], so the bindings crate plugs in Python dispatch and
-//! tests plug in plain Rust closures.
+//! tests plug in plain Rust services.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch, Semaphore};
 
-/// A response body: complete bytes, or chunks arriving over a channel.
-///
-/// A producer that fails mid-stream sends `Err(StreamAborted)`: hyper then
-/// drops the connection instead of ending the body cleanly, so the client
-/// can tell the response is incomplete.
-pub enum Body {
-    Full(Option<Bytes>),
-    Channel(mpsc::Receiver<Result<Bytes, StreamAborted>>),
-}
-
-/// The producer of a streamed body stopped before finishing it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamAborted;
-
-impl std::fmt::Display for StreamAborted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("response stream aborted by its producer")
-    }
-}
-
-impl std::error::Error for StreamAborted {}
-
-impl Body {
-    pub fn empty() -> Self {
-        Body::Full(None)
-    }
-
-    pub fn full(bytes: impl Into<Bytes>) -> Self {
-        let bytes = bytes.into();
-        if bytes.is_empty() {
-            Body::Full(None)
-        } else {
-            Body::Full(Some(bytes))
-        }
-    }
-}
-
-impl hyper::body::Body for Body {
-    type Data = Bytes;
-    type Error = StreamAborted;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, StreamAborted>>> {
-        match self.get_mut() {
-            Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Body::Channel(rx) => rx.poll_recv(cx).map(|c| c.map(|r| r.map(Frame::data))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        matches!(self, Body::Full(None))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Body::Full(None) => SizeHint::with_exact(0),
-            Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            Body::Channel(_) => SizeHint::default(),
-        }
-    }
-}
+pub use crate::body::{Body, Chunk, StreamAborted};
+pub use crate::conn::Timeouts;
+use crate::conn::{ConnState, Expired, TrackedIo};
 
 /// Addresses of one connection.
 #[derive(Debug, Clone, Copy)]
@@ -97,40 +37,19 @@ pub trait Service: Send + Sync + 'static {
     fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> Self::Future;
 }
 
-struct PerConnection<S> {
-    service: Arc<S>,
-    conn: ConnInfo,
-}
-
-impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnection<S> {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = OkFuture<S::Future>;
-
-    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
-        OkFuture(self.service.call(req, self.conn))
-    }
-}
-
-/// Wraps an infallible response future into hyper's `Result`.
-pub struct OkFuture<F>(F);
-
-impl<F: Future> Future for OkFuture<F> {
-    type Output = Result<F::Output, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of the only field; it is never moved out.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        inner.poll(cx).map(Ok)
-    }
-}
-
 /// Connection-level settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Most request headers accepted; more gives 431.
     pub max_headers: usize,
-    /// How long in-flight connections may take to finish after a stop.
+    /// Largest request head in bytes; larger gives 431.
+    pub max_header_size: usize,
+    /// Connections served at once; further clients wait in the accept backlog.
+    pub max_connections: usize,
+    /// Requests served on one connection before it is closed (`None`: unlimited).
+    pub max_requests_per_connection: Option<usize>,
+    pub timeouts: Timeouts,
+    /// How long in-flight requests may take to finish after a stop.
     pub shutdown_timeout: Duration,
 }
 
@@ -138,13 +57,75 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_headers: 100,
+            max_header_size: 8192,
+            max_connections: 10_000,
+            max_requests_per_connection: None,
+            timeouts: Timeouts::default(),
             shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
 
+struct PerConnection<S> {
+    service: Arc<S>,
+    conn: ConnInfo,
+    state: Arc<ConnState>,
+    max_requests: Option<usize>,
+}
+
+impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnection<S> {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Tracked<S::Future>;
+
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+        let guard = self.state.request_started();
+        let last = self
+            .max_requests
+            .is_some_and(|max| self.state.requests.load(Ordering::Relaxed) >= max);
+        Tracked {
+            inner: self.service.call(req, self.conn),
+            guard: Some(guard),
+            last,
+        }
+    }
+}
+
+/// The service future plus the bookkeeping every response gets: the request
+/// guard moves into the body, and the last allowed request closes the connection.
+pub struct Tracked<F> {
+    inner: F,
+    guard: Option<crate::conn::RequestGuard>,
+    last: bool,
+}
+
+impl<F: Future<Output = http::Response<Body>>> Future for Tracked<F> {
+    type Output = Result<http::Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `inner` is structurally pinned and never moved; the other
+        // fields are Unpin and only taken or read.
+        let this = unsafe { self.get_unchecked_mut() };
+        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        inner.poll(cx).map(|response| {
+            let (mut parts, body) = response.into_parts();
+            if this.last {
+                parts.headers.insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            let body = match this.guard.take() {
+                Some(guard) => body.guarded(guard),
+                None => body,
+            };
+            Ok(http::Response::from_parts(parts, body))
+        })
+    }
+}
+
 /// Binds a listening socket (`SO_REUSEADDR`, non-blocking) before any runtime
-/// exists, so it can be shared by forked workers later.
+/// exists, so it can be shared by forked workers.
 pub fn bind(host: &str, port: u16) -> io::Result<std::net::TcpListener> {
     let addr = (host, port)
         .to_socket_addrs()?
@@ -159,8 +140,8 @@ pub fn bind(host: &str, port: u16) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Serves connections until `stop` resolves, then lets open connections
-/// finish (bounded by `shutdown_timeout`).
+/// Serves connections until `stop` resolves, then stops accepting, closes
+/// idle connections and lets busy ones finish (bounded by `shutdown_timeout`).
 pub async fn serve<S, F>(
     listener: std::net::TcpListener,
     service: Arc<S>,
@@ -171,20 +152,32 @@ where
     S: Service,
     F: Future<Output = ()>,
 {
+    listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     let local = listener.local_addr()?;
-    let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     // No `pipeline_flush`: with it, hyper never flushes the automatic 400/431
     // it writes for unparsable requests. Pipelined requests work without it.
-    builder.keep_alive(true).max_headers(config.max_headers);
+    builder
+        .keep_alive(true)
+        .max_headers(config.max_headers)
+        .max_header_size(config.max_header_size)
+        .header_read_timeout(None);
+    let builder = Arc::new(builder);
+    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    // Each connection task holds a sender; `recv` returns None once all are gone.
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     tokio::pin!(stop);
     loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("semaphore never closes"),
+            () = &mut stop => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
-                // Per-connection failures (e.g. the peer reset before accept,
-                // or fd exhaustion) must not stop the server.
+                // A failed accept (peer reset, fd exhaustion) must not stop the server.
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     continue;
@@ -193,18 +186,54 @@ where
             () = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
+        let state = ConnState::new();
         let svc = PerConnection {
             service: service.clone(),
             conn: ConnInfo { peer, local },
+            state: state.clone(),
+            max_requests: config.max_requests_per_connection,
         };
-        let conn = builder.serve_connection(TokioIo::new(stream), svc);
-        let watched = graceful.watch(conn);
+        let builder = builder.clone();
+        let timeouts = config.timeouts;
+        let mut stopping = stopping_rx.clone();
+        let alive = alive_tx.clone();
         tokio::spawn(async move {
-            let _ = watched.await;
+            let _permit = permit;
+            let _alive = alive;
+            let io = TokioIo::new(TrackedIo::new(stream, state.clone()));
+            let conn = builder.serve_connection(io, svc);
+            tokio::pin!(conn);
+            let watchdog = state.watchdog(timeouts);
+            tokio::pin!(watchdog);
+            let mut watching = timeouts.any();
+            let mut closing = *stopping.borrow();
+            if closing {
+                conn.as_mut().graceful_shutdown();
+            }
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    expired = &mut watchdog, if watching => {
+                        watching = false;
+                        match expired {
+                            Expired::Idle => conn.as_mut().graceful_shutdown(),
+                            Expired::Stalled => break,
+                        }
+                    }
+                    changed = stopping.changed(), if !closing => {
+                        closing = true;
+                        if changed.is_ok() {
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
+                }
+            }
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await;
+    let _ = stopping_tx.send(true);
+    drop(alive_tx);
+    let _ = tokio::time::timeout(config.shutdown_timeout, alive_rx.recv()).await;
     Ok(())
 }
 
@@ -224,44 +253,141 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn serves_pipelined_keep_alive_requests_then_stops() {
+    async fn start(
+        config: ServerConfig,
+    ) -> (
+        SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<io::Result<()>>,
+    ) {
         let listener = bind("127.0.0.1", 0).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(
-            listener,
-            Arc::new(Echo),
-            ServerConfig::default(),
-            async move {
-                let _ = stop_rx.await;
-            },
-        ));
+        let server = tokio::spawn(serve(listener, Arc::new(Echo), config, async move {
+            let _ = stop_rx.await;
+        }));
+        (addr, stop_tx, server)
+    }
+
+    async fn read_all(client: &mut tokio::net::TcpStream) -> String {
+        let mut reply = String::new();
+        let _ = client.read_to_string(&mut reply).await;
+        reply
+    }
+
+    #[tokio::test]
+    async fn serves_pipelined_keep_alive_requests_then_stops() {
+        let (addr, stop, server) = start(ServerConfig::default()).await;
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
-        let mut reply = String::new();
-        client.read_to_string(&mut reply).await.unwrap();
+        let reply = read_all(&mut client).await;
         assert!(reply.contains("GET /a from 127.0.0.1"), "{reply}");
         assert!(reply.contains("GET /b from 127.0.0.1"), "{reply}");
-        stop_tx.send(()).unwrap();
+        stop.send(()).unwrap();
         server.await.unwrap().unwrap();
     }
 
     #[tokio::test]
-    async fn streamed_body_arrives_chunked() {
-        let (tx, rx) = mpsc::channel(2);
-        tokio::spawn(async move {
-            for part in ["one", "two"] {
-                tx.send(Ok(Bytes::from(part))).await.unwrap();
-            }
-        });
-        let collected = http_body_util::BodyExt::collect(Body::Channel(rx))
+    async fn slow_headers_are_cut_off_but_idle_keep_alive_is_not() {
+        let config = ServerConfig {
+            timeouts: Timeouts {
+                header_read: Some(Duration::from_millis(100)),
+                idle: Some(Duration::from_secs(10)),
+                write: None,
+            },
+            ..ServerConfig::default()
+        };
+        let (addr, stop, server) = start(config).await;
+        // Half a request head, then silence: closed after the header timeout.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
             .await
-            .unwrap()
-            .to_bytes();
-        assert_eq!(collected, "onetwo");
+            .unwrap();
+        assert_eq!(read_all(&mut slow).await, "");
+        // An idle connection outlives the header timeout and still works.
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        idle.write_all(b"GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_all(&mut idle).await.contains("GET /late"));
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_after_the_idle_timeout() {
+        let config = ServerConfig {
+            timeouts: Timeouts {
+                idle: Some(Duration::from_millis(100)),
+                ..Timeouts::default()
+            },
+            ..ServerConfig::default()
+        };
+        let (addr, stop, server) = start(config).await;
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let reply = read_all(&mut client).await; // returns once the server closes
+        assert!(reply.contains("GET /a"), "{reply}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn max_requests_per_connection_closes_the_connection() {
+        let config = ServerConfig {
+            max_requests_per_connection: Some(2),
+            ..ServerConfig::default()
+        };
+        let (addr, stop, server) = start(config).await;
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let reply = read_all(&mut client).await;
+        assert!(reply.contains("GET /2"), "{reply}");
+        assert!(!reply.contains("GET /3"), "{reply}");
+        assert!(reply.contains("connection: close"), "{reply}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn excess_connections_wait_for_a_slot() {
+        let config = ServerConfig {
+            max_connections: 1,
+            ..ServerConfig::default()
+        };
+        let (addr, stop, server) = start(config).await;
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        first
+            .write_all(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = first.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).contains("GET /1"));
+        // The second connection is accepted by the kernel but not served yet.
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        second
+            .write_all(b"GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(200), second.read(&mut buf)).await;
+        assert!(
+            waited.is_err(),
+            "second connection was served while the first held the only slot"
+        );
+        drop(first);
+        assert!(read_all(&mut second).await.contains("GET /2"));
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
     }
 }

@@ -49,6 +49,7 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<streaming::StreamSink>()?;
     m.add_class::<pipeline::Completer>()?;
     m.add_function(wrap_pyfunction!(service::start_server, m)?)?;
+    m.add_function(wrap_pyfunction!(service::bind_listener, m)?)?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
     Ok(())

@@ -274,7 +274,7 @@ fn deliver(
                 }
                 Payload::Stream(source) => {
                     let (tx, rx) = mpsc::channel(16);
-                    if reply.send(to_http(parts, Body::Channel(rx))).is_err() {
+                    if reply.send(to_http(parts, Body::channel(rx))).is_err() {
                         return;
                     }
                     let sink = StreamSink::new(tx, runner.clone());

@@ -42,6 +42,7 @@ pub enum BodyState {
         incoming: Incoming,
         runtime: tokio::runtime::Handle,
         limit: usize,
+        timeout: Option<std::time::Duration>,
     },
     Gone,
 }
@@ -50,6 +51,7 @@ pub enum BodyState {
 pub enum BodyError {
     TooLarge(usize),
     Disconnected,
+    TimedOut,
 }
 
 /// Reads `incoming` to the end, failing as soon as it passes `limit`.
@@ -110,6 +112,7 @@ impl Request {
             incoming,
             runtime,
             limit,
+            timeout,
         } = std::mem::replace(&mut *state, BodyState::Gone)
         else {
             return Err(error(
@@ -118,7 +121,16 @@ impl Request {
                 "request body is no longer available",
             ));
         };
-        let read = py.detach(|| runtime.block_on(read_limited(incoming, limit)));
+        let read = py.detach(|| {
+            runtime.block_on(async move {
+                match timeout {
+                    Some(d) => tokio::time::timeout(d, read_limited(incoming, limit))
+                        .await
+                        .unwrap_or(Err(BodyError::TimedOut)),
+                    None => read_limited(incoming, limit).await,
+                }
+            })
+        });
         match read {
             Ok(bytes) => {
                 *state = BodyState::Ready(bytes.clone());
@@ -133,6 +145,11 @@ impl Request {
                 py,
                 &support(py)?.client_disconnected,
                 "client disconnected while sending the body",
+            )),
+            Err(BodyError::TimedOut) => Err(error(
+                py,
+                &support(py)?.request_timeout,
+                "the request body was not received in time",
             )),
         }
     }

@@ -6,9 +6,13 @@ use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::time::{Duration, Instant};
+
+use cello_core::access_log::{self, AccessLog, Entry};
 use cello_core::problem::Problem;
 use cello_core::query::decode_path;
-use cello_core::server::{self, Body, ConnInfo, ServerConfig, Service};
+use cello_core::server::{self, Body, ConnInfo, ServerConfig, Service, Timeouts};
 use hyper::body::{Body as _, Incoming};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -26,6 +30,9 @@ struct NativeService {
     app: Arc<AppCore>,
     queue: Arc<Queue>,
     runtime: tokio::runtime::Handle,
+    body_timeout: Option<Duration>,
+    handler_timeout: Option<Duration>,
+    log: Option<AccessLog>,
 }
 
 /// Methods whose bodies are left on the socket until the handler asks.
@@ -40,12 +47,10 @@ fn ready(response: http::Response<Body>) -> ResponseFuture {
     Box::pin(std::future::ready(response))
 }
 
-fn too_large(limit: usize, path: &str, head: bool) -> http::Response<Body> {
-    let problem = Problem::new(413)
-        .with_detail(format!("request body exceeds the limit of {limit} bytes"))
-        .with_instance(path);
+/// A problem after which the connection cannot be reused (an unread body remains).
+fn closing_problem(status: u16, detail: String, path: &str, head: bool) -> http::Response<Body> {
+    let problem = Problem::new(status).with_detail(detail).with_instance(path);
     let mut response = problem_response(&problem, head);
-    // The unread remainder of the body makes the connection unusable.
     response.headers_mut().insert(
         http::header::CONNECTION,
         http::HeaderValue::from_static("close"),
@@ -53,10 +58,64 @@ fn too_large(limit: usize, path: &str, head: bool) -> http::Response<Body> {
     response
 }
 
+fn too_large(limit: usize, path: &str, head: bool) -> http::Response<Body> {
+    closing_problem(
+        413,
+        format!("request body exceeds the limit of {limit} bytes"),
+        path,
+        head,
+    )
+}
+
+/// Reads an eagerly-read body within the body timeout.
+async fn read_body(
+    incoming: Incoming,
+    limit: usize,
+    timeout: Option<Duration>,
+) -> Result<bytes::Bytes, BodyError> {
+    match timeout {
+        Some(d) => tokio::time::timeout(d, read_limited(incoming, limit))
+            .await
+            .unwrap_or(Err(BodyError::TimedOut)),
+        None => read_limited(incoming, limit).await,
+    }
+}
+
 impl Service for NativeService {
     type Future = ResponseFuture;
 
     fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> ResponseFuture {
+        let Some(log) = &self.log else {
+            return self.respond(req, conn);
+        };
+        let log = log.clone();
+        let started = Instant::now();
+        let method = req.method().clone();
+        let version = req.version();
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let response = self.respond(req, conn);
+        Box::pin(async move {
+            let response = response.await;
+            log.record(&Entry {
+                client: Some(conn.peer),
+                method: method.as_str(),
+                target: &target,
+                version,
+                status: response.status().as_u16(),
+                size: response.body().exact_len(),
+                duration: started.elapsed(),
+            });
+            response
+        })
+    }
+}
+
+impl NativeService {
+    fn respond(&self, req: http::Request<Incoming>, conn: ConnInfo) -> ResponseFuture {
         let (parts, incoming) = req.into_parts();
         let path = decode_path(parts.uri.path());
         let head_only = parts.method == http::Method::HEAD;
@@ -104,6 +163,8 @@ impl Service for NativeService {
         };
         let queue = self.queue.clone();
         let runtime = self.runtime.clone();
+        let body_timeout = self.body_timeout;
+        let handler_timeout = self.handler_timeout;
         Box::pin(async move {
             let body = if incoming.is_end_stream() {
                 BodyState::Ready(bytes::Bytes::new())
@@ -112,12 +173,21 @@ impl Service for NativeService {
                     incoming,
                     runtime,
                     limit,
+                    timeout: body_timeout,
                 }
             } else {
-                match read_limited(incoming, limit).await {
+                match read_body(incoming, limit, body_timeout).await {
                     Ok(bytes) => BodyState::Ready(bytes),
                     Err(BodyError::TooLarge(limit)) => {
                         return too_large(limit, &head.path, head_only)
+                    }
+                    Err(BodyError::TimedOut) => {
+                        return closing_problem(
+                            408,
+                            "the request body was not received in time".into(),
+                            &head.path,
+                            head_only,
+                        )
                     }
                     Err(BodyError::Disconnected) => {
                         // Nobody is left to read this; hyper discards it.
@@ -126,6 +196,7 @@ impl Service for NativeService {
                 }
             };
             let (reply, response) = oneshot::channel();
+            let path_for_timeout = head.path.clone();
             queue.push(Work::Request(Job {
                 route,
                 head,
@@ -133,7 +204,22 @@ impl Service for NativeService {
                 head_only: head_only || head_from_get,
                 reply,
             }));
-            response.await.unwrap_or_else(|_| {
+            let answered = match handler_timeout {
+                Some(d) => match tokio::time::timeout(d, response).await {
+                    Ok(answered) => answered,
+                    Err(_) => {
+                        let problem = Problem::new(504)
+                            .with_detail(format!(
+                                "the handler did not respond within {:.3}s",
+                                d.as_secs_f64()
+                            ))
+                            .with_instance(path_for_timeout);
+                        return problem_response(&problem, head_only);
+                    }
+                },
+                None => response.await,
+            };
+            answered.unwrap_or_else(|_| {
                 problem_response(
                     &Problem::new(500).with_detail("the handler finished without a response"),
                     head_only,
@@ -143,24 +229,61 @@ impl Service for NativeService {
     }
 }
 
-/// Binds `host:port` and starts serving `app` on I/O threads.
+fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(Duration::from_secs_f64(v))),
+        Some(v) => Err(PyValueError::new_err(format!(
+            "{name} must be a positive number of seconds, not {v}"
+        ))),
+    }
+}
+
+/// Binds a listening socket and returns `(fd, host, port)`; the caller owns
+/// the descriptor (worker processes inherit it across `fork`).
+#[pyfunction]
+pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
+    let listener = server::bind(host, port)
+        .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?;
+    let local = listener.local_addr()?;
+    Ok((listener.into_raw_fd(), local.ip().to_string(), local.port()))
+}
+
+/// Starts serving `app` on I/O threads, on a new socket bound to
+/// `host:port`, or on the listening socket `fd` (whose ownership passes here).
 ///
 /// `event_loop` is the loop the caller runs on this thread; it must watch
 /// `handle.fileno()` and call `handle.drain()`. `closed` (a future of that
 /// loop) resolves once the server has stopped and drained its connections.
+/// Timeouts are in seconds; `None` disables one.
 #[pyfunction]
-#[pyo3(signature = (app, host, port, event_loop, start_task, closed, threads = 1, shutdown_timeout = 30.0))]
+#[pyo3(signature = (
+    app, event_loop, start_task, closed, *, host = "127.0.0.1", port = 0, fd = None,
+    threads = 2, shutdown_timeout = 30.0, header_read_timeout = None, body_read_timeout = None,
+    idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
+    max_requests_per_connection = None, max_headers = 100, max_header_size = 8192, access_log = None
+))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_server(
-    py: Python<'_>,
     app: &Cello,
-    host: &str,
-    port: u16,
     event_loop: Py<PyAny>,
     start_task: Py<PyAny>,
     closed: Py<PyAny>,
+    host: &str,
+    port: u16,
+    fd: Option<i32>,
     threads: usize,
     shutdown_timeout: f64,
+    header_read_timeout: Option<f64>,
+    body_read_timeout: Option<f64>,
+    idle_timeout: Option<f64>,
+    write_timeout: Option<f64>,
+    handler_timeout: Option<f64>,
+    max_connections: usize,
+    max_requests_per_connection: Option<usize>,
+    max_headers: usize,
+    max_header_size: usize,
+    access_log: Option<&str>,
 ) -> PyResult<ServerHandle> {
     if threads == 0 {
         return Err(PyValueError::new_err("threads must be at least 1"));
@@ -170,19 +293,32 @@ pub fn start_server(
             "shutdown_timeout must be a non-negative number",
         ));
     }
-    let listener = server::bind(host, port)
-        .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?;
-    let local = listener.local_addr()?;
-    let runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()?
+    if max_connections == 0 || max_headers == 0 || max_requests_per_connection == Some(0) {
+        return Err(PyValueError::new_err(
+            "connection and header limits must be at least 1",
+        ));
+    }
+    let log = match access_log {
+        None => None,
+        Some("text") => Some(AccessLog::stdout(access_log::Format::Text)),
+        Some("json") => Some(AccessLog::stdout(access_log::Format::Json)),
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "access_log must be 'text' or 'json', not {other:?}"
+            )))
+        }
     };
+    let listener = match fd {
+        // SAFETY: the caller hands over a listening socket it owns (documented above).
+        Some(fd) => unsafe { std::net::TcpListener::from_raw_fd(fd) },
+        None => server::bind(host, port)
+            .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?,
+    };
+    let local = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
     let (wake_reader, waker) = UnixStream::pair()?;
     wake_reader.set_nonblocking(true)?;
     waker.set_nonblocking(true)?;
@@ -198,10 +334,21 @@ pub fn start_server(
         app: app.core.clone(),
         queue: queue.clone(),
         runtime: runtime.handle().clone(),
+        body_timeout: seconds("body_read_timeout", body_read_timeout)?,
+        handler_timeout: seconds("handler_timeout", handler_timeout)?,
+        log,
     });
     let config = ServerConfig {
-        shutdown_timeout: std::time::Duration::from_secs_f64(shutdown_timeout),
-        ..ServerConfig::default()
+        max_headers,
+        max_header_size,
+        max_connections,
+        max_requests_per_connection,
+        timeouts: Timeouts {
+            header_read: seconds("header_read_timeout", header_read_timeout)?,
+            idle: seconds("idle_timeout", idle_timeout)?,
+            write: seconds("write_timeout", write_timeout)?,
+        },
+        shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -214,10 +361,9 @@ pub fn start_server(
                 eprintln!("cello: server error: {e}");
             }
             queue.push(Work::Finished);
-            // In-flight streams may still hold runtime handles; give them a moment.
-            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            // Streams cut off by the shutdown timeout may still hold the runtime.
+            runtime.shutdown_timeout(Duration::from_secs(1));
         })?;
-    let _ = py;
     Ok(ServerHandle {
         runner,
         wake_reader,

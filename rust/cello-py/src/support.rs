@@ -18,6 +18,7 @@ pub struct Support {
     pub http_exception: Py<PyType>,
     pub bad_request: Py<PyType>,
     pub payload_too_large: Py<PyType>,
+    pub request_timeout: Py<PyType>,
     pub client_disconnected: Py<PyType>,
 }
 
@@ -43,6 +44,7 @@ pub fn support(py: Python<'_>) -> PyResult<&'static Support> {
             http_exception: ty("HTTPException")?,
             bad_request: ty("BadRequest")?,
             payload_too_large: ty("PayloadTooLarge")?,
+            request_timeout: ty("RequestTimeout")?,
             client_disconnected: ty("ClientDisconnected")?,
         })
     })

@@ -1,0 +1,147 @@
+"""Worker processes: a master binds the socket once, forks the workers that
+share it, restarts those that die, and forwards graceful shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from collections import deque
+from typing import TYPE_CHECKING
+
+from cello import _cello
+from cello._run import STARTUP_FAILED, ConfigError, RunConfig
+from cello._server import serve, url
+
+if TYPE_CHECKING:
+    from cello.app import App
+
+_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
+
+
+def _say(message: str) -> None:
+    print(f"cello: {message}", file=sys.stderr, flush=True)
+
+
+class Supervisor:
+    def __init__(self, app: App, config: RunConfig, fd: int) -> None:
+        self.app = app
+        self.config = config
+        self.fd = fd
+        self.children: set[int] = set()
+        self.restarts: deque[float] = deque()
+        self.stopping_since: float | None = None
+        self.failure = 0
+
+    def spawn(self) -> None:
+        pid = os.fork()
+        if pid:
+            self.children.add(pid)
+            return
+        # In the worker. Own process group: a terminal's Ctrl+C reaches only
+        # the master, which forwards one signal (two would force an exit).
+        code = 1
+        try:
+            os.setpgid(0, 0)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            serve(self.app, self.config, fd=self.fd)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def signal_children(self, sig: int) -> None:
+        for pid in list(self.children):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                self.children.discard(pid)
+
+    def begin_stop(self, sig: int) -> None:
+        self.stopping_since = time.monotonic()
+        self.signal_children(sig)
+
+    def reap(self) -> None:
+        """Collects exited workers, restarting them or starting the stop."""
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                break
+            if pid == 0:
+                break
+            self.children.discard(pid)
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping_since is not None:
+                continue
+            if code == STARTUP_FAILED:
+                _say(f"worker {pid} failed during startup; stopping")
+                self.begin_stop(signal.SIGTERM)
+                self.failure = 1
+                continue
+            now = time.monotonic()
+            window = self.config.cluster.restart_window or 60.0
+            while self.restarts and now - self.restarts[0] > window:
+                self.restarts.popleft()
+            if len(self.restarts) >= self.config.cluster.max_restarts:
+                _say(
+                    f"worker {pid} exited ({_describe(code)}); "
+                    f"{len(self.restarts)} restarts in {window:g}s, giving up"
+                )
+                self.begin_stop(signal.SIGTERM)
+                self.failure = 1
+                continue
+            self.restarts.append(now)
+            _say(f"worker {pid} exited ({_describe(code)}); starting a replacement")
+            self.spawn()
+
+    def run(self) -> int:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        for _ in range(self.config.workers):
+            self.spawn()
+        grace = (self.config.cluster.shutdown_timeout or 0.0) + 5.0
+        while True:
+            info = signal.sigtimedwait(_SIGNALS, 0.5)
+            if info is not None and info.si_signo in (signal.SIGINT, signal.SIGTERM):
+                if self.stopping_since is not None:
+                    _say("second signal: killing workers")
+                    self.signal_children(signal.SIGKILL)
+                    self.failure = 1
+                else:
+                    self.begin_stop(info.si_signo)
+            self.reap()
+            if self.stopping_since is not None:
+                if not self.children:
+                    return self.failure
+                if time.monotonic() - self.stopping_since > grace:
+                    _say("workers did not stop in time: killing them")
+                    self.signal_children(signal.SIGKILL)
+                    self.failure = 1
+
+
+def _describe(code: int) -> str:
+    return f"signal {-code}" if code < 0 else f"status {code}"
+
+
+def supervise(app: App, config: RunConfig) -> int:
+    """Runs ``config.workers`` processes on one socket; returns the exit status."""
+    try:
+        fd, host, port = _cello.bind_listener(config.host, config.port)
+    except OSError as exc:
+        raise ConfigError(str(exc)) from None
+    print(
+        f"Cello running on {url(host, port)} with {config.workers} workers "
+        f"(master {os.getpid()}; Press CTRL+C to quit)",
+        flush=True,
+    )
+    return Supervisor(app, config, fd).run()
