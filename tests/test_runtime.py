@@ -337,3 +337,19 @@ def test_reload_without_watchfiles_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 2
     assert "reload needs the watchfiles package" in result.stderr
+
+
+def test_idle_keep_alive_connections_do_not_delay_shutdown():
+    # The core app keeps the default 60 s idle timeout.
+    live = LiveServer("tests.apps.core:app").start()
+    try:
+        with socket.create_connection(("127.0.0.1", live.port)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.settimeout(10)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            live.signal(signal.SIGTERM)
+            # Closed by the shutdown itself: nothing is in flight on it.
+            assert sock.recv(4096) == b""
+        assert live.wait(10) == 0
+    finally:
+        live.close()

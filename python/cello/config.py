@@ -38,10 +38,20 @@ def _count(name: str, value: Any, *, allow_none: bool = False) -> int | None:
     return value
 
 
+class _Default:
+    """Marks an argument left out, so that an explicit None can mean "disabled"."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+
+
 def _pick(name: str, given: Any, aliases: dict[str, Any], default: Any) -> Any:
     """One setting that may be spelled several ways; two spellings at once is an error."""
-    spelled = {k: v for k, v in aliases.items() if v is not None}
-    if given is not None:
+    spelled = {k: v for k, v in aliases.items() if v is not DEFAULT}
+    if given is not DEFAULT:
         spelled = {name: given, **spelled}
     if len(spelled) > 1:
         raise ValueError(f"conflicting settings: {', '.join(sorted(spelled))} mean the same thing")
@@ -49,7 +59,7 @@ def _pick(name: str, given: Any, aliases: dict[str, Any], default: Any) -> Any:
 
 
 class TimeoutConfig:
-    """How long each phase of a request may take (seconds; None disables).
+    """How long each phase of a request may take, in seconds; ``None`` disables one.
 
     - ``read_header``: from a request's first byte until its head is complete;
       a slower client (slow-loris) has its connection closed.
@@ -65,20 +75,20 @@ class TimeoutConfig:
 
     def __init__(
         self,
-        read_header: float | None = None,
-        read_body: float | None = None,
-        write: float | None = None,
-        idle: float | None = None,
-        handler: float | None = None,
+        read_header: float | None = DEFAULT,
+        read_body: float | None = DEFAULT,
+        write: float | None = DEFAULT,
+        idle: float | None = DEFAULT,
+        handler: float | None = DEFAULT,
         *,
-        read_header_timeout: float | None = None,
-        read_body_timeout: float | None = None,
-        write_timeout: float | None = None,
-        idle_timeout: float | None = None,
-        handler_timeout: float | None = None,
-        request_timeout: float | None = None,
-        response_timeout: float | None = None,
-        keep_alive_timeout: float | None = None,
+        read_header_timeout: float | None = DEFAULT,
+        read_body_timeout: float | None = DEFAULT,
+        write_timeout: float | None = DEFAULT,
+        idle_timeout: float | None = DEFAULT,
+        handler_timeout: float | None = DEFAULT,
+        request_timeout: float | None = DEFAULT,
+        response_timeout: float | None = DEFAULT,
+        keep_alive_timeout: float | None = DEFAULT,
     ) -> None:
         self.read_header_timeout = _seconds(
             "read_header",
@@ -138,11 +148,11 @@ class LimitsConfig:
     def __init__(
         self,
         max_header_size: int = 8192,
-        max_body_size: int | None = None,
+        max_body_size: int = DEFAULT,
         max_connections: int = 10_000,
         max_requests_per_connection: int | None = 1000,
         *,
-        max_request_size: int | None = None,
+        max_request_size: int = DEFAULT,
         max_headers: int = 100,
     ) -> None:
         self.max_header_size = _count("max_header_size", max_header_size)
@@ -188,13 +198,13 @@ class ClusterConfig:
 
     def __init__(
         self,
-        workers: int | None = None,
+        workers: int | None = DEFAULT,
         cpu_affinity: bool = False,
         max_restarts: int = 5,
         graceful_shutdown: bool = True,
         shutdown_timeout: float = 30,
         *,
-        processes: int | None = None,
+        processes: int | None = DEFAULT,
         restart_window: float = 60,
     ) -> None:
         count = _pick("workers", workers, {"processes": processes}, None)

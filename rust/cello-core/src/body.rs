@@ -59,9 +59,8 @@ impl Body {
         Body { kind, guard: None }
     }
 
-    pub(crate) fn guarded(mut self, guard: RequestGuard) -> Self {
+    pub(crate) fn set_guard(&mut self, guard: RequestGuard) {
         self.guard = Some(guard);
-        self
     }
 
     /// The exact length, when the body is complete bytes.

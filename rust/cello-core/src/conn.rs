@@ -1,20 +1,25 @@
 //! Per-connection bookkeeping: which phase a connection is in, and the
-//! watchdog that closes it when a phase lasts too long.
+//! sweeper that closes connections whose phase lasted too long.
 //!
 //! hyper's own header timeout also runs while a keep-alive connection waits
 //! for its next request, so it cannot tell "slow to send headers" (cut off
 //! after `header_read`) from "idle between requests" (allowed `idle`). This
 //! module tracks both by watching the bytes themselves.
+//!
+//! Phases change on every request, so nothing here wakes a task when they
+//! do: one sweeper task per server looks at every connection a few times per
+//! shortest timeout and tells the expired ones through a one-shot channel.
+//! A deadline is therefore enforced up to one sweep late.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 const IDLE: u8 = 0;
 const HEAD: u8 = 1;
@@ -35,9 +40,19 @@ impl Timeouts {
     pub fn any(&self) -> bool {
         self.header_read.is_some() || self.idle.is_some() || self.write.is_some()
     }
+
+    /// How often the sweeper looks: a quarter of the shortest timeout.
+    fn sweep_interval(&self) -> Duration {
+        [self.header_read, self.idle, self.write]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|d| (d / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
+            .unwrap_or(Duration::from_secs(1))
+    }
 }
 
-/// Why the watchdog gave up on a connection.
+/// Why a connection is being closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expired {
     /// Idle too long: close it gracefully.
@@ -54,20 +69,23 @@ pub(crate) struct ConnState {
     write_blocked_since: AtomicU64,
     in_flight: AtomicUsize,
     pub(crate) requests: AtomicUsize,
-    changed: Notify,
+    expire: Mutex<Option<oneshot::Sender<Expired>>>,
 }
 
 impl ConnState {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(ConnState {
+    /// A new connection's state and the receiver that fires when it expires.
+    pub(crate) fn new() -> (Arc<Self>, oneshot::Receiver<Expired>) {
+        let (tx, rx) = oneshot::channel();
+        let state = Arc::new(ConnState {
             epoch: Instant::now(),
             phase: AtomicU8::new(IDLE),
             phase_since_ms: AtomicU64::new(0),
             write_blocked_since: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
-            changed: Notify::new(),
-        })
+            expire: Mutex::new(Some(tx)),
+        });
+        (state, rx)
     }
 
     fn now_ms(&self) -> u64 {
@@ -75,13 +93,14 @@ impl ConnState {
     }
 
     fn bytes_arrived(&self) {
-        if self
-            .phase
-            .compare_exchange(IDLE, HEAD, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
+        // A plain load first: the common case (already reading, or busy) stays a read.
+        if self.phase.load(Ordering::Relaxed) == IDLE
+            && self
+                .phase
+                .compare_exchange(IDLE, HEAD, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
         {
             self.phase_since_ms.store(self.now_ms(), Ordering::Release);
-            self.changed.notify_one();
         }
     }
 
@@ -94,57 +113,78 @@ impl ConnState {
     }
 
     fn write_blocked(&self, blocked: bool) {
-        if blocked {
-            if self.write_blocked_since.load(Ordering::Relaxed) == 0 {
-                self.write_blocked_since
-                    .store(self.now_ms() + 1, Ordering::Release);
-                self.changed.notify_one();
-            }
-        } else if self.write_blocked_since.load(Ordering::Relaxed) != 0 {
+        let since = self.write_blocked_since.load(Ordering::Relaxed);
+        if blocked && since == 0 {
+            self.write_blocked_since
+                .store(self.now_ms() + 1, Ordering::Release);
+        } else if !blocked && since != 0 {
             self.write_blocked_since.store(0, Ordering::Release);
         }
     }
 
-    /// The next moment something expires, and what; `None` when nothing can.
-    fn next_deadline(&self, t: &Timeouts) -> Option<(u64, Expired)> {
-        let since = self.phase_since_ms.load(Ordering::Acquire);
-        let phase = match self.phase.load(Ordering::Acquire) {
-            IDLE => t
-                .idle
-                .map(|d| (since + d.as_millis() as u64, Expired::Idle)),
-            HEAD => t
-                .header_read
-                .map(|d| (since + d.as_millis() as u64, Expired::Stalled)),
-            _ => None,
+    /// What has expired by now, if anything.
+    fn expired(&self, t: &Timeouts) -> Option<Expired> {
+        let now = self.now_ms();
+        let past = |since: u64, limit: Option<Duration>| {
+            limit.is_some_and(|d| now >= since + d.as_millis() as u64)
         };
         let blocked = self.write_blocked_since.load(Ordering::Acquire);
-        let write = (blocked != 0)
-            .then_some(t.write)
-            .flatten()
-            .map(|d| (blocked - 1 + d.as_millis() as u64, Expired::Stalled));
-        match (phase, write) {
-            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-            (a, b) => a.or(b),
+        if blocked != 0 && past(blocked - 1, t.write) {
+            return Some(Expired::Stalled);
+        }
+        let since = self.phase_since_ms.load(Ordering::Acquire);
+        match self.phase.load(Ordering::Acquire) {
+            IDLE if past(since, t.idle) => Some(Expired::Idle),
+            HEAD if past(since, t.header_read) => Some(Expired::Stalled),
+            _ => None,
         }
     }
 
-    /// Resolves when a deadline passes; runs alongside the connection.
-    pub(crate) async fn watchdog(self: Arc<Self>, timeouts: Timeouts) -> Expired {
-        loop {
-            match self.next_deadline(&timeouts) {
-                Some((at, why)) => {
-                    let now = self.now_ms();
-                    if at <= now {
-                        return why;
-                    }
-                    let sleep = tokio::time::sleep(Duration::from_millis(at - now));
-                    tokio::select! {
-                        () = sleep => {}
-                        () = self.changed.notified() => {}
-                    }
+    /// Tells the connection task to close; true if it had not been told yet.
+    fn fire(&self, why: Expired) -> bool {
+        let sender = self.expire.lock().unwrap_or_else(|p| p.into_inner()).take();
+        sender.map(|tx| tx.send(why).is_ok()).unwrap_or(false)
+    }
+}
+
+/// Every live connection of one server, for the sweeper.
+#[derive(Default)]
+pub(crate) struct Registry {
+    conns: Mutex<Vec<Weak<ConnState>>>,
+}
+
+impl Registry {
+    pub(crate) fn add(&self, state: &Arc<ConnState>) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(state));
+    }
+
+    /// Fires every expired connection and forgets closed ones.
+    fn sweep(&self, timeouts: &Timeouts) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.retain(|weak| match weak.upgrade() {
+            Some(state) => {
+                if let Some(why) = state.expired(timeouts) {
+                    state.fire(why);
                 }
-                None => self.changed.notified().await,
+                true
             }
+            None => false,
+        });
+    }
+}
+
+/// Sweeps `registry` until its server drops it.
+pub(crate) async fn run_sweeper(registry: Weak<Registry>, timeouts: Timeouts) {
+    let mut tick = tokio::time::interval(timeouts.sweep_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match registry.upgrade() {
+            Some(registry) => registry.sweep(&timeouts),
+            None => return,
         }
     }
 }
@@ -160,7 +200,6 @@ impl Drop for RequestGuard {
                 .phase_since_ms
                 .store(state.now_ms(), Ordering::Release);
             state.phase.store(IDLE, Ordering::Release);
-            state.changed.notify_one();
         }
     }
 }
@@ -241,28 +280,62 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn idle_connection_expires_as_idle() {
-        let state = ConnState::new();
-        assert_eq!(state.clone().watchdog(timeouts()).await, Expired::Idle);
+    fn sweep_until_fired(state: &Arc<ConnState>, rx: &mut oneshot::Receiver<Expired>) -> Expired {
+        let registry = Registry::default();
+        registry.add(state);
+        for _ in 0..200 {
+            registry.sweep(&timeouts());
+            if let Ok(why) = rx.try_recv() {
+                return why;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("never expired");
     }
 
-    #[tokio::test]
-    async fn partial_head_expires_as_stalled_before_idle() {
-        let state = ConnState::new();
+    #[test]
+    fn idle_connection_expires_as_idle() {
+        let (state, mut rx) = ConnState::new();
+        assert_eq!(sweep_until_fired(&state, &mut rx), Expired::Idle);
+    }
+
+    #[test]
+    fn partial_head_expires_as_stalled_before_idle() {
+        let (state, mut rx) = ConnState::new();
         state.bytes_arrived();
-        assert_eq!(state.clone().watchdog(timeouts()).await, Expired::Stalled);
+        assert_eq!(sweep_until_fired(&state, &mut rx), Expired::Stalled);
     }
 
-    #[tokio::test]
-    async fn busy_connection_never_expires_until_finished() {
-        let state = ConnState::new();
+    #[test]
+    fn blocked_write_expires_as_stalled() {
+        let (state, mut rx) = ConnState::new();
+        let _guard = state.request_started();
+        state.write_blocked(true);
+        assert_eq!(sweep_until_fired(&state, &mut rx), Expired::Stalled);
+    }
+
+    #[test]
+    fn busy_connection_does_not_expire() {
+        let (state, _rx) = ConnState::new();
         state.bytes_arrived();
         let guard = state.request_started();
-        let dog = tokio::spawn(state.clone().watchdog(timeouts()));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!dog.is_finished());
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(state.expired(&timeouts()), None);
         drop(guard);
-        assert_eq!(dog.await.unwrap(), Expired::Idle);
+        assert_eq!(
+            state.expired(&timeouts()),
+            None,
+            "idle time counts from the end of the request"
+        );
+    }
+
+    #[test]
+    fn registry_forgets_closed_connections() {
+        let registry = Registry::default();
+        let (state, _rx) = ConnState::new();
+        registry.add(&state);
+        drop(state);
+        registry.sweep(&timeouts());
+        assert!(registry.conns.lock().unwrap().is_empty());
     }
 }

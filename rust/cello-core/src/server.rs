@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 pub use crate::body::{Body, Chunk, StreamAborted};
 pub use crate::conn::Timeouts;
-use crate::conn::{ConnState, Expired, TrackedIo};
+use crate::conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
 
 /// Addresses of one connection.
 #[derive(Debug, Clone, Copy)]
@@ -107,19 +107,17 @@ impl<F: Future<Output = http::Response<Body>>> Future for Tracked<F> {
         // fields are Unpin and only taken or read.
         let this = unsafe { self.get_unchecked_mut() };
         let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        inner.poll(cx).map(|response| {
-            let (mut parts, body) = response.into_parts();
+        inner.poll(cx).map(|mut response| {
             if this.last {
-                parts.headers.insert(
+                response.headers_mut().insert(
                     http::header::CONNECTION,
                     http::HeaderValue::from_static("close"),
                 );
             }
-            let body = match this.guard.take() {
-                Some(guard) => body.guarded(guard),
-                None => body,
-            };
-            Ok(http::Response::from_parts(parts, body))
+            if let Some(guard) = this.guard.take() {
+                response.body_mut().set_guard(guard);
+            }
+            Ok(response)
         })
     }
 }
@@ -168,6 +166,10 @@ where
     let (stopping_tx, stopping_rx) = watch::channel(false);
     // Each connection task holds a sender; `recv` returns None once all are gone.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let registry = Arc::new(Registry::default());
+    if config.timeouts.any() {
+        tokio::spawn(run_sweeper(Arc::downgrade(&registry), config.timeouts));
+    }
     tokio::pin!(stop);
     loop {
         let permit = tokio::select! {
@@ -186,7 +188,10 @@ where
             () = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = ConnState::new();
+        let (state, mut expired) = ConnState::new();
+        if config.timeouts.any() {
+            registry.add(&state);
+        }
         let svc = PerConnection {
             service: service.clone(),
             conn: ConnInfo { peer, local },
@@ -194,18 +199,15 @@ where
             max_requests: config.max_requests_per_connection,
         };
         let builder = builder.clone();
-        let timeouts = config.timeouts;
         let mut stopping = stopping_rx.clone();
         let alive = alive_tx.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let _alive = alive;
-            let io = TokioIo::new(TrackedIo::new(stream, state.clone()));
+            let io = TokioIo::new(TrackedIo::new(stream, state));
             let conn = builder.serve_connection(io, svc);
             tokio::pin!(conn);
-            let watchdog = state.watchdog(timeouts);
-            tokio::pin!(watchdog);
-            let mut watching = timeouts.any();
+            let mut watching = true;
             let mut closing = *stopping.borrow();
             if closing {
                 conn.as_mut().graceful_shutdown();
@@ -213,11 +215,12 @@ where
             loop {
                 tokio::select! {
                     _ = conn.as_mut() => break,
-                    expired = &mut watchdog, if watching => {
+                    why = &mut expired, if watching => {
                         watching = false;
-                        match expired {
-                            Expired::Idle => conn.as_mut().graceful_shutdown(),
-                            Expired::Stalled => break,
+                        match why {
+                            Ok(Expired::Idle) => conn.as_mut().graceful_shutdown(),
+                            Ok(Expired::Stalled) => break,
+                            Err(_) => {}
                         }
                     }
                     changed = stopping.changed(), if !closing => {
@@ -231,6 +234,7 @@ where
         });
     }
     drop(listener);
+    drop(registry);
     let _ = stopping_tx.send(true);
     drop(alive_tx);
     let _ = tokio::time::timeout(config.shutdown_timeout, alive_rx.recv()).await;
