@@ -353,3 +353,33 @@ def test_idle_keep_alive_connections_do_not_delay_shutdown():
         assert live.wait(10) == 0
     finally:
         live.close()
+
+
+def test_cpu_affinity_pins_each_worker_to_one_cpu():
+    script = (
+        "import os\n"
+        "from cello import App, ClusterConfig\n"
+        "app = App()\n"
+        "@app.get('/cpus')\n"
+        "def cpus(request):\n"
+        "    return {'pid': os.getpid(), 'cpus': sorted(os.sched_getaffinity(0))}\n"
+        "app.run(port=0, cluster=ClusterConfig(workers=2, cpu_affinity=True))\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        try:
+            url = process.stdout.readline().split("running on ", 1)[1].split()[0]
+            seen = {}
+            for _ in range(200):
+                with httpx.Client() as client:
+                    body = client.get(url + "/cpus").json()
+                seen[body["pid"]] = body["cpus"]
+                if len(seen) == 2:
+                    break
+            assert all(len(cpus) == 1 for cpus in seen.values())
+            if len(os.sched_getaffinity(0)) > 1:
+                assert len({tuple(c) for c in seen.values()}) == 2
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)

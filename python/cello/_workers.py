@@ -34,8 +34,11 @@ class Supervisor:
         self.restarts: deque[float] = deque()
         self.stopping_since: float | None = None
         self.failure = 0
+        self.spawned = 0
 
     def spawn(self) -> None:
+        slot = self.spawned
+        self.spawned += 1
         pid = os.fork()
         if pid:
             self.children.add(pid)
@@ -45,6 +48,9 @@ class Supervisor:
         code = 1
         try:
             os.setpgid(0, 0)
+            if self.config.cluster.cpu_affinity:
+                cpus = sorted(os.sched_getaffinity(0))
+                os.sched_setaffinity(0, {cpus[slot % len(cpus)]})
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
