@@ -43,7 +43,6 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
     worker process); without it the socket is bound here and the startup line
     printed."""
     app.debug = config.debug
-    app._core.debug = config.debug
     app._core.max_body_size = config.limits.max_body_size
     loop = _new_event_loop()
     asyncio.set_event_loop(loop)

@@ -138,7 +138,6 @@ async def pump(source: Any, sink: Any) -> None:
                 await _send(sink, chunk)
     except ClientDisconnected:
         await _close_source(source)
-        sink.close()
     except asyncio.CancelledError:
         sink.abort()
         raise
@@ -149,7 +148,12 @@ async def pump(source: Any, sink: Any) -> None:
         )
         sink.abort()
     else:
-        sink.close()
+        closing = sink.close()
+        if closing is not None:
+            try:
+                await closing
+            except ClientDisconnected:
+                pass
 
 
 async def _send(sink: Any, chunk: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from cello import _cello
 from cello._routes import RouteDecorators, RouteInfo, is_async_handler, takes_request
+from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.routing import constraint_specs
 
@@ -31,8 +32,21 @@ class App(RouteDecorators):
         self._core = _cello.Cello()
         self._routes: list[RouteInfo] = []
         self._hooks: dict[str, list[Callable[[], Any]]] = {e: [] for e in _EVENTS}
+        self._asgi = AsgiAdapter(self)
         self.state = SimpleNamespace()
-        self.debug = False
+
+    @property
+    def debug(self) -> bool:
+        """Tracebacks in 500 bodies; ``run()`` sets it from ``env``/``--debug``."""
+        return bool(self._core.debug)
+
+    @debug.setter
+    def debug(self, value: bool) -> None:
+        self._core.debug = bool(value)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The app as an ASGI 3 application (uvicorn, hypercorn, granian, httpx)."""
+        await self._asgi(scope, receive, send)
 
     # -- routing -----------------------------------------------------------
 

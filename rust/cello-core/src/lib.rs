@@ -9,6 +9,7 @@ mod conn;
 pub mod json;
 pub mod problem;
 pub mod query;
+pub mod request;
 pub mod router;
 pub mod server;
 

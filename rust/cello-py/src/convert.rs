@@ -99,13 +99,17 @@ pub fn to_http(parts: ResponseParts, body: Body) -> http::Response<Body> {
     response
 }
 
-/// A complete response for a problem, built without Python.
-pub fn problem_response(problem: &Problem, head: bool) -> http::Response<Body> {
-    let mut parts = problem_parts(problem);
+/// A complete response from byte-payload parts, built without Python.
+pub fn bytes_response(mut parts: ResponseParts, head: bool) -> http::Response<Body> {
     finalize(&mut parts, head);
     let body = match &parts.payload {
         Payload::Bytes(b) => Body::full(b.clone()),
         Payload::Stream(_) => Body::empty(),
     };
     to_http(parts, body)
+}
+
+/// A complete response for a problem, built without Python.
+pub fn problem_response(problem: &Problem, head: bool) -> http::Response<Body> {
+    bytes_response(problem_parts(problem), head)
 }

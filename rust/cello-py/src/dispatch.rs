@@ -86,6 +86,7 @@ impl Queue {
 #[pyclass(module = "cello._cello", frozen)]
 pub struct ServerHandle {
     pub runner: Arc<Runner>,
+    pub queue: Arc<Queue>,
     pub wake_reader: UnixStream,
     pub closed: Py<PyAny>,
     pub stop: Mutex<Option<oneshot::Sender<()>>>,
@@ -158,7 +159,7 @@ impl ServerHandle {
     fn drain(&self, py: Python<'_>) {
         let mut sink = [0u8; 256];
         while matches!((&self.wake_reader).read(&mut sink), Ok(n) if n > 0) {}
-        let queue = &self.runner.queue;
+        let queue = &self.queue;
         loop {
             let batch = queue.take();
             if batch.is_empty() {

@@ -4,6 +4,7 @@
 //! function below.
 
 mod app;
+mod asgi_door;
 mod convert;
 mod dispatch;
 mod json_reader;
@@ -12,6 +13,7 @@ mod multidict;
 mod pipeline;
 mod request;
 mod response;
+mod routing;
 mod service;
 mod streaming;
 mod support;
@@ -48,6 +50,8 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dispatch::ServerHandle>()?;
     m.add_class::<streaming::StreamSink>()?;
     m.add_class::<pipeline::Completer>()?;
+    m.add_class::<asgi_door::AsgiDoor>()?;
+    m.add_function(wrap_pyfunction!(streaming::chunk_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(service::start_server, m)?)?;
     m.add_function(wrap_pyfunction!(service::bind_listener, m)?)?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;

@@ -11,7 +11,7 @@ use cello_core::problem::Problem;
 use cello_core::server::Body;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyBytes, PyString, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::{AppCore, Route};
@@ -28,6 +28,12 @@ pub struct Runner {
     /// `cello._support.eager_starter(loop)`: starts a Task, stepping it at once.
     pub start_task: Py<PyAny>,
     pub event_loop: Py<PyAny>,
+    /// The native server's I/O side; `None` for the ASGI door.
+    pub native: Option<NativeIo>,
+}
+
+/// What streaming through hyper needs: the I/O runtime and the wake-up queue.
+pub struct NativeIo {
     pub runtime: tokio::runtime::Handle,
     pub queue: Arc<Queue>,
 }
@@ -39,6 +45,8 @@ pub enum Completion {
         reply: oneshot::Sender<http::Response<Body>>,
         head: bool,
     },
+    /// Door 2: resolve an asyncio future with `(status, headers, body, stream)`.
+    Asgi { future: Py<PyAny>, head: bool },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -258,7 +266,7 @@ fn log_error(py: Python<'_>, err: &PyErr, request: &Bound<'_, Request>) {
 }
 
 /// Sends the response through its door.
-fn deliver(
+pub(crate) fn deliver(
     py: Python<'_>,
     runner: &Arc<Runner>,
     mut parts: ResponseParts,
@@ -288,7 +296,31 @@ fn deliver(
                 }
             }
         }
+        Completion::Asgi { future, head } => {
+            finalize(&mut parts, head);
+            let resolved = asgi_result(py, parts).and_then(|result| {
+                let future = future.bind(py);
+                if future.call_method0(intern!(py, "done"))?.is_truthy()? {
+                    return Ok(()); // the ASGI call was cancelled meanwhile
+                }
+                future.call_method1(intern!(py, "set_result"), (result,))?;
+                Ok(())
+            });
+            if let Err(e) = resolved {
+                log_error(py, &e, request);
+            }
+        }
     }
+}
+
+/// `(status, headers, body, stream)`: the response as the ASGI adapter sends it.
+fn asgi_result<'py>(py: Python<'py>, parts: ResponseParts) -> PyResult<Bound<'py, PyTuple>> {
+    let headers = cello_asgi::headers_to_asgi(py, &parts.headers)?;
+    let (body, stream) = match parts.payload {
+        Payload::Bytes(b) => (PyBytes::new(py, &b).into_any(), py.None().into_bound(py)),
+        Payload::Stream(s) => (PyBytes::new(py, b"").into_any(), s.into_bound(py)),
+    };
+    PyTuple::new(py, [parts.status.into_pyobject(py)?.into_any(), headers.into_any(), body, stream])
 }
 
 struct Pending {

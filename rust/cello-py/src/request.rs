@@ -4,7 +4,6 @@
 //! cookies, parsed JSON and the body itself are built on first access and
 //! cached, so a handler that reads nothing pays for nothing.
 
-use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -21,19 +20,7 @@ use crate::json_reader::{self, JsonErrorOrPy};
 use crate::multidict::{Headers, QueryParams};
 use crate::support::{error, support};
 
-/// Transport-neutral facts about a request, built without the GIL.
-pub struct RequestHead {
-    pub method: http::Method,
-    /// Percent-decoded path, without the query.
-    pub path: String,
-    /// The query string as received, without `?`.
-    pub query: String,
-    pub headers: http::HeaderMap,
-    pub params: Vec<(String, String)>,
-    pub client: Option<SocketAddr>,
-    pub server: Option<SocketAddr>,
-    pub scheme: &'static str,
-}
+pub use cello_core::request::RequestHead;
 
 /// The body: read already, still on the socket, or consumed by a failure.
 pub enum BodyState {

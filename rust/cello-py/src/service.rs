@@ -18,10 +18,11 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::app::{AppCore, Cello, Routed};
-use crate::convert::problem_response;
+use crate::app::{AppCore, Cello};
+use crate::convert::{bytes_response, problem_response};
+use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
 use crate::dispatch::{Job, Queue, ServerHandle, Work};
-use crate::pipeline::Runner;
+use crate::pipeline::{NativeIo, Runner};
 use crate::request::{read_limited, BodyError, BodyState, RequestHead};
 
 type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>;
@@ -45,26 +46,6 @@ fn body_is_lazy(method: &http::Method) -> bool {
 
 fn ready(response: http::Response<Body>) -> ResponseFuture {
     Box::pin(std::future::ready(response))
-}
-
-/// A problem after which the connection cannot be reused (an unread body remains).
-fn closing_problem(status: u16, detail: String, path: &str, head: bool) -> http::Response<Body> {
-    let problem = Problem::new(status).with_detail(detail).with_instance(path);
-    let mut response = problem_response(&problem, head);
-    response.headers_mut().insert(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    );
-    response
-}
-
-fn too_large(limit: usize, path: &str, head: bool) -> http::Response<Body> {
-    closing_problem(
-        413,
-        format!("request body exceeds the limit of {limit} bytes"),
-        path,
-        head,
-    )
 }
 
 /// Reads an eagerly-read body within the body timeout.
@@ -119,28 +100,9 @@ impl NativeService {
         let (parts, incoming) = req.into_parts();
         let path = decode_path(parts.uri.path());
         let head_only = parts.method == http::Method::HEAD;
-        let (route, params, head_from_get) = match self.app.route(parts.method.as_str(), &path) {
-            Routed::Found {
-                route,
-                params,
-                head_from_get,
-            } => (route, params, head_from_get),
-            Routed::MethodNotAllowed(allow) => {
-                let problem = Problem::new(405)
-                    .with_detail(format!("{} is not allowed on {path}", parts.method))
-                    .with_instance(path);
-                let mut response = problem_response(&problem, head_only);
-                if let Ok(allow) = http::HeaderValue::from_str(&allow) {
-                    response.headers_mut().insert(http::header::ALLOW, allow);
-                }
-                return ready(response);
-            }
-            Routed::NotFound => {
-                let problem = Problem::new(404)
-                    .with_detail(format!("no route for {} {path}", parts.method))
-                    .with_instance(path);
-                return ready(problem_response(&problem, head_only));
-            }
+        let (route, params, head_from_get) = match dispatch(&self.app, &parts.method, &path, &path) {
+            Dispatch::Handle { route, params, head_from_get } => (route, params, head_from_get),
+            Dispatch::Respond(problem) => return ready(bytes_response(problem, head_only)),
         };
         let limit = self.app.max_body_size();
         let declared = parts
@@ -149,7 +111,7 @@ impl NativeService {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
-            return ready(too_large(limit, &path, head_only));
+            return ready(bytes_response(too_large(limit, &path), head_only));
         }
         let head = RequestHead {
             query: parts.uri.query().unwrap_or("").to_owned(),
@@ -179,13 +141,15 @@ impl NativeService {
                 match read_body(incoming, limit, body_timeout).await {
                     Ok(bytes) => BodyState::Ready(bytes),
                     Err(BodyError::TooLarge(limit)) => {
-                        return too_large(limit, &head.path, head_only)
+                        return bytes_response(too_large(limit, &head.path), head_only)
                     }
                     Err(BodyError::TimedOut) => {
-                        return closing_problem(
-                            408,
-                            "the request body was not received in time".into(),
-                            &head.path,
+                        return bytes_response(
+                            closing_problem(
+                                408,
+                                "the request body was not received in time".into(),
+                                &head.path,
+                            ),
                             head_only,
                         )
                     }
@@ -323,12 +287,15 @@ pub fn start_server(
     wake_reader.set_nonblocking(true)?;
     waker.set_nonblocking(true)?;
     let queue = Arc::new(Queue::new(waker));
+    let queue_for_handle = queue.clone();
     let runner = Arc::new(Runner {
         app: app.core.clone(),
         start_task,
         event_loop,
-        runtime: runtime.handle().clone(),
-        queue: queue.clone(),
+        native: Some(NativeIo {
+            runtime: runtime.handle().clone(),
+            queue: queue.clone(),
+        }),
     });
     let service = Arc::new(NativeService {
         app: app.core.clone(),
@@ -366,6 +333,7 @@ pub fn start_server(
         })?;
     Ok(ServerHandle {
         runner,
+        queue: queue_for_handle,
         wake_reader,
         closed,
         stop: Mutex::new(Some(stop_tx)),

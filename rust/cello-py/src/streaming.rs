@@ -54,6 +54,13 @@ fn chunk_bytes(chunk: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     )))
 }
 
+/// The bytes a streamed chunk stands for (str as UTF-8); the ASGI door's
+/// sink uses it so both doors accept the same chunks.
+#[pyfunction]
+pub fn chunk_to_bytes<'py>(chunk: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(chunk.py(), &chunk_bytes(chunk)?))
+}
+
 #[pymethods]
 impl StreamSink {
     fn send(&self, py: Python<'_>, chunk: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
@@ -76,6 +83,9 @@ impl StreamSink {
                 "client disconnected",
             )),
             Err(TrySendError::Full(item)) => {
+                let Some(io) = &self.runner.native else {
+                    return Err(pyo3::exceptions::PyRuntimeError::new_err("no native server to stream to"));
+                };
                 let future = self
                     .runner
                     .event_loop
@@ -83,8 +93,8 @@ impl StreamSink {
                     .call_method0(intern!(py, "create_future"))?
                     .unbind();
                 let resolve = future.clone_ref(py);
-                let queue = self.runner.queue.clone();
-                self.runner.runtime.spawn(async move {
+                let queue = io.queue.clone();
+                io.runtime.spawn(async move {
                     let sent = tx.send(item).await.is_ok();
                     queue.push(Work::Resolve {
                         future: resolve,

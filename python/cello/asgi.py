@@ -1,0 +1,166 @@
+"""Door 2: a Cello ``App`` as an ASGI 3 application.
+
+``App.__call__`` lands here. This module only speaks ASGI: it reads the body
+from ``receive`` (enforcing the body limit as it goes), hands the scope to the
+native pipeline (the same one the native server runs), and sends what comes
+back as ``http.response.start`` and ``http.response.body`` messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from cello import _cello
+from cello._support import eager_starter, pump
+from cello.exceptions import ClientDisconnected
+
+if TYPE_CHECKING:
+    from cello.app import App
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+__all__ = ["AsgiAdapter"]
+
+
+class _Disconnected(Exception):
+    """The client left before the request body was complete."""
+
+
+class AsgiAdapter:
+    """Serves ``http`` and ``lifespan`` scopes for one ``App``."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._doors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _cello.AsgiDoor] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _door(self) -> _cello.AsgiDoor:
+        loop = asyncio.get_running_loop()
+        door = self._doors.get(loop)
+        if door is None:
+            door = _cello.AsgiDoor(self._app._core, loop, eager_starter(loop))
+            self._doors[loop] = door
+        return door
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            # No WebSocket routes yet: refuse the handshake (the server answers 403).
+            await receive()
+            await send({"type": "websocket.close", "code": 1000})
+        else:
+            raise ValueError(f"Cello cannot handle ASGI scope type {kind!r}")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self._app._core.max_body_size
+        try:
+            body = await _read_body(scope, receive, limit)
+        except _Disconnected:
+            return
+        future: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, Any]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._door().handle(scope, body, future)
+        status, headers, payload, stream = await future
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if stream is None:
+            await send({"type": "http.response.body", "body": payload})
+            return
+        sink = _AsgiSink(send)
+        await pump(stream, sink)
+        if sink.aborted:
+            # Raising after the response started makes the server drop the
+            # connection, so the client sees the body is incomplete.
+            raise RuntimeError("the streamed response failed; see the logged error")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._app._run_hooks("startup")
+                except BaseException as exc:
+                    await send({"type": "lifespan.startup.failed", "message": _describe(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self._app._run_hooks("shutdown")
+                except BaseException as exc:
+                    await send({"type": "lifespan.shutdown.failed", "message": _describe(exc)})
+                    return
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None once it is known to exceed ``limit``."""
+    declared = _declared_length(scope)
+    if declared is not None and declared > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class _AsgiSink:
+    """``pump``'s sink for door 2: each chunk becomes an ``http.response.body``."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.aborted = False
+
+    def send(self, chunk: Any) -> Awaitable[bool] | None:
+        data = _cello.chunk_to_bytes(chunk)
+        if not data:
+            return None
+        return self._body(data, more=True)
+
+    async def _body(self, data: bytes, more: bool) -> bool:
+        try:
+            await self._send({"type": "http.response.body", "body": data, "more_body": more})
+        except OSError as exc:
+            raise ClientDisconnected("client disconnected during a streamed response") from exc
+        return True
+
+    def close(self) -> Awaitable[bool]:
+        return self._body(b"", more=False)
+
+    def abort(self) -> None:
+        self.aborted = True

@@ -1,0 +1,19 @@
+//! The transport-neutral head of a request, as every door hands it to the pipeline.
+
+use std::net::SocketAddr;
+
+/// What the pipeline knows about a request before its body: built by the
+/// native server from hyper's parts and by the ASGI door from a scope.
+pub struct RequestHead {
+    pub method: http::Method,
+    /// Percent-decoded path, without the query.
+    pub path: String,
+    /// The query string as received, without `?`.
+    pub query: String,
+    pub headers: http::HeaderMap,
+    /// Path parameters, filled in by routing.
+    pub params: Vec<(String, String)>,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    pub scheme: &'static str,
+}
