@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from cello.testing import TestClient
 from tests.live import LiveServer
 
 
@@ -24,7 +25,22 @@ def debug_server() -> Iterator[LiveServer]:
         yield live
 
 
+@pytest.fixture(params=["native", "asgi"])
+def door(request: pytest.FixtureRequest) -> str:
+    """Which door a behaviour test goes through: the native server (door 1)
+    or the app called as ASGI in-process (door 2)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as c:
-        yield c
+def client(request: pytest.FixtureRequest, door: str) -> Iterator[httpx.Client]:
+    """An httpx client for tests/apps/core.py through the current door."""
+    if door == "native":
+        server: LiveServer = request.getfixturevalue("server")
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            yield c
+    else:
+        from tests.apps.core import app
+
+        with TestClient(app) as c:
+            yield c

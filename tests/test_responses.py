@@ -114,10 +114,11 @@ def test_header_injection_is_rejected(client):
     assert "evil" not in response.headers.get("set-cookie", "")
 
 
-def test_sync_generator_streams(client):
+def test_sync_generator_streams(client, door):
     with client.stream("GET", "/resp/stream-sync") as response:
-        assert response.headers.get("transfer-encoding") == "chunked"
         assert "content-length" not in response.headers
+        if door == "native":
+            assert response.headers.get("transfer-encoding") == "chunked"
         assert response.read() == b"chunk0;chunk1;chunk2;"
 
 
@@ -138,8 +139,11 @@ def test_large_stream_with_backpressure(client):
     assert total == 64 * 65536
 
 
-def test_failing_stream_drops_the_connection(client):
-    with pytest.raises(httpx.RemoteProtocolError):
+def test_failing_stream_drops_the_connection(client, door):
+    # Natively the connection is dropped; through ASGI the app raises after
+    # starting the response, which tells the server to do the same.
+    expected = httpx.RemoteProtocolError if door == "native" else RuntimeError
+    with pytest.raises(expected):
         with client.stream("GET", "/resp/stream-fails") as response:
             response.read()
     assert client.get("/").status_code == 200

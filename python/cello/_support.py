@@ -99,6 +99,10 @@ def eager_starter(
     except TypeError:
         return loop.create_task  # a loop without __dict__: plain tasks
 
+    current_task = asyncio.current_task
+    enter_task = asyncio.tasks._enter_task
+    leave_task = asyncio.tasks._leave_task
+
     def start_311(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         loop.call_soon = capture  # type: ignore[method-assign]
         try:
@@ -106,10 +110,19 @@ def eager_starter(
         finally:
             del loop.call_soon
         callback, args, context = captured.pop()
-        if context is None:
-            callback(*args)
-        else:
-            context.run(callback, *args)
+        # Called from inside another task (an ASGI server's), step the new one
+        # as that task's guest, as 3.12's eager tasks do.
+        outer = current_task(loop)
+        if outer is not None:
+            leave_task(loop, outer)
+        try:
+            if context is None:
+                callback(*args)
+            else:
+                context.run(callback, *args)
+        finally:
+            if outer is not None:
+                enter_task(loop, outer)
         return task
 
     return start_311
