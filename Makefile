@@ -15,7 +15,7 @@ export CARGO_TARGET_DIR ?= $(abspath target)
 # the tests on 3.12 too. Found on PATH or in pyenv; skipped when absent.
 PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
 
-.PHONY: help run test build build-release test-rust test-python test-abi3 lint fmt bench clean
+.PHONY: help run test build build-release test-rust test-python test-abi3 lint fmt bench conformance clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,21 +53,24 @@ else
 	target/venv312/bin/python -m pip install --quiet --upgrade "pip>=25.1"
 	target/venv312/bin/python -m pip install --quiet target/wheels/*.whl
 	target/venv312/bin/python -m pip install --quiet --group test
-	mkdir -p target/abi3-tests && cp -r tests examples pyproject.toml target/abi3-tests/
+	mkdir -p target/abi3-tests && cp -r tests examples conformance pyproject.toml target/abi3-tests/
 	cd target/abi3-tests && ../venv312/bin/python -m pytest -q -p no:cacheprovider
 endif
 
 lint: $(STAMP) ## rustfmt, clippy (-D warnings) and ruff
 	cargo fmt --all --check
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
-	$(BIN)/ruff check python tests examples benchmarks
-	$(BIN)/ruff format --check python tests examples benchmarks
+	$(BIN)/ruff check python tests examples benchmarks conformance
+	$(BIN)/ruff format --check python tests examples benchmarks conformance
 	$(BIN)/python -m mypy.stubtest cello._cello
 
 fmt: $(STAMP) ## Format Rust and Python sources
 	cargo fmt --all
-	$(BIN)/ruff format python tests examples benchmarks
-	$(BIN)/ruff check --fix python tests examples benchmarks
+	$(BIN)/ruff format python tests examples benchmarks conformance
+	$(BIN)/ruff check --fix python tests examples benchmarks conformance
+
+conformance: build ## Corpus and fuzzer through every door, with a per-door summary
+	$(BIN)/python -m conformance
 
 bench: build-release ## Run the side-by-side benchmark and write docs/benchmarks.md
 	bash benchmarks/run.sh

@@ -21,13 +21,20 @@ use crate::app::Route;
 use crate::pipeline::{self, Completion, Runner};
 use crate::request::{BodyState, Request, RequestHead};
 
+/// The answer to a native request, with the request body if the handler
+/// left it unread: the I/O side discards it so the connection stays usable.
+pub struct NativeReply {
+    pub response: http::Response<Body>,
+    pub unread: Option<hyper::body::Incoming>,
+}
+
 /// A routed request waiting for its handler.
 pub struct Job {
     pub route: Arc<Route>,
     pub head: RequestHead,
     pub body: BodyState,
     pub head_only: bool,
-    pub reply: oneshot::Sender<http::Response<Body>>,
+    pub reply: oneshot::Sender<NativeReply>,
 }
 
 /// Anything the I/O side asks of the Python thread.

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::app::{AppCore, Route};
 use crate::convert::{finalize, problem_parts, to_http, to_parts};
-use crate::dispatch::Queue;
+use crate::dispatch::{NativeReply, Queue};
 use crate::request::Request;
 use crate::response::{extract_headers, Payload, ResponseParts};
 use crate::streaming::StreamSink;
@@ -42,7 +42,7 @@ pub struct NativeIo {
 pub enum Completion {
     /// Door 1: hand the response to the hyper connection.
     Native {
-        reply: oneshot::Sender<http::Response<Body>>,
+        reply: oneshot::Sender<NativeReply>,
         head: bool,
     },
     /// Door 2: resolve an asyncio future with `(status, headers, body, stream)`.
@@ -278,11 +278,18 @@ pub(crate) fn deliver(
             finalize(&mut parts, head);
             match std::mem::replace(&mut parts.payload, Payload::Bytes(Bytes::new())) {
                 Payload::Bytes(body) => {
-                    let _ = reply.send(to_http(parts, Body::full(body)));
+                    let _ = reply.send(NativeReply {
+                        response: to_http(parts, Body::full(body)),
+                        unread: request.get().take_unread(),
+                    });
                 }
                 Payload::Stream(source) => {
                     let (tx, rx) = mpsc::channel(16);
-                    if reply.send(to_http(parts, Body::channel(rx))).is_err() {
+                    let answer = NativeReply {
+                        response: to_http(parts, Body::channel(rx)),
+                        unread: request.get().take_unread(),
+                    };
+                    if reply.send(answer).is_err() {
                         return;
                     }
                     let sink = StreamSink::new(tx, runner.clone());

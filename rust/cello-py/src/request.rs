@@ -141,6 +141,18 @@ impl Request {
         }
     }
 
+    /// Takes a body the handler never read, so the server can discard it.
+    pub fn take_unread(&self) -> Option<Incoming> {
+        let mut state = self.body.lock().unwrap_or_else(|p| p.into_inner());
+        if !matches!(*state, BodyState::Pending { .. }) {
+            return None;
+        }
+        match std::mem::replace(&mut *state, BodyState::Gone) {
+            BodyState::Pending { incoming, .. } => Some(incoming),
+            _ => None,
+        }
+    }
+
     fn text_value(&self, py: Python<'_>) -> PyResult<String> {
         let bytes = self.body_bytes(py)?;
         String::from_utf8(bytes.to_vec()).map_err(|e| match support(py) {

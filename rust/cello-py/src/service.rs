@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use crate::app::{AppCore, Cello};
 use crate::convert::{bytes_response, problem_response};
 use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
-use crate::dispatch::{Job, Queue, ServerHandle, Work};
+use crate::dispatch::{Job, NativeReply, Queue, ServerHandle, Work};
 use crate::pipeline::{NativeIo, Runner};
 use crate::request::{read_limited, BodyError, BodyState, RequestHead};
 
@@ -100,17 +100,32 @@ impl NativeService {
         let (parts, incoming) = req.into_parts();
         let path = decode_path(parts.uri.path());
         let head_only = parts.method == http::Method::HEAD;
-        let (route, params, head_from_get) = match dispatch(&self.app, &parts.method, &path, &path) {
-            Dispatch::Handle { route, params, head_from_get } => (route, params, head_from_get),
-            Dispatch::Respond(problem) => return ready(bytes_response(problem, head_only)),
-        };
         let limit = self.app.max_body_size();
-        let declared = parts
+        let body_timeout = self.body_timeout;
+        let too_long = parts
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > limit as u64);
+        let (route, params, head_from_get) = match dispatch(&self.app, &parts.method, &path, &path) {
+            Dispatch::Handle { route, params, head_from_get } => (route, params, head_from_get),
+            Dispatch::Respond(problem) => {
+                let mut response = bytes_response(problem, head_only);
+                if incoming.is_end_stream() {
+                    return ready(response);
+                }
+                if too_long {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                    return ready(response);
+                }
+                return Box::pin(discard_then(incoming, limit, body_timeout, response));
+            }
+        };
+        if too_long {
             return ready(bytes_response(too_large(limit, &path), head_only));
         }
         let head = RequestHead {
@@ -125,7 +140,6 @@ impl NativeService {
         };
         let queue = self.queue.clone();
         let runtime = self.runtime.clone();
-        let body_timeout = self.body_timeout;
         let handler_timeout = self.handler_timeout;
         Box::pin(async move {
             let body = if incoming.is_end_stream() {
@@ -183,14 +197,36 @@ impl NativeService {
                 },
                 None => response.await,
             };
-            answered.unwrap_or_else(|_| {
-                problem_response(
+            match answered {
+                Ok(NativeReply { response, unread: None }) => response,
+                Ok(NativeReply { response, unread: Some(body) }) => {
+                    discard_then(body, limit, body_timeout, response).await
+                }
+                Err(_) => problem_response(
                     &Problem::new(500).with_detail("the handler finished without a response"),
                     head_only,
-                )
-            })
+                ),
+            }
         })
     }
+}
+
+/// Reads and drops a body nobody read, then returns `response`; a body that
+/// is too large or too slow is left, and the connection closed after the
+/// response, as it cannot be reused with a body still on it.
+async fn discard_then(
+    incoming: Incoming,
+    limit: usize,
+    timeout: Option<Duration>,
+    mut response: http::Response<Body>,
+) -> http::Response<Body> {
+    if read_body(incoming, limit, timeout).await.is_err() {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {

@@ -1,0 +1,175 @@
+"""The three ways a request reaches a Cello app, behind one interface.
+
+- ``native``: the app's own server (``app.run``), over a socket;
+- ``uvicorn``: the app as an ASGI application under uvicorn, over a socket;
+- ``asgi``: the app called in-process through ``httpx.ASGITransport``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cello.testing import TestClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Headers a server adds on its own; every other header must be identical.
+SERVER_HEADERS = {"date", "server"}
+# A transport-level header the in-process transport cannot produce.
+HOP_BY_HOP = {"transfer-encoding"}
+
+
+@dataclass(frozen=True)
+class Observed:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.body)
+
+
+def _observe(response: httpx.Response, ignore: set[str]) -> Observed:
+    headers = tuple(
+        sorted((k.lower(), v) for k, v in response.headers.multi_items() if k.lower() not in ignore)
+    )
+    return Observed(response.status_code, headers, response.content)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start listening")
+
+
+class Door:
+    name = ""
+
+    def __init__(self, app_target: str) -> None:
+        self.app_target = app_target
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def send(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> Observed:
+        raise NotImplementedError
+
+
+class _LiveDoor(Door):
+    """A server in a subprocess on a free port, driven by one keep-alive client."""
+
+    def command(self, port: int) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        port = free_port()
+        self.process = subprocess.Popen(
+            self.command(port),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        _wait_listening(port, self.process, self.name)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15)
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def send(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> Observed:
+        response = self.client.request(method, path, headers=headers, content=body)
+        return _observe(response, SERVER_HEADERS)
+
+
+class NativeDoor(_LiveDoor):
+    name = "native"
+
+    def command(self, port: int) -> list[str]:
+        module, _, attr = self.app_target.partition(":")
+        # No cap on requests per connection: the fuzzer sends thousands on one
+        # keep-alive connection, and uvicorn has no such cap to compare with.
+        boot = (
+            f"import {module} as m; from cello import LimitsConfig; "
+            f"m.{attr}.run(host='127.0.0.1', port={port}, env='production', logs=False, "
+            "limits=LimitsConfig(max_requests_per_connection=None))"
+        )
+        return [sys.executable, "-c", boot]
+
+
+class UvicornDoor(_LiveDoor):
+    name = "uvicorn"
+
+    def command(self, port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", self.app_target,
+            "--host", "127.0.0.1", "--port", str(port),
+            "--no-access-log", "--log-level", "warning", "--lifespan", "on",
+        ]  # fmt: skip
+
+
+class AsgiTransportDoor(Door):
+    name = "asgi"
+
+    def start(self) -> None:
+        import importlib
+
+        module, _, attr = self.app_target.partition(":")
+        app = getattr(importlib.import_module(module), attr)
+        self.client = TestClient(app)
+        self.client.__enter__()
+
+    def stop(self) -> None:
+        self.client.__exit__(None, None, None)
+
+    def send(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> Observed:
+        response = self.client.request(method, path, headers=headers, content=body)
+        return _observe(response, SERVER_HEADERS | HOP_BY_HOP)
+
+
+DOORS = (NativeDoor, UvicornDoor, AsgiTransportDoor)
+
+
+def comparable(observed: Observed, door: str) -> Observed:
+    """``observed`` with the headers one door cannot produce removed, so that
+    every door can be compared with every other."""
+    if door == "asgi":
+        return observed
+    headers = tuple(h for h in observed.headers if h[0] not in HOP_BY_HOP)
+    return Observed(observed.status, headers, observed.body)
