@@ -36,7 +36,11 @@ pub fn head_from_scope(scope: &Bound<'_, PyDict>) -> PyResult<(RequestHead, Stri
     };
     let route_path = match path.strip_prefix(root_path.as_str()) {
         Some(rest) if !root_path.is_empty() && (rest.is_empty() || rest.starts_with('/')) => {
-            if rest.is_empty() { "/".to_owned() } else { rest.to_owned() }
+            if rest.is_empty() {
+                "/".to_owned()
+            } else {
+                rest.to_owned()
+            }
         }
         _ => path.clone(),
     };
@@ -82,7 +86,10 @@ pub fn headers_to_asgi<'py>(
     for (name, value) in headers {
         let pair = PyTuple::new(
             py,
-            [PyBytes::new(py, name.as_bytes()), PyBytes::new(py, value.as_bytes())],
+            [
+                PyBytes::new(py, name.as_bytes()),
+                PyBytes::new(py, value.as_bytes()),
+            ],
         )?;
         list.append(pair)?;
     }

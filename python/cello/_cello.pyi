@@ -7,6 +7,7 @@ from typing import Any, final
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "AsgiDoor",
     "Cello",
     "Completer",
     "Headers",
@@ -17,6 +18,7 @@ __all__ = [
     "StreamSink",
     "__version__",
     "bind_listener",
+    "chunk_to_bytes",
     "dumps",
     "loads",
     "start_server",
@@ -249,6 +251,21 @@ class StreamSink:
 class Completer:
     def __call__(self, task: asyncio.Task[Any]) -> None: ...
 
+@final
+class AsgiDoor:
+    """The pipeline bound to one event loop, for ASGI calls made on it."""
+
+    def __new__(
+        cls, app: Cello, event_loop: asyncio.AbstractEventLoop, start_task: Any
+    ) -> AsgiDoor: ...
+    def handle(
+        self,
+        scope: Mapping[str, Any],
+        body: bytes | None,
+        future: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, Any]],
+    ) -> None: ...
+
+def chunk_to_bytes(chunk: str | bytes | bytearray) -> bytes: ...
 def bind_listener(host: str, port: int) -> tuple[int, str, int]: ...
 def start_server(
     app: Cello,

@@ -52,10 +52,17 @@ impl AsgiDoor {
         match routed {
             Dispatch::Respond(parts) => {
                 let request = Bound::new(py, Request::new(head, body))?;
-                let completion = Completion::Asgi { future, head: head_only };
+                let completion = Completion::Asgi {
+                    future,
+                    head: head_only,
+                };
                 pipeline::deliver(py, &self.runner, parts, completion, &request);
             }
-            Dispatch::Handle { route, params, head_from_get } => {
+            Dispatch::Handle {
+                route,
+                params,
+                head_from_get,
+            } => {
                 head.params = params;
                 let request = Bound::new(py, Request::new(head, body))?;
                 let completion = Completion::Asgi {

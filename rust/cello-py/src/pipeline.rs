@@ -327,7 +327,15 @@ fn asgi_result<'py>(py: Python<'py>, parts: ResponseParts) -> PyResult<Bound<'py
         Payload::Bytes(b) => (PyBytes::new(py, &b).into_any(), py.None().into_bound(py)),
         Payload::Stream(s) => (PyBytes::new(py, b"").into_any(), s.into_bound(py)),
     };
-    PyTuple::new(py, [parts.status.into_pyobject(py)?.into_any(), headers.into_any(), body, stream])
+    PyTuple::new(
+        py,
+        [
+            parts.status.into_pyobject(py)?.into_any(),
+            headers.into_any(),
+            body,
+            stream,
+        ],
+    )
 }
 
 struct Pending {

@@ -19,9 +19,22 @@ pub enum Dispatch {
 }
 
 /// Routes `method route_path`; problems name `shown_path` (the request's path).
-pub fn dispatch(app: &AppCore, method: &http::Method, route_path: &str, shown_path: &str) -> Dispatch {
+pub fn dispatch(
+    app: &AppCore,
+    method: &http::Method,
+    route_path: &str,
+    shown_path: &str,
+) -> Dispatch {
     match app.route(method.as_str(), route_path) {
-        Routed::Found { route, params, head_from_get } => Dispatch::Handle { route, params, head_from_get },
+        Routed::Found {
+            route,
+            params,
+            head_from_get,
+        } => Dispatch::Handle {
+            route,
+            params,
+            head_from_get,
+        },
         Routed::MethodNotAllowed(allow) => {
             let problem = Problem::new(405)
                 .with_detail(format!("{method} is not allowed on {shown_path}"))
@@ -43,10 +56,16 @@ pub fn dispatch(app: &AppCore, method: &http::Method, route_path: &str, shown_pa
 pub fn closing_problem(status: u16, detail: String, path: &str) -> ResponseParts {
     let problem = Problem::new(status).with_detail(detail).with_instance(path);
     let mut parts = problem_parts(&problem);
-    parts.headers.push(("connection".to_owned(), "close".to_owned()));
+    parts
+        .headers
+        .push(("connection".to_owned(), "close".to_owned()));
     parts
 }
 
 pub fn too_large(limit: usize, path: &str) -> ResponseParts {
-    closing_problem(413, format!("request body exceeds the limit of {limit} bytes"), path)
+    closing_problem(
+        413,
+        format!("request body exceeds the limit of {limit} bytes"),
+        path,
+    )
 }

@@ -20,10 +20,10 @@ use tokio::sync::oneshot;
 
 use crate::app::{AppCore, Cello};
 use crate::convert::{bytes_response, problem_response};
-use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
 use crate::dispatch::{Job, NativeReply, Queue, ServerHandle, Work};
 use crate::pipeline::{NativeIo, Runner};
 use crate::request::{read_limited, BodyError, BodyState, RequestHead};
+use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
 
 type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>;
 
@@ -108,8 +108,13 @@ impl NativeService {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|n| n > limit as u64);
-        let (route, params, head_from_get) = match dispatch(&self.app, &parts.method, &path, &path) {
-            Dispatch::Handle { route, params, head_from_get } => (route, params, head_from_get),
+        let (route, params, head_from_get) = match dispatch(&self.app, &parts.method, &path, &path)
+        {
+            Dispatch::Handle {
+                route,
+                params,
+                head_from_get,
+            } => (route, params, head_from_get),
             Dispatch::Respond(problem) => {
                 let mut response = bytes_response(problem, head_only);
                 if incoming.is_end_stream() {
@@ -198,10 +203,14 @@ impl NativeService {
                 None => response.await,
             };
             match answered {
-                Ok(NativeReply { response, unread: None }) => response,
-                Ok(NativeReply { response, unread: Some(body) }) => {
-                    discard_then(body, limit, body_timeout, response).await
-                }
+                Ok(NativeReply {
+                    response,
+                    unread: None,
+                }) => response,
+                Ok(NativeReply {
+                    response,
+                    unread: Some(body),
+                }) => discard_then(body, limit, body_timeout, response).await,
                 Err(_) => problem_response(
                     &Problem::new(500).with_detail("the handler finished without a response"),
                     head_only,

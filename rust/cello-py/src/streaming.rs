@@ -84,7 +84,9 @@ impl StreamSink {
             )),
             Err(TrySendError::Full(item)) => {
                 let Some(io) = &self.runner.native else {
-                    return Err(pyo3::exceptions::PyRuntimeError::new_err("no native server to stream to"));
+                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                        "no native server to stream to",
+                    ));
                 };
                 let future = self
                     .runner
