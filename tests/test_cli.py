@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -57,10 +58,9 @@ def test_run_serves_the_app():
 
 
 def test_console_script_is_installed():
-    script = ROOT / ".venv" / "bin" / "cello"
-    if not script.exists():  # the abi3 check runs from a wheel install elsewhere
-        script = __import__("shutil").which("cello")
-    assert script, "the cello console script is not installed"
+    # Installed beside the interpreter running the tests (.venv, or the abi3 venv).
+    script = Path(sys.executable).parent / "cello"
+    assert script.exists(), "the cello console script is not installed"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
     assert result.stdout.strip() == f"cello {__version__}"
 
