@@ -6,4 +6,4 @@
 
 pub mod scope;
 
-pub use scope::{head_from_scope, headers_to_asgi};
+pub use scope::{head_from_scope, headers_to_asgi, http_scope, HostedRequest};

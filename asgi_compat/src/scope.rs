@@ -64,8 +64,19 @@ pub fn head_from_scope(scope: &Bound<'_, PyDict>) -> PyResult<(RequestHead, Stri
         Some(s) if s.cast::<PyString>()?.to_str()? == "https" => "https",
         _ => "http",
     };
+    let raw_path = match item(scope, "raw_path")? {
+        Some(raw) => String::from_utf8_lossy(raw.cast::<PyBytes>()?.as_bytes()).into_owned(),
+        None => path.clone(),
+    };
+    let version = match item(scope, "http_version")? {
+        Some(v) if v.cast::<PyString>()?.to_str()? == "1.0" => http::Version::HTTP_10,
+        Some(v) if v.cast::<PyString>()?.to_str()? == "2" => http::Version::HTTP_2,
+        _ => http::Version::HTTP_11,
+    };
     let head = RequestHead {
         method,
+        version,
+        raw_path,
         path,
         query,
         headers,
@@ -94,4 +105,82 @@ pub fn headers_to_asgi<'py>(
         list.append(pair)?;
     }
     Ok(list)
+}
+
+/// What door 3 knows about a request when it builds the scope for a hosted app.
+pub struct HostedRequest<'a> {
+    pub method: &'a http::Method,
+    pub version: http::Version,
+    /// The path as received, percent-encoded.
+    pub raw_path: &'a str,
+    /// The same path, decoded.
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a http::HeaderMap,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    pub scheme: &'static str,
+    /// The outer root path plus the mount prefix.
+    pub root_path: &'a str,
+}
+
+fn http_version(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+fn address_tuple<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bound<'py, PyAny>> {
+    match addr {
+        Some(a) => Ok(PyTuple::new(
+            py,
+            [
+                a.ip().to_string().into_pyobject(py)?.into_any(),
+                a.port().into_pyobject(py)?.into_any(),
+            ],
+        )?
+        .into_any()),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+/// Builds the ASGI `http` scope for a hosted app. `state` is the app's
+/// lifespan state; the scope gets a shallow copy of it.
+pub fn http_scope<'py>(
+    py: Python<'py>,
+    req: &HostedRequest<'_>,
+    state: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = PyDict::new(py);
+    scope.set_item("type", "http")?;
+    let asgi = PyDict::new(py);
+    asgi.set_item("version", "3.0")?;
+    asgi.set_item("spec_version", "2.5")?;
+    scope.set_item("asgi", asgi)?;
+    scope.set_item("http_version", http_version(req.version))?;
+    scope.set_item("method", req.method.as_str())?;
+    scope.set_item("scheme", req.scheme)?;
+    scope.set_item("path", req.path)?;
+    scope.set_item("raw_path", PyBytes::new(py, req.raw_path.as_bytes()))?;
+    scope.set_item("query_string", PyBytes::new(py, req.query.as_bytes()))?;
+    scope.set_item("root_path", req.root_path)?;
+    let headers = PyList::empty(py);
+    for (name, value) in req.headers {
+        headers.append(PyTuple::new(
+            py,
+            [
+                PyBytes::new(py, name.as_str().as_bytes()),
+                PyBytes::new(py, value.as_bytes()),
+            ],
+        )?)?;
+    }
+    scope.set_item("headers", headers)?;
+    scope.set_item("client", address_tuple(py, req.client)?)?;
+    scope.set_item("server", address_tuple(py, req.server)?)?;
+    scope.set_item("state", state.copy()?)?;
+    scope.set_item("extensions", PyDict::new(py))?;
+    Ok(scope)
 }

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from cello import _cello
 from cello._run import STARTUP_FAILED, ConfigError, RunConfig
 from cello._support import eager_starter
+from cello.mounts import LifespanFailed
 
 if TYPE_CHECKING:
     from cello.app import App
@@ -49,6 +50,9 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
     try:
         try:
             loop.run_until_complete(app._run_hooks("startup"))
+        except LifespanFailed as exc:
+            print(f"cello: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(STARTUP_FAILED) from None
         except Exception:
             print(f"cello: startup failed in process {os.getpid()}:", file=sys.stderr)
             traceback.print_exc()
@@ -97,7 +101,9 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
         loop.run_until_complete(closed)
         loop.remove_reader(handle.fileno())
         handle.join()
-        loop.run_until_complete(app._run_hooks("shutdown"))
+        loop.run_until_complete(
+            app._run_hooks("shutdown", config.cluster.shutdown_timeout)
+        )
     finally:
         asyncio.set_event_loop(None)
         loop.close()

@@ -183,3 +183,12 @@ async def _close_source(source: Any) -> None:
     close = getattr(source, "close", None)
     if close is not None:
         close()
+
+
+def log_hosted_exception(exc: BaseException, method: str, path: str) -> None:
+    error_log.error(
+        "Exception in ASGI application for %s %s",
+        method,
+        path,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )

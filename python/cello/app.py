@@ -12,6 +12,7 @@ from cello import _cello
 from cello._routes import RouteDecorators, RouteInfo, is_async_handler, takes_request
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
+from cello.mounts import Mount
 from cello.routing import constraint_specs
 
 __all__ = ["App"]
@@ -33,6 +34,7 @@ class App(RouteDecorators):
         self._routes: list[RouteInfo] = []
         self._hooks: dict[str, list[Callable[[], Any]]] = {e: [] for e in _EVENTS}
         self._asgi = AsgiAdapter(self)
+        self._mounts: list[Mount] = []
         self.state = SimpleNamespace()
 
     @property
@@ -63,6 +65,21 @@ class App(RouteDecorators):
             info.method, info.path, call, is_async, constraint_specs(info.constraints)
         )
         self._routes.append(info)
+
+    def mount(self, path: str, app: Any, *, root_path: str = "") -> None:
+        """Serves the ASGI application ``app`` (FastAPI, Starlette...) for every
+        request under ``path``, any method.
+
+        The app sees the full ``path`` and ``root_path`` = outer root + ``path``,
+        as Starlette's and FastAPI's routing expect. Its lifespan runs once per
+        worker process. ``root_path`` is prepended to both (``cello serve --root-path``).
+        """
+        if not callable(app):
+            raise TypeError(f"mount() takes an ASGI application, not {type(app).__name__}")
+        prefix = path.rstrip("/")
+        mount = Mount(prefix=prefix, app=app)
+        self._core.mount(prefix, app, mount.state, root_path)
+        self._mounts.append(mount)
 
     @property
     def routes(self) -> list[RouteInfo]:
@@ -113,11 +130,18 @@ class App(RouteDecorators):
     def on_shutdown(self, hook: F) -> F:
         return self.on_event("shutdown")(hook)
 
-    async def _run_hooks(self, event: str) -> None:
+    async def _run_hooks(self, event: str, shutdown_timeout: float | None = None) -> None:
+        """Runs the app's hooks and, around them, the mounted apps' lifespans."""
+        from cello.mounts import start_all, stop_all
+
+        if event == "startup":
+            await start_all(self._mounts)
         for hook in self._hooks[event]:
             result = hook()
             if inspect.isawaitable(result):
                 await result
+        if event == "shutdown":
+            await stop_all(self._mounts, shutdown_timeout)
 
     # -- serving -----------------------------------------------------------
 

@@ -63,6 +63,10 @@ class AsgiAdapter:
             raise ValueError(f"Cello cannot handle ASGI scope type {kind!r}")
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mounted = self._mounted(scope)
+        if mounted is not None:
+            await mounted[0](mounted[1], receive, send)
+            return
         limit = self._app._core.max_body_size
         try:
             body = await _read_body(scope, receive, limit)
@@ -83,6 +87,20 @@ class AsgiAdapter:
             # Raising after the response started makes the server drop the
             # connection, so the client sees the body is incomplete.
             raise RuntimeError("the streamed response failed; see the logged error")
+
+    def _mounted(self, scope: Scope) -> tuple[Any, Scope] | None:
+        """A mounted app for this request, with the scope it should see:
+        ``path`` unchanged, ``root_path`` extended by the prefix, its own state."""
+        if not self._app._mounts:
+            return None
+        root = scope.get("root_path", "")
+        path = scope["path"]
+        route_path = path[len(root):] if root and path.startswith(root) else path
+        found = self._app._core.find_mount(scope["method"], route_path or "/")
+        if found is None:
+            return None
+        app, prefix, state = found
+        return app, {**scope, "root_path": root + prefix, "state": dict(state)}
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 /// native server from hyper's parts and by the ASGI door from a scope.
 pub struct RequestHead {
     pub method: http::Method,
+    pub version: http::Version,
     /// Percent-decoded path, without the query.
     pub path: String,
+    /// The path as received, still percent-encoded.
+    pub raw_path: String,
     /// The query string as received, without `?`.
     pub query: String,
     pub headers: http::HeaderMap,

@@ -81,6 +81,7 @@ pub enum RouteError {
     UnknownConstraint(String),
     UnknownParameter { path: String, name: String },
     BadRegex(String, String),
+    BadMethod(String),
 }
 
 impl fmt::Display for RouteError {
@@ -107,6 +108,7 @@ impl fmt::Display for RouteError {
                 )
             }
             RouteError::BadRegex(p, e) => write!(f, "invalid constraint regex {p:?}: {e}"),
+            RouteError::BadMethod(m) => write!(f, "invalid HTTP method {m:?}"),
         }
     }
 }
@@ -158,6 +160,9 @@ impl<T> Default for Router<T> {
     }
 }
 
+/// The method name that matches every method (used for mounted apps).
+pub const ANY_METHOD: &str = "*";
+
 /// Canonical ordering for the `Allow` header.
 const METHOD_ORDER: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -189,6 +194,9 @@ impl<T> Router<T> {
         }
         all.extend(constraints);
         let method = method.to_ascii_uppercase();
+        if method != ANY_METHOD && !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(RouteError::BadMethod(method));
+        }
         let index = match self.by_pattern.get(&pattern) {
             Some(&index) => index,
             None => {
@@ -243,6 +251,15 @@ impl<T> Router<T> {
         let found = |m: &str| routes.iter().find(|r| r.method == m && passes(r));
         let pattern = self.patterns[index].as_str();
         if let Some(route) = found(method) {
+            return Lookup::Found {
+                value: &route.value,
+                pattern,
+                params,
+                head_from_get: false,
+            };
+        }
+        // A route registered for "*" (a mounted app) takes any method.
+        if let Some(route) = found(ANY_METHOD) {
             return Lookup::Found {
                 value: &route.value,
                 pattern,
@@ -434,6 +451,24 @@ mod tests {
         assert!(matches!(
             r.add("GET", "/c/{x}", vec![("y".into(), Constraint::Int)], ()),
             Err(RouteError::UnknownParameter { .. })
+        ));
+    }
+
+    #[test]
+    fn any_method_route_takes_every_method_after_specific_ones() {
+        let mut r = Router::new();
+        r.add(ANY_METHOD, "/m/{*rest}", vec![], "mounted").unwrap();
+        r.add("GET", "/m/own", vec![], "own").unwrap();
+        assert!(matches!(
+            r.lookup("PATCH", "/m/x/y"),
+            Lookup::Found {
+                value: &"mounted",
+                ..
+            }
+        ));
+        assert!(matches!(
+            r.lookup("GET", "/m/own"),
+            Lookup::Found { value: &"own", .. }
         ));
     }
 

@@ -13,6 +13,19 @@ use pyo3::types::PyType;
 pub struct Route {
     pub handler: Py<PyAny>,
     pub is_async: bool,
+    /// Set when the route is a mounted ASGI app rather than a handler.
+    pub mount: Option<Mount>,
+}
+
+/// A foreign ASGI app served under a path prefix (door 3).
+pub struct Mount {
+    pub app: Py<PyAny>,
+    /// The prefix, without a trailing slash ("" at the root).
+    pub prefix: String,
+    /// Prepended to `path` and `root_path` (`cello serve --root-path`).
+    pub root_path: String,
+    /// The app's lifespan state; each request's scope gets a shallow copy.
+    pub state: Py<pyo3::types::PyDict>,
 }
 
 /// A registered `exception_handler`.
@@ -121,13 +134,87 @@ impl Cello {
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
             checks.push((name, constraint));
         }
-        let route = Arc::new(Route { handler, is_async });
+        let route = Arc::new(Route {
+            handler,
+            is_async,
+            mount: None,
+        });
         self.core
             .router
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .add(method, path, checks, route)
             .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// Serves the ASGI `app` for every path under `prefix`, any method.
+    #[pyo3(signature = (prefix, app, state, root_path = ""))]
+    fn mount(
+        &self,
+        py: Python<'_>,
+        prefix: &str,
+        app: Py<PyAny>,
+        state: Py<pyo3::types::PyDict>,
+        root_path: &str,
+    ) -> PyResult<()> {
+        let prefix = prefix.trim_end_matches('/');
+        if !prefix.is_empty() && !prefix.starts_with('/') {
+            return Err(PyValueError::new_err(format!(
+                "mount prefix {prefix:?} must start with '/'"
+            )));
+        }
+        if prefix.contains(['{', '}']) {
+            return Err(PyValueError::new_err(
+                "a mount prefix cannot contain parameters",
+            ));
+        }
+        let route = Arc::new(Route {
+            handler: py.None(),
+            is_async: false,
+            mount: Some(Mount {
+                app,
+                prefix: prefix.to_owned(),
+                root_path: root_path.trim_end_matches('/').to_owned(),
+                state,
+            }),
+        });
+        let mut router = self.core.router.write().unwrap_or_else(|p| p.into_inner());
+        let exact = if prefix.is_empty() {
+            "/".to_owned()
+        } else {
+            prefix.to_owned()
+        };
+        let mut paths = vec![exact, format!("{prefix}/{{*path}}")];
+        if !prefix.is_empty() {
+            paths.push(format!("{prefix}/"));
+        }
+        for path in paths {
+            router
+                .add(
+                    cello_core::router::ANY_METHOD,
+                    &path,
+                    Vec::new(),
+                    route.clone(),
+                )
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The mounted app serving `path`, as `(app, prefix, state)`, if any.
+    fn find_mount(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        path: &str,
+    ) -> Option<(Py<PyAny>, String, Py<pyo3::types::PyDict>)> {
+        match self.core.route(method, path) {
+            Routed::Found { route, .. } => route
+                .mount
+                .as_ref()
+                .map(|m| (m.app.clone_ref(py), m.prefix.clone(), m.state.clone_ref(py))),
+            _ => None,
+        }
     }
 
     fn add_exception_handler(

@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::app::Route;
+use crate::asgi_host::{self, HostSignal};
 use crate::pipeline::{self, Completion, Runner};
 use crate::request::{BodyState, Request, RequestHead};
 
@@ -33,6 +34,8 @@ pub struct Job {
     pub route: Arc<Route>,
     pub head: RequestHead,
     pub body: BodyState,
+    /// Set for requests to a mounted ASGI app.
+    pub host: Option<Arc<HostSignal>>,
     pub head_only: bool,
     pub reply: oneshot::Sender<NativeReply>,
 }
@@ -49,6 +52,14 @@ pub enum Work {
     },
     /// The server has stopped; resolve the `closed` future.
     Finished,
+    /// A request body frame for a hosted ASGI app's `receive()`.
+    HostBody {
+        future: Py<PyAny>,
+        data: bytes::Bytes,
+        more: bool,
+    },
+    /// A hosted ASGI call's client is gone, or its response is over.
+    HostGone(Arc<HostSignal>),
 }
 
 pub struct Queue {
@@ -113,11 +124,20 @@ impl ServerHandle {
                         route,
                         head,
                         body,
+                        host,
                         head_only,
                         reply,
                     } = job;
                     if reply.is_closed() {
                         continue; // the client left while the job was queued
+                    }
+                    if let (Some(mount), Some(signal)) = (&route.mount, host) {
+                        if let Err(e) =
+                            asgi_host::start(py, &self.runner, mount, head, signal, reply)
+                        {
+                            e.print(py);
+                        }
+                        continue;
                     }
                     match Bound::new(py, Request::new(head, body)) {
                         Ok(request) => {
@@ -140,6 +160,10 @@ impl ServerHandle {
                         let _ = future.call_method1(intern!(py, "set_result"), (value,));
                     }
                 }
+                Work::HostBody { future, data, more } => {
+                    asgi_host::deliver_body(py, &future, data, more);
+                }
+                Work::HostGone(signal) => signal.finish(py),
                 Work::Finished => {
                     let closed = self.closed.bind(py);
                     if !closed

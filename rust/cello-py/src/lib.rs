@@ -5,6 +5,7 @@
 
 mod app;
 mod asgi_door;
+mod asgi_host;
 mod convert;
 mod dispatch;
 mod json_reader;
@@ -51,6 +52,7 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<streaming::StreamSink>()?;
     m.add_class::<pipeline::Completer>()?;
     m.add_class::<asgi_door::AsgiDoor>()?;
+    m.add_class::<asgi_host::HostCall>()?;
     m.add_function(wrap_pyfunction!(streaming::chunk_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(service::start_server, m)?)?;
     m.add_function(wrap_pyfunction!(service::bind_listener, m)?)?;

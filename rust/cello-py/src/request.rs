@@ -253,6 +253,8 @@ impl Request {
         };
         let head = RequestHead {
             method,
+            version: http::Version::HTTP_11,
+            raw_path: path.clone(),
             path: decode_path(&path),
             query: query_string,
             headers: header_map(headers)?,

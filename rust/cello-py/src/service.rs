@@ -19,6 +19,7 @@ use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::app::{AppCore, Cello};
+use crate::asgi_host::{GoneOnDrop, HostSignal};
 use crate::convert::{bytes_response, problem_response};
 use crate::dispatch::{Job, NativeReply, Queue, ServerHandle, Work};
 use crate::pipeline::{NativeIo, Runner};
@@ -130,12 +131,17 @@ impl NativeService {
                 return Box::pin(discard_then(incoming, limit, body_timeout, response));
             }
         };
-        if too_long {
+        // A mounted ASGI app sees its body as it arrives, with no limit of
+        // Cello's (as under other ASGI servers).
+        let hosted = route.mount.is_some();
+        if too_long && !hosted {
             return ready(bytes_response(too_large(limit, &path), head_only));
         }
         let head = RequestHead {
             query: parts.uri.query().unwrap_or("").to_owned(),
             method: parts.method,
+            version: parts.version,
+            raw_path: parts.uri.path().to_owned(),
             path,
             headers: parts.headers,
             params,
@@ -147,6 +153,40 @@ impl NativeService {
         let runtime = self.runtime.clone();
         let handler_timeout = self.handler_timeout;
         Box::pin(async move {
+            if hosted {
+                let incoming = (!incoming.is_end_stream()).then_some(incoming);
+                let signal = HostSignal::new(incoming);
+                let mut gone = GoneOnDrop {
+                    signal: signal.clone(),
+                    queue: queue.clone(),
+                    armed: true,
+                };
+                let (reply, response) = oneshot::channel();
+                queue.push(Work::Request(Job {
+                    route,
+                    head,
+                    body: BodyState::Ready(bytes::Bytes::new()),
+                    host: Some(signal),
+                    head_only,
+                    reply,
+                }));
+                let answered = response.await;
+                gone.armed = false;
+                return match answered {
+                    Ok(NativeReply {
+                        response,
+                        unread: None,
+                    }) => response,
+                    Ok(NativeReply {
+                        response,
+                        unread: Some(body),
+                    }) => discard_then(body, limit, body_timeout, response).await,
+                    Err(_) => problem_response(
+                        &Problem::new(500).with_detail("the application did not respond"),
+                        head_only,
+                    ),
+                };
+            }
             let body = if incoming.is_end_stream() {
                 BodyState::Ready(bytes::Bytes::new())
             } else if body_is_lazy(&head.method) {
@@ -184,6 +224,7 @@ impl NativeService {
                 route,
                 head,
                 body,
+                host: None,
                 head_only: head_only || head_from_get,
                 reply,
             }));

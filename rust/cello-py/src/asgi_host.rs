@@ -1,0 +1,527 @@
+//! Door 3: Cello's server hosting a foreign ASGI application.
+//!
+//! Each request under a mount prefix becomes one `app(scope, receive, send)`
+//! call, run as a real asyncio Task on the worker's event loop. `receive`
+//! streams the request body frame by frame from hyper and then waits for the
+//! response to finish or the client to leave (`http.disconnect`); `send`
+//! streams the response into hyper through a bounded channel, so a slow
+//! client makes `send` wait instead of buffering without bound.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use cello_core::problem::Problem;
+use cello_core::server::{Body, Chunk, StreamAborted};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::app::Mount;
+use crate::convert::{bytes_response, problem_parts};
+use crate::dispatch::{NativeReply, Work};
+use crate::pipeline::Runner;
+use crate::request::RequestHead;
+use crate::support::{error, support};
+
+/// Shared between the I/O side and the call: the body still to read, and
+/// whether the client is gone.
+pub struct HostSignal {
+    incoming: Mutex<Option<Incoming>>,
+    /// The last body frame has been read (or the body was discarded).
+    body_done: AtomicBool,
+    /// A `receive()` is waiting for a body frame.
+    reading: AtomicBool,
+    gone: AtomicBool,
+    /// Futures of `receive()` calls waiting for `http.disconnect`.
+    waiters: Mutex<Vec<Py<PyAny>>>,
+}
+
+impl HostSignal {
+    pub fn new(incoming: Option<Incoming>) -> Arc<Self> {
+        Arc::new(HostSignal {
+            body_done: AtomicBool::new(incoming.is_none()),
+            incoming: Mutex::new(incoming),
+            reading: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+            waiters: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// On the Python thread: the client left (or the response is over).
+    pub fn finish(&self, py: Python<'_>) {
+        self.gone.store(true, Ordering::Release);
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for future in waiters {
+            let _ = resolve(py, future.bind(py), disconnect_message(py));
+        }
+    }
+}
+
+/// Pushes `HostGone` unless disarmed: dropped with the service future when
+/// the client leaves before the response head is sent.
+pub struct GoneOnDrop {
+    pub signal: Arc<HostSignal>,
+    pub queue: Arc<crate::dispatch::Queue>,
+    pub armed: bool,
+}
+
+impl Drop for GoneOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.queue.push(Work::HostGone(self.signal.clone()));
+        }
+    }
+}
+
+fn disconnect_message(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let message = PyDict::new(py);
+    message.set_item("type", "http.disconnect")?;
+    Ok(message.into_any())
+}
+
+fn body_message<'py>(py: Python<'py>, data: &[u8], more: bool) -> PyResult<Bound<'py, PyAny>> {
+    let message = PyDict::new(py);
+    message.set_item("type", "http.request")?;
+    message.set_item("body", PyBytes::new(py, data))?;
+    message.set_item("more_body", more)?;
+    Ok(message.into_any())
+}
+
+fn resolve(
+    py: Python<'_>,
+    future: &Bound<'_, PyAny>,
+    value: PyResult<Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    if future.call_method0(intern!(py, "done"))?.is_truthy()? {
+        return Ok(());
+    }
+    match value {
+        Ok(v) => future.call_method1(intern!(py, "set_result"), (v,))?,
+        Err(e) => future.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
+    };
+    Ok(())
+}
+
+/// On the Python thread: a body frame read by the I/O side arrived.
+pub fn deliver_body(py: Python<'_>, future: &Py<PyAny>, data: Bytes, more: bool) {
+    let _ = resolve(py, future.bind(py), body_message(py, &data, more));
+}
+
+enum Stage {
+    /// Waiting for `http.response.start`.
+    Idle,
+    /// Start received; the head goes out with the first body message.
+    Started {
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
+    /// Head sent; chunks go into the channel.
+    Streaming(mpsc::Sender<Chunk>),
+    Done,
+}
+
+struct CallState {
+    stage: Stage,
+    reply: Option<oneshot::Sender<NativeReply>>,
+    /// The app has asked for the body at least once.
+    touched_body: bool,
+}
+
+/// One hosted ASGI call; its bound `receive` and `send` go to the app.
+#[pyclass(module = "cello._cello", frozen)]
+pub struct HostCall {
+    state: Mutex<CallState>,
+    signal: Arc<HostSignal>,
+    runner: Arc<Runner>,
+    method: String,
+    path: String,
+}
+
+impl HostCall {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ready(&self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        Ok(support(py)?.ready.bind(py).call1((value,))?.unbind())
+    }
+
+    fn new_future(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .runner
+            .event_loop
+            .bind(py)
+            .call_method0(intern!(py, "create_future"))?
+            .unbind())
+    }
+
+    fn io(&self) -> PyResult<&crate::pipeline::NativeIo> {
+        self.runner
+            .native
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("hosted ASGI apps need the native server"))
+    }
+
+    /// Sends the response head, with a streaming body fed by the returned sender.
+    fn send_head(
+        &self,
+        py: Python<'_>,
+        state: &mut CallState,
+        status: u16,
+        headers: Vec<(String, String)>,
+    ) -> PyResult<mpsc::Sender<Chunk>> {
+        let (tx, rx) = mpsc::channel::<Chunk>(16);
+        let parts = crate::response::ResponseParts {
+            status,
+            headers,
+            payload: crate::response::Payload::Bytes(Bytes::new()),
+        };
+        let response = crate::convert::to_http(parts, Body::channel(rx));
+        // A body the app never started reading is discarded by the I/O side,
+        // so the connection can serve the next request.
+        let unread = if state.touched_body || self.signal.body_done.load(Ordering::Acquire) {
+            None
+        } else {
+            self.signal.body_done.store(true, Ordering::Release);
+            self.signal
+                .incoming
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+        };
+        if let Some(reply) = state.reply.take() {
+            if reply.send(NativeReply { response, unread }).is_err() {
+                self.signal.finish(py);
+            }
+        }
+        // When hyper drops the body (client gone, or finished), tell receive().
+        let io = self.io()?;
+        let watch = tx.clone();
+        let signal = self.signal.clone();
+        let queue = io.queue.clone();
+        io.runtime.spawn(async move {
+            watch.closed().await;
+            queue.push(Work::HostGone(signal));
+        });
+        Ok(tx)
+    }
+
+    /// The app finished (or failed) without completing its response.
+    pub fn app_finished(&self, py: Python<'_>, failure: Option<PyErr>) {
+        let mut state = self.lock();
+        if let Some(err) = &failure {
+            let exc = err.clone_ref(py).into_value(py);
+            let logged = support(py).and_then(|s| {
+                s.log_hosted_exception
+                    .bind(py)
+                    .call1((exc, &self.method, &self.path))
+            });
+            if logged.is_err() {
+                err.print(py);
+            }
+        }
+        match std::mem::replace(&mut state.stage, Stage::Done) {
+            Stage::Idle | Stage::Started { .. } => {
+                // Nothing was sent: answer 500 so the client is not left waiting.
+                let detail = if failure.is_some() {
+                    "the application raised an exception"
+                } else {
+                    "the application returned without sending a response"
+                };
+                let problem = Problem::new(500)
+                    .with_detail(detail)
+                    .with_instance(self.path.clone());
+                if let Some(reply) = state.reply.take() {
+                    let response = bytes_response(problem_parts(&problem), self.method == "HEAD");
+                    let _ = reply.send(NativeReply {
+                        response,
+                        unread: self
+                            .signal
+                            .incoming
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .take(),
+                    });
+                }
+            }
+            Stage::Streaming(tx) => {
+                if failure.is_some() {
+                    // Raising after the response started: drop the connection.
+                    let _ = tx.try_send(Err(StreamAborted));
+                }
+            }
+            Stage::Done => {}
+        }
+        drop(state);
+        self.signal.finish(py);
+    }
+}
+
+#[pymethods]
+impl HostCall {
+    /// ASGI `receive()`.
+    fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.lock().touched_body = true;
+        let signal = &self.signal;
+        if !signal.body_done.load(Ordering::Acquire) {
+            if signal.reading.swap(true, Ordering::AcqRel) {
+                return Err(PyRuntimeError::new_err(
+                    "receive() called while another receive() is waiting for the body",
+                ));
+            }
+            let incoming = signal
+                .incoming
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let Some(mut incoming) = incoming else {
+                signal.reading.store(false, Ordering::Release);
+                signal.body_done.store(true, Ordering::Release);
+                return self.ready(py, body_message(py, b"", false)?);
+            };
+            let future = self.new_future(py)?;
+            let resolve_with = future.clone_ref(py);
+            let signal = signal.clone();
+            let io = self.io()?;
+            let queue = io.queue.clone();
+            // Read the next data frame on the I/O side; the last says more_body=False.
+            io.runtime.spawn(async move {
+                let (data, more) = loop {
+                    match incoming.frame().await {
+                        Some(Ok(frame)) => match frame.into_data() {
+                            Ok(data) if data.is_empty() => continue,
+                            Ok(data) => break (data, !hyper::body::Body::is_end_stream(&incoming)),
+                            Err(_) => continue, // trailers
+                        },
+                        Some(Err(_)) => {
+                            // The client left mid-body.
+                            signal.body_done.store(true, Ordering::Release);
+                            signal.reading.store(false, Ordering::Release);
+                            queue.push(Work::HostGone(signal.clone()));
+                            queue.push(Work::HostBody {
+                                future: resolve_with,
+                                data: Bytes::new(),
+                                more: false,
+                            });
+                            return;
+                        }
+                        None => break (Bytes::new(), false),
+                    }
+                };
+                if more {
+                    *signal.incoming.lock().unwrap_or_else(|p| p.into_inner()) = Some(incoming);
+                } else {
+                    signal.body_done.store(true, Ordering::Release);
+                }
+                signal.reading.store(false, Ordering::Release);
+                queue.push(Work::HostBody {
+                    future: resolve_with,
+                    data,
+                    more,
+                });
+            });
+            return Ok(future);
+        }
+        if signal.gone.load(Ordering::Acquire) {
+            return self.ready(py, disconnect_message(py)?);
+        }
+        let future = self.new_future(py)?;
+        signal
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(future.clone_ref(py));
+        Ok(future)
+    }
+
+    /// ASGI `send(message)`.
+    fn send(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let kind: String = message
+            .get_item("type")?
+            .ok_or_else(|| PyValueError::new_err("ASGI message without 'type'"))?
+            .extract()?;
+        let mut state = self.lock();
+        match kind.as_str() {
+            "http.response.start" => {
+                if !matches!(state.stage, Stage::Idle) {
+                    return Err(PyRuntimeError::new_err("http.response.start sent twice"));
+                }
+                let status: u16 = message
+                    .get_item("status")?
+                    .ok_or_else(|| PyValueError::new_err("http.response.start without 'status'"))?
+                    .extract()?;
+                let mut headers = Vec::new();
+                if let Some(list) = message.get_item("headers")?.filter(|h| !h.is_none()) {
+                    for pair in list.try_iter()? {
+                        let (name, value): (Vec<u8>, Vec<u8>) = pair?.extract()?;
+                        let name = String::from_utf8(name)
+                            .map_err(|_| PyValueError::new_err("header names must be ASCII"))?;
+                        let value = String::from_utf8_lossy(&value).into_owned();
+                        let name = crate::response::checked_header(&name, &value)?;
+                        headers.push((name, value));
+                    }
+                }
+                state.stage = Stage::Started { status, headers };
+                self.ready(py, py.None().into_bound(py))
+            }
+            "http.response.body" => {
+                let body: Vec<u8> = match message.get_item("body")? {
+                    Some(b) if !b.is_none() => b.extract()?,
+                    _ => Vec::new(),
+                };
+                let more = match message.get_item("more_body")? {
+                    Some(m) => m.is_truthy()?,
+                    None => false,
+                };
+                if self.signal.gone.load(Ordering::Acquire) && !matches!(state.stage, Stage::Done) {
+                    return Err(error(
+                        py,
+                        &support(py)?.client_disconnected,
+                        "client disconnected",
+                    ));
+                }
+                let tx = match std::mem::replace(&mut state.stage, Stage::Done) {
+                    Stage::Started { status, headers } => {
+                        self.send_head(py, &mut state, status, headers)?
+                    }
+                    Stage::Streaming(tx) => tx,
+                    Stage::Idle => {
+                        return Err(PyRuntimeError::new_err(
+                            "http.response.body before http.response.start",
+                        ))
+                    }
+                    Stage::Done => {
+                        return Err(PyRuntimeError::new_err(
+                            "http.response.body after the response finished",
+                        ))
+                    }
+                };
+                let pending = if body.is_empty() {
+                    None
+                } else {
+                    match tx.try_send(Ok(Bytes::from(body))) {
+                        Ok(()) => None,
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            drop(state);
+                            self.signal.finish(py);
+                            return Err(error(
+                                py,
+                                &support(py)?.client_disconnected,
+                                "client disconnected",
+                            ));
+                        }
+                        Err(mpsc::error::TrySendError::Full(chunk)) => {
+                            let future = self.new_future(py)?;
+                            let resolve_with = future.clone_ref(py);
+                            let io = self.io()?;
+                            let queue = io.queue.clone();
+                            let sender = tx.clone();
+                            io.runtime.spawn(async move {
+                                let sent = sender.send(chunk).await.is_ok();
+                                queue.push(Work::Resolve {
+                                    future: resolve_with,
+                                    value: sent,
+                                });
+                            });
+                            Some(future)
+                        }
+                    }
+                };
+                if more {
+                    state.stage = Stage::Streaming(tx);
+                } else {
+                    drop(tx);
+                    drop(state);
+                    self.signal.finish(py);
+                }
+                match pending {
+                    Some(future) => Ok(future),
+                    None => self.ready(py, py.None().into_bound(py)),
+                }
+            }
+            other => Err(PyValueError::new_err(format!(
+                "unexpected ASGI message type {other:?}"
+            ))),
+        }
+    }
+
+    /// Done-callback of the app's Task.
+    fn __call__(&self, py: Python<'_>, task: &Bound<'_, PyAny>) {
+        let failure = task.call_method0(intern!(py, "result")).err();
+        self.app_finished(py, failure);
+    }
+}
+
+/// Starts `mount.app(scope, receive, send)` for a routed request.
+pub fn start(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    mount: &Mount,
+    head: RequestHead,
+    signal: Arc<HostSignal>,
+    reply: oneshot::Sender<NativeReply>,
+) -> PyResult<()> {
+    let call = Bound::new(
+        py,
+        HostCall {
+            state: Mutex::new(CallState {
+                stage: Stage::Idle,
+                reply: Some(reply),
+                touched_body: false,
+            }),
+            signal,
+            runner: runner.clone(),
+            method: head.method.to_string(),
+            path: head.path.clone(),
+        },
+    )?;
+    let (raw_path, path, root_path) = if mount.root_path.is_empty() {
+        (
+            head.raw_path.clone(),
+            head.path.clone(),
+            mount.prefix.clone(),
+        )
+    } else {
+        (
+            format!("{}{}", mount.root_path, head.raw_path),
+            format!("{}{}", mount.root_path, head.path),
+            format!("{}{}", mount.root_path, mount.prefix),
+        )
+    };
+    let request = cello_asgi::HostedRequest {
+        method: &head.method,
+        version: head.version,
+        raw_path: &raw_path,
+        path: &path,
+        query: &head.query,
+        headers: &head.headers,
+        client: head.client,
+        server: head.server,
+        scheme: head.scheme,
+        root_path: &root_path,
+    };
+    let scope = cello_asgi::http_scope(py, &request, mount.state.bind(py))?;
+    let receive = call.getattr(intern!(py, "receive"))?;
+    let send = call.getattr(intern!(py, "send"))?;
+    let started = mount
+        .app
+        .bind(py)
+        .call1((scope, receive, send))
+        .and_then(|coro| runner.start_task.bind(py).call1((coro,)));
+    match started {
+        Ok(task) => {
+            if task.call_method0(intern!(py, "done"))?.is_truthy()? {
+                call.get().__call__(py, &task);
+            } else {
+                task.call_method1(intern!(py, "add_done_callback"), (call,))?;
+            }
+        }
+        Err(e) => call.get().app_finished(py, Some(e)),
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+"""A Cello app with a FastAPI app and a raw ASGI app mounted inside it."""
+
+from cello import App
+from tests.apps.fastapi_app import api
+
+app = App()
+
+
+@app.get("/")
+def index(request):
+    return {"framework": "cello"}
+
+
+@app.get("/legacy-sibling")
+def sibling(request):
+    return {"sibling": True}
+
+
+async def raw_asgi(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": f"{message['type']}.complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"x-root", scope["root_path"].encode())]})
+    await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+
+app.mount("/legacy", api)
+app.mount("/raw", raw_asgi)
