@@ -94,7 +94,9 @@ class _LiveDoor(Door):
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # A fixed hash seed: frameworks that build headers from sets
+            # (Starlette's Allow) then give the same order in every process.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"},
         )
         _wait_listening(port, self.process, self.name)
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15)

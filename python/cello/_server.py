@@ -101,9 +101,7 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
         loop.run_until_complete(closed)
         loop.remove_reader(handle.fileno())
         handle.join()
-        loop.run_until_complete(
-            app._run_hooks("shutdown", config.cluster.shutdown_timeout)
-        )
+        loop.run_until_complete(app._run_hooks("shutdown", config.cluster.shutdown_timeout))
     finally:
         asyncio.set_event_loop(None)
         loop.close()

@@ -95,7 +95,7 @@ class AsgiAdapter:
             return None
         root = scope.get("root_path", "")
         path = scope["path"]
-        route_path = path[len(root):] if root and path.startswith(root) else path
+        route_path = path[len(root) :] if root and path.startswith(root) else path
         found = self._app._core.find_mount(scope["method"], route_path or "/")
         if found is None:
             return None

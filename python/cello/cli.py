@@ -1,4 +1,5 @@
-"""The ``cello`` command: ``cello run``, ``cello routes``, ``cello --version``."""
+"""The ``cello`` command: ``cello run``, ``cello serve``, ``cello routes``,
+``cello --version``."""
 
 from __future__ import annotations
 
@@ -54,6 +55,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serves any ASGI application with Cello's server."""
+    from cello.app import App
+
+    target = load_app(args.target)
+    if not callable(target):
+        raise ConfigError(f"{args.target} is a {type(target).__name__}, not an ASGI application")
+    if isinstance(target, App):
+        app = target  # a Cello app is served natively, not through its ASGI door
+    else:
+        app = App()
+        app.mount("", target, root_path=args.root_path or "")
+    flags = {
+        k: v
+        for k, v in vars(args).items()
+        if v is not None and k not in ("target", "command", "func", "root_path")
+    }
+    run_app(app, resolve({}, flags, reload_dir=os.getcwd()))
+    return 0
+
+
 def cmd_routes(args: argparse.Namespace) -> int:
     app = _app(args.target)
     rows = [(r.method, r.path, r.name) for r in app.routes]
@@ -72,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("target", help="pkg.module:app")
     add_flags(run)
     run.set_defaults(func=cmd_run)
+    serve = sub.add_parser("serve", help="serve any ASGI app: cello serve pkg.module:app")
+    serve.add_argument("target", help="pkg.module:app")
+    serve.add_argument("--root-path", help="the path the app is mounted under behind a proxy")
+    add_flags(serve)
+    serve.set_defaults(func=cmd_serve)
     routes = sub.add_parser("routes", help="print the route table of an app")
     routes.add_argument("target", help="pkg.module:app")
     routes.set_defaults(func=cmd_routes)

@@ -39,9 +39,7 @@ class Mount:
         self._from_app = asyncio.Queue()
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
                  "state": self.state}  # fmt: skip
-        self._task = asyncio.ensure_future(
-            self.app(scope, self._to_app.get, self._from_app.put)
-        )
+        self._task = asyncio.ensure_future(self.app(scope, self._to_app.get, self._from_app.put))
         await self._to_app.put({"type": "lifespan.startup"})
         message = await self._reply()
         if message is None:

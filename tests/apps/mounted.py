@@ -1,7 +1,7 @@
 """A Cello app with a FastAPI app and a raw ASGI app mounted inside it."""
 
 from cello import App
-from tests.apps.fastapi_app import api
+from conformance.asgi.fastapi_app import api
 
 app = App()
 
@@ -23,8 +23,13 @@ async def raw_asgi(scope, receive, send):
             await send({"type": f"{message['type']}.complete"})
             if message["type"] == "lifespan.shutdown":
                 return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"x-root", scope["root_path"].encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"x-root", scope["root_path"].encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": scope["path"].encode()})
 
 

@@ -38,6 +38,15 @@ enum Kind {
 pub struct Body {
     kind: Kind,
     guard: Option<RequestGuard>,
+    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        if let Some(hook) = self.on_drop.take() {
+            hook();
+        }
+    }
 }
 
 impl Body {
@@ -56,7 +65,18 @@ impl Body {
     }
 
     fn from_kind(kind: Kind) -> Self {
-        Body { kind, guard: None }
+        Body {
+            kind,
+            guard: None,
+            on_drop: None,
+        }
+    }
+
+    /// Runs `hook` when the server is done with the body: sent completely,
+    /// or abandoned because the client went away.
+    pub fn on_drop(mut self, hook: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.on_drop = Some(Box::new(hook));
+        self
     }
 
     pub(crate) fn set_guard(&mut self, guard: RequestGuard) {
@@ -131,6 +151,15 @@ mod tests {
         drop(tx);
         let result = http_body_util::BodyExt::collect(Body::channel(rx)).await;
         assert!(result.is_err());
+    }
+
+    #[test]
+    fn drop_hook_runs_once_when_the_body_is_dropped() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let body = Body::full("x").on_drop(move || tx.send(()).unwrap());
+        drop(body);
+        assert!(rx.try_recv().is_ok());
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub struct HostSignal {
 impl HostSignal {
     pub fn new(incoming: Option<Incoming>) -> Arc<Self> {
         Arc::new(HostSignal {
-            body_done: AtomicBool::new(incoming.is_none()),
+            body_done: AtomicBool::new(false),
             incoming: Mutex::new(incoming),
             reading: AtomicBool::new(false),
             gone: AtomicBool::new(false),
@@ -181,7 +181,12 @@ impl HostCall {
             headers,
             payload: crate::response::Payload::Bytes(Bytes::new()),
         };
-        let response = crate::convert::to_http(parts, Body::channel(rx));
+        // When hyper is done with the body (sent, or the client left), tell receive().
+        let io = self.io()?;
+        let queue = io.queue.clone();
+        let signal = self.signal.clone();
+        let body = Body::channel(rx).on_drop(move || queue.push(Work::HostGone(signal)));
+        let response = crate::convert::to_http(parts, body);
         // A body the app never started reading is discarded by the I/O side,
         // so the connection can serve the next request.
         let unread = if state.touched_body || self.signal.body_done.load(Ordering::Acquire) {
@@ -199,15 +204,6 @@ impl HostCall {
                 self.signal.finish(py);
             }
         }
-        // When hyper drops the body (client gone, or finished), tell receive().
-        let io = self.io()?;
-        let watch = tx.clone();
-        let signal = self.signal.clone();
-        let queue = io.queue.clone();
-        io.runtime.spawn(async move {
-            watch.closed().await;
-            queue.push(Work::HostGone(signal));
-        });
         Ok(tx)
     }
 
