@@ -1,0 +1,133 @@
+"""A bare ASGI app that records what the server does, for the protocol
+tests of door 3 (one endpoint per ASGI.md server point)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+RECORD: dict[str, object] = {}
+EVENTS: dict[str, asyncio.Event] = {}
+FAIL_STARTUP = os.environ.get("PROTOCOL_FAIL_STARTUP") == "1"
+NO_LIFESPAN = os.environ.get("PROTOCOL_NO_LIFESPAN") == "1"
+
+
+def event(name: str) -> asyncio.Event:
+    return EVENTS.setdefault(name, asyncio.Event())
+
+
+async def respond(send, status: int, body: bytes, content_type: bytes = b"application/json"):
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type)]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+def describe_scope(scope: dict) -> dict:
+    return {
+        "keys": sorted(scope),
+        "asgi": scope["asgi"],
+        "http_version": scope["http_version"],
+        "method": scope["method"],
+        "scheme": scope["scheme"],
+        "path": scope["path"],
+        "raw_path": scope["raw_path"].decode("latin-1"),
+        "raw_path_type": type(scope["raw_path"]).__name__,
+        "query_string": scope["query_string"].decode("latin-1"),
+        "root_path": scope["root_path"],
+        "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+        "header_types": sorted({type(k).__name__ + type(v).__name__ for k, v in scope["headers"]}),
+        "client": [type(scope["client"][0]).__name__, type(scope["client"][1]).__name__],
+        "server": [type(scope["server"][0]).__name__, type(scope["server"][1]).__name__],
+        "state": scope.get("state"),
+    }
+
+
+async def lifespan(scope, receive, send):
+    if NO_LIFESPAN:
+        raise RuntimeError("this app does not do lifespan")
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            if FAIL_STARTUP:
+                await send({"type": "lifespan.startup.failed", "message": "no database"})
+                return
+            scope["state"]["token"] = "from-lifespan"
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            print("protocol app: shutdown complete", flush=True)
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await lifespan(scope, receive, send)
+        return
+    path = scope["path"]
+    if path.startswith("/scope"):
+        described = json.dumps(describe_scope(scope)).encode()
+        scope["state"]["mutated"] = True  # a shallow copy: must not leak to the next request
+        await respond(send, 200, described)
+    elif path == "/body":
+        messages = []
+        while True:
+            message = await receive()
+            messages.append([message["type"], len(message.get("body", b"")),
+                             message.get("more_body", False)])  # fmt: skip
+            if not message.get("more_body", False):
+                break
+        await respond(send, 200, json.dumps(messages).encode())
+        # The body is consumed and the response complete: receive() now says
+        # http.disconnect (never a second http.request).
+        after = await receive()
+        RECORD["after_body"] = after["type"]
+    elif path == "/blocked-receive":
+        await receive()  # the (empty) body
+        waiter = asyncio.ensure_future(receive())
+        await asyncio.sleep(0.05)
+        RECORD["blocked_before_response"] = not waiter.done()
+        await respond(send, 200, b"{}")
+        RECORD["blocked_result"] = (await waiter)["type"]
+    elif path == "/after-body":
+        await respond(send, 200, json.dumps(RECORD.get("after_body")).encode())
+    elif path == "/wait-disconnect":
+        await receive()  # the (empty) body
+        RECORD["disconnect"] = "waiting"
+        message = await receive()  # the client drops the connection meanwhile
+        RECORD["disconnect"] = message["type"]
+    elif path == "/record":
+        await respond(send, 200, json.dumps(RECORD, default=str).encode())
+    elif path == "/flush":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first;", "more_body": True})
+        await event("flush").wait()
+        await send({"type": "http.response.body", "body": b"second;"})
+    elif path == "/release-flush":
+        event("flush").set()
+        await respond(send, 200, b"{}")
+    elif path == "/flood":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        RECORD["flood_sent"] = 0
+        for _ in range(2000):
+            await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+            RECORD["flood_sent"] = int(RECORD["flood_sent"]) + 1
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/send-after-disconnect":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(100_000):
+                await send({"type": "http.response.body", "body": b"x" * 1024, "more_body": True})
+                await asyncio.sleep(0.001)
+        except OSError as exc:
+            RECORD["send_error_is_oserror"] = isinstance(exc, OSError)
+    elif path == "/no-response":
+        return
+    elif path == "/raise-before":
+        raise RuntimeError("before the response")
+    elif path == "/raise-after":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        raise RuntimeError("after the response started")
+    else:
+        await respond(send, 404, b"{}")

@@ -1,0 +1,241 @@
+"""Door 3 against every server point of shared/ASGI.md, with a bare ASGI
+app that records what the server did."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conformance.doors import ROOT, free_port
+
+TARGET = "conformance.asgi.protocol_app:app"
+
+
+class Served:
+    def __init__(self, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cello",
+                "serve",
+                TARGET,
+                "--port",
+                str(self.port),
+                "--no-logs",
+                *extra,
+            ],  # fmt: skip
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+
+    def wait_ready(self) -> None:
+        for _ in range(300):
+            assert self.process.poll() is None, self.process.stderr.read()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("server did not start")
+
+    def stop(self) -> tuple[int, str, str]:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        out, err = self.process.communicate(timeout=30)
+        return self.process.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    server = Served()
+    server.wait_ready()
+    yield server
+    server.stop()
+
+
+def record(served: Served) -> dict:
+    return httpx.get(served.url + "/record").json()
+
+
+def test_scope_keys_and_types(served):
+    scope = httpx.get(
+        served.url + "/scope/%C3%A9?x=%41&y",
+        headers=[("X-Dup", "1"), ("X-Dup", "2"), ("X-Case", "Value")],
+    ).json()
+    assert scope["path"] == "/scope/é" and scope["path"] != scope["raw_path"]
+    assert scope["raw_path"] == "/scope/%C3%A9"
+    assert scope["raw_path_type"] == "bytes"
+    assert scope["query_string"] == "x=%41&y"
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.5"}
+    assert scope["http_version"] == "1.1"
+    assert scope["method"] == "GET" and scope["scheme"] == "http"
+    assert scope["root_path"] == ""
+    assert ["x-dup", "1"] in scope["headers"] and ["x-dup", "2"] in scope["headers"]
+    assert ["x-case", "Value"] in scope["headers"]  # names lower-cased, values kept
+    assert scope["header_types"] == ["bytesbytes"]
+    assert scope["client"] == ["str", "int"] and scope["server"] == ["str", "int"]
+    for key in ("type", "asgi", "http_version", "method", "scheme", "path", "raw_path",
+                "query_string", "root_path", "headers", "client", "server", "state",
+                "extensions"):  # fmt: skip
+        assert key in scope["keys"]
+
+
+def test_lifespan_state_is_shared_as_a_shallow_copy(served):
+    first = httpx.get(served.url + "/scope").json()
+    second = httpx.get(served.url + "/scope").json()
+    assert first["state"] == {"token": "from-lifespan"}
+    assert second["state"] == {"token": "from-lifespan"}  # the mutation did not leak
+
+
+def test_body_streams_in_messages_then_receive_reports_disconnect(served):
+    def chunks():
+        for _ in range(4):
+            yield b"x" * 100_000
+
+    messages = httpx.post(served.url + "/body", content=chunks()).json()
+    assert sum(m[1] for m in messages) == 400_000
+    assert all(m[0] == "http.request" for m in messages)
+    assert [m[2] for m in messages][-1] is False
+    assert all(more for _, _, more in messages[:-1])
+    # After the final body message and the complete response, receive() says
+    # http.disconnect (never a second http.request).
+    assert httpx.get(served.url + "/after-body").json() == "http.disconnect"
+
+
+def test_receive_blocks_after_the_body_until_the_response_is_done(served):
+    assert httpx.get(served.url + "/blocked-receive").status_code == 200
+    for _ in range(100):
+        if "blocked_result" in record(served):
+            break
+        time.sleep(0.02)
+    state = record(served)
+    assert state["blocked_before_response"] is True
+    assert state["blocked_result"] == "http.disconnect"
+
+
+def test_receive_reports_disconnect_while_the_app_is_working(served):
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"GET /wait-disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(100):
+            if record(served).get("disconnect") == "waiting":
+                break
+            time.sleep(0.02)
+    for _ in range(250):
+        if record(served).get("disconnect") == "http.disconnect":
+            break
+        time.sleep(0.02)
+    assert record(served)["disconnect"] == "http.disconnect"
+
+
+def test_each_chunk_is_flushed_before_send_returns(served):
+    with httpx.Client(base_url=served.url) as client:
+        with client.stream("GET", "/flush") as response:
+            chunks = response.iter_raw()
+            # The app is now blocked until /release-flush: the first chunk must
+            # already be here.
+            assert next(chunks) == b"first;"
+            httpx.get(served.url + "/release-flush")
+            assert b"".join(chunks) == b"second;"
+
+
+def test_send_waits_for_a_slow_client(served):
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)  # the client reads nothing meanwhile
+        sent = record(served)["flood_sent"]
+        # 2000 chunks of 64 KiB would be 128 MiB buffered; back-pressure stops far earlier.
+        assert sent < 100
+    assert record(served)["flood_sent"] < 2000
+
+
+def test_send_after_disconnect_raises_an_oserror(served):
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"GET /send-after-disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.recv(1024)
+    for _ in range(250):
+        if "send_error_is_oserror" in record(served):
+            break
+        time.sleep(0.02)
+    assert record(served)["send_error_is_oserror"] is True
+
+
+def test_app_that_returns_without_responding_gets_500(served):
+    response = httpx.get(served.url + "/no-response")
+    assert response.status_code == 500
+    assert "returned without sending a response" in response.json()["detail"]
+
+
+def test_app_that_raises_before_responding_gets_500(served):
+    assert httpx.get(served.url + "/raise-before").status_code == 500
+
+
+def test_app_that_raises_after_starting_gets_its_connection_closed(served):
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(served.url + "/raise-after")
+    assert httpx.get(served.url + "/scope").status_code == 200
+
+
+def test_lifespan_startup_failure_exits_non_zero_with_the_message():
+    server = Served(env={"PROTOCOL_FAIL_STARTUP": "1"})
+    code, _, err = server.stop() if server.process.wait(30) is not None else (None, "", "")
+    assert code == 3
+    assert "failed to start: no database" in err
+
+
+def test_app_without_lifespan_support_is_served_anyway():
+    server = Served(env={"PROTOCOL_NO_LIFESPAN": "1"})
+    try:
+        server.wait_ready()
+        assert httpx.get(server.url + "/scope").json()["state"] == {}
+    finally:
+        server.stop()
+
+
+def test_lifespan_shutdown_runs_on_sigterm():
+    server = Served()
+    server.wait_ready()
+    code, out, _ = server.stop()
+    assert code == 0
+    assert "protocol app: shutdown complete" in out
+
+
+def test_mounted_app_runs_its_lifespan_in_every_worker():
+    server = Served("--workers", "2")
+    try:
+        server.wait_ready()
+        for _ in range(20):
+            assert httpx.get(server.url + "/scope").json()["state"] == {"token": "from-lifespan"}
+    finally:
+        code, out, _ = server.stop()
+    assert code == 0
+    assert out.count("protocol app: shutdown complete") == 2
+
+
+def test_concurrent_requests_are_independent_tasks(served):
+    results = []
+
+    def get() -> None:
+        results.append(httpx.get(served.url + "/scope", timeout=10).status_code)
+
+    threads = [threading.Thread(target=get) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert results == [200] * 20
