@@ -35,7 +35,7 @@ class Served:
                 str(self.port),
                 "--no-logs",
                 *extra,
-            ],  # fmt: skip
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
