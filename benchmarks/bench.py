@@ -161,6 +161,33 @@ SERVERS: list[Server] = [
         command=_uvicorn("fastapi_app:app"),
     ),
     Server(
+        name="cello-serve-fastapi",
+        description="`cello serve` hosting the FastAPI app (door 3)",
+        command=lambda port: [
+            str(CELLO_PYTHON),
+            "-m",
+            "cello",
+            "serve",
+            "fastapi_app:app",
+            "--port",
+            str(port),
+            "--no-logs",
+            "--env",
+            "production",
+        ],  # fmt: skip
+    ),
+    Server(
+        name="cello-mount-fastapi",
+        description="the FastAPI app mounted in a Cello app (door 3)",
+        command=lambda port: [str(CELLO_PYTHON), str(APPS_DIR / "cello_mount_fastapi.py")],
+        env={"PORT": "{port}"},
+    ),
+    Server(
+        name="granian-fastapi",
+        description="granian, 1 worker, FastAPI",
+        command=_granian("fastapi_app:app", "asgi"),
+    ),
+    Server(
         name="uvicorn-raw-asgi",
         description="uvicorn (uvloop + httptools), 1 worker, bare ASGI app",
         command=_uvicorn("raw_asgi:app"),
