@@ -174,7 +174,7 @@ SERVERS: list[Server] = [
             "--no-logs",
             "--env",
             "production",
-        ],  # fmt: skip
+        ],
     ),
     Server(
         name="cello-mount-fastapi",
