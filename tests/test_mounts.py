@@ -1,0 +1,98 @@
+"""Mounted ASGI apps, through both doors: natively hosted (door 3) and
+passed through when the Cello app itself runs under an ASGI server (door 2)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from cello import App
+from cello.testing import TestClient
+from tests.live import ROOT, LiveServer
+
+
+@pytest.fixture(params=["native", "asgi"])
+def mounted(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    if request.param == "native":
+        with LiveServer("tests.apps.mounted:app", "--env", "production") as live:
+            with httpx.Client(base_url=live.url, headers={"host": "testserver"}) as client:
+                yield client
+    else:
+        from tests.apps.mounted import app
+
+        with TestClient(app) as client:
+            yield client
+
+
+def test_cello_routes_and_mounted_apps_side_by_side(mounted):
+    assert mounted.get("/").json() == {"framework": "cello"}
+    assert mounted.get("/legacy-sibling").json() == {"sibling": True}
+    assert mounted.get("/legacy/").json() == {"framework": "fastapi"}
+    assert mounted.get("/legacy/items/5?q=x").json() == {"item_id": 5, "q": "x", "limit": 10}
+
+
+def test_mounted_app_sees_full_path_and_extended_root_path(mounted):
+    response = mounted.get("/raw/a/b")
+    assert response.text == "/raw/a/b"
+    assert response.headers["x-root"] == "/raw"
+    assert mounted.get("/legacy/url").json() == {
+        "url_for": "http://testserver/legacy/items/3",
+        "root_path": "/legacy",
+        "path": "/legacy/url",
+    }
+
+
+def test_mounted_app_lifespan_ran_and_state_is_shared(mounted):
+    assert mounted.get("/legacy/state").json() == {"db": "connected", "started": 1}
+
+
+def test_mounted_fastapi_features(mounted):
+    created = mounted.post("/legacy/items", json={"name": "a", "price": 2})
+    assert created.json() == {"created": {"name": "a", "price": 2.0, "tags": []}}
+    assert mounted.post("/legacy/items", json={"name": "a"}).status_code == 422
+    assert mounted.get("/legacy/stream").text == "part0;part1;part2;"
+    assert mounted.get("/legacy/teapot").status_code == 418
+    assert "/legacy/openapi.json" in mounted.get("/legacy/docs").text
+
+
+def test_mount_validation():
+    app = App()
+    with pytest.raises(TypeError, match="ASGI application"):
+        app.mount("/x", "not an app")
+    with pytest.raises(ValueError, match="must start with '/'"):
+        app.mount("x", lambda s, r, se: None)
+    with pytest.raises(ValueError, match="cannot contain parameters"):
+        app.mount("/{x}", lambda s, r, se: None)
+
+
+def test_cello_serve_root_path():
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cello",
+            "serve",
+            "tests.apps.mounted:raw_asgi",
+            "--port",
+            "0",
+            "--root-path",
+            "/api",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().split("running on ", 1)[1].split()[0]
+            response = httpx.get(url + "/x/y")
+            assert response.text == "/api/x/y"
+            assert response.headers["x-root"] == "/api"
+        finally:
+            process.terminate()
+            process.wait(30)
