@@ -11,6 +11,7 @@ __all__ = [
     "Cello",
     "Completer",
     "Headers",
+    "HostCall",
     "QueryParams",
     "Request",
     "Response",
@@ -43,6 +44,8 @@ class Cello:
     def add_exception_handler(
         self, exc_type: type[BaseException], handler: Any, is_async: bool
     ) -> None: ...
+    def mount(self, prefix: str, app: Any, state: dict[str, Any], root_path: str = "") -> None: ...
+    def find_mount(self, method: str, path: str) -> tuple[Any, str, dict[str, Any]] | None: ...
 
 @final
 class Headers:
@@ -249,6 +252,14 @@ class StreamSink:
 
 @final
 class Completer:
+    def __call__(self, task: asyncio.Task[Any]) -> None: ...
+
+@final
+class HostCall:
+    """One hosted ASGI call (door 3): its bound ``receive`` and ``send`` go to the app."""
+
+    def receive(self) -> Any: ...
+    def send(self, message: Mapping[str, Any]) -> Any: ...
     def __call__(self, task: asyncio.Task[Any]) -> None: ...
 
 @final

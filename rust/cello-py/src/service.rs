@@ -172,20 +172,7 @@ impl NativeService {
                 }));
                 let answered = response.await;
                 gone.armed = false;
-                return match answered {
-                    Ok(NativeReply {
-                        response,
-                        unread: None,
-                    }) => response,
-                    Ok(NativeReply {
-                        response,
-                        unread: Some(body),
-                    }) => discard_then(body, limit, body_timeout, response).await,
-                    Err(_) => problem_response(
-                        &Problem::new(500).with_detail("the application did not respond"),
-                        head_only,
-                    ),
-                };
+                return answer(answered, limit, body_timeout, head_only).await;
             }
             let body = if incoming.is_end_stream() {
                 BodyState::Ready(bytes::Bytes::new())
@@ -243,21 +230,32 @@ impl NativeService {
                 },
                 None => response.await,
             };
-            match answered {
-                Ok(NativeReply {
-                    response,
-                    unread: None,
-                }) => response,
-                Ok(NativeReply {
-                    response,
-                    unread: Some(body),
-                }) => discard_then(body, limit, body_timeout, response).await,
-                Err(_) => problem_response(
-                    &Problem::new(500).with_detail("the handler finished without a response"),
-                    head_only,
-                ),
-            }
+            answer(answered, limit, body_timeout, head_only).await
         })
+    }
+}
+
+/// The response the Python side produced, after discarding any body it left
+/// unread; a 500 if it produced none.
+async fn answer(
+    answered: Result<NativeReply, oneshot::error::RecvError>,
+    limit: usize,
+    body_timeout: Option<Duration>,
+    head_only: bool,
+) -> http::Response<Body> {
+    match answered {
+        Ok(NativeReply {
+            response,
+            unread: None,
+        }) => response,
+        Ok(NativeReply {
+            response,
+            unread: Some(body),
+        }) => discard_then(body, limit, body_timeout, response).await,
+        Err(_) => problem_response(
+            &Problem::new(500).with_detail("no response was produced"),
+            head_only,
+        ),
     }
 }
 
