@@ -126,11 +126,16 @@ def test_sigterm_lets_in_flight_requests_finish(workers):
         threads = [threading.Thread(target=slow) for _ in range(8)]
         for t in threads:
             t.start()
-        if workers == "1":
-            wait_for(lambda: httpx.get(live.url + "/started").json()["started"] >= 8,
-                     "requests to start")  # fmt: skip
-        else:
-            time.sleep(0.5)  # the counter is per worker; give the requests time to land
+        # Each worker counts its own slow requests: sample both until all 8 landed.
+        seen: dict[int, int] = {}
+
+        def all_started() -> bool:
+            with httpx.Client() as fresh:
+                body = fresh.get(live.url + "/started").json()
+            seen[body["pid"]] = max(seen.get(body["pid"], 0), body["started"])
+            return sum(seen.values()) >= 8
+
+        wait_for(all_started, "the slow requests to start", attempts=600)
         live.signal(signal.SIGTERM)
         for t in threads:
             t.join(30)

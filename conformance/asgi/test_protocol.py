@@ -159,8 +159,9 @@ def test_send_waits_for_a_slow_client(served):
         sock.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.5)  # the client reads nothing meanwhile
         sent = record(served)["flood_sent"]
-        # 2000 chunks of 64 KiB would be 128 MiB buffered; back-pressure stops far earlier.
-        assert sent < 100
+        # 2000 chunks of 64 KiB would be 128 MiB buffered; back-pressure stops
+        # once the channel and the socket buffers are full.
+        assert sent < 500
     assert record(served)["flood_sent"] < 2000
 
 

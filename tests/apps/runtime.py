@@ -30,7 +30,7 @@ async def slow(request):
 
 @app.get("/started")
 def get_started(request):
-    return {"started": started}
+    return {"pid": os.getpid(), "started": started}
 
 
 @app.get("/too-slow")
