@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
-import time
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,22 +47,30 @@ def _observe(response: httpx.Response, ignore: set[str]) -> Observed:
     return Observed(response.status_code, headers, response.content)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_URL = re.compile(r"running on (http://[^\s]+)", re.IGNORECASE)
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start listening")
+def _startup_url(process: subprocess.Popen[str], what: str) -> tuple[str, threading.Thread]:
+    """Reads the server's output until its startup line; keeps draining it after."""
+    assert process.stdout is not None
+    found: list[str] = []
+    ready = threading.Event()
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            match = _URL.search(line)
+            if match and not found:
+                found.append(match.group(1))
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    if not ready.wait(60) or not found:
+        process.kill()
+        raise RuntimeError(f"{what} did not start")
+    return found[0], reader
 
 
 class Door:
@@ -82,24 +90,29 @@ class Door:
 
 
 class _LiveDoor(Door):
-    """A server in a subprocess on a free port, driven by one keep-alive client."""
+    """A server in a subprocess, driven by one keep-alive client.
+
+    The server binds port 0 and its startup line ("... running on http://...")
+    says which port it got: picking a free port beforehand could race with
+    other processes on the machine.
+    """
 
     def command(self, port: int) -> list[str]:
         raise NotImplementedError
 
     def start(self) -> None:
-        port = free_port()
         self.process = subprocess.Popen(
-            self.command(port),
+            self.command(0),
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             # A fixed hash seed: frameworks that build headers from sets
             # (Starlette's Allow) then give the same order in every process.
             env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"},
         )
-        _wait_listening(port, self.process, self.name)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15)
+        url, self.reader = _startup_url(self.process, self.name)
+        self.client = httpx.Client(base_url=url, timeout=15)
 
     def stop(self) -> None:
         self.client.close()
@@ -110,6 +123,9 @@ class _LiveDoor(Door):
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def send(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None
@@ -140,7 +156,7 @@ class UvicornDoor(_LiveDoor):
         return [
             sys.executable, "-m", "uvicorn", self.app_target,
             "--host", "127.0.0.1", "--port", str(port),
-            "--no-access-log", "--log-level", "warning", "--lifespan", "on",
+            "--no-access-log", "--log-level", "info", "--lifespan", "on",
         ]  # fmt: skip
 
 

@@ -6,6 +6,8 @@ Run directly: ``PORT=8000 .venv/bin/python benchmarks/apps/cello_app.py``.
 import asyncio
 import os
 
+from payloads import BIG
+
 from cello import App
 
 app = App()
@@ -19,6 +21,21 @@ def index(request):
 @app.get("/users/{id}")
 def user(request):
     return {"id": request.params["id"]}
+
+
+@app.get("/query")
+def query(request):
+    return {"a": request.query["a"], "b": request.query["b"]}
+
+
+@app.post("/echo")
+def echo(request):
+    return request.json()
+
+
+@app.get("/big")
+def big(request):
+    return BIG
 
 
 # Async variants: the same body, to price the coroutine path separately from

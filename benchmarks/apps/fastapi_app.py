@@ -6,7 +6,8 @@ not how anyone writing a fast FastAPI endpoint does it, so these are
 ``async def`` (FastAPI's own fast path).
 """
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from payloads import BIG
 
 app = FastAPI()
 
@@ -19,3 +20,20 @@ async def index():
 @app.get("/users/{id}")
 async def user(id: str):
     return {"id": id}
+
+
+@app.get("/query")
+async def query(a: str, b: str):
+    return {"a": a, "b": b}
+
+
+# The raw request rather than a pydantic model: the endpoint echoes whatever
+# JSON it is given, as the other apps do, without a validation schema.
+@app.post("/echo")
+async def echo(request: Request):
+    return await request.json()
+
+
+@app.get("/big")
+async def big():
+    return BIG

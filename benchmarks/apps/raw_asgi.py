@@ -6,6 +6,9 @@ server and the ASGI protocol, not a router.
 """
 
 import json
+from urllib.parse import parse_qsl
+
+from payloads import BIG
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 INDEX_BODY = json.dumps({"message": "Hello, World!"}, separators=(",", ":")).encode()
@@ -31,6 +34,19 @@ async def _respond(send, status, body):
     await send({"type": "http.response.body", "body": body})
 
 
+def _dumps(value):
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+async def _read_body(receive):
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
@@ -41,10 +57,19 @@ async def app(scope, receive, send):
     if path == "/":
         await _respond(send, 200, INDEX_BODY)
         return
+    if path == "/query":
+        params = dict(parse_qsl(scope["query_string"].decode("latin-1")))
+        await _respond(send, 200, _dumps({"a": params["a"], "b": params["b"]}))
+        return
+    if path == "/echo" and scope["method"] == "POST":
+        await _respond(send, 200, _dumps(json.loads(await _read_body(receive))))
+        return
+    if path == "/big":
+        await _respond(send, 200, _dumps(BIG))
+        return
     if path.startswith(USERS_PREFIX):
         user_id = path[len(USERS_PREFIX) :]
         if user_id and "/" not in user_id:
-            body = json.dumps({"id": user_id}, separators=(",", ":")).encode()
-            await _respond(send, 200, body)
+            await _respond(send, 200, _dumps({"id": user_id}))
             return
     await _respond(send, 404, NOT_FOUND_BODY)

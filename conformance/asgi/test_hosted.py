@@ -48,7 +48,7 @@ class CommandDoor(_LiveDoor):
 
 def uvicorn(target: str, root_path: str = "") -> list[str]:
     command = [sys.executable, "-m", "uvicorn", target, "--port", "{port}",
-               "--log-level", "warning", "--no-access-log"]  # fmt: skip
+               "--log-level", "info", "--no-access-log"]  # fmt: skip
     return command + (["--root-path", root_path] if root_path else [])
 
 

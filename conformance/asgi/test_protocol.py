@@ -15,27 +15,18 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conformance.doors import ROOT, free_port
+from conformance.doors import ROOT
 
 TARGET = "conformance.asgi.protocol_app:app"
 
 
 class Served:
     def __init__(self, *extra: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0
+        self.url = ""
+        command = [sys.executable, "-m", "cello", "serve", TARGET, "--port", "0", "--no-logs"]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cello",
-                "serve",
-                TARGET,
-                "--port",
-                str(self.port),
-                "--no-logs",
-                *extra,
-            ],
+            [*command, *extra],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -44,14 +35,12 @@ class Served:
         )
 
     def wait_ready(self) -> None:
-        for _ in range(300):
-            assert self.process.poll() is None, self.process.stderr.read()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("server did not start")
+        """Reads the startup line, which names the port the server bound."""
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert "running on" in line, f"server did not start: {line!r}"
+        self.url = line.split("running on ", 1)[1].split()[0]
+        self.port = int(self.url.rsplit(":", 1)[1])
 
     def stop(self) -> tuple[int, str, str]:
         if self.process.poll() is None:

@@ -246,9 +246,11 @@ impl HostCall {
                 }
             }
             Stage::Streaming(tx) => {
-                if failure.is_some() {
-                    // Raising after the response started: drop the connection.
-                    let _ = tx.try_send(Err(StreamAborted));
+                // Raising, or returning, before the last body message: the
+                // response is incomplete, so the connection is dropped rather
+                // than the body ended as if it were whole.
+                if let Ok(io) = self.io() {
+                    abort_stream(&io.runtime, tx);
                 }
             }
             Stage::Done => {}
@@ -450,6 +452,16 @@ impl HostCall {
     fn __call__(&self, py: Python<'_>, task: &Bound<'_, PyAny>) {
         let failure = task.call_method0(intern!(py, "result")).err();
         self.app_finished(py, failure);
+    }
+}
+
+/// Ends a streamed body as failed, waiting for room if the channel is full
+/// (a plain `try_send` could lose the error and let the body end cleanly).
+pub fn abort_stream(runtime: &tokio::runtime::Handle, tx: mpsc::Sender<Chunk>) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Err(StreamAborted)) {
+        runtime.spawn(async move {
+            let _ = tx.send(Err(StreamAborted)).await;
+        });
     }
 }
 

@@ -115,8 +115,9 @@ impl StreamSink {
 
     /// Ends the body as failed: the connection is dropped, not finished.
     fn abort(&self) {
-        if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = tx.try_send(Err(StreamAborted));
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let (Some(tx), Some(io)) = (tx, &self.runner.native) {
+            crate::asgi_host::abort_stream(&io.runtime, tx);
         }
     }
 }
