@@ -38,6 +38,15 @@ def test_routes_prints_the_route_table():
     assert any(re.match(r"DELETE\s+/api/v1/users/\{id\}\s+v1_delete$", line) for line in lines)
 
 
+def test_routes_lists_mounted_apps():
+    result = cello("routes", "tests.apps.mounted:app")
+    assert result.returncode == 0
+    assert any(
+        re.match(r"\*\s+/legacy/\{\*path\}\s+mounted ASGI app FastAPI$", line)
+        for line in result.stdout.splitlines()
+    ), result.stdout
+
+
 def test_run_serves_the_app():
     with subprocess.Popen(
         [sys.executable, "-m", "cello", "run", "tests.apps.core:app", "--port", "0", "--no-logs"],

@@ -79,6 +79,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_routes(args: argparse.Namespace) -> int:
     app = _app(args.target)
     rows = [(r.method, r.path, r.name) for r in app.routes]
+    rows += [
+        ("*", f"{m.prefix}/{{*path}}", f"mounted ASGI app {type(m.app).__name__}")
+        for m in app._mounts
+    ]
     widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in
               enumerate(("METHOD", "PATH", "HANDLER"))]  # fmt: skip
     for row in [("METHOD", "PATH", "HANDLER"), *rows]:
