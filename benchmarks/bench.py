@@ -1,16 +1,20 @@
 """Side-by-side HTTP benchmark of Cello against its peers (stdlib only).
 
 Each server in SERVERS is started in turn on a free 127.0.0.1 port, probed,
-warmed up, and loaded with wrk once per endpoint. Besides wrk's throughput and
-latency, the runner samples the server's own CPU time (its whole process
-tree, from /proc) around each run to get CPU microseconds per request, which
-is steadier than req/s on a small machine where wrk competes for the same
-cores. Results go to benchmarks/results/ (raw JSON) and docs/benchmarks.md.
+and for each scenario it serves (see SCENARIOS) checked, warmed up and loaded
+with wrk BENCH_RUNS times; the table shows the mean of the runs and how far
+apart they were. Besides wrk's throughput and latency, the runner samples the
+server's own CPU time (its whole process tree, from /proc) around each run to
+get CPU microseconds per request, which is steadier than req/s on a small
+machine where wrk competes for the same cores. Results go to
+benchmarks/results/ (raw JSON) and docs/benchmarks.md.
 
 Normally started by run.sh, which installs wrk, the peer venv and the
 ceiling binary first. Environment:
-  BENCH_DURATION  seconds per measured wrk run (default 5)
-  BENCH_SERVERS   comma-separated server names to run (default: all)
+  BENCH_DURATION   seconds per measured wrk run (default 3)
+  BENCH_RUNS       measured runs per row, averaged (default 2)
+  BENCH_SERVERS    comma-separated server names to run (default: all)
+  BENCH_SCENARIOS  comma-separated scenario keys to run (default: all)
 """
 
 from __future__ import annotations
@@ -37,12 +41,22 @@ RESULTS_DIR = BENCH_DIR / "results"
 LOGS_DIR = RESULTS_DIR / "logs"
 DOC_PATH = REPO / "docs" / "benchmarks.md"
 WRK_SCRIPT = BENCH_DIR / "wrk_report.lua"
+WRK_POST_SCRIPT = BENCH_DIR / "wrk_post_json.lua"
+ECHO_BODY_PATH = RESULTS_DIR / "echo_body.json"
+
+# The bodies every app serves live next to the apps, so the runner checks
+# answers against exactly the data the apps were written against.
+sys.path.insert(0, str(APPS_DIR))
+import payloads  # noqa: E402
 
 # Cello comes from the project's own dev venv (built by `make build`); the
 # peers live in a separate venv so their dependencies never leak into it.
 # CELLO_PYTHON overrides it, e.g. to try a release wheel in another venv.
 CELLO_PYTHON = Path(os.environ.get("CELLO_PYTHON", REPO / ".venv" / "bin" / "python"))
 PEER_BIN = REPO / ".bench" / "venv" / "bin"
+# Robyn pins an older uvloop than the other peers, so it gets a venv of its
+# own (run.sh fills it from requirements-robyn.txt).
+ROBYN_PYTHON = REPO / ".bench" / "robyn" / "bin" / "python"
 CEILING_BIN = Path(
     os.environ.get("CEILING_BIN", REPO / "target" / "bench-ceiling" / "release" / "ceiling")
 )
@@ -55,14 +69,71 @@ WRK_CONNECTIONS = 64
 WARMUP_SECONDS = 1
 STARTUP_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
-BASELINE = "cello"
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
+class Scenario:
+    """One table: a request every server in it answers with the same JSON.
+
+    A row is only measured if the server's answer parses to `expected`: a
+    fast 404 or a wrong payload must not pass for a fast server.
+    """
+
+    key: str
+    title: str
+    method: str
+    path: str
+    expected: object
+    blurb: str
+    body: bytes | None = None
+    # The row the ratio columns divide by.
+    baseline: str = "cello"
+
+
+ECHO_BODY = json.dumps(payloads.ECHO, separators=(",", ":")).encode()
+
+SCENARIOS: dict[str, Scenario] = {
+    s.key: s
+    for s in (
+        Scenario(
+            "/", "`GET /`", "GET", "/", payloads.INDEX,
+            "a constant JSON object: the fixed cost of a request",
+        ),
+        Scenario(
+            "/users/42", "`GET /users/42`", "GET", "/users/42", {"id": "42"},
+            "a path parameter echoed back: adds routing with a capture",
+        ),
+        Scenario(
+            "/query", f"`GET {payloads.QUERY_PATH}`", "GET", payloads.QUERY_PATH, payloads.QUERY,
+            "two query parameters echoed back: query-string parsing",
+        ),
+        Scenario(
+            "/echo", f"`POST /echo` ({len(ECHO_BODY)} B JSON body)", "POST", "/echo",
+            payloads.ECHO,
+            "a 1 KiB JSON body parsed and serialized back: request body + JSON both ways",
+            body=ECHO_BODY,
+        ),
+        Scenario(
+            "/big", "`GET /big` (~100 KiB JSON response)", "GET", "/big", payloads.BIG,
+            "a list of 1000 small dicts serialized on every request: JSON encoding "
+            "and moving a large response",
+        ),
+        Scenario(
+            "2 workers", "`GET /` with 2 worker processes", "GET", "/", payloads.INDEX,
+            "the hello-world request against servers running 2 worker processes "
+            "(CPU and RSS summed over all of them)",
+            baseline="cello-2w",
+        ),
+    )
+}  # fmt: skip
+ONE_WORKER = ("/", "/users/42", "/query", "/echo", "/big")
+
+
+@dataclass(frozen=True)
 class Probe:
-    """One measured row: `path` is requested, the row lands in `table`."""
+    """One measured row: `path` is requested, the row lands in table `table`."""
 
     table: str
     path: str
@@ -78,34 +149,27 @@ class Server:
     command: Callable[[int], list[str]]
     # Extra environment; "{port}" in a value is replaced by the port.
     env: dict[str, str] = field(default_factory=dict)
-    # Rows beyond the two shared endpoints, e.g. Cello's async variants.
+    # The SCENARIOS keys this server is measured on.
+    scenarios: tuple[str, ...] = ONE_WORKER
+    # Rows beyond the shared scenarios, e.g. Cello's async variants.
     extra_probes: tuple[Probe, ...] = ()
 
-    def probes(self) -> list[Probe]:
-        shared = [Probe(table, table, self.name) for table in ENDPOINTS]
-        return shared + list(self.extra_probes)
-
-
-# Every server must answer these two with the same JSON; each gets a table.
-# A row is only measured if its answer parses to the table's expected body:
-# a fast 404 or a wrong payload must not pass for a fast server.
-EXPECTED_BODIES = {
-    "/": {"message": "Hello, World!"},
-    "/users/42": {"id": "42"},
-}
-ENDPOINTS = tuple(EXPECTED_BODIES)
+    def probes(self, wanted: set[str] | None = None) -> list[Probe]:
+        shared = [Probe(key, SCENARIOS[key].path, self.name) for key in self.scenarios]
+        probes = shared + list(self.extra_probes)
+        return [p for p in probes if not wanted or p.table in wanted]
 
 
 def _peer(tool: str) -> str:
     return str(PEER_BIN / tool)
 
 
-def _granian(app: str, interface: str) -> Callable[[int], list[str]]:
+def _granian(app: str, interface: str, workers: int = 1) -> Callable[[int], list[str]]:
     def command(port: int) -> list[str]:
         return [
             _peer("granian"),
             "--interface", interface,
-            "--workers", "1",
+            "--workers", str(workers),
             "--host", "127.0.0.1",
             "--port", str(port),
             "--no-ws",
@@ -117,13 +181,17 @@ def _granian(app: str, interface: str) -> Callable[[int], list[str]]:
     return command
 
 
-def _uvicorn(app: str) -> Callable[[int], list[str]]:
+def _uvicorn(app: str, workers: int = 1, python: Path | None = None) -> Callable[[int], list[str]]:
+    # `python` runs uvicorn as a module from another venv (Cello's), where
+    # the app's framework is installed; by default it is the peer venv's.
+    launcher = [str(python), "-m", "uvicorn"] if python else [_peer("uvicorn")]
+
     def command(port: int) -> list[str]:
         return [
-            _peer("uvicorn"),
+            *launcher,
             "--host", "127.0.0.1",
             "--port", str(port),
-            "--workers", "1",
+            "--workers", str(workers),
             "--no-access-log",
             "--log-level", "warning",
             "--app-dir", str(APPS_DIR),
@@ -133,12 +201,40 @@ def _uvicorn(app: str) -> Callable[[int], list[str]]:
     return command
 
 
-# Add rows here. Names are what BENCH_SERVERS filters on.
+def _cello_serve(app: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [
+            str(CELLO_PYTHON), "-m", "cello", "serve", app,
+            "--port", str(port),
+            "--no-logs",
+            "--env", "production",
+        ]  # fmt: skip
+
+    return command
+
+
+def _cello_script(script: str, *args: str) -> Callable[[int], list[str]]:
+    # The port goes in through PORT (see `env=`); flags after the script
+    # are read by app.run like `cello run` flags.
+    return lambda port: [str(CELLO_PYTHON), str(APPS_DIR / script), *args]
+
+
+def _robyn(port: int) -> list[str]:
+    # Robyn reads the port from PORT (see robyn_app.py); these flags keep it
+    # to one process with one worker thread, like the other rows.
+    flags = ["--processes", "1", "--workers", "1", "--log-level", "WARN"]
+    return [str(ROBYN_PYTHON), str(APPS_DIR / "robyn_app.py"), *flags]
+
+
+UVLOOP = "uvicorn (uvloop + httptools)"
+
+# Add rows here. Names are what BENCH_SERVERS filters on; within a table,
+# rows appear in this order.
 SERVERS: list[Server] = [
     Server(
         name="cello",
         description="Cello `app.run` (native server), sync `def` handlers",
-        command=lambda port: [str(CELLO_PYTHON), str(APPS_DIR / "cello_app.py")],
+        command=_cello_script("cello_app.py"),
         env={"PORT": "{port}"},
         extra_probes=(
             Probe("/", "/async", "cello `async def`"),
@@ -147,8 +243,36 @@ SERVERS: list[Server] = [
     ),
     Server(
         name="hyper-ceiling",
-        description="raw tokio + hyper, no Python, 1 worker thread: the ceiling",
+        description="raw tokio + hyper, no Python, 1 worker thread: the ceiling "
+        "(only the two constant endpoints)",
         command=lambda port: [str(CEILING_BIN), "--port", str(port), "--threads", "1"],
+        scenarios=("/", "/users/42"),
+    ),
+    Server(
+        name="cello-under-uvicorn",
+        description=f"the same Cello app as an ASGI app under {UVLOOP}, 1 worker",
+        command=_uvicorn("cello_app:app", python=CELLO_PYTHON),
+    ),
+    Server(
+        name="cello-serve-raw-asgi",
+        description="`cello serve` hosting the bare ASGI app (door 3)",
+        command=_cello_serve("raw_asgi:app"),
+    ),
+    Server(
+        name="cello-serve-fastapi",
+        description="`cello serve` hosting the FastAPI app (door 3)",
+        command=_cello_serve("fastapi_app:app"),
+    ),
+    Server(
+        name="cello-mount-fastapi",
+        description="the FastAPI app mounted in a Cello app (door 3)",
+        command=_cello_script("cello_mount_fastapi.py"),
+        env={"PORT": "{port}"},
+    ),
+    Server(
+        name="granian-rsgi",
+        description="granian, 1 worker, bare RSGI app (granian's native protocol)",
+        command=_granian("rsgi_app:app", "rsgi"),
     ),
     Server(
         name="granian-raw-asgi",
@@ -156,31 +280,19 @@ SERVERS: list[Server] = [
         command=_granian("raw_asgi:app", "asgi"),
     ),
     Server(
-        name="uvicorn-fastapi",
-        description="uvicorn (uvloop + httptools), 1 worker, FastAPI",
-        command=_uvicorn("fastapi_app:app"),
+        name="uvicorn-raw-asgi",
+        description=f"{UVLOOP}, 1 worker, bare ASGI app",
+        command=_uvicorn("raw_asgi:app"),
     ),
     Server(
-        name="cello-serve-fastapi",
-        description="`cello serve` hosting the FastAPI app (door 3)",
-        command=lambda port: [
-            str(CELLO_PYTHON),
-            "-m",
-            "cello",
-            "serve",
-            "fastapi_app:app",
-            "--port",
-            str(port),
-            "--no-logs",
-            "--env",
-            "production",
-        ],
+        name="granian-starlette",
+        description="granian, 1 worker, Starlette",
+        command=_granian("starlette_app:app", "asgi"),
     ),
     Server(
-        name="cello-mount-fastapi",
-        description="the FastAPI app mounted in a Cello app (door 3)",
-        command=lambda port: [str(CELLO_PYTHON), str(APPS_DIR / "cello_mount_fastapi.py")],
-        env={"PORT": "{port}"},
+        name="uvicorn-starlette",
+        description=f"{UVLOOP}, 1 worker, Starlette",
+        command=_uvicorn("starlette_app:app"),
     ),
     Server(
         name="granian-fastapi",
@@ -188,9 +300,42 @@ SERVERS: list[Server] = [
         command=_granian("fastapi_app:app", "asgi"),
     ),
     Server(
-        name="uvicorn-raw-asgi",
-        description="uvicorn (uvloop + httptools), 1 worker, bare ASGI app",
-        command=_uvicorn("raw_asgi:app"),
+        name="uvicorn-fastapi",
+        description=f"{UVLOOP}, 1 worker, FastAPI",
+        command=_uvicorn("fastapi_app:app"),
+    ),
+    Server(
+        name="uvicorn-blacksheep",
+        description=f"{UVLOOP}, 1 worker, BlackSheep",
+        command=_uvicorn("blacksheep_app:app"),
+    ),
+    Server(
+        name="robyn",
+        description="Robyn (its own Rust server), 1 process, 1 worker, sync `def` handlers",
+        command=_robyn,
+        env={"PORT": "{port}"},
+    ),
+    # The "2 workers" table: the same hello world, every server forking two
+    # worker processes. The ASGI servers run the bare ASGI app so the table
+    # compares servers, not frameworks.
+    Server(
+        name="cello-2w",
+        description="Cello `app.run --workers 2`",
+        command=_cello_script("cello_app.py", "--workers", "2"),
+        env={"PORT": "{port}"},
+        scenarios=("2 workers",),
+    ),
+    Server(
+        name="granian-raw-asgi-2w",
+        description="granian `--workers 2`, bare ASGI app",
+        command=_granian("raw_asgi:app", "asgi", workers=2),
+        scenarios=("2 workers",),
+    ),
+    Server(
+        name="uvicorn-raw-asgi-2w",
+        description=f"{UVLOOP} `--workers 2`, bare ASGI app",
+        command=_uvicorn("raw_asgi:app", workers=2),
+        scenarios=("2 workers",),
     ),
 ]
 
@@ -262,10 +407,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes, str]:
+def http_request(
+    port: int, path: str, method: str = "GET", body: bytes | None = None, timeout: float = 2.0
+) -> tuple[int, bytes, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
     try:
-        conn.request("GET", path)
+        conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         return response.status, response.read(), response.getheader("content-type", "")
     finally:
@@ -313,7 +461,7 @@ class RunningServer:
             if self.process.poll() is not None:
                 raise StartError(f"exited with code {self.process.returncode}: {self.log_tail()}")
             try:
-                http_get(self.port, path, timeout=1.0)
+                http_request(self.port, path, timeout=1.0)
                 return
             except OSError:
                 time.sleep(0.1)
@@ -339,18 +487,20 @@ class RunningServer:
 # Load generation
 
 
-def run_wrk(port: int, path: str, seconds: int) -> dict:
+def run_wrk(port: int, scenario: Scenario, path: str, seconds: int) -> dict:
+    script = WRK_SCRIPT if scenario.body is None else WRK_POST_SCRIPT
     argv = [
         "wrk",
         f"-t{WRK_THREADS}",
         f"-c{WRK_CONNECTIONS}",
         f"-d{seconds}s",
         "--latency",
-        "-s", str(WRK_SCRIPT),
+        "-s", str(script),
         f"http://127.0.0.1:{port}{path}",
     ]  # fmt: skip
+    env = {**os.environ, "WRK_BODY_FILE": str(ECHO_BODY_PATH)}
     completed = subprocess.run(
-        argv, capture_output=True, text=True, timeout=seconds + 30, check=False
+        argv, capture_output=True, text=True, timeout=seconds + 30, check=False, env=env
     )
     for line in completed.stdout.splitlines():
         if line.startswith("WRK_JSON "):
@@ -360,50 +510,81 @@ def run_wrk(port: int, path: str, seconds: int) -> dict:
     raise RuntimeError(f"wrk produced no report: {completed.stdout} {completed.stderr}")
 
 
-def measure(running: RunningServer, probe: Probe, seconds: int) -> dict:
-    row: dict = {"server": running.server.name, **asdict(probe)}
-    status, body, content_type = http_get(running.port, probe.path)
-    row.update(check_status=status, check_body=body.decode(errors="replace"))
+def measure(running: RunningServer, probe: Probe, seconds: int, runs: int) -> dict:
+    scenario = SCENARIOS[probe.table]
+    row: dict = {"server": running.server.name, **asdict(probe), "method": scenario.method}
+    status, body, content_type = http_request(
+        running.port, probe.path, scenario.method, scenario.body
+    )
+    row.update(check_status=status, check_body=body[:2000].decode(errors="replace"))
     row["check_content_type"] = content_type
     if status != 200:
-        row["error"] = f"GET {probe.path} returned {status}"
+        row["error"] = f"{scenario.method} {probe.path} returned {status}"
         return row
     try:
         payload = json.loads(body)
     except ValueError:
         payload = None
-    if payload != EXPECTED_BODIES[probe.table]:
-        row["error"] = f"GET {probe.path} answered {body[:200]!r}"
+    if payload != scenario.expected:
+        row["error"] = f"{scenario.method} {probe.path} answered {body[:200]!r}"
         return row
-    run_wrk(running.port, probe.path, WARMUP_SECONDS)
+    run_wrk(running.port, scenario, probe.path, WARMUP_SECONDS)
     pid = running.process.pid
-    cpu_before = tree_cpu_seconds(pid)
-    report = run_wrk(running.port, probe.path, seconds)
-    cpu_after = tree_cpu_seconds(pid)
-    requests = report["requests"]
-    errors = report["errors"]
+    measured = []
+    for _ in range(runs):
+        cpu_before = tree_cpu_seconds(pid)
+        report = run_wrk(running.port, scenario, probe.path, seconds)
+        cpu_s = tree_cpu_seconds(pid) - cpu_before
+        requests = report["requests"]
+        duration_s = report["duration_us"] / 1e6
+        measured.append(
+            {
+                "requests": requests,
+                "duration_s": duration_s,
+                "req_per_s": requests / duration_s,
+                "p50_ms": report["latency_us"]["p50"] / 1000,
+                "p90_ms": report["latency_us"]["p90"] / 1000,
+                "p99_ms": report["latency_us"]["p99"] / 1000,
+                "max_ms": report["latency_us"]["max"] / 1000,
+                "cpu_s": cpu_s,
+                "cpu_us_per_req": cpu_s * 1e6 / requests if requests else None,
+                # Socket errors plus non-2xx/3xx responses: any of these means
+                # the row's throughput is not comparable.
+                "wrk_errors": report["errors"],
+                "errors_total": sum(report["errors"].values()),
+                "wrk_stdout": report["stdout"],
+            }
+        )
+
+    def mean(key: str) -> float:
+        return sum(run[key] for run in measured) / len(measured)
+
+    requests = sum(run["requests"] for run in measured)
+    cpu_s = sum(run["cpu_s"] for run in measured)
+    rates = [run["req_per_s"] for run in measured]
     row.update(
         requests=requests,
-        duration_s=report["duration_us"] / 1e6,
-        req_per_s=requests / (report["duration_us"] / 1e6),
-        p50_ms=report["latency_us"]["p50"] / 1000,
-        p90_ms=report["latency_us"]["p90"] / 1000,
-        p99_ms=report["latency_us"]["p99"] / 1000,
-        max_ms=report["latency_us"]["max"] / 1000,
-        cpu_s=cpu_after - cpu_before,
-        cpu_us_per_req=(cpu_after - cpu_before) * 1e6 / requests if requests else None,
+        req_per_s=mean("req_per_s"),
+        # Largest minus smallest run, relative to the mean: how much to trust
+        # a difference between two rows.
+        spread_pct=(max(rates) - min(rates)) * 100 / mean("req_per_s") if mean("req_per_s") else 0,
+        p50_ms=mean("p50_ms"),
+        p90_ms=mean("p90_ms"),
+        p99_ms=mean("p99_ms"),
+        max_ms=max(run["max_ms"] for run in measured),
+        cpu_s=cpu_s,
+        cpu_us_per_req=cpu_s * 1e6 / requests if requests else None,
         peak_rss_mib=tree_peak_rss_mib(pid),
-        # Socket errors plus non-2xx/3xx responses: any of these means the
-        # row's throughput is not comparable and the reader must know.
-        wrk_errors=errors,
-        errors_total=sum(errors.values()),
-        wrk_stdout=report["stdout"],
+        errors_total=sum(run["errors_total"] for run in measured),
+        runs=measured,
     )
     return row
 
 
-def bench_server(server: Server, seconds: int) -> list[dict]:
-    probes = server.probes()
+def bench_server(server: Server, seconds: int, runs: int, scenarios: set[str]) -> list[dict]:
+    probes = server.probes(scenarios)
+    if not probes:
+        return []
     print(f"== {server.name}: {server.description}", flush=True)
     try:
         running = RunningServer(server, free_port())
@@ -414,11 +595,11 @@ def bench_server(server: Server, seconds: int) -> list[dict]:
         running.wait_ready(probes[0].path)
         for probe in probes:
             try:
-                row = measure(running, probe, seconds)
+                row = measure(running, probe, seconds, runs)
             except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
                 row = failed_row(server, probe, f"{type(error).__name__}: {error}")
             rows.append(row)
-            print(f"   {probe.path:<14} {summarize(row)}", flush=True)
+            print(f"   {probe.path:<18} {summarize(row)}", flush=True)
     except StartError as error:
         rows = [failed_row(server, probe, f"failed to start: {error}") for probe in probes]
         print(f"   failed to start: {error}", flush=True)
@@ -438,7 +619,8 @@ def summarize(row: dict) -> str:
     if "error" in row:
         return f"FAILED: {row['error']}"
     return (
-        f"{row['req_per_s']:>10,.0f} req/s  p50 {row['p50_ms']:.2f} ms  "
+        f"{row['req_per_s']:>10,.0f} req/s (±{row['spread_pct'] / 2:.0f}%)  "
+        f"p50 {row['p50_ms']:.2f} ms  "
         f"p99 {row['p99_ms']:.2f} ms  {row['cpu_us_per_req']:.1f} CPU us/req  "
         f"errors {row['errors_total']}"
     )
@@ -492,10 +674,15 @@ def machine_facts() -> dict:
         "python_peers": _command_output([str(peer_python), "--version"]),
         "cello": _package_versions(CELLO_PYTHON, ["cello"])["cello"],
         "cello_python": _display_path(CELLO_PYTHON),
-        "peers": _package_versions(
-            peer_python,
-            ["granian", "uvicorn", "fastapi", "starlette", "uvloop", "httptools"],
-        ),
+        "peers": {
+            **_package_versions(
+                peer_python,
+                ["granian", "uvicorn", "fastapi", "starlette", "blacksheep", "uvloop", "httptools"],
+            ),
+            **_package_versions(ROBYN_PYTHON, ["robyn"]),
+        },
+        # cello-under-uvicorn runs the uvicorn installed in Cello's venv.
+        "uvicorn_cello_venv": _package_versions(CELLO_PYTHON, ["uvicorn"])["uvicorn"],
         "rustc": _command_output(["rustc", "--version"]),
         "wrk": _wrk_version(),
     }
@@ -536,24 +723,32 @@ def _ratio(value: float | None, base: float | None) -> str:
 
 def markdown_tables(rows: list[dict]) -> str:
     out = []
-    for table in ENDPOINTS:
-        table_rows = [row for row in rows if row["table"] == table]
-        base = next((r for r in table_rows if r["label"] == BASELINE and "error" not in r), None)
+    for scenario in SCENARIOS.values():
+        table_rows = [row for row in rows if row["table"] == scenario.key]
+        if not table_rows:
+            continue
+        base = next(
+            (r for r in table_rows if r["label"] == scenario.baseline and "error" not in r), None
+        )
         base_rps = base["req_per_s"] if base else None
         base_cpu = base["cpu_us_per_req"] if base else None
-        out.append(f"### `GET {table}`\n")
+        out.append(f"### {scenario.title}\n")
+        out.append(f"{scenario.blurb[0].upper()}{scenario.blurb[1:]}.\n")
         out.append(
-            "| server | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | errors "
-            "| req/s vs cello | CPU/req vs cello |"
+            "| server | req/s | ± | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | errors "
+            f"| req/s vs {scenario.baseline} | CPU/req vs {scenario.baseline} |"
         )
-        out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+        out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
         for row in table_rows:
-            label = row["label"] if row["path"] == table else f"{row['label']} (`{row['path']}`)"
+            label = row["label"]
+            if row["path"] != scenario.path:
+                label = f"{label} (`{row['path']}`)"
             if "error" in row:
-                out.append(f"| {label} | failed | — | — | — | — | — | — | — |")
+                out.append(f"| {label} | failed | — | — | — | — | — | — | — | — |")
                 continue
             out.append(
-                f"| {label} | {row['req_per_s']:,.0f} | {row['p50_ms']:.2f} "
+                f"| {label} | {row['req_per_s']:,.0f} | {row['spread_pct'] / 2:.0f}% "
+                f"| {row['p50_ms']:.2f} "
                 f"| {row['p99_ms']:.2f} | {_fmt(row['cpu_us_per_req'], '.1f')} "
                 f"| {row['peak_rss_mib']:.1f} | {row['errors_total']} "
                 f"| {_ratio(row['req_per_s'], base_rps)} "
@@ -582,14 +777,19 @@ def render_doc(results: dict) -> str:
     facts = results["machine"]
     peers = ", ".join(f"{name} {version}" for name, version in facts["peers"].items())
     servers = "\n".join(f"- **{s['name']}**: {s['description']}" for s in results["servers"])
+    scenarios = "\n".join(
+        f"- **{s.title}**: {s.blurb}." for s in SCENARIOS.values() if s.key in results["scenarios"]
+    )
     wrk_command = f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{results['duration_s']}s"
     python_cello = facts["python_cello"].removeprefix("Python ")
     python_peers = facts["python_peers"].removeprefix("Python ")
+    runs = results["runs"]
     selection = ""
-    if results["server_filter"]:
+    if results["server_filter"] or results["scenario_filter"]:
         selection = (
-            f"\n> This run was limited to BENCH_SERVERS={results['server_filter']}; "
-            "run without it for the full table.\n"
+            f"\n> This run was limited to BENCH_SERVERS={results['server_filter'] or '(all)'}, "
+            f"BENCH_SCENARIOS={results['scenario_filter'] or '(all)'}; "
+            "run without them for the full tables.\n"
         )
     return f"""# Benchmarks
 
@@ -599,35 +799,51 @@ by `make bench` (which calls `benchmarks/run.sh`); do not edit it by hand.
 
 ## What is measured
 
-Every server answers the same two endpoints with the same JSON:
-`GET /` returns `{{"message":"Hello, World!"}}` and `GET /users/42` returns
-`{{"id":"42"}}`. Servers run one at a time on 127.0.0.1, each as a single
-worker process, and are loaded by `{wrk_command}` (keep-alive) after a
-{WARMUP_SECONDS} s warm-up.
+Every server runs the same small app, written once per framework in
+`benchmarks/apps/`, and each table is one request that every server in it
+answers with the same JSON (checked before measuring: a fast 404 or a wrong
+payload does not count):
 
-- **req/s, p50, p99**: as reported by wrk.
-- **CPU µs/req**: user + system CPU time the server's process tree spent
-  during the run (from `/proc/<pid>/stat`), divided by the requests served.
-  On a small machine wrk shares the cores with the server, so req/s partly
-  measures the client; CPU per request is the steadier figure for comparing
-  how much work each server does.
+{scenarios}
+
+Servers run one at a time on 127.0.0.1, as a single worker process unless
+the table says otherwise. Each row is a {WARMUP_SECONDS} s warm-up followed by
+{runs} measured runs of `{wrk_command}` (keep-alive); the numbers are the
+mean of the runs.
+
+- **req/s, p50, p99**: as reported by wrk, averaged over the runs.
+- **±**: half the gap between the fastest and the slowest run, relative to
+  the mean. Differences between rows smaller than this are noise.
+- **CPU µs/req**: user + system CPU time the server's whole process tree
+  spent during the runs (from `/proc/<pid>/stat`), divided by the requests
+  served. On a small machine wrk shares the cores with the server, so req/s
+  partly measures the client; CPU per request is the steadier figure for
+  comparing how much work each server does.
 - **peak RSS**: `VmHWM` summed over the server's processes.
 - **errors**: wrk socket errors plus non-2xx/3xx responses; a row with errors
   is not comparable.
-- **ratios** are relative to the `cello` row of the same table (req/s: higher
-  is better; CPU/req: lower is better).
+- **ratios** are relative to the table's baseline row (`cello`, or
+  `cello-2w` for the 2-worker table; req/s: higher is better, CPU/req: lower
+  is better).
 
 Servers:
 
 {servers}
 
-The extra Cello rows price the coroutine path: `/async` is an `async def`
-handler that never awaits, `/async-sleep` awaits `asyncio.sleep(0)` once.
+The extra Cello rows in the `GET /` table price the coroutine path: `/async`
+is an `async def` handler that never awaits, `/async-sleep` awaits
+`asyncio.sleep(0)` once. `cello-under-uvicorn` runs the very same Cello app
+through its ASGI interface, which separates what Cello's native server buys
+from what its routing and handlers cost. The `cello serve` and mount rows
+show Cello hosting other ASGI apps. On this page's 2-core machine the
+2-worker rows share both cores with wrk, so they show how the servers scale
+when the client competes for the CPU, not their peak throughput.
 
 To rerun: `make bench` (or `bash benchmarks/run.sh`). `BENCH_DURATION=<s>`
-changes the run length, `BENCH_SERVERS=cello,hyper-ceiling` picks servers.
-Raw results, including wrk's own output and each server's log, land in
-`benchmarks/results/`.
+changes the run length, `BENCH_RUNS=<n>` the number of runs per row,
+`BENCH_SERVERS=cello,hyper-ceiling` picks servers and
+`BENCH_SCENARIOS=/,/echo` picks tables. Raw results, including every wrk
+run's own output and each server's log, land in `benchmarks/results/`.
 {selection}
 ## Machine
 
@@ -635,7 +851,8 @@ Raw results, including wrk's own output and each server's log, land in
 - CPUs: {facts["nproc"]} x {facts["cpu_model"]}
 - OS / kernel: {facts["os"]} / Linux {facts["kernel"]}
 - Python: {python_cello} (Cello venv), {python_peers} (peer venv)
-- Cello: {facts["cello"]} (run by `{facts["cello_python"]}`)
+- Cello: {facts["cello"]} (run by `{facts["cello_python"]}`; uvicorn
+  {facts["uvicorn_cello_venv"]} there for `cello-under-uvicorn`)
 - Peers: {peers}
 - {facts["rustc"]}
 - Load generator: {facts["wrk"]}
@@ -645,35 +862,59 @@ Raw results, including wrk's own output and each server's log, land in
 {markdown_tables(results["rows"])}"""
 
 
+def _names(variable: str) -> tuple[str, set[str]]:
+    raw = os.environ.get(variable, "").strip()
+    return raw, {name.strip() for name in raw.split(",") if name.strip()}
+
+
 def main() -> int:
-    seconds = int(os.environ.get("BENCH_DURATION", "5"))
+    seconds = int(os.environ.get("BENCH_DURATION", "3"))
     if not 1 <= seconds <= 120:
         print("BENCH_DURATION must be between 1 and 120 seconds", file=sys.stderr)
         return 2
-    server_filter = os.environ.get("BENCH_SERVERS", "").strip()
-    wanted = {name.strip() for name in server_filter.split(",") if name.strip()}
+    runs = int(os.environ.get("BENCH_RUNS", "2"))
+    if not 1 <= runs <= 10:
+        print("BENCH_RUNS must be between 1 and 10", file=sys.stderr)
+        return 2
+    server_filter, wanted = _names("BENCH_SERVERS")
     unknown = wanted - {server.name for server in SERVERS}
     if unknown:
         known = ", ".join(server.name for server in SERVERS)
         print(f"unknown server(s) {sorted(unknown)}; known: {known}", file=sys.stderr)
         return 2
+    scenario_filter, wanted_scenarios = _names("BENCH_SCENARIOS")
+    unknown = wanted_scenarios - set(SCENARIOS)
+    if unknown:
+        known = ", ".join(repr(key) for key in SCENARIOS)
+        print(f"unknown scenario(s) {sorted(unknown)}; known: {known}", file=sys.stderr)
+        return 2
     selected = [server for server in SERVERS if not wanted or server.name in wanted]
 
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    ECHO_BODY_PATH.write_bytes(ECHO_BODY)
+    started = time.monotonic()
     rows: list[dict] = []
     for server in selected:
-        rows.extend(bench_server(server, seconds))
+        rows.extend(bench_server(server, seconds, runs, wanted_scenarios))
 
     now = datetime.datetime.now(datetime.UTC)
     results = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         "duration_s": seconds,
+        "runs": runs,
+        "elapsed_s": round(time.monotonic() - started),
         "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS},
         "server_filter": server_filter,
+        "scenario_filter": scenario_filter,
+        "scenarios": sorted({row["table"] for row in rows}),
         "machine": machine_facts(),
-        "servers": [{"name": s.name, "description": s.description} for s in selected],
+        "servers": [
+            {"name": s.name, "description": s.description}
+            for s in selected
+            if s.probes(wanted_scenarios)
+        ],
         "rows": rows,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     raw = json.dumps(results, indent=2)
     (RESULTS_DIR / f"bench-{now.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(raw)
     (RESULTS_DIR / "latest.json").write_text(raw)
@@ -682,6 +923,7 @@ def main() -> int:
 
     print()
     print(markdown_tables(rows))
+    print(f"measured in {results['elapsed_s']} s")
     print(f"wrote {DOC_PATH.relative_to(REPO)} and benchmarks/results/latest.json")
     return 0
 

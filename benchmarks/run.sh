@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: installs what it needs, then runs bench.py.
 #
-#   bash benchmarks/run.sh                      # everything, 5 s per run
+#   bash benchmarks/run.sh                      # everything, 2 x 3 s per row
 #   BENCH_DURATION=2 BENCH_SERVERS=cello,hyper-ceiling bash benchmarks/run.sh
 #
 # Expects Cello to be importable from the repo's .venv (`make build`); if it
@@ -27,20 +27,28 @@ if ! command -v wrk >/dev/null 2>&1; then
     fi
 fi
 
-# 2. The peer servers, in their own venv so they never touch .venv. A stamp
-#    holding a copy of requirements.txt skips pip when nothing changed.
-venv="$repo/.bench/venv"
-stamp="$venv/.requirements-installed"
-if [ ! -x "$venv/bin/python" ]; then
-    echo "== creating $venv"
-    python3 -m venv "$venv"
-fi
-if ! cmp -s "$bench/requirements.txt" "$stamp"; then
-    echo "== installing peer servers"
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet -r "$bench/requirements.txt"
-    cp "$bench/requirements.txt" "$stamp"
-fi
+# 2. The peer servers, in their own venvs so they never touch .venv. A stamp
+#    holding a copy of the requirements file skips pip when nothing changed.
+#    Robyn gets a venv of its own: it pins an older uvloop than the others.
+peer_venv() {
+    local venv="$1" requirements="$2"
+    local stamp="$venv/.requirements-installed"
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "== creating $venv"
+        python3 -m venv "$venv" || return 1
+    fi
+    if ! cmp -s "$requirements" "$stamp"; then
+        echo "== installing $(basename "$requirements") into $venv"
+        # `|| return` because set -e is off inside a function called with ||.
+        "$venv/bin/python" -m pip install --quiet --upgrade pip || return 1
+        "$venv/bin/python" -m pip install --quiet -r "$requirements" || return 1
+        cp "$requirements" "$stamp"
+    fi
+}
+peer_venv "$repo/.bench/venv" "$bench/requirements.txt"
+# A failed Robyn install only costs the Robyn rows (reported as failed).
+peer_venv "$repo/.bench/robyn" "$bench/requirements-robyn.txt" ||
+    echo "!! could not install robyn; its rows will fail" >&2
 
 # 3. The ceiling: its own cargo project, built into the repo's ignored target/.
 echo "== building the hyper ceiling"
