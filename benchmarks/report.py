@@ -1,0 +1,256 @@
+"""Turning benchmark rows into docs/benchmarks.md: machine facts, versions
+and one Markdown table per scenario."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from settings import (
+    CELLO_PYTHON,
+    PEER_BIN,
+    REPO,
+    ROBYN_PYTHON,
+    SCENARIOS,
+    WARMUP_SECONDS,
+    WRK_CONNECTIONS,
+    WRK_THREADS,
+)
+
+# --------------------------------------------------------------------------
+# Reporting
+
+
+def _command_output(argv: list[str]) -> str:
+    try:
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    output = (completed.stdout or completed.stderr).strip()
+    return output.splitlines()[0] if completed.returncode == 0 and output else "unavailable"
+
+
+def _package_versions(python: Path, names: list[str]) -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {}\n"
+        "for n in sys.argv[1:]:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: out[n] = 'not installed'\n"
+        "print(json.dumps(out))\n"
+    )
+    raw = _command_output([str(python), "-c", code, *names])
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return dict.fromkeys(names, "unavailable")
+
+
+def machine_facts() -> dict:
+    cpu_model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    peer_python = PEER_BIN / "python"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "kernel": platform.release(),
+        "os": _command_output(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "python_cello": _command_output([str(CELLO_PYTHON), "--version"]),
+        "python_peers": _command_output([str(peer_python), "--version"]),
+        "cello": _package_versions(CELLO_PYTHON, ["cello"])["cello"],
+        "cello_python": _display_path(CELLO_PYTHON),
+        "peers": {
+            **_package_versions(
+                peer_python,
+                ["granian", "uvicorn", "fastapi", "starlette", "blacksheep", "uvloop", "httptools"],
+            ),
+            **_package_versions(ROBYN_PYTHON, ["robyn"]),
+        },
+        # cello-under-uvicorn runs the uvicorn installed in Cello's venv.
+        "uvicorn_cello_venv": _package_versions(CELLO_PYTHON, ["uvicorn"])["uvicorn"],
+        "rustc": _command_output(["rustc", "--version"]),
+        "wrk": _wrk_version(),
+    }
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _wrk_version() -> str:
+    # `wrk --version` prints its banner and exits non-zero, so read it directly.
+    try:
+        completed = subprocess.run(
+            ["wrk", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    first = (completed.stdout or completed.stderr).strip().splitlines()
+    return first[0].split(" [")[0] if first else "unavailable"
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    if value is None or not base:
+        return "—"
+    return f"{value / base:.2f}x"
+
+
+def markdown_tables(rows: list[dict]) -> str:
+    out = []
+    for scenario in SCENARIOS.values():
+        table_rows = [row for row in rows if row["table"] == scenario.key]
+        if not table_rows:
+            continue
+        base = next(
+            (r for r in table_rows if r["label"] == scenario.baseline and "error" not in r), None
+        )
+        base_rps = base["req_per_s"] if base else None
+        base_cpu = base["cpu_us_per_req"] if base else None
+        out.append(f"### {scenario.title}\n")
+        out.append(f"{scenario.blurb[0].upper()}{scenario.blurb[1:]}.\n")
+        out.append(
+            "| server | req/s | ± | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | errors "
+            f"| req/s vs {scenario.baseline} | CPU/req vs {scenario.baseline} |"
+        )
+        out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for row in table_rows:
+            label = row["label"]
+            if row["path"] != scenario.path:
+                label = f"{label} (`{row['path']}`)"
+            if "error" in row:
+                out.append(f"| {label} | failed | — | — | — | — | — | — | — | — |")
+                continue
+            out.append(
+                f"| {label} | {row['req_per_s']:,.0f} | {row['spread_pct'] / 2:.0f}% "
+                f"| {row['p50_ms']:.2f} "
+                f"| {row['p99_ms']:.2f} | {_fmt(row['cpu_us_per_req'], '.1f')} "
+                f"| {row['peak_rss_mib']:.1f} | {row['errors_total']} "
+                f"| {_ratio(row['req_per_s'], base_rps)} "
+                f"| {_ratio(row['cpu_us_per_req'], base_cpu)} |"
+            )
+        out.append("")
+    failures = [row for row in rows if "error" in row]
+    if failures:
+        out.append("Failed rows:\n")
+        # A server that did not start fails every row the same way: say it once.
+        reasons: dict[str, list[dict]] = {}
+        for row in failures:
+            reasons.setdefault(row["server"], []).append(row)
+        for server, server_rows in reasons.items():
+            all_failed = len(server_rows) == sum(r["server"] == server for r in rows)
+            if all_failed and len({row["error"] for row in server_rows}) == 1:
+                out.append(f"- **{server}**: {server_rows[0]['error']}")
+            else:
+                for row in server_rows:
+                    out.append(f"- **{server}** `{row['path']}`: {row['error']}")
+        out.append("")
+    return "\n".join(out)
+
+
+def render_doc(results: dict) -> str:
+    facts = results["machine"]
+    peers = ", ".join(f"{name} {version}" for name, version in facts["peers"].items())
+    servers = "\n".join(f"- **{s['name']}**: {s['description']}" for s in results["servers"])
+    scenarios = "\n".join(
+        f"- **{s.title}**: {s.blurb}." for s in SCENARIOS.values() if s.key in results["scenarios"]
+    )
+    wrk_command = f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{results['duration_s']}s"
+    python_cello = facts["python_cello"].removeprefix("Python ")
+    python_peers = facts["python_peers"].removeprefix("Python ")
+    runs = results["runs"]
+    selection = ""
+    if results["server_filter"] or results["scenario_filter"]:
+        selection = (
+            f"\n> This run was limited to BENCH_SERVERS={results['server_filter'] or '(all)'}, "
+            f"BENCH_SCENARIOS={results['scenario_filter'] or '(all)'}; "
+            "run without them for the full tables.\n"
+        )
+    return f"""# Benchmarks
+
+How fast is Cello next to a bare Rust server and next to the usual Python
+stacks, on the same machine and under the same load? This page is generated
+by `make bench` (which calls `benchmarks/run.sh`); do not edit it by hand.
+
+## What is measured
+
+Every server runs the same small app, written once per framework in
+`benchmarks/apps/`, and each table is one request that every server in it
+answers with the same JSON (checked before measuring: a fast 404 or a wrong
+payload does not count):
+
+{scenarios}
+
+Servers run one at a time on 127.0.0.1, as a single worker process unless
+the table says otherwise. Each row is a {WARMUP_SECONDS} s warm-up followed by
+{runs} measured runs of `{wrk_command}` (keep-alive); the numbers are the
+mean of the runs.
+
+- **req/s, p50, p99**: as reported by wrk, averaged over the runs.
+- **±**: half the gap between the fastest and the slowest run, relative to
+  the mean. Differences between rows smaller than this are noise.
+- **CPU µs/req**: user + system CPU time the server's whole process tree
+  spent during the runs (from `/proc/<pid>/stat`), divided by the requests
+  served. On a small machine wrk shares the cores with the server, so req/s
+  partly measures the client; CPU per request is the steadier figure for
+  comparing how much work each server does.
+- **peak RSS**: `VmHWM` summed over the server's processes.
+- **errors**: wrk socket errors plus non-2xx/3xx responses; a row with errors
+  is not comparable.
+- **ratios** are relative to the table's baseline row (`cello`, or
+  `cello-2w` for the 2-worker table; req/s: higher is better, CPU/req: lower
+  is better).
+
+Servers:
+
+{servers}
+
+The extra Cello rows in the `GET /` table price the coroutine path: `/async`
+is an `async def` handler that never awaits, `/async-sleep` awaits
+`asyncio.sleep(0)` once. `cello-under-uvicorn` runs the very same Cello app
+through its ASGI interface, which separates what Cello's native server buys
+from what its routing and handlers cost. The `cello serve` and mount rows
+show Cello hosting other ASGI apps. On this page's 2-core machine the
+2-worker rows share both cores with wrk, so they show how the servers scale
+when the client competes for the CPU, not their peak throughput.
+
+To rerun: `make bench` (or `bash benchmarks/run.sh`). `BENCH_DURATION=<s>`
+changes the run length, `BENCH_RUNS=<n>` the number of runs per row,
+`BENCH_SERVERS=cello,hyper-ceiling` picks servers and
+`BENCH_SCENARIOS=/,/echo` picks tables. Raw results, including every wrk
+run's own output and each server's log, land in `benchmarks/results/`.
+{selection}
+## Machine
+
+- Date: {results["date"]}
+- CPUs: {facts["nproc"]} x {facts["cpu_model"]}
+- OS / kernel: {facts["os"]} / Linux {facts["kernel"]}
+- Python: {python_cello} (Cello venv), {python_peers} (peer venv)
+- Cello: {facts["cello"]} (run by `{facts["cello_python"]}`; uvicorn
+  {facts["uvicorn_cello_venv"]} there for `cello-under-uvicorn`)
+- Peers: {peers}
+- {facts["rustc"]}
+- Load generator: {facts["wrk"]}
+
+## Results
+
+{markdown_tables(results["rows"])}"""

@@ -1,0 +1,106 @@
+"""What the benchmark measures and where things live: paths, wrk settings
+and the scenarios (one table each). Shared by bench.py and report.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO / "benchmarks"
+APPS_DIR = BENCH_DIR / "apps"
+RESULTS_DIR = BENCH_DIR / "results"
+LOGS_DIR = RESULTS_DIR / "logs"
+DOC_PATH = REPO / "docs" / "benchmarks.md"
+WRK_SCRIPT = BENCH_DIR / "wrk_report.lua"
+WRK_POST_SCRIPT = BENCH_DIR / "wrk_post_json.lua"
+ECHO_BODY_PATH = RESULTS_DIR / "echo_body.json"
+
+# The bodies every app serves live next to the apps, so the runner checks
+# answers against exactly the data the apps were written against.
+sys.path.insert(0, str(APPS_DIR))
+import payloads  # noqa: E402
+
+# Cello comes from the project's own dev venv (built by `make build`); the
+# peers live in a separate venv so their dependencies never leak into it.
+# CELLO_PYTHON overrides it, e.g. to try a release wheel in another venv.
+CELLO_PYTHON = Path(os.environ.get("CELLO_PYTHON", REPO / ".venv" / "bin" / "python"))
+PEER_BIN = REPO / ".bench" / "venv" / "bin"
+# Robyn pins an older uvloop than the other peers, so it gets a venv of its
+# own (run.sh fills it from requirements-robyn.txt).
+ROBYN_PYTHON = REPO / ".bench" / "robyn" / "bin" / "python"
+CEILING_BIN = Path(
+    os.environ.get("CEILING_BIN", REPO / "target" / "bench-ceiling" / "release" / "ceiling")
+)
+
+# Load shape. Fixed on purpose: rows are only comparable if every server sees
+# the same client. 64 connections over 2 wrk threads saturates one server
+# worker without drowning a 2-core machine in context switches.
+WRK_THREADS = 2
+WRK_CONNECTIONS = 64
+WARMUP_SECONDS = 1
+STARTUP_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 10
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One table: a request every server in it answers with the same JSON.
+
+    A row is only measured if the server's answer parses to `expected`: a
+    fast 404 or a wrong payload must not pass for a fast server.
+    """
+
+    key: str
+    title: str
+    method: str
+    path: str
+    expected: object
+    blurb: str
+    body: bytes | None = None
+    # The row the ratio columns divide by.
+    baseline: str = "cello"
+
+
+ECHO_BODY = json.dumps(payloads.ECHO, separators=(",", ":")).encode()
+
+SCENARIOS: dict[str, Scenario] = {
+    s.key: s
+    for s in (
+        Scenario(
+            "/", "`GET /`", "GET", "/", payloads.INDEX,
+            "a constant JSON object: the fixed cost of a request",
+        ),
+        Scenario(
+            "/users/42", "`GET /users/42`", "GET", "/users/42", {"id": "42"},
+            "a path parameter echoed back: adds routing with a capture",
+        ),
+        Scenario(
+            "/query", f"`GET {payloads.QUERY_PATH}`", "GET", payloads.QUERY_PATH, payloads.QUERY,
+            "two query parameters echoed back: query-string parsing",
+        ),
+        Scenario(
+            "/echo", f"`POST /echo` ({len(ECHO_BODY)} B JSON body)", "POST", "/echo",
+            payloads.ECHO,
+            "a 1 KiB JSON body parsed and serialized back: request body + JSON both ways",
+            body=ECHO_BODY,
+        ),
+        Scenario(
+            "/big", "`GET /big` (~100 KiB JSON response)", "GET", "/big", payloads.BIG,
+            "a list of 1000 small dicts serialized on every request: JSON encoding "
+            "and moving a large response",
+        ),
+        Scenario(
+            "2 workers", "`GET /` with 2 worker processes", "GET", "/", payloads.INDEX,
+            "the hello-world request against servers running 2 worker processes "
+            "(CPU and RSS summed over all of them)",
+            baseline="cello-2w",
+        ),
+    )
+}  # fmt: skip
+ONE_WORKER = ("/", "/users/42", "/query", "/echo", "/big")
