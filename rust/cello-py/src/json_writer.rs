@@ -162,8 +162,11 @@ fn write_py_str(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
 }
 
 fn write_int(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
-    if let Ok(v) = obj.extract::<i64>() {
-        write_i64(out, v);
+    // SAFETY: `obj` is an int (checked by every caller); on overflow CPython
+    // sets an exception, which is cleared before trying the unsigned range.
+    let signed = unsafe { ffi::PyLong_AsLongLong(obj.as_ptr()) };
+    if signed != -1 || PyErr::take(obj.py()).is_none() {
+        write_i64(out, signed);
         return Ok(());
     }
     if let Ok(v) = obj.extract::<u64>() {
@@ -174,9 +177,25 @@ fn write_int(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
 }
 
 fn write_dict(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>, depth: usize) -> PyResult<()> {
+    let py = dict.py();
     out.push(b'{');
+    let mut pos: ffi::Py_ssize_t = 0;
+    let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+    let mut value: *mut ffi::PyObject = std::ptr::null_mut();
     let mut first = true;
-    for (key, value) in dict.iter() {
+    // PyDict_Next hands out borrowed references; each is turned into an
+    // owned one before any Python code (a dataclass attribute, `isoformat`,
+    // `model_dump`) could run and change the dict under us.
+    // SAFETY: `dict` is a live dict; `pos`, `key` and `value` are the cursor
+    // and out-parameters PyDict_Next expects.
+    while unsafe { ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) } != 0 {
+        // SAFETY: PyDict_Next returned non-null borrowed references.
+        let (key, value) = unsafe {
+            (
+                Bound::from_borrowed_ptr(py, key),
+                Bound::from_borrowed_ptr(py, value),
+            )
+        };
         if !first {
             out.push(b',');
         }
@@ -193,7 +212,25 @@ fn write_dict(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>, depth: usize) -> PyRe
 }
 
 fn write_list(out: &mut Vec<u8>, list: &Bound<'_, PyList>, depth: usize) -> PyResult<()> {
-    write_sequence(out, list.iter(), depth)
+    let py = list.py();
+    out.push(b'[');
+    let mut index: ffi::Py_ssize_t = 0;
+    // The length is re-read each step: writing an item may run Python code
+    // (a dataclass, `model_dump`) that changes the list.
+    // SAFETY: `list` is a live list.
+    while index < unsafe { ffi::PyList_Size(list.as_ptr()) } {
+        // SAFETY: `index` is in range; the borrowed item becomes an owned
+        // reference before anything else runs.
+        let item =
+            unsafe { Bound::from_borrowed_ptr(py, ffi::PyList_GetItem(list.as_ptr(), index)) };
+        if index > 0 {
+            out.push(b',');
+        }
+        write_value(out, &item, depth + 1)?;
+        index += 1;
+    }
+    out.push(b']');
+    Ok(())
 }
 
 fn write_sequence<'py>(
