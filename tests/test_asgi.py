@@ -5,7 +5,6 @@ streaming at the message level."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -255,4 +254,3 @@ def test_debug_flag_shows_tracebacks_in_asgi_too():
         body = client.get("/").json()
     assert body["detail"] == "RuntimeError: kaboom"
     assert "Traceback" in body["traceback"]
-    assert os.environ.get("CELLO_RUN_MAIN") is None

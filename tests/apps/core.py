@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime as dt
-import enum
-import uuid
 from pathlib import Path
 
 import httpx
-import pydantic
 
 from cello import (
     App,
@@ -21,6 +16,7 @@ from cello import (
     Response,
     UuidConstraint,
 )
+from conformance.http.app import RETURNS as CONFORMANCE_RETURNS
 
 app = App()
 STATIC = Path(__file__).with_name("static")
@@ -369,41 +365,10 @@ def resp_stream_fails(request):
 # -- return values -------------------------------------------------------
 
 
-class Color(enum.Enum):
-    RED = "red"
-
-
-@dataclasses.dataclass
-class Point:
-    x: int
-    y: int
-    label: str = "p"
-
-
-class UserModel(pydantic.BaseModel):
-    name: str
-    age: int
-    joined: dt.date
-
-
+# The conformance app's table of return values (every kind a handler may
+# return), plus the ones that cannot be written as JSON.
 RETURNS = {
-    "dict": lambda: {"a": 1, "b": [1, 2.5, None, True]},
-    "list": lambda: [1, "two", {"three": 3}],
-    "str": lambda: "hello",
-    "bytes": lambda: b"raw\x00bytes",
-    "none": lambda: None,
-    "int": lambda: 42,
-    "float": lambda: 1.5,
-    "bool": lambda: False,
-    "tuple2": lambda: ({"created": True}, 201),
-    "tuple3": lambda: ({"created": True}, 201, {"X-Tuple": "yes"}),
-    "tuple-response": lambda: (Response.text("teapot"), 418),
-    "dataclass": lambda: Point(1, 2),
-    "pydantic": lambda: UserModel(name="Ada", age=36, joined=dt.date(1843, 1, 1)),
-    "datetime": lambda: {"at": dt.datetime(2024, 5, 6, 7, 8, 9, 123, tzinfo=dt.UTC)},
-    "uuid": lambda: {"id": uuid.UUID(int=1)},
-    "enum": lambda: {"color": Color.RED},
-    "unicode": lambda: {"text": 'é😀\n"\\'},
+    **CONFORMANCE_RETURNS,
     "unserializable": lambda: {"s": {1, 2}},
     "huge-int": lambda: {"n": 2**70},
     "nonstr-key": lambda: {1: "x"},

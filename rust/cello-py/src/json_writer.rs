@@ -65,7 +65,6 @@ pub fn write_value(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> P
         return Ok(());
     }
     if obj.is_exact_instance_of::<PyDict>() {
-        // SAFETY-free cast: the exact type was just checked.
         return write_dict(out, obj.cast::<PyDict>()?, depth);
     }
     if obj.is_exact_instance_of::<PyList>() {
@@ -79,8 +78,7 @@ pub fn write_value(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> P
         return write_int(out, obj);
     }
     if obj.is_exact_instance_of::<PyFloat>() {
-        write_f64(out, obj.cast::<PyFloat>()?.value());
-        return Ok(());
+        return write_float(out, obj);
     }
     if obj.is_exact_instance_of::<PyTuple>() {
         return write_sequence(out, obj.cast::<PyTuple>()?.iter(), depth);
@@ -96,19 +94,15 @@ fn write_other(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> PyRes
     if obj.is_instance(types.enum_.bind(py))? {
         return write_value(out, &obj.getattr(intern!(py, "value"))?, depth + 1);
     }
+    // `bool` cannot be subclassed, so only these builtins have subclasses.
     if obj.is_instance_of::<PyString>() {
         return write_py_str(out, obj);
-    }
-    if obj.is_instance_of::<PyBool>() {
-        out.extend_from_slice(if obj.is_truthy()? { b"true" } else { b"false" });
-        return Ok(());
     }
     if obj.is_instance_of::<PyInt>() {
         return write_int(out, obj);
     }
     if obj.is_instance_of::<PyFloat>() {
-        write_f64(out, obj.cast::<PyFloat>()?.value());
-        return Ok(());
+        return write_float(out, obj);
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
         return write_dict(out, dict, depth);
@@ -158,6 +152,11 @@ fn write_py_str(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
         std::str::from_utf8_unchecked(std::slice::from_raw_parts(data.cast::<u8>(), size as usize))
     };
     write_str(out, text);
+    Ok(())
+}
+
+fn write_float(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    write_f64(out, obj.cast::<PyFloat>()?.value());
     Ok(())
 }
 
