@@ -86,10 +86,14 @@ def test_exception_handler_matches_subclasses(client):
     assert response.json() == {"teapot": "short and stout", "type": "SubTeapotError"}
 
 
-def test_async_exception_handler(client):
-    response = client.get("/error/async-handled")
+@pytest.mark.parametrize("handler", ["async-handled", "sync-async-handled"])
+def test_async_exception_handler(client, handler):
+    # A sync handler's exception reaching an async exception handler crosses
+    # from the I/O thread to the event loop in door 1.
+    response = client.get(f"/error/{handler}")
     assert response.status_code == 409
     assert response.json() == {"handled": "async"}
+    assert client.get("/").status_code == 200
 
 
 def test_failing_exception_handler_gives_500(client):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -114,9 +115,9 @@ def test_killed_worker_is_replaced_and_service_continues():
         assert "starting a replacement" in live.stderr()
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigterm_lets_in_flight_requests_finish(workers):
-    live = LiveServer("tests.apps.runtime:app", "--workers", workers).start()
+@pytest.mark.parametrize(("workers", "threads"), [("1", "1"), ("2", "1"), ("1", "2")])
+def test_sigterm_lets_in_flight_requests_finish(workers, threads):
+    live = LiveServer("tests.apps.runtime:app", "--workers", workers, "--threads", threads).start()
     try:
         results: list[int] = []
 
@@ -252,6 +253,59 @@ def test_handler_timeout_is_504():
         assert response.status_code == 504
         assert response.headers["content-type"] == "application/problem+json"
         assert "did not respond within 2.000s" in response.json()["detail"]
+
+
+def test_sync_handler_that_overruns_is_504():
+    # A sync handler cannot be interrupted: its answer is replaced once it returns.
+    with LiveServer("tests.apps.runtime:app") as live:
+        response = httpx.get(live.url + "/blocking?s=2.5", timeout=10)
+        assert response.status_code == 504
+        assert "did not respond within 2.000s" in response.json()["detail"]
+        assert httpx.get(live.url + "/blocking?s=0").json() == {"blocked": True}
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_sync_and_async_handlers_share_the_process(threads):
+    """Sync handlers run on the I/O threads and async ones on the event loop;
+    with several I/O threads they take turns holding the GIL."""
+    with LiveServer("tests.apps.runtime:app", "--threads", threads) as live:
+        failures: list[object] = []
+
+        def hammer(path: str) -> None:
+            with httpx.Client(base_url=live.url, timeout=10) as c:
+                for _ in range(50):
+                    response = c.get(path)
+                    if response.status_code != 200:
+                        failures.append((path, response.status_code))
+
+        paths = ["/pid", "/slow?s=0", "/pid", "/blocking?s=0"] * 2
+        workers = [threading.Thread(target=hammer, args=(p,)) for p in paths]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+        assert failures == []
+        assert live.stop() == 0
+
+
+def test_unread_oversize_get_body_closes_the_connection():
+    """GET bodies are read before a sync handler runs; one that turns out to be
+    over the limit (chunked, so no Content-Length said so) is raised only if
+    the handler asks for it."""
+
+    def chunked(size: int) -> Iterator[bytes]:
+        yield b"x" * size
+
+    with LiveServer("tests.apps.runtime:app") as live:
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            asked = c.request("GET", "/read-body", content=chunked(2000))
+            assert asked.status_code == 413
+            assert "exceeds the limit of 1024 bytes" in asked.json()["detail"]
+            ignored = c.request("GET", "/ignore-body", content=chunked(2000))
+            assert ignored.json() == {"ignored": True}
+            assert ignored.headers["connection"] == "close"
+            assert c.request("GET", "/read-body", content=chunked(1000)).json() == {"size": 1000}
+            assert c.get("/ignore-body").headers.get("connection") != "close"
 
 
 def test_body_read_timeout_is_408():

@@ -287,7 +287,7 @@ def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     fd: int | None = None,
-    threads: int = 2,
+    threads: int = 1,
     shutdown_timeout: float = 30.0,
     header_read_timeout: float | None = None,
     body_read_timeout: float | None = None,

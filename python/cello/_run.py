@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 ENVS = ("development", "production")
 LOG_FORMATS = ("text", "json")
-# Two I/O threads beat one and three on the 2-core benchmark machine
-# (docs/handlers.md, "Dispatch design").
-DEFAULT_THREADS = 2
+# Sync handlers run on the I/O threads, which share one GIL: one thread is
+# fastest (docs/handlers.md, "Dispatch design").
+DEFAULT_THREADS = 1
 # Exit status of a worker whose startup hooks failed: the supervisor stops
 # instead of restarting it forever.
 STARTUP_FAILED = 3

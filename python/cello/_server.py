@@ -1,5 +1,5 @@
 """Serving an ``App`` in one process: the event loop on the main thread, the
-socket and HTTP on Rust I/O threads."""
+socket, HTTP and sync handlers on Rust I/O threads."""
 
 from __future__ import annotations
 

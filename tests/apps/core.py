@@ -505,6 +505,11 @@ async def error_async_handled(request):
     raise AsyncHandledError()
 
 
+@app.get("/error/sync-async-handled")
+def error_sync_async_handled(request):
+    raise AsyncHandledError()
+
+
 @app.get("/error/broken-handler")
 def error_broken_handler(request):
     raise BrokenHandlerError()

@@ -45,6 +45,16 @@ def blocking(request):
     return {"blocked": True}
 
 
+@app.get("/read-body")
+def read_body(request):
+    return {"size": len(request.body())}
+
+
+@app.get("/ignore-body")
+def ignore_body(request):
+    return {"ignored": True}
+
+
 @app.post("/upload")
 def upload(request):
     return {"size": len(request.body())}

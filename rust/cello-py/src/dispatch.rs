@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::app::Route;
 use crate::asgi_host::{self, HostSignal};
-use crate::pipeline::{self, Completion, Runner};
+use crate::pipeline::{self, Completion, Runner, Stage};
 use crate::request::{BodyState, Request, RequestHead};
 
 /// The answer to a native request, with the request body if the handler
@@ -60,6 +60,19 @@ pub enum Work {
     },
     /// A hosted ASGI call's client is gone, or its response is over.
     HostGone(Arc<HostSignal>),
+    /// Start, as a Task, the coroutine a pipeline on an I/O thread produced
+    /// (an async exception handler), and finish that pipeline.
+    Settle {
+        coro: Py<PyAny>,
+        request: Py<Request>,
+        stage: Stage,
+        completion: Completion,
+    },
+    /// Start the pump of a stream a sync handler returned.
+    Pump {
+        pump: Py<PyAny>,
+        request: Py<Request>,
+    },
 }
 
 pub struct Queue {
@@ -164,6 +177,22 @@ impl ServerHandle {
                     asgi_host::deliver_body(py, &future, data, more);
                 }
                 Work::HostGone(signal) => signal.finish(py),
+                Work::Settle {
+                    coro,
+                    request,
+                    stage,
+                    completion,
+                } => pipeline::resume(
+                    py,
+                    &self.runner,
+                    request.bind(py),
+                    coro.into_bound(py),
+                    stage,
+                    completion,
+                ),
+                Work::Pump { pump, request } => {
+                    pipeline::start_pump(py, &self.runner, pump.into_bound(py), request.bind(py))
+                }
                 Work::Finished => {
                     let closed = self.closed.bind(py);
                     if !closed

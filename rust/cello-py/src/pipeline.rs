@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::app::{AppCore, Route};
 use crate::convert::{finalize, problem_parts, to_http, to_parts};
-use crate::dispatch::{NativeReply, Queue};
+use crate::dispatch::{NativeReply, Queue, Work};
 use crate::request::Request;
 use crate::response::{extract_headers, Payload, ResponseParts};
 use crate::streaming::StreamSink;
@@ -32,10 +32,21 @@ pub struct Runner {
     pub native: Option<NativeIo>,
 }
 
-/// What streaming through hyper needs: the I/O runtime and the wake-up queue.
+/// What the native server adds: the I/O runtime, and the queue to the
+/// event-loop thread for what must run there.
 pub struct NativeIo {
     pub runtime: tokio::runtime::Handle,
     pub queue: Arc<Queue>,
+    /// Sync handlers run on I/O threads; Tasks can only start on this one.
+    pub loop_thread: std::thread::ThreadId,
+}
+
+impl Runner {
+    /// The queue to the event-loop thread when called from any other thread.
+    fn off_loop(&self) -> Option<&Queue> {
+        let io = self.native.as_ref()?;
+        (std::thread::current().id() != io.loop_thread).then_some(&*io.queue)
+    }
 }
 
 /// How the finished response leaves.
@@ -50,7 +61,7 @@ pub enum Completion {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Stage {
+pub enum Stage {
     Handler,
     ExceptionHandler,
 }
@@ -86,35 +97,73 @@ fn settle(
     completion: Completion,
 ) {
     let outcome = match outcome {
-        Ok(coro) if is_async => match runner.start_task.bind(py).call1((coro,)) {
-            Ok(task) => match task
-                .call_method0(intern!(py, "done"))
-                .and_then(|d| d.is_truthy())
-            {
-                Ok(true) => task.call_method0(intern!(py, "result")),
-                Ok(false) => {
-                    let completer = Completer {
-                        pending: Mutex::new(Some(Pending {
-                            runner: runner.clone(),
-                            request: request.clone().unbind(),
-                            stage,
-                            completion,
-                        })),
-                    };
-                    let added = Py::new(py, completer)
-                        .and_then(|c| task.call_method1(intern!(py, "add_done_callback"), (c,)));
-                    if let Err(e) = added {
-                        log_error(py, &e, request);
+        Ok(coro) if is_async => {
+            if let Some(queue) = runner.off_loop() {
+                // A sync handler on an I/O thread whose exception handler is
+                // async: Tasks start on the event-loop thread only.
+                queue.push(Work::Settle {
+                    coro: coro.unbind(),
+                    request: request.clone().unbind(),
+                    stage,
+                    completion,
+                });
+                return;
+            }
+            match runner.start_task.bind(py).call1((coro,)) {
+                Ok(task) => match task
+                    .call_method0(intern!(py, "done"))
+                    .and_then(|d| d.is_truthy())
+                {
+                    Ok(true) => task.call_method0(intern!(py, "result")),
+                    Ok(false) => {
+                        let completer = Completer {
+                            pending: Mutex::new(Some(Pending {
+                                runner: runner.clone(),
+                                request: request.clone().unbind(),
+                                stage,
+                                completion,
+                            })),
+                        };
+                        let added = Py::new(py, completer).and_then(|c| {
+                            task.call_method1(intern!(py, "add_done_callback"), (c,))
+                        });
+                        if let Err(e) = added {
+                            log_error(py, &e, request);
+                        }
+                        return;
                     }
-                    return;
-                }
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        },
+            }
+        }
         other => other,
     };
     finish(py, runner, request, outcome, stage, completion);
+}
+
+/// Continues, on the event-loop thread, a pipeline an I/O thread handed over.
+pub fn resume(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    request: &Bound<'_, Request>,
+    coro: Bound<'_, PyAny>,
+    stage: Stage,
+    completion: Completion,
+) {
+    settle(py, runner, request, Ok(coro), true, stage, completion);
+}
+
+/// Starts a response stream's pump as a Task (on the event-loop thread).
+pub fn start_pump(
+    py: Python<'_>,
+    runner: &Runner,
+    pump: Bound<'_, PyAny>,
+    request: &Bound<'_, Request>,
+) {
+    if let Err(e) = runner.start_task.bind(py).call1((pump,)) {
+        log_error(py, &e, request);
+    }
 }
 
 fn finish(
@@ -293,12 +342,15 @@ pub(crate) fn deliver(
                         return;
                     }
                     let sink = StreamSink::new(tx, runner.clone());
-                    let started = Py::new(py, sink).and_then(|sink| {
-                        let pump = support(py)?.pump.bind(py).call1((source, sink))?;
-                        runner.start_task.bind(py).call1((pump,))
-                    });
-                    if let Err(e) = started {
-                        log_error(py, &e, request);
+                    let pump = Py::new(py, sink)
+                        .and_then(|sink| support(py)?.pump.bind(py).call1((source, sink)));
+                    match (pump, runner.off_loop()) {
+                        (Ok(pump), None) => start_pump(py, runner, pump, request),
+                        (Ok(pump), Some(queue)) => queue.push(Work::Pump {
+                            pump: pump.unbind(),
+                            request: request.clone().unbind(),
+                        }),
+                        (Err(e), _) => log_error(py, &e, request),
                     }
                 }
             }

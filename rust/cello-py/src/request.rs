@@ -25,6 +25,9 @@ pub use cello_core::request::RequestHead;
 /// The body: read already, still on the socket, or consumed by a failure.
 pub enum BodyState {
     Ready(Bytes),
+    /// Read ahead for a handler on an I/O thread, and that read failed: the
+    /// error is raised only if the handler asks for the body.
+    Failed(BodyError),
     Pending {
         incoming: Incoming,
         runtime: tokio::runtime::Handle,
@@ -35,6 +38,7 @@ pub enum BodyState {
 }
 
 /// Why reading a body failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyError {
     TooLarge(usize),
     Disconnected,
@@ -54,6 +58,31 @@ pub async fn read_limited(mut incoming: Incoming, limit: usize) -> Result<Bytes,
         }
     }
     Ok(buf.freeze())
+}
+
+/// The exception a handler sees when it asks for a body that could not be read.
+fn body_error(py: Python<'_>, e: BodyError) -> PyErr {
+    let support = match support(py) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    match e {
+        BodyError::TooLarge(limit) => error(
+            py,
+            &support.payload_too_large,
+            &format!("request body exceeds the limit of {limit} bytes"),
+        ),
+        BodyError::Disconnected => error(
+            py,
+            &support.client_disconnected,
+            "client disconnected while sending the body",
+        ),
+        BodyError::TimedOut => error(
+            py,
+            &support.request_timeout,
+            "the request body was not received in time",
+        ),
+    }
 }
 
 #[pyclass(module = "cello._cello", name = "Request", frozen)]
@@ -95,6 +124,9 @@ impl Request {
         if let BodyState::Ready(bytes) = &*state {
             return Ok(bytes.clone());
         }
+        if let BodyState::Failed(e) = &*state {
+            return Err(body_error(py, *e));
+        }
         let BodyState::Pending {
             incoming,
             runtime,
@@ -123,21 +155,10 @@ impl Request {
                 *state = BodyState::Ready(bytes.clone());
                 Ok(bytes)
             }
-            Err(BodyError::TooLarge(limit)) => Err(error(
-                py,
-                &support(py)?.payload_too_large,
-                &format!("request body exceeds the limit of {limit} bytes"),
-            )),
-            Err(BodyError::Disconnected) => Err(error(
-                py,
-                &support(py)?.client_disconnected,
-                "client disconnected while sending the body",
-            )),
-            Err(BodyError::TimedOut) => Err(error(
-                py,
-                &support(py)?.request_timeout,
-                "the request body was not received in time",
-            )),
+            Err(e) => {
+                *state = BodyState::Failed(e);
+                Err(body_error(py, e))
+            }
         }
     }
 

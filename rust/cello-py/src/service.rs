@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use cello_core::access_log::{self, AccessLog, Entry};
 use cello_core::problem::Problem;
 use cello_core::query::decode_path;
@@ -18,18 +19,20 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::app::{AppCore, Cello};
+use crate::app::{AppCore, Cello, Route};
 use crate::asgi_host::{GoneOnDrop, HostSignal};
 use crate::convert::{bytes_response, problem_response};
 use crate::dispatch::{Job, NativeReply, Queue, ServerHandle, Work};
-use crate::pipeline::{NativeIo, Runner};
-use crate::request::{read_limited, BodyError, BodyState, RequestHead};
+use crate::pipeline::{self, Completion, NativeIo, Runner};
+use crate::request::{read_limited, BodyError, BodyState, Request, RequestHead};
 use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
+use crate::support;
 
 type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>;
 
 struct NativeService {
     app: Arc<AppCore>,
+    runner: Arc<Runner>,
     queue: Arc<Queue>,
     runtime: tokio::runtime::Handle,
     body_timeout: Option<Duration>,
@@ -149,33 +152,122 @@ impl NativeService {
             server: Some(conn.local),
             scheme: "http",
         };
+        if hosted {
+            return self.host(route, head, incoming, head_only);
+        }
+        let head_only = head_only || head_from_get;
+        if route.is_async {
+            self.queue_async(route, head, incoming, head_only)
+        } else {
+            self.call_sync(route, head, incoming, head_only)
+        }
+    }
+
+    /// A mounted ASGI app runs on the event-loop thread and sees its body as
+    /// it arrives, with no limit of Cello's (as under other ASGI servers).
+    fn host(
+        &self,
+        route: Arc<Route>,
+        head: RequestHead,
+        incoming: Incoming,
+        head_only: bool,
+    ) -> ResponseFuture {
+        let queue = self.queue.clone();
+        let limit = self.app.max_body_size();
+        let body_timeout = self.body_timeout;
+        Box::pin(async move {
+            let incoming = (!incoming.is_end_stream()).then_some(incoming);
+            let signal = HostSignal::new(incoming);
+            let mut gone = GoneOnDrop {
+                signal: signal.clone(),
+                queue: queue.clone(),
+                armed: true,
+            };
+            let (reply, response) = oneshot::channel();
+            queue.push(Work::Request(Job {
+                route,
+                head,
+                body: BodyState::Ready(Bytes::new()),
+                host: Some(signal),
+                head_only,
+                reply,
+            }));
+            let answered = response.await;
+            gone.armed = false;
+            answer(answered, limit, body_timeout, head_only).await
+        })
+    }
+
+    /// A sync handler runs right here, on the I/O thread, holding the GIL:
+    /// no hand-over to the event-loop thread and no wake-up, which is what
+    /// makes it the cheapest path (docs/handlers.md has the measurements).
+    fn call_sync(
+        &self,
+        route: Arc<Route>,
+        head: RequestHead,
+        incoming: Incoming,
+        head_only: bool,
+    ) -> ResponseFuture {
+        let handler_timeout = self.handler_timeout;
+        let limit = self.app.max_body_size();
+        let body_timeout = self.body_timeout;
+        if incoming.is_end_stream() {
+            let body = BodyState::Ready(Bytes::new());
+            return match run_sync(&self.runner, &route, head, body, head_only, handler_timeout) {
+                Inline::Now(response) => ready(response),
+                Inline::Later(rx, path) => Box::pin(async move {
+                    let answered = reply_within(rx, handler_timeout, path, head_only).await;
+                    answer(answered, limit, body_timeout, head_only).await
+                }),
+            };
+        }
+        let runner = self.runner.clone();
+        let lazy = body_is_lazy(&head.method);
+        Box::pin(async move {
+            // The handler cannot wait for its body on this thread, so the body
+            // is read first. For methods whose bodies are read only on demand,
+            // a failed read is raised only if the handler asks for the body.
+            let body = match read_body(incoming, limit, body_timeout).await {
+                Ok(bytes) => BodyState::Ready(bytes),
+                Err(e) if lazy => BodyState::Failed(e),
+                Err(e) => return body_error_response(e, &head.path, head_only),
+            };
+            let unusable = matches!(body, BodyState::Failed(_));
+            let mut response =
+                match run_sync(&runner, &route, head, body, head_only, handler_timeout) {
+                    Inline::Now(response) => response,
+                    Inline::Later(rx, path) => {
+                        let answered = reply_within(rx, handler_timeout, path, head_only).await;
+                        answer(answered, limit, body_timeout, head_only).await
+                    }
+                };
+            if unusable {
+                // What is left of that body is still on the connection.
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            response
+        })
+    }
+
+    /// An async handler runs as a Task on the event-loop thread.
+    fn queue_async(
+        &self,
+        route: Arc<Route>,
+        head: RequestHead,
+        incoming: Incoming,
+        head_only: bool,
+    ) -> ResponseFuture {
         let queue = self.queue.clone();
         let runtime = self.runtime.clone();
         let handler_timeout = self.handler_timeout;
+        let limit = self.app.max_body_size();
+        let body_timeout = self.body_timeout;
         Box::pin(async move {
-            if hosted {
-                let incoming = (!incoming.is_end_stream()).then_some(incoming);
-                let signal = HostSignal::new(incoming);
-                let mut gone = GoneOnDrop {
-                    signal: signal.clone(),
-                    queue: queue.clone(),
-                    armed: true,
-                };
-                let (reply, response) = oneshot::channel();
-                queue.push(Work::Request(Job {
-                    route,
-                    head,
-                    body: BodyState::Ready(bytes::Bytes::new()),
-                    host: Some(signal),
-                    head_only,
-                    reply,
-                }));
-                let answered = response.await;
-                gone.armed = false;
-                return answer(answered, limit, body_timeout, head_only).await;
-            }
             let body = if incoming.is_end_stream() {
-                BodyState::Ready(bytes::Bytes::new())
+                BodyState::Ready(Bytes::new())
             } else if body_is_lazy(&head.method) {
                 BodyState::Pending {
                     incoming,
@@ -186,52 +278,123 @@ impl NativeService {
             } else {
                 match read_body(incoming, limit, body_timeout).await {
                     Ok(bytes) => BodyState::Ready(bytes),
-                    Err(BodyError::TooLarge(limit)) => {
-                        return bytes_response(too_large(limit, &head.path), head_only)
-                    }
-                    Err(BodyError::TimedOut) => {
-                        return bytes_response(
-                            closing_problem(
-                                408,
-                                "the request body was not received in time".into(),
-                                &head.path,
-                            ),
-                            head_only,
-                        )
-                    }
-                    Err(BodyError::Disconnected) => {
-                        // Nobody is left to read this; hyper discards it.
-                        return problem_response(&Problem::new(400), head_only);
-                    }
+                    Err(e) => return body_error_response(e, &head.path, head_only),
                 }
             };
             let (reply, response) = oneshot::channel();
-            let path_for_timeout = head.path.clone();
+            let path = head.path.clone();
             queue.push(Work::Request(Job {
                 route,
                 head,
                 body,
                 host: None,
-                head_only: head_only || head_from_get,
+                head_only,
                 reply,
             }));
-            let answered = match handler_timeout {
-                Some(d) => match tokio::time::timeout(d, response).await {
-                    Ok(answered) => answered,
-                    Err(_) => {
-                        let problem = Problem::new(504)
-                            .with_detail(format!(
-                                "the handler did not respond within {:.3}s",
-                                d.as_secs_f64()
-                            ))
-                            .with_instance(path_for_timeout);
-                        return problem_response(&problem, head_only);
-                    }
-                },
-                None => response.await,
-            };
+            let answered = reply_within(response, handler_timeout, path, head_only).await;
             answer(answered, limit, body_timeout, head_only).await
         })
+    }
+}
+
+/// How a sync handler answered.
+enum Inline {
+    Now(http::Response<Body>),
+    /// An async exception handler is finishing the request on the event-loop
+    /// thread; the path is for the 504 should it take too long.
+    Later(oneshot::Receiver<NativeReply>, String),
+}
+
+/// Calls a sync handler on this thread, holding the GIL for the call.
+fn run_sync(
+    runner: &Arc<Runner>,
+    route: &Route,
+    head: RequestHead,
+    body: BodyState,
+    head_only: bool,
+    handler_timeout: Option<Duration>,
+) -> Inline {
+    let started = handler_timeout.map(|_| Instant::now());
+    let (reply, mut rx) = oneshot::channel();
+    let completion = Completion::Native {
+        reply,
+        head: head_only,
+    };
+    Python::attach(|py| {
+        let request = match Bound::new(py, Request::new(head, body)) {
+            Ok(request) => request,
+            Err(e) => {
+                e.print(py);
+                return Inline::Now(no_response(head_only));
+            }
+        };
+        pipeline::run(py, runner, route, request.clone(), completion);
+        let path = || request.get().head.path.clone();
+        if let (Some(limit), Some(started)) = (handler_timeout, started) {
+            // A sync handler cannot be interrupted; one that overran still
+            // gets the 504 an async one would have had.
+            if started.elapsed() > limit {
+                return Inline::Now(handler_timed_out(limit, path(), head_only));
+            }
+        }
+        match rx.try_recv() {
+            Ok(reply) => Inline::Now(reply.response),
+            Err(oneshot::error::TryRecvError::Empty) => Inline::Later(rx, path()),
+            Err(oneshot::error::TryRecvError::Closed) => Inline::Now(no_response(head_only)),
+        }
+    })
+}
+
+/// Waits for the Python side's answer, or answers 504 after `limit`.
+async fn reply_within(
+    rx: oneshot::Receiver<NativeReply>,
+    limit: Option<Duration>,
+    path: String,
+    head_only: bool,
+) -> Result<NativeReply, oneshot::error::RecvError> {
+    let Some(limit) = limit else {
+        return rx.await;
+    };
+    match tokio::time::timeout(limit, rx).await {
+        Ok(answered) => answered,
+        Err(_) => Ok(NativeReply {
+            response: handler_timed_out(limit, path, head_only),
+            unread: None,
+        }),
+    }
+}
+
+fn handler_timed_out(limit: Duration, path: String, head_only: bool) -> http::Response<Body> {
+    let problem = Problem::new(504)
+        .with_detail(format!(
+            "the handler did not respond within {:.3}s",
+            limit.as_secs_f64()
+        ))
+        .with_instance(path);
+    problem_response(&problem, head_only)
+}
+
+fn no_response(head_only: bool) -> http::Response<Body> {
+    problem_response(
+        &Problem::new(500).with_detail("no response was produced"),
+        head_only,
+    )
+}
+
+/// The answer when a body that had to be read first could not be.
+fn body_error_response(e: BodyError, path: &str, head_only: bool) -> http::Response<Body> {
+    match e {
+        BodyError::TooLarge(limit) => bytes_response(too_large(limit, path), head_only),
+        BodyError::TimedOut => bytes_response(
+            closing_problem(
+                408,
+                "the request body was not received in time".into(),
+                path,
+            ),
+            head_only,
+        ),
+        // Nobody is left to read this; hyper discards it.
+        BodyError::Disconnected => problem_response(&Problem::new(400), head_only),
     }
 }
 
@@ -252,10 +415,7 @@ async fn answer(
             response,
             unread: Some(body),
         }) => discard_then(body, limit, body_timeout, response).await,
-        Err(_) => problem_response(
-            &Problem::new(500).with_detail("no response was produced"),
-            head_only,
-        ),
+        Err(_) => no_response(head_only),
     }
 }
 
@@ -307,7 +467,7 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
 #[pyfunction]
 #[pyo3(signature = (
     app, event_loop, start_task, closed, *, host = "127.0.0.1", port = 0, fd = None,
-    threads = 2, shutdown_timeout = 30.0, header_read_timeout = None, body_read_timeout = None,
+    threads = 1, shutdown_timeout = 30.0, header_read_timeout = None, body_read_timeout = None,
     idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
     max_requests_per_connection = None, max_headers = 100, max_header_size = 8192, access_log = None
 ))]
@@ -363,10 +523,21 @@ pub fn start_server(
             .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?,
     };
     let local = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()?;
+    // Sync handlers run on the I/O threads, so each keeps a Python thread
+    // state. One thread needs no scheduler of its own: it is the thread that
+    // drives the runtime.
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .on_thread_start(support::adopt_thread)
+            .on_thread_stop(support::release_thread)
+            .enable_all()
+            .build()?
+    };
     let (wake_reader, waker) = UnixStream::pair()?;
     wake_reader.set_nonblocking(true)?;
     waker.set_nonblocking(true)?;
@@ -379,10 +550,12 @@ pub fn start_server(
         native: Some(NativeIo {
             runtime: runtime.handle().clone(),
             queue: queue.clone(),
+            loop_thread: std::thread::current().id(),
         }),
     });
     let service = Arc::new(NativeService {
         app: app.core.clone(),
+        runner: runner.clone(),
         queue: queue.clone(),
         runtime: runtime.handle().clone(),
         body_timeout: seconds("body_read_timeout", body_read_timeout)?,
@@ -405,6 +578,7 @@ pub fn start_server(
     let thread = std::thread::Builder::new()
         .name("cello-io".into())
         .spawn(move || {
+            support::adopt_thread();
             let stopped = async move {
                 let _ = stop_rx.await;
             };
@@ -414,6 +588,7 @@ pub fn start_server(
             queue.push(Work::Finished);
             // Streams cut off by the shutdown timeout may still hold the runtime.
             runtime.shutdown_timeout(Duration::from_secs(1));
+            support::release_thread();
         })?;
     Ok(ServerHandle {
         runner,

@@ -59,3 +59,37 @@ pub fn error(py: Python<'_>, ty: &Py<PyType>, message: &str) -> PyErr {
         Err(e) => e,
     }
 }
+
+thread_local! {
+    /// The thread state an I/O thread keeps while it lives (see `adopt_thread`).
+    static ADOPTED: std::cell::Cell<Option<(pyo3::ffi::PyGILState_STATE, usize)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Gives the calling (I/O) thread a Python thread state that lives as long
+/// as the thread, then releases the GIL. Without it, every request handled
+/// on the thread would create and destroy a thread state when it takes the
+/// GIL. Undone by `release_thread`.
+pub fn adopt_thread() {
+    // SAFETY: the interpreter is initialized (this module was imported), and
+    // the state/thread-state pair is restored in `release_thread` on this thread.
+    unsafe {
+        let state = pyo3::ffi::PyGILState_Ensure();
+        let thread_state = pyo3::ffi::PyEval_SaveThread();
+        ADOPTED.set(Some((state, thread_state as usize)));
+    }
+}
+
+/// Drops the thread state `adopt_thread` kept (when the interpreter is still up).
+pub fn release_thread() {
+    let Some((state, thread_state)) = ADOPTED.take() else {
+        return;
+    };
+    // SAFETY: the pair came from `adopt_thread` on this same thread.
+    unsafe {
+        if pyo3::ffi::Py_IsInitialized() != 0 {
+            pyo3::ffi::PyEval_RestoreThread(thread_state as *mut pyo3::ffi::PyThreadState);
+            pyo3::ffi::PyGILState_Release(state);
+        }
+    }
+}
