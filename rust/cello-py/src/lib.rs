@@ -22,6 +22,12 @@ mod support;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+// Requests are allocated on an I/O thread and freed on the event-loop thread
+// (and responses the other way round); glibc's malloc serialises those
+// cross-thread frees on an arena lock, mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Serialises a value exactly as a handler's return value would be (orjson-compatible bytes).
 #[pyfunction]
 fn dumps<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
