@@ -233,6 +233,11 @@ show Cello hosting other ASGI apps. On this page's 2-core machine the
 2-worker rows share both cores with wrk, so they show how the servers scale
 when the client competes for the CPU, not their peak throughput.
 
+Between benchmark runs, `tests/test_fast_path.py` guards the hot path without
+timing anything: it counts the Python functions called per request on each
+path (a native sync request calls its handler and nothing else) and checks
+that memory stays flat over thousands of requests.
+
 To rerun: `make bench` (or `bash benchmarks/run.sh`). `BENCH_DURATION=<s>`
 changes the run length, `BENCH_RUNS=<n>` the number of runs per row,
 `BENCH_SERVERS=cello,hyper-ceiling` picks servers and

@@ -1,0 +1,128 @@
+"""Regression guards for the per-request cost, without timing anything.
+
+The benchmark (`make bench`) measures speed; these tests pin down *what runs*
+per request, so a change that adds Python work to the hot path fails here
+even on a noisy machine: the Python functions called per request are counted
+with a profiler, and the process's allocated blocks must not grow with the
+number of requests served.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from cello.testing import TestClient
+from tests.live import LiveServer
+
+REQUESTS = 200
+APP = "tests.apps.counting:app"
+
+
+@pytest.fixture(scope="module")
+def native() -> Iterator[httpx.Client]:
+    with LiveServer(APP, "--env", "production") as live:
+        with httpx.Client(base_url=live.url, timeout=10) as client:
+            yield client
+
+
+@pytest.fixture(params=["native", "asgi"])
+def client(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    if request.param == "native":
+        yield request.getfixturevalue("native")
+    else:
+        from tests.apps.counting import app
+
+        with TestClient(app) as c:
+            yield c
+
+
+def calls_per_request(client: httpx.Client, path: str, suffix: str = "") -> dict[str, float]:
+    """The Python functions of Cello and of the app called per request to
+    `path`, on the thread that runs its handler: what a window with no
+    requests costs (the start/stop requests themselves) is subtracted."""
+
+    def window(requests: int) -> dict[str, int]:
+        assert client.get(f"/profile/start{suffix}").status_code == 200
+        for _ in range(requests):
+            assert client.get(path).status_code == 200
+        counts: dict[str, int] = client.get(f"/profile/stop{suffix}").json()
+        return counts
+
+    baseline = window(0)
+    counts = window(REQUESTS)
+    ours = ("cello.", "tests.")
+    return {
+        name: (n - baseline.get(name, 0)) / REQUESTS
+        for name, n in counts.items()
+        if name.startswith(ours)
+        and not name.startswith("cello.testing.")  # the test client, not the app
+        and n != baseline.get(name, 0)
+    }
+
+
+def test_a_sync_request_calls_only_its_handler_natively(native):
+    # Routing, the Request, the JSON body and the response are all Rust.
+    assert calls_per_request(native, "/") == {"tests.apps.counting.index": 1.0}
+
+
+def eager_start_helpers() -> dict[str, float]:
+    if sys.version_info >= (3, 12):
+        return {"cello._support.eager_starter.<locals>.start": 1.0}
+    return {
+        "cello._support.eager_starter.<locals>.start_311": 1.0,
+        "cello._support.eager_starter.<locals>.capture": 1.0,
+    }
+
+
+def test_an_async_request_adds_only_the_eager_task_start_natively(native):
+    assert calls_per_request(native, "/async", "-async") == {
+        "tests.apps.counting.index_async": 1.0,
+        **eager_start_helpers(),
+    }
+    # One suspension resumes the coroutine once more, and nothing else.
+    assert calls_per_request(native, "/async-sleep", "-async") == {
+        "tests.apps.counting.index_async_sleep": 2.0,
+        **eager_start_helpers(),
+    }
+
+
+# Door 2: the ASGI adapter's Python layer, once per request.
+ASGI_DOOR_CALLS = {
+    "cello.app.App.__call__": 1.0,
+    "cello.asgi.AsgiAdapter.__call__": 1.0,
+    "cello.asgi.AsgiAdapter._mounted": 1.0,
+    "cello.asgi.AsgiAdapter._http": 1.0,
+    "cello.asgi.AsgiAdapter._door": 1.0,
+    "cello.asgi._declared_length": 1.0,
+    "cello.asgi._read_body": 1.0,
+}
+
+
+def test_asgi_door_calls_per_request():
+    from tests.apps.counting import app
+
+    with TestClient(app) as client:
+        sync = calls_per_request(client, "/")
+        async_ = calls_per_request(client, "/async", "-async")
+    assert sync == {"tests.apps.counting.index": 1.0, **ASGI_DOOR_CALLS}
+    assert async_ == {
+        "tests.apps.counting.index_async": 1.0,
+        **ASGI_DOOR_CALLS,
+        **eager_start_helpers(),
+    }
+
+
+def test_serving_does_not_grow_memory(client):
+    """Python-allocated blocks stay flat over many requests (a leak of one
+    object per request would add thousands)."""
+    for _ in range(500):
+        client.get("/")
+    before = client.get("/blocks").json()["blocks"]
+    for _ in range(3000):
+        client.get("/")
+    after = client.get("/blocks").json()["blocks"]
+    assert after - before < 300, (before, after)
