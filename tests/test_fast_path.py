@@ -78,14 +78,19 @@ def eager_start_helpers() -> dict[str, float]:
     }
 
 
-def test_an_async_request_adds_only_the_eager_task_start_natively(native):
+def test_an_async_handler_without_await_runs_like_a_sync_one_natively(native):
+    # It cannot suspend, so no Task is made for it: one step runs it through.
     assert calls_per_request(native, "/async", "-async") == {
         "tests.apps.counting.index_async": 1.0,
-        **eager_start_helpers(),
     }
-    # One suspension resumes the coroutine once more, and nothing else.
+
+
+def test_an_async_request_that_awaits_adds_only_the_eager_task_start_natively(native):
+    # One suspension resumes the coroutine once more; the event loop
+    # schedules that step and the Task's done callback, and nothing else.
     assert calls_per_request(native, "/async-sleep", "-async") == {
         "tests.apps.counting.index_async_sleep": 2.0,
+        "cello._loop.EventLoop.call_soon": 2.0,
         **eager_start_helpers(),
     }
 
@@ -108,10 +113,19 @@ def test_asgi_door_calls_per_request():
     with TestClient(app) as client:
         sync = calls_per_request(client, "/")
         async_ = calls_per_request(client, "/async", "-async")
+        awaiting = calls_per_request(client, "/async-sleep", "-async")
     assert sync == {"tests.apps.counting.index": 1.0, **ASGI_DOOR_CALLS}
-    assert async_ == {
-        "tests.apps.counting.index_async": 1.0,
+    assert async_ == {"tests.apps.counting.index_async": 1.0, **ASGI_DOOR_CALLS}
+    # The adapter's coroutines suspend with the handler and resume once more.
+    resumed = (
+        "cello.app.App.__call__",
+        "cello.asgi.AsgiAdapter.__call__",
+        "cello.asgi.AsgiAdapter._http",
+    )
+    assert awaiting == {
+        "tests.apps.counting.index_async_sleep": 2.0,
         **ASGI_DOOR_CALLS,
+        **{name: 2.0 for name in resumed},
         **eager_start_helpers(),
     }
 

@@ -1,6 +1,7 @@
 """Type stubs for the native module ``cello._cello`` (checked by mypy.stubtest)."""
 
 import asyncio
+import selectors
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, final
 
@@ -12,6 +13,7 @@ __all__ = [
     "Completer",
     "Headers",
     "HostCall",
+    "LoopDriver",
     "QueryParams",
     "Request",
     "Response",
@@ -40,6 +42,7 @@ class Cello:
         handler: Any,
         is_async: bool,
         constraints: list[tuple[str, str, str | None]] = ...,
+        suspends: bool = True,
     ) -> None: ...
     def add_exception_handler(
         self, exc_type: type[BaseException], handler: Any, is_async: bool
@@ -239,10 +242,24 @@ class ServerHandle:
     def host(self) -> str: ...
     @property
     def port(self) -> int: ...
-    def fileno(self) -> int: ...
+    def fileno(self) -> int | None: ...
     def drain(self) -> None: ...
     def shutdown(self) -> None: ...
     def join(self) -> None: ...
+
+@final
+class LoopDriver:
+    """The tokio runtime a ``cello._loop.EventLoop`` runs while it waits."""
+
+    def __new__(cls, selector: selectors.BaseSelector) -> LoopDriver: ...
+    def bind(self, event_loop: asyncio.AbstractEventLoop) -> None: ...
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+    @property
+    def more(self) -> bool: ...
+    @more.setter
+    def more(self, more: bool) -> None: ...
+    def close(self) -> None: ...
 
 @final
 class StreamSink:
@@ -284,6 +301,7 @@ def start_server(
     start_task: Any,
     closed: asyncio.Future[None],
     *,
+    driver: LoopDriver | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     fd: int | None = None,

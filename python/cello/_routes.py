@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dis
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,32 @@ def is_async_handler(handler: Callable[..., Any]) -> bool:
         return True
     call = getattr(handler, "__call__", None)  # noqa: B004 - callable objects
     return call is not None and inspect.iscoroutinefunction(call)
+
+
+# The opcodes of every point where a coroutine can give up control: `await`
+# (and the awaits inside `async with` and `async for`) compiles to them.
+_SUSPENDING_OPCODES = frozenset(
+    {
+        "YIELD_VALUE",
+        "SEND",
+        "GET_AWAITABLE",
+        "BEFORE_ASYNC_WITH",
+        "GET_AITER",
+        "GET_ANEXT",
+        "END_ASYNC_FOR",
+    }
+)
+
+
+def can_suspend(handler: Callable[..., Any]) -> bool:
+    """False for an ``async def`` whose own code has no ``await``, ``async
+    with`` or ``async for``: it always finishes in one step, so Cello runs it
+    like a sync handler instead of as a Task. True when in doubt."""
+    func = handler if inspect.iscoroutinefunction(handler) else getattr(handler, "__call__", None)  # noqa: B004
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return True
+    return any(op.opname in _SUSPENDING_OPCODES for op in dis.get_instructions(code))
 
 
 def takes_request(handler: Callable[..., Any]) -> bool:

@@ -1,5 +1,9 @@
-"""Serving an ``App`` in one process: the event loop on the main thread, the
-socket, HTTP and sync handlers on Rust I/O threads."""
+"""Serving an ``App`` in one process.
+
+With one I/O thread (the default) everything runs on the main thread: the
+event loop is ``cello._loop.EventLoop``, whose waits run the native server.
+With more, the event loop runs on the main thread and the sockets, HTTP and
+sync handlers on Rust I/O threads."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
-from cello import _cello
+from cello import _cello, _loop
 from cello._run import STARTUP_FAILED, ConfigError, RunConfig
 from cello._support import eager_starter
 from cello.mounts import LifespanFailed
@@ -19,7 +23,9 @@ if TYPE_CHECKING:
     from cello.app import App
 
 
-def _new_event_loop() -> asyncio.AbstractEventLoop:
+def _new_event_loop(threads: int) -> asyncio.AbstractEventLoop:
+    if threads == 1 and _loop.supported():
+        return _loop.EventLoop()
     try:
         import uvloop
     except ImportError:
@@ -45,7 +51,8 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
     printed."""
     app.debug = config.debug
     app._core.max_body_size = config.limits.max_body_size
-    loop = _new_event_loop()
+    loop = _new_event_loop(config.threads)
+    driver = loop.driver if isinstance(loop, _loop.EventLoop) else None
     asyncio.set_event_loop(loop)
     try:
         try:
@@ -62,7 +69,7 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
         timeout, limits = config.timeout, config.limits
         try:
             handle = _cello.start_server(
-                app._core, loop, eager_starter(loop), closed,
+                app._core, loop, eager_starter(loop), closed, driver=driver,
                 host=config.host, port=config.port, fd=fd, threads=config.threads,
                 shutdown_timeout=config.cluster.shutdown_timeout or 0.0,
                 header_read_timeout=timeout.read_header_timeout,
@@ -78,7 +85,9 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
             )  # fmt: skip
         except OSError as exc:
             raise ConfigError(str(exc)) from None
-        loop.add_reader(handle.fileno(), handle.drain)
+        wake_fd = handle.fileno()
+        if wake_fd is not None:
+            loop.add_reader(wake_fd, handle.drain)
         signals_seen = 0
 
         def on_signal() -> None:
@@ -99,7 +108,8 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
         else:
             _watch_parent(loop, handle)
         loop.run_until_complete(closed)
-        loop.remove_reader(handle.fileno())
+        if wake_fd is not None:
+            loop.remove_reader(wake_fd)
         handle.join()
         loop.run_until_complete(app._run_hooks("shutdown", config.cluster.shutdown_timeout))
     finally:

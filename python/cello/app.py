@@ -9,7 +9,13 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from cello import _cello
-from cello._routes import RouteDecorators, RouteInfo, is_async_handler, takes_request
+from cello._routes import (
+    RouteDecorators,
+    RouteInfo,
+    can_suspend,
+    is_async_handler,
+    takes_request,
+)
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.mounts import Mount
@@ -62,7 +68,12 @@ class App(RouteDecorators):
                 return _h()
 
         self._core.add_route(
-            info.method, info.path, call, is_async, constraint_specs(info.constraints)
+            info.method,
+            info.path,
+            call,
+            is_async,
+            constraint_specs(info.constraints),
+            suspends=is_async and can_suspend(handler),
         )
         self._routes.append(info)
 

@@ -1,8 +1,8 @@
 """An app that counts the Python calls made while it serves requests.
 
-``/profile/start`` installs a profiler on the thread that runs it: the I/O
-thread for the sync endpoint, the event-loop thread for the async one (both
-keep their thread state, so the profiler stays for later requests).
+``/profile/start`` installs a profiler on the thread that runs it (with one
+I/O thread, the only thread, which runs sync and async handlers alike; with
+more, the sync and async endpoints reach the I/O and event-loop threads).
 ``/profile/stop`` removes it and reports every Python function called
 meanwhile, as ``module.qualname: count``.
 """

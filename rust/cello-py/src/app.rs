@@ -13,6 +13,9 @@ use pyo3::types::PyType;
 pub struct Route {
     pub handler: Py<PyAny>,
     pub is_async: bool,
+    /// False for an `async def` whose code has no `await`, `async with` or
+    /// `async for`: it runs to its end in one step, like a sync handler.
+    pub suspends: bool,
     /// Set when the route is a mounted ASGI app rather than a handler.
     pub mount: Option<Mount>,
 }
@@ -107,8 +110,9 @@ impl Cello {
     /// Registers `handler` for `method path`.
     ///
     /// `constraints` holds `(parameter, kind, pattern)`: kind is int, uuid,
-    /// alpha, alphanum or regex (with `pattern`).
-    #[pyo3(signature = (method, path, handler, is_async, constraints = Vec::new()))]
+    /// alpha, alphanum or regex (with `pattern`). `suspends` False says an
+    /// async handler has no `await`, `async with` or `async for`.
+    #[pyo3(signature = (method, path, handler, is_async, constraints = Vec::new(), suspends = true))]
     fn add_route(
         &self,
         method: &str,
@@ -116,6 +120,7 @@ impl Cello {
         handler: Py<PyAny>,
         is_async: bool,
         constraints: Vec<(String, String, Option<String>)>,
+        suspends: bool,
     ) -> PyResult<()> {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
             return Err(PyValueError::new_err(format!(
@@ -137,6 +142,7 @@ impl Cello {
         let route = Arc::new(Route {
             handler,
             is_async,
+            suspends,
             mount: None,
         });
         self.core
@@ -171,6 +177,7 @@ impl Cello {
         let route = Arc::new(Route {
             handler: py.None(),
             is_async: false,
+            suspends: false,
             mount: Some(Mount {
                 app,
                 prefix: prefix.to_owned(),

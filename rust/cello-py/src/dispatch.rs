@@ -1,9 +1,11 @@
-//! The hand-off between the I/O threads and the Python thread.
+//! The hand-off between the I/O side and the event loop.
 //!
-//! I/O threads push work onto a queue; the Python thread's event loop watches
-//! one end of a socket pair and drains the whole queue per wake-up, so under
-//! load one wake-up (one syscall) delivers many requests. A byte is written
-//! only when the Python side has said it is about to sleep.
+//! The I/O side pushes work onto a queue and the loop drains the whole
+//! queue per wake-up, so under load one wake-up delivers many requests. The
+//! wake-up is sent only when the loop has said it is about to sleep. With
+//! I/O threads of their own, it is a byte on a socket pair the loop watches;
+//! when the runtime runs inside the loop's waits (`crate::driver`), it ends
+//! the current wait.
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -19,6 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::app::Route;
 use crate::asgi_host::{self, HostSignal};
+use crate::driver::LoopLink;
 use crate::pipeline::{self, Completion, Runner, Stage};
 use crate::request::{BodyState, Request, RequestHead};
 
@@ -75,14 +78,22 @@ pub enum Work {
     },
 }
 
+/// How a push wakes the loop.
+pub enum Wake {
+    /// Write a byte the loop's reader sees (I/O threads of their own).
+    Socket(UnixStream),
+    /// End the loop's wait (the runtime runs inside it).
+    Loop(Arc<LoopLink>),
+}
+
 pub struct Queue {
     items: Mutex<Vec<Work>>,
     sleeping: AtomicBool,
-    waker: UnixStream,
+    waker: Wake,
 }
 
 impl Queue {
-    pub fn new(waker: UnixStream) -> Self {
+    pub fn new(waker: Wake) -> Self {
         Queue {
             items: Mutex::new(Vec::with_capacity(64)),
             sleeping: AtomicBool::new(true),
@@ -96,8 +107,13 @@ impl Queue {
             .unwrap_or_else(|p| p.into_inner())
             .push(work);
         if self.sleeping.swap(false, Ordering::AcqRel) {
-            // A full socket buffer means a wake-up is already pending.
-            let _ = (&self.waker).write(&[1]);
+            match &self.waker {
+                // A full socket buffer means a wake-up is already pending.
+                Wake::Socket(socket) => {
+                    let _ = (&*socket).write(&[1]);
+                }
+                Wake::Loop(link) => link.notify.notify_one(),
+            }
         }
     }
 
@@ -113,13 +129,20 @@ impl Queue {
     }
 }
 
+/// What the loop needs to handle a server's queued work.
+pub struct Dispatcher {
+    pub runner: Arc<Runner>,
+    pub queue: Arc<Queue>,
+    pub closed: Py<PyAny>,
+}
+
 /// A running native server, driven from the Python event loop.
 #[pyclass(module = "cello._cello", frozen)]
 pub struct ServerHandle {
-    pub runner: Arc<Runner>,
-    pub queue: Arc<Queue>,
-    pub wake_reader: UnixStream,
-    pub closed: Py<PyAny>,
+    pub dispatcher: Arc<Dispatcher>,
+    /// The socket the loop watches; `None` when the runtime runs inside the
+    /// loop's waits, which handle the queue themselves.
+    pub wake_reader: Option<UnixStream>,
     pub stop: Mutex<Option<oneshot::Sender<()>>>,
     pub thread: Mutex<Option<JoinHandle<()>>>,
     #[pyo3(get)]
@@ -128,41 +151,42 @@ pub struct ServerHandle {
     pub port: u16,
 }
 
-impl ServerHandle {
+/// Starts the handler (or hosted ASGI app) of a routed request.
+pub fn start_job(py: Python<'_>, runner: &Arc<Runner>, job: Job) {
+    let Job {
+        route,
+        head,
+        body,
+        host,
+        head_only,
+        reply,
+    } = job;
+    if reply.is_closed() {
+        return; // the client left while the job was queued
+    }
+    if let (Some(mount), Some(signal)) = (&route.mount, host) {
+        if let Err(e) = asgi_host::start(py, runner, mount, head, signal, reply) {
+            e.print(py);
+        }
+        return;
+    }
+    match Bound::new(py, Request::new(head, body)) {
+        Ok(request) => {
+            let completion = Completion::Native {
+                reply,
+                head: head_only,
+            };
+            pipeline::run(py, runner, &route, request, completion);
+        }
+        Err(e) => e.print(py),
+    }
+}
+
+impl Dispatcher {
     fn process(&self, py: Python<'_>, batch: Vec<Work>) {
         for work in batch {
             match work {
-                Work::Request(job) => {
-                    let Job {
-                        route,
-                        head,
-                        body,
-                        host,
-                        head_only,
-                        reply,
-                    } = job;
-                    if reply.is_closed() {
-                        continue; // the client left while the job was queued
-                    }
-                    if let (Some(mount), Some(signal)) = (&route.mount, host) {
-                        if let Err(e) =
-                            asgi_host::start(py, &self.runner, mount, head, signal, reply)
-                        {
-                            e.print(py);
-                        }
-                        continue;
-                    }
-                    match Bound::new(py, Request::new(head, body)) {
-                        Ok(request) => {
-                            let completion = Completion::Native {
-                                reply,
-                                head: head_only,
-                            };
-                            pipeline::run(py, &self.runner, &route, request, completion);
-                        }
-                        Err(e) => e.print(py),
-                    }
-                }
+                Work::Request(job) => start_job(py, &self.runner, job),
                 Work::Resolve { future, value } => {
                     let future = future.bind(py);
                     if !future
@@ -206,26 +230,16 @@ impl ServerHandle {
             }
         }
     }
-}
 
-#[pymethods]
-impl ServerHandle {
-    /// The descriptor the event loop watches (`loop.add_reader`).
-    fn fileno(&self) -> i32 {
-        self.wake_reader.as_raw_fd()
-    }
-
-    /// Handles everything queued; called by the event loop on wake-up.
-    fn drain(&self, py: Python<'_>) {
-        let mut sink = [0u8; 256];
-        while matches!((&self.wake_reader).read(&mut sink), Ok(n) if n > 0) {}
+    /// Handles everything queued, until the queue stays empty.
+    pub fn run_queued(&self, py: Python<'_>) {
         let queue = &self.queue;
         loop {
             let batch = queue.take();
             if batch.is_empty() {
                 queue.sleeping.store(true, Ordering::Release);
                 // Work pushed between `take` and `store` saw sleeping=false and
-                // wrote no byte: look once more before really sleeping.
+                // sent no wake-up: look once more before really sleeping.
                 if queue.is_empty() {
                     return;
                 }
@@ -234,6 +248,24 @@ impl ServerHandle {
             }
             self.process(py, batch);
         }
+    }
+}
+
+#[pymethods]
+impl ServerHandle {
+    /// The descriptor the event loop watches (`loop.add_reader`), or None
+    /// when the server runs inside the loop's waits.
+    fn fileno(&self) -> Option<i32> {
+        self.wake_reader.as_ref().map(|r| r.as_raw_fd())
+    }
+
+    /// Handles everything queued; called by the event loop on wake-up.
+    fn drain(&self, py: Python<'_>) {
+        if let Some(reader) = &self.wake_reader {
+            let mut sink = [0u8; 256];
+            while matches!((&*reader).read(&mut sink), Ok(n) if n > 0) {}
+        }
+        self.dispatcher.run_queued(py);
     }
 
     /// Stops accepting connections; in-flight requests finish, then `closed` resolves.

@@ -8,6 +8,7 @@ mod asgi_door;
 mod asgi_host;
 mod convert;
 mod dispatch;
+mod driver;
 mod json_reader;
 mod json_writer;
 mod multidict;
@@ -64,6 +65,7 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<multidict::Headers>()?;
     m.add_class::<multidict::QueryParams>()?;
     m.add_class::<dispatch::ServerHandle>()?;
+    m.add_class::<driver::LoopDriver>()?;
     m.add_class::<streaming::StreamSink>()?;
     m.add_class::<pipeline::Completer>()?;
     m.add_class::<asgi_door::AsgiDoor>()?;

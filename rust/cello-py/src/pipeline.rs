@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use cello_core::problem::Problem;
 use cello_core::server::Body;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,6 +41,8 @@ pub struct NativeIo {
     pub queue: Arc<Queue>,
     /// Sync handlers run on I/O threads; Tasks can only start on this one.
     pub loop_thread: std::thread::ThreadId,
+    /// Set when the runtime runs inside the event loop's waits.
+    pub link: Option<Arc<crate::driver::LoopLink>>,
 }
 
 impl Runner {
@@ -75,6 +79,10 @@ pub fn run(
     completion: Completion,
 ) {
     let outcome = route.handler.bind(py).call1((&request,));
+    if route.is_async && !route.suspends {
+        let outcome = outcome.and_then(|coro| run_through(py, &coro));
+        return finish(py, runner, &request, outcome, Stage::Handler, completion);
+    }
     settle(
         py,
         runner,
@@ -84,6 +92,44 @@ pub fn run(
         Stage::Handler,
         completion,
     );
+}
+
+/// Runs a coroutine that cannot suspend (its code has no `await`, `async
+/// with` or `async for`) to its end in one step, in a copy of the context as
+/// a Task would: a Task costs more than such a handler does.
+fn run_through<'py>(py: Python<'py>, coro: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    static STEP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let step = STEP.get_or_try_init(py, || {
+        Ok::<_, PyErr>(wrap_pyfunction!(step_to_end, py)?.into_any().unbind())
+    })?;
+    let context = support(py)?.copy_context.bind(py).call0()?;
+    context.call_method1(intern!(py, "run"), (step, coro))
+}
+
+/// The one step of `run_through`; `PyIter_Send` hands back the return value
+/// without raising StopIteration.
+#[pyfunction]
+fn step_to_end<'py>(coro: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = coro.py();
+    let mut result: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: `coro` is a live object and the GIL is held; `result` receives
+    // a new reference (or NULL with an exception set).
+    let sent = unsafe { pyo3::ffi::PyIter_Send(coro.as_ptr(), py.None().as_ptr(), &mut result) };
+    match sent {
+        pyo3::ffi::PySendResult::PYGEN_RETURN => {
+            // SAFETY: on PYGEN_RETURN `result` is a new, non-NULL reference.
+            Ok(unsafe { Bound::from_owned_ptr(py, result) })
+        }
+        pyo3::ffi::PySendResult::PYGEN_ERROR => Err(PyErr::fetch(py)),
+        pyo3::ffi::PySendResult::PYGEN_NEXT => {
+            // SAFETY: on PYGEN_NEXT `result` is the yielded value, a new reference.
+            drop(unsafe { Bound::from_owned_ptr(py, result) });
+            let _ = coro.call_method0(intern!(py, "close"));
+            Err(PyRuntimeError::new_err(
+                "a handler without await suspended; it cannot be resumed",
+            ))
+        }
+    }
 }
 
 /// Awaits `outcome` if it is a coroutine, then finishes.
@@ -327,10 +373,16 @@ pub(crate) fn deliver(
             finalize(&mut parts, head);
             match std::mem::replace(&mut parts.payload, Payload::Bytes(Bytes::new())) {
                 Payload::Bytes(body) => {
-                    let _ = reply.send(NativeReply {
+                    let answer = NativeReply {
                         response: to_http(parts, Body::full(body)),
                         unread: request.get().take_unread(),
-                    });
+                    };
+                    match runner.native.as_ref().and_then(|io| io.link.as_deref()) {
+                        Some(link) => link.reply(reply, answer),
+                        None => {
+                            let _ = reply.send(answer);
+                        }
+                    }
                 }
                 Payload::Stream(source) => {
                     let (tx, rx) = mpsc::channel(16);

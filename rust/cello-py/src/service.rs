@@ -1,5 +1,5 @@
-//! Door 1: the hyper service that routes on the I/O thread and queues
-//! matched requests for the Python thread, plus `start_server`.
+//! Door 1: the hyper service that routes on the I/O thread and runs or
+//! queues the matched handler, plus `start_server`.
 
 use std::future::Future;
 use std::os::unix::net::UnixStream;
@@ -22,7 +22,8 @@ use tokio::sync::oneshot;
 use crate::app::{AppCore, Cello, Route};
 use crate::asgi_host::{GoneOnDrop, HostSignal};
 use crate::convert::{bytes_response, problem_response};
-use crate::dispatch::{Job, NativeReply, Queue, ServerHandle, Work};
+use crate::dispatch::{self, Dispatcher, Job, NativeReply, Queue, ServerHandle, Wake, Work};
+use crate::driver::{LoopDriver, LoopLink};
 use crate::pipeline::{self, Completion, NativeIo, Runner};
 use crate::request::{read_limited, BodyError, BodyState, Request, RequestHead};
 use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
@@ -35,6 +36,9 @@ struct NativeService {
     runner: Arc<Runner>,
     queue: Arc<Queue>,
     runtime: tokio::runtime::Handle,
+    /// Set when the runtime runs inside the event loop's waits: handlers
+    /// then start right here instead of being queued.
+    link: Option<Arc<LoopLink>>,
     body_timeout: Option<Duration>,
     handler_timeout: Option<Duration>,
     log: Option<AccessLog>,
@@ -156,7 +160,8 @@ impl NativeService {
             return self.host(route, head, incoming, head_only);
         }
         let head_only = head_only || head_from_get;
-        if route.is_async {
+        // An async handler that cannot suspend takes the sync path.
+        if route.is_async && route.suspends {
             self.queue_async(route, head, incoming, head_only)
         } else {
             self.call_sync(route, head, incoming, head_only)
@@ -173,6 +178,8 @@ impl NativeService {
         head_only: bool,
     ) -> ResponseFuture {
         let queue = self.queue.clone();
+        let runner = self.runner.clone();
+        let link = self.link.clone();
         let limit = self.app.max_body_size();
         let body_timeout = self.body_timeout;
         Box::pin(async move {
@@ -184,14 +191,15 @@ impl NativeService {
                 armed: true,
             };
             let (reply, response) = oneshot::channel();
-            queue.push(Work::Request(Job {
+            let job = Job {
                 route,
                 head,
                 body: BodyState::Ready(Bytes::new()),
                 host: Some(signal),
                 head_only,
                 reply,
-            }));
+            };
+            start_or_queue(&runner, link.as_deref(), &queue, job);
             let answered = response.await;
             gone.armed = false;
             answer(answered, limit, body_timeout, head_only).await
@@ -243,16 +251,14 @@ impl NativeService {
                 };
             if unusable {
                 // What is left of that body is still on the connection.
-                response.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
+                close_after(&mut response);
             }
             response
         })
     }
 
-    /// An async handler runs as a Task on the event-loop thread.
+    /// An async handler runs as a Task on the event-loop thread: started
+    /// right here when this is that thread, else queued for it.
     fn queue_async(
         &self,
         route: Arc<Route>,
@@ -261,14 +267,17 @@ impl NativeService {
         head_only: bool,
     ) -> ResponseFuture {
         let queue = self.queue.clone();
+        let runner = self.runner.clone();
+        let link = self.link.clone();
         let runtime = self.runtime.clone();
         let handler_timeout = self.handler_timeout;
         let limit = self.app.max_body_size();
         let body_timeout = self.body_timeout;
         Box::pin(async move {
+            let lazy = body_is_lazy(&head.method);
             let body = if incoming.is_end_stream() {
                 BodyState::Ready(Bytes::new())
-            } else if body_is_lazy(&head.method) {
+            } else if lazy && link.is_none() {
                 BodyState::Pending {
                     incoming,
                     runtime,
@@ -276,25 +285,54 @@ impl NativeService {
                     timeout: body_timeout,
                 }
             } else {
+                // With the runtime inside the loop's waits, a handler cannot
+                // block on a read the runtime would have to make, so the body
+                // is read first, as for a sync handler.
                 match read_body(incoming, limit, body_timeout).await {
                     Ok(bytes) => BodyState::Ready(bytes),
+                    Err(e) if lazy => BodyState::Failed(e),
                     Err(e) => return body_error_response(e, &head.path, head_only),
                 }
             };
+            let unusable = matches!(body, BodyState::Failed(_));
             let (reply, response) = oneshot::channel();
             let path = head.path.clone();
-            queue.push(Work::Request(Job {
+            let job = Job {
                 route,
                 head,
                 body,
                 host: None,
                 head_only,
                 reply,
-            }));
+            };
+            start_or_queue(&runner, link.as_deref(), &queue, job);
             let answered = reply_within(response, handler_timeout, path, head_only).await;
-            answer(answered, limit, body_timeout, head_only).await
+            let mut response = answer(answered, limit, body_timeout, head_only).await;
+            if unusable {
+                close_after(&mut response);
+            }
+            response
         })
     }
+}
+
+/// Starts `job` now when this thread runs the event loop, else queues it.
+fn start_or_queue(runner: &Arc<Runner>, link: Option<&LoopLink>, queue: &Queue, job: Job) {
+    match link {
+        Some(link) if link.on_loop_thread() => Python::attach(|py| {
+            dispatch::start_job(py, runner, job);
+            link.after_python(py);
+        }),
+        _ => queue.push(Work::Request(job)),
+    }
+}
+
+/// Marks a response as the connection's last (a request body is left on it).
+fn close_after(response: &mut http::Response<Body>) {
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
 }
 
 /// How a sync handler answered.
@@ -329,6 +367,9 @@ fn run_sync(
             }
         };
         pipeline::run(py, runner, route, request.clone(), completion);
+        if let Some(link) = runner.native.as_ref().and_then(|io| io.link.as_deref()) {
+            link.after_python(py);
+        }
         let path = || request.get().head.path.clone();
         if let (Some(limit), Some(started)) = (handler_timeout, started) {
             // A sync handler cannot be interrupted; one that overran still
@@ -457,16 +498,18 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     Ok((listener.into_raw_fd(), local.ip().to_string(), local.port()))
 }
 
-/// Starts serving `app` on I/O threads, on a new socket bound to
-/// `host:port`, or on the listening socket `fd` (whose ownership passes here).
+/// Starts serving `app` on a new socket bound to `host:port`, or on the
+/// listening socket `fd` (whose ownership passes here).
 ///
-/// `event_loop` is the loop the caller runs on this thread; it must watch
-/// `handle.fileno()` and call `handle.drain()`. `closed` (a future of that
-/// loop) resolves once the server has stopped and drained its connections.
-/// Timeouts are in seconds; `None` disables one.
+/// `event_loop` is the loop the caller runs on this thread. With `driver`
+/// (that loop's `LoopDriver`, `threads` 1), connections run inside the
+/// loop's waits; without, on `threads` I/O threads of their own, and the
+/// loop must watch `handle.fileno()` and call `handle.drain()`. `closed` (a
+/// future of that loop) resolves once the server has stopped and drained its
+/// connections. Timeouts are in seconds; `None` disables one.
 #[pyfunction]
 #[pyo3(signature = (
-    app, event_loop, start_task, closed, *, host = "127.0.0.1", port = 0, fd = None,
+    app, event_loop, start_task, closed, *, driver = None, host = "127.0.0.1", port = 0, fd = None,
     threads = 1, shutdown_timeout = 30.0, header_read_timeout = None, body_read_timeout = None,
     idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
     max_requests_per_connection = None, max_headers = 100, max_header_size = 8192, access_log = None
@@ -477,6 +520,7 @@ pub fn start_server(
     event_loop: Py<PyAny>,
     start_task: Py<PyAny>,
     closed: Py<PyAny>,
+    driver: Option<&LoopDriver>,
     host: &str,
     port: u16,
     fd: Option<i32>,
@@ -495,6 +539,11 @@ pub fn start_server(
 ) -> PyResult<ServerHandle> {
     if threads == 0 {
         return Err(PyValueError::new_err("threads must be at least 1"));
+    }
+    if driver.is_some() && threads != 1 {
+        return Err(PyValueError::new_err(
+            "a server inside the event loop's waits has exactly one thread",
+        ));
     }
     if !(shutdown_timeout.is_finite() && shutdown_timeout >= 0.0) {
         return Err(PyValueError::new_err(
@@ -523,45 +572,8 @@ pub fn start_server(
             .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?,
     };
     let local = listener.local_addr()?;
-    // Sync handlers run on the I/O threads, so each keeps a Python thread
-    // state. One thread needs no scheduler of its own: it is the thread that
-    // drives the runtime.
-    let runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .on_thread_start(support::adopt_thread)
-            .on_thread_stop(support::release_thread)
-            .enable_all()
-            .build()?
-    };
-    let (wake_reader, waker) = UnixStream::pair()?;
-    wake_reader.set_nonblocking(true)?;
-    waker.set_nonblocking(true)?;
-    let queue = Arc::new(Queue::new(waker));
-    let queue_for_handle = queue.clone();
-    let runner = Arc::new(Runner {
-        app: app.core.clone(),
-        start_task,
-        event_loop,
-        native: Some(NativeIo {
-            runtime: runtime.handle().clone(),
-            queue: queue.clone(),
-            loop_thread: std::thread::current().id(),
-        }),
-    });
-    let service = Arc::new(NativeService {
-        app: app.core.clone(),
-        runner: runner.clone(),
-        queue: queue.clone(),
-        runtime: runtime.handle().clone(),
-        body_timeout: seconds("body_read_timeout", body_read_timeout)?,
-        handler_timeout: seconds("handler_timeout", handler_timeout)?,
-        log,
-    });
+    let body_timeout = seconds("body_read_timeout", body_read_timeout)?;
+    let handler_timeout = seconds("handler_timeout", handler_timeout)?;
     let config = ServerConfig {
         max_headers,
         max_header_size,
@@ -574,30 +586,120 @@ pub fn start_server(
         },
         shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
     };
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let thread = std::thread::Builder::new()
-        .name("cello-io".into())
-        .spawn(move || {
-            support::adopt_thread();
-            let stopped = async move {
-                let _ = stop_rx.await;
-            };
-            if let Err(e) = runtime.block_on(server::serve(listener, service, config, stopped)) {
-                eprintln!("cello: server error: {e}");
-            }
-            queue.push(Work::Finished);
-            // Streams cut off by the shutdown timeout may still hold the runtime.
-            runtime.shutdown_timeout(Duration::from_secs(1));
-            support::release_thread();
-        })?;
-    Ok(ServerHandle {
+    let link = driver.map(|d| d.link.clone());
+    let (runtime, wake, wake_reader) = match driver {
+        Some(driver) => (
+            Runtime::Loop(driver.runtime()?),
+            Wake::Loop(driver.link.clone()),
+            None,
+        ),
+        None => {
+            let (wake_reader, waker) = UnixStream::pair()?;
+            wake_reader.set_nonblocking(true)?;
+            waker.set_nonblocking(true)?;
+            (
+                Runtime::Own(io_runtime(threads)?),
+                Wake::Socket(waker),
+                Some(wake_reader),
+            )
+        }
+    };
+    let queue = Arc::new(Queue::new(wake));
+    let runner = Arc::new(Runner {
+        app: app.core.clone(),
+        start_task,
+        event_loop,
+        native: Some(NativeIo {
+            runtime: runtime.handle().clone(),
+            queue: queue.clone(),
+            loop_thread: std::thread::current().id(),
+            link: link.clone(),
+        }),
+    });
+    let service = Arc::new(NativeService {
+        app: app.core.clone(),
+        runner: runner.clone(),
+        queue: queue.clone(),
+        runtime: runtime.handle().clone(),
+        link,
+        body_timeout,
+        handler_timeout,
+        log,
+    });
+    let dispatcher = Arc::new(Dispatcher {
         runner,
-        queue: queue_for_handle,
-        wake_reader,
+        queue: queue.clone(),
         closed,
+    });
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let serving = async move {
+        let stopped = async move {
+            let _ = stop_rx.await;
+        };
+        if let Err(e) = server::serve(listener, service, config, stopped).await {
+            eprintln!("cello: server error: {e}");
+        }
+        queue.push(Work::Finished);
+    };
+    let thread = match runtime {
+        Runtime::Loop(runtime) => {
+            if let Some(driver) = driver {
+                driver.add_server(&dispatcher);
+            }
+            runtime.spawn(serving);
+            None
+        }
+        Runtime::Own(runtime) => Some(std::thread::Builder::new().name("cello-io".into()).spawn(
+            move || {
+                support::adopt_thread();
+                runtime.block_on(serving);
+                // Streams cut off by the shutdown timeout may still hold the runtime.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+                support::release_thread();
+            },
+        )?),
+    };
+    Ok(ServerHandle {
+        dispatcher,
+        wake_reader,
         stop: Mutex::new(Some(stop_tx)),
-        thread: Mutex::new(Some(thread)),
+        thread: Mutex::new(thread),
         host: local.ip().to_string(),
         port: local.port(),
     })
+}
+
+/// The runtime a server runs on.
+enum Runtime {
+    /// The event loop's, run inside its waits.
+    Loop(Arc<tokio::runtime::Runtime>),
+    /// Its own, on its own threads.
+    Own(tokio::runtime::Runtime),
+}
+
+impl Runtime {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        match self {
+            Runtime::Loop(runtime) => runtime.handle(),
+            Runtime::Own(runtime) => runtime.handle(),
+        }
+    }
+}
+
+/// A runtime on I/O threads of its own. Sync handlers run on those threads,
+/// so each keeps a Python thread state. One thread needs no scheduler of its
+/// own: it is the thread that drives the runtime.
+fn io_runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .on_thread_start(support::adopt_thread)
+            .on_thread_stop(support::release_thread)
+            .enable_all()
+            .build()
+    }
 }

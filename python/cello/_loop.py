@@ -1,0 +1,118 @@
+"""Cello's event loop: asyncio's own, with a selector that runs the server.
+
+``asyncio.SelectorEventLoop`` asks its selector to wait for ready
+descriptors once per iteration. This selector waits by running the tokio
+runtime the native server lives on (``_cello.LoopDriver``), so the
+connections, the handlers and the loop share one thread and a request never
+changes threads. Everything else is stock asyncio: descriptors registered by
+the loop (its self-pipe, sockets of database drivers, subprocess pipes) are
+kept by the platform's selector, whose own descriptor the runtime watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import selectors
+import signal
+import threading
+from typing import Any
+
+from cello import _cello
+
+# The fields of asyncio.Handle that EventLoop.call_soon fills in itself; on a
+# Python whose Handle differs, it calls the constructor instead.
+_HANDLE_LAYOUT_KNOWN = asyncio.Handle.__slots__ == (
+    "_callback",
+    "_args",
+    "_cancelled",
+    "_loop",
+    "_source_traceback",
+    "_repr",
+    "__weakref__",
+    "_context",
+)
+_new_handle = object.__new__
+
+
+class RuntimeSelector(selectors.BaseSelector):
+    def __init__(self) -> None:
+        self._inner = selectors.DefaultSelector()
+        self.driver = _cello.LoopDriver(self._inner)
+        # The loop calls select once per iteration: straight into Rust.
+        self.select = self.driver.select  # type: ignore[method-assign]
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        return self.driver.select(timeout)
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.get_key(fileobj)
+
+    def get_map(self) -> Any:
+        return self._inner.get_map()
+
+    def close(self) -> None:
+        self.driver.close()
+        self._inner.close()
+
+
+def supported() -> bool:
+    """The platform selector has a descriptor the runtime can watch
+    (epoll, kqueue); otherwise the server runs on a thread of its own."""
+    return hasattr(selectors.DefaultSelector, "fileno")
+
+
+class EventLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop whose waits run Cello's native server."""
+
+    def __init__(self) -> None:
+        selector = RuntimeSelector()
+        super().__init__(selector)
+        self.driver: _cello.LoopDriver = selector.driver
+        self.driver.bind(self)
+        # While the runtime waits, Python's own signal handlers (Ctrl+C's
+        # KeyboardInterrupt) only run once the wait ends: a signal must end it.
+        self._wakes_on_signals = False
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.set_wakeup_fd(self._csock.fileno(), warn_on_full_buffer=False)  # type: ignore[attr-defined]
+            if previous == -1:
+                self._wakes_on_signals = True
+            else:
+                signal.set_wakeup_fd(previous)
+
+    def call_soon(  # type: ignore[override]
+        self, callback: Any, *args: Any, context: contextvars.Context | None = None
+    ) -> asyncio.Handle:
+        # asyncio's call_soon, less its checks' separate calls: every Task
+        # step and every future callback passes here, several per request.
+        if self._debug or self._closed or not _HANDLE_LAYOUT_KNOWN:  # type: ignore[attr-defined]
+            return super().call_soon(callback, *args, context=context)
+        # Handle.__init__ without its call to get_debug (debug is off here).
+        handle = _new_handle(asyncio.Handle)
+        handle._context = contextvars.copy_context() if context is None else context
+        handle._loop = self
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
+        self._ready.append(handle)  # type: ignore[attr-defined]
+        return handle
+
+    def close(self) -> None:
+        if self._wakes_on_signals and not self.is_closed():
+            self._wakes_on_signals = False
+            try:
+                signal.set_wakeup_fd(-1)
+            except ValueError:  # not the main thread any more
+                pass
+        super().close()

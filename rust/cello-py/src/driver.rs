@@ -1,0 +1,360 @@
+//! One thread for everything: the asyncio event loop waits by running the
+//! tokio runtime.
+//!
+//! With the loop on one thread and the connections on another, every async
+//! request crossed threads twice, and the wake-ups cost more than the
+//! handler (docs/handlers.md). With one I/O thread, Cello's event loop is a
+//! stock `asyncio.SelectorEventLoop` whose selector (`cello._loop`) calls
+//! [`LoopDriver::wait`] where it would call `epoll_wait`. `wait` runs the
+//! runtime, connections and all, until the loop has something to do: a
+//! descriptor registered with the loop is ready (the loop's own epoll
+//! descriptor is registered with tokio), its next timer is due, or Rust
+//! code queued work for it. Handlers start right inside the hyper task, on
+//! this same thread, with no hand-over and no wake-up.
+
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{oneshot, Notify};
+
+use crate::dispatch::{Dispatcher, NativeReply};
+
+/// What the server's I/O side shares with the loop it runs inside.
+pub struct LoopLink {
+    /// Ends the loop's current (or next) wait.
+    pub notify: Notify,
+    thread: ThreadId,
+    watch: Mutex<Option<Watch>>,
+    /// Answers produced while the loop ran its callbacks, sent at the start
+    /// of its next wait (see `reply`).
+    replies: Mutex<Vec<(oneshot::Sender<NativeReply>, NativeReply)>>,
+}
+
+/// The loop's own queues, as they were when its wait began.
+struct Watch {
+    ready: Py<PyAny>,
+    scheduled: Py<PyAny>,
+    scheduled_len: usize,
+}
+
+impl LoopLink {
+    /// Hands `answer` to the connection waiting for it. Sent from outside
+    /// the runtime (a Task finishing in a loop callback), the wake-up would
+    /// cost a syscall to unpark a runtime that is not parked; the loop is
+    /// about to wait again anyway, so the answer goes out then, from inside.
+    pub fn reply(&self, reply: oneshot::Sender<NativeReply>, answer: NativeReply) {
+        if self.on_loop_thread() && tokio::runtime::Handle::try_current().is_err() {
+            self.replies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((reply, answer));
+        } else {
+            let _ = reply.send(answer);
+        }
+    }
+
+    fn send_replies(&self) {
+        let replies = std::mem::take(&mut *self.replies.lock().unwrap_or_else(|p| p.into_inner()));
+        for (reply, answer) in replies {
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// True on the thread that runs the event loop (and, inside its waits,
+    /// the runtime). Only there can a handler start as a Task at once.
+    pub fn on_loop_thread(&self) -> bool {
+        std::thread::current().id() == self.thread
+    }
+
+    /// Called after Python code ran inside a wait: if that code gave the
+    /// loop something to do (a callback to run, a new timer), the wait ends
+    /// so the loop can see it; otherwise it would wait on regardless.
+    pub fn after_python(&self, py: Python<'_>) {
+        let busy = match &*self.watch.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(watch) => {
+                watch.ready.bind(py).len().map_or(true, |n| n > 0)
+                    || watch
+                        .scheduled
+                        .bind(py)
+                        .len()
+                        .map_or(true, |n| n != watch.scheduled_len)
+            }
+            None => false,
+        };
+        if busy {
+            self.notify.notify_one();
+        }
+    }
+}
+
+/// The runtime of a Cello event loop, and the link its servers use.
+#[pyclass(module = "cello._cello", frozen)]
+pub struct LoopDriver {
+    pub link: Arc<LoopLink>,
+    runtime: Mutex<Option<Arc<tokio::runtime::Runtime>>>,
+    /// The platform selector that keeps the loop's descriptors.
+    inner: Py<PyAny>,
+    /// Its epoll (or kqueue) descriptor, registered with tokio.
+    selector: Mutex<Option<Arc<AsyncFd<OwnedFd>>>>,
+    /// The loop's selector reported events last time: look again before blocking.
+    more: AtomicBool,
+    event_loop: Mutex<Option<Py<PyAny>>>,
+    servers: Mutex<Vec<Weak<Dispatcher>>>,
+}
+
+impl LoopDriver {
+    pub fn runtime(&self) -> PyResult<Arc<tokio::runtime::Runtime>> {
+        self.runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| PyRuntimeError::new_err("the event loop is closed"))
+    }
+
+    /// Has work a server queued for the loop handled after each wait.
+    pub fn add_server(&self, server: &Arc<Dispatcher>) {
+        let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+        servers.retain(|s| s.strong_count() > 0);
+        servers.push(Arc::downgrade(server));
+    }
+
+    fn snapshot(&self, py: Python<'_>) -> PyResult<()> {
+        let event_loop = self.event_loop.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(event_loop) = &*event_loop else {
+            return Err(PyRuntimeError::new_err("LoopDriver.bind() was not called"));
+        };
+        let event_loop = event_loop.bind(py);
+        // Private attributes of asyncio's BaseEventLoop (3.4 onwards): the
+        // ready callbacks and the timer heap. Only read, never changed.
+        let ready = event_loop.getattr(intern!(py, "_ready"))?;
+        let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
+        let scheduled_len = scheduled.len()?;
+        *self.link.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Watch {
+            ready: ready.unbind(),
+            scheduled: scheduled.unbind(),
+            scheduled_len,
+        });
+        Ok(())
+    }
+
+    fn run_queued(&self, py: Python<'_>) {
+        let servers: Vec<Arc<Dispatcher>> = self
+            .servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for server in servers {
+            server.run_queued(py);
+        }
+    }
+}
+
+/// Lets the runtime run its ready tasks and poll its drivers once, without
+/// blocking: ready the second time it is polled.
+struct Tick(bool);
+
+impl std::future::Future for Tick {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+#[pymethods]
+impl LoopDriver {
+    /// `selector` is the platform selector (`selectors.DefaultSelector`)
+    /// that keeps the loop's descriptors; its own descriptor (epoll, kqueue)
+    /// is what the runtime watches.
+    #[new]
+    fn new(selector: Bound<'_, PyAny>) -> PyResult<Self> {
+        let selector_fd: RawFd = selector
+            .call_method0(intern!(selector.py(), "fileno"))?
+            .extract()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        if selector_fd < 0 {
+            return Err(PyValueError::new_err(
+                "selector_fd must be a file descriptor",
+            ));
+        }
+        // SAFETY: only borrowed long enough to duplicate it; the copy is ours
+        // and stays open as long as the registration that uses it.
+        let selector_fd = unsafe { BorrowedFd::borrow_raw(selector_fd) }.try_clone_to_owned()?;
+        let registered = {
+            let _entered = runtime.enter();
+            // SAFETY: `selector_fd` is owned by the AsyncFd, so it stays open
+            // and the same descriptor for the AsyncFd's whole life.
+            unsafe { AsyncFd::register_with_interest(selector_fd, tokio::io::Interest::READABLE) }
+                .map_err(|e| e.into_parts().1)?
+        };
+        Ok(LoopDriver {
+            link: Arc::new(LoopLink {
+                notify: Notify::new(),
+                thread: std::thread::current().id(),
+                watch: Mutex::new(None),
+                replies: Mutex::new(Vec::new()),
+            }),
+            runtime: Mutex::new(Some(Arc::new(runtime))),
+            inner: selector.unbind(),
+            selector: Mutex::new(Some(Arc::new(registered))),
+            more: AtomicBool::new(false),
+            event_loop: Mutex::new(None),
+            servers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Ties the driver to the loop whose selector it serves.
+    fn bind(&self, event_loop: Py<PyAny>) {
+        *self.event_loop.lock().unwrap_or_else(|p| p.into_inner()) = Some(event_loop);
+    }
+
+    /// `selectors.BaseSelector.select`: waits as `wait` does, then returns
+    /// the ready descriptors of the platform selector.
+    #[pyo3(signature = (timeout = None))]
+    fn select<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        if !self.wait(py, timeout)? {
+            return Ok(pyo3::types::PyList::empty(py).into_any());
+        }
+        let ready = self
+            .inner
+            .bind(py)
+            .call_method1(intern!(py, "select"), (0,))?;
+        self.more.store(ready.is_truthy()?, Ordering::Release);
+        Ok(ready)
+    }
+
+    /// Runs the runtime until the loop has work or `timeout` seconds pass
+    /// (`None`: no limit; 0: do not block). Returns True when the loop's
+    /// selector may have ready descriptors.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        if !self.link.on_loop_thread() {
+            return Err(PyRuntimeError::new_err(
+                "a Cello event loop runs only on the thread that created it",
+            ));
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(PyRuntimeError::new_err(
+                "the event loop cannot wait from inside a request handler",
+            ));
+        }
+        let timeout = match timeout {
+            Some(t) if t.is_nan() => return Err(PyValueError::new_err("timeout is NaN")),
+            Some(t) => Some(Duration::from_secs_f64(t.clamp(0.0, 86_400.0))),
+            None => None,
+        };
+        let runtime = self.runtime()?;
+        let Some(selector) = self
+            .selector
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return Err(PyRuntimeError::new_err("the event loop is closed"));
+        };
+        let look_again = self.more.swap(false, Ordering::AcqRel);
+        let blocking = !look_again && timeout != Some(Duration::ZERO);
+        self.snapshot(py)?;
+        let link = self.link.clone();
+        let ready = py.detach(|| {
+            runtime.block_on(async {
+                link.send_replies();
+                if blocking {
+                    let sleep = async {
+                        match timeout {
+                            Some(t) => tokio::time::sleep(t).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        biased;
+                        _ = link.notify.notified() => false,
+                        readable = selector.readable() => {
+                            // Cleared before the loop reads its selector: an
+                            // event after this point wakes the next wait.
+                            if let Ok(mut guard) = readable {
+                                guard.clear_ready();
+                            }
+                            true
+                        }
+                        _ = sleep => false,
+                    }
+                } else {
+                    Tick(false).await;
+                    tokio::select! {
+                        biased;
+                        readable = selector.readable() => {
+                            if let Ok(mut guard) = readable {
+                                guard.clear_ready();
+                            }
+                            true
+                        }
+                        _ = std::future::ready(()) => look_again,
+                    }
+                }
+            })
+        });
+        *self.link.watch.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.run_queued(py);
+        Ok(ready)
+    }
+
+    /// Whether the loop's last look at its selector found events (then the
+    /// next wait looks again before blocking: a level-triggered descriptor
+    /// that is still ready raises no new edge).
+    #[getter]
+    fn get_more(&self) -> bool {
+        self.more.load(Ordering::Acquire)
+    }
+
+    #[setter]
+    fn set_more(&self, more: bool) {
+        self.more.store(more, Ordering::Release);
+    }
+
+    /// Stops the runtime; tasks still in it (connections cut off by the
+    /// shutdown timeout) are dropped.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(PyRuntimeError::new_err(
+                "the event loop cannot be closed from inside a request handler",
+            ));
+        }
+        self.selector
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.event_loop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(runtime) = runtime {
+            py.detach(move || drop(runtime));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+"""Handlers that lean on the event loop while the server runs inside it:
+background tasks, timers, threads waking the loop, context variables."""
+
+import asyncio
+import contextvars
+import threading
+
+from cello import App
+
+app = App()
+seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
+ran: list[str] = []
+
+
+async def _background(tag: str) -> None:
+    await asyncio.sleep(0)
+    ran.append(tag)
+
+
+@app.post("/background/{tag}")
+async def start_background(request):
+    # Returns without awaiting: the task must still run promptly, with no
+    # other request arriving to wake the loop.
+    asyncio.get_running_loop().create_task(_background(request.params["tag"]))
+    return {"started": True}
+
+
+@app.post("/background-from-sync/{tag}")
+def start_background_from_sync(request):
+    asyncio.get_running_loop().create_task(_background(request.params["tag"]))
+    return {"started": True}
+
+
+@app.get("/background")
+def background_ran(request):
+    return {"ran": ran}
+
+
+@app.get("/timer")
+async def timer(request):
+    started = asyncio.get_running_loop().time()
+    await asyncio.sleep(0.05)
+    return {"waited": asyncio.get_running_loop().time() - started}
+
+
+@app.get("/executor")
+async def executor(request):
+    return {"thread": await asyncio.get_running_loop().run_in_executor(None, _thread_name)}
+
+
+def _thread_name() -> str:
+    return threading.current_thread().name
+
+
+@app.get("/threadsafe")
+async def threadsafe(request):
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    threading.Timer(0.02, loop.call_soon_threadsafe, (future.set_result, "woken")).start()
+    return {"result": await future}
+
+
+@app.get("/timeout")
+async def with_timeout(request):
+    try:
+        async with asyncio.timeout(0.02):
+            await asyncio.sleep(10)
+    except TimeoutError:
+        return {"timed_out": True}
+    return {"timed_out": False}
+
+
+@app.get("/context/set/{value}")
+async def context_set_no_await(request):
+    before = seen.get()
+    seen.set(request.params["value"])
+    return {"before": before}
+
+
+@app.get("/context/set-awaiting/{value}")
+async def context_set_awaiting(request):
+    before = seen.get()
+    seen.set(request.params["value"])
+    await asyncio.sleep(0)
+    return {"before": before, "after": seen.get()}
+
+
+@app.get("/current-task")
+async def current_task(request):
+    await asyncio.sleep(0)
+    return {"in_task": asyncio.current_task() is not None}
+
+
+@app.get("/running-loop")
+def running_loop(request):
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return {"running": False}
+    return {"running": True}

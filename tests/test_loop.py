@@ -1,0 +1,255 @@
+"""The event loop the native server runs inside (cello._loop), and the
+handler behaviours that depend on it, through both doors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from cello import _loop
+from cello._routes import can_suspend
+from cello.testing import TestClient
+from tests.live import LiveServer
+
+APP = "tests.apps.looping:app"
+
+
+@pytest.fixture(scope="module")
+def native() -> Iterator[httpx.Client]:
+    with LiveServer(APP, "--env", "production") as live:
+        with httpx.Client(base_url=live.url, timeout=10) as client:
+            yield client
+
+
+@pytest.fixture
+def client(request: pytest.FixtureRequest, door: str) -> Iterator[httpx.Client]:
+    if door == "native":
+        yield request.getfixturevalue("native")
+    else:
+        from tests.apps.looping import app
+
+        with TestClient(app) as c:
+            yield c
+
+
+# -- through the doors ------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["background", "background-from-sync"])
+def test_a_task_started_by_a_handler_runs_without_another_request(client, route, door):
+    tag = f"{route}-{door}-{time.monotonic_ns()}"
+    assert client.post(f"/{route}/{tag}").json() == {"started": True}
+    # The check request must not be what wakes the loop: give the task time
+    # to run on its own first, then look once.
+    time.sleep(0.3)
+    assert tag in client.get("/background").json()["ran"]
+
+
+def test_a_timer_set_by_a_handler_fires(client):
+    waited = client.get("/timer").json()["waited"]
+    assert 0.05 <= waited < 5
+
+
+def test_an_executor_thread_wakes_the_loop(client):
+    thread = client.get("/executor").json()["thread"]
+    assert thread != "MainThread"
+
+
+def test_call_soon_threadsafe_wakes_the_loop(client):
+    assert client.get("/threadsafe").json() == {"result": "woken"}
+
+
+def test_asyncio_timeout_works_in_a_handler(client):
+    assert client.get("/timeout").json() == {"timed_out": True}
+
+
+def test_an_awaiting_handler_runs_in_a_task(client):
+    assert client.get("/current-task").json() == {"in_task": True}
+
+
+@pytest.mark.parametrize("route", ["set", "set-awaiting"])
+def test_context_variables_do_not_leak_between_requests(client, route):
+    for value in ("a", "b", "c"):
+        body = client.get(f"/context/{route}/{value}").json()
+        assert body["before"] == "unset"
+        if "after" in body:
+            assert body["after"] == value
+
+
+def test_sync_handlers_see_the_running_loop(client):
+    assert client.get("/running-loop").json() == {"running": True}
+
+
+# -- which handlers can suspend ------------------------------------------------
+
+
+async def _returns():
+    return 1
+
+
+async def _awaits():
+    await asyncio.sleep(0)
+
+
+async def _async_with(lock):
+    async with lock:
+        return 1
+
+
+async def _async_for(source):
+    return [item async for item in source]
+
+
+class _CallableAsync:
+    async def __call__(self, request):
+        return 1
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [
+        (_returns, False),
+        (_awaits, True),
+        (_async_with, True),
+        (_async_for, True),
+        (_CallableAsync(), False),
+        (len, True),  # no code object to read: assume it can
+    ],
+)
+def test_can_suspend(handler, expected):
+    assert can_suspend(handler) is expected
+
+
+# -- the loop itself -------------------------------------------------------
+
+
+@pytest.fixture
+def loop() -> Iterator[_loop.EventLoop]:
+    loop = _loop.EventLoop()
+    try:
+        yield loop
+    finally:
+        loop.close()
+
+
+def test_timers_fire_in_order(loop):
+    fired: list[int] = []
+    for delay, tag in ((0.03, 3), (0.01, 1), (0.02, 2)):
+        loop.call_later(delay, fired.append, tag)
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert fired == [1, 2, 3]
+
+
+def test_a_wait_ends_when_another_thread_calls_in(loop):
+    future = loop.create_future()
+    threading.Timer(0.05, loop.call_soon_threadsafe, (future.set_result, 42)).start()
+    assert loop.run_until_complete(asyncio.wait_for(future, 5)) == 42
+
+
+def test_sockets_registered_with_the_loop(loop):
+    async def exchange() -> bytes:
+        left, right = socket.socketpair()
+        left.setblocking(False)
+        right.setblocking(False)
+        with left, right:
+            await loop.sock_sendall(left, b"ping")
+            return await loop.sock_recv(right, 16)
+
+    assert loop.run_until_complete(exchange()) == b"ping"
+
+
+def test_a_descriptor_that_stays_ready_is_served_until_drained(loop):
+    """A reader that takes one byte per callback must still get them all:
+    descriptors are level-triggered, and a wait must not block while one is
+    still ready."""
+    left, right = socket.socketpair()
+    right.setblocking(False)
+    got = bytearray()
+    done = loop.create_future()
+
+    def read_one() -> None:
+        got.extend(right.recv(1))
+        if len(got) == 10:
+            loop.remove_reader(right)
+            done.set_result(None)
+
+    with left, right:
+        loop.add_reader(right, read_one)
+        left.sendall(b"0123456789")
+        loop.run_until_complete(asyncio.wait_for(done, 5))
+    assert bytes(got) == b"0123456789"
+
+
+def test_subprocesses_run_on_the_loop(loop):
+    async def run() -> bytes:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "print('hi')", stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await proc.communicate()
+        return out
+
+    assert loop.run_until_complete(run()).strip() == b"hi"
+
+
+def test_signal_handlers_run_while_the_loop_waits(loop):
+    got = loop.create_future()
+    loop.add_signal_handler(signal.SIGUSR1, got.set_result, "usr1")
+    try:
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        assert loop.run_until_complete(asyncio.wait_for(got, 5)) == "usr1"
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+
+
+def test_ctrl_c_interrupts_a_long_wait():
+    """Without handlers of the loop's own, Python's KeyboardInterrupt must
+    still end a wait at once, not when the wait would have ended."""
+    script = (
+        "import asyncio, os, signal, threading, time\n"
+        "from cello._loop import EventLoop\n"
+        "loop = EventLoop()\n"
+        "threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "started = time.monotonic()\n"
+        "try:\n"
+        "    loop.run_until_complete(asyncio.sleep(30))\n"
+        "except KeyboardInterrupt:\n"
+        "    print(f'interrupted {time.monotonic() - started:.1f}')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20)
+    assert out.stdout.startswith("interrupted"), out.stderr
+    assert float(out.stdout.split()[1]) < 10
+
+
+def test_waiting_from_inside_the_runtime_is_refused(loop):
+    driver = loop.driver
+    with pytest.raises(RuntimeError, match="thread that created it"):
+        result: list[BaseException] = []
+
+        def other_thread() -> None:
+            try:
+                driver.wait(0)
+            except RuntimeError as exc:
+                result.append(exc)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        raise result[0]
+
+
+def test_a_closed_loop_refuses_to_wait():
+    loop = _loop.EventLoop()
+    driver = loop.driver
+    loop.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        driver.wait(0)
