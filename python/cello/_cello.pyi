@@ -10,7 +10,8 @@ from typing_extensions import disjoint_base
 __all__ = [
     "AsgiDoor",
     "Cello",
-    "Completer",
+    "Drive",
+    "EagerStart",
     "Headers",
     "HostCall",
     "LoopDriver",
@@ -268,8 +269,22 @@ class StreamSink:
     def abort(self) -> None: ...
 
 @final
-class Completer:
-    def __call__(self, task: asyncio.Task[Any]) -> None: ...
+class EagerStart:
+    """``start(coro) -> Task``: makes a Task of ``coro`` and steps it once now."""
+
+    def __new__(cls, event_loop: asyncio.AbstractEventLoop) -> EagerStart: ...
+    def __call__(self, coro: Any) -> asyncio.Task[Any]: ...
+
+@final
+class Drive:
+    """The coroutine a handler's Task runs: the handler's, then the pipeline."""
+
+    def __await__(self) -> Drive: ...
+    def __iter__(self) -> Drive: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any) -> Any: ...
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any: ...
+    def close(self) -> None: ...
 
 @final
 class HostCall:

@@ -79,53 +79,16 @@ def eager_starter(
     ``asyncio.current_task()``, ``asyncio.timeout()`` and anyio cancel scopes
     behave as they do anywhere else.
     """
-    if sys.version_info >= (3, 12):
-
-        def start(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-            return asyncio.Task(coro, loop=loop, eager_start=True)
-
-        return start
-
-    # Python 3.11 has no eager tasks. A Task schedules its first step with
-    # ``loop.call_soon``; capture that callback through an instance attribute
-    # (looked up before the class method) and run it immediately instead.
-    captured: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] = []
-
-    def capture(callback: Callable[..., Any], *args: Any, context: Any = None) -> None:
-        captured.append((callback, args, context))
-
-    try:
-        vars(loop)
-    except TypeError:
-        return loop.create_task  # a loop without __dict__: plain tasks
-
-    current_task = asyncio.current_task
-    enter_task = asyncio.tasks._enter_task
-    leave_task = asyncio.tasks._leave_task
-
-    def start_311(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        loop.call_soon = capture  # type: ignore[method-assign]
+    if sys.version_info < (3, 12):
         try:
-            task = asyncio.Task(coro, loop=loop)
-        finally:
-            del loop.call_soon
-        callback, args, context = captured.pop()
-        # Called from inside another task (an ASGI server's), step the new one
-        # as that task's guest, as 3.12's eager tasks do.
-        outer = current_task(loop)
-        if outer is not None:
-            leave_task(loop, outer)
-        try:
-            if context is None:
-                callback(*args)
-            else:
-                context.run(callback, *args)
-        finally:
-            if outer is not None:
-                enter_task(loop, outer)
-        return task
+            vars(loop)
+        except TypeError:
+            # Python 3.11 steps the Task by shadowing loop.call_soon on the
+            # instance; a loop without __dict__ gets plain tasks.
+            return loop.create_task
+    from cello import _cello
 
-    return start_311
+    return _cello.EagerStart(loop)
 
 
 _END = object()

@@ -9,6 +9,7 @@ mod asgi_host;
 mod convert;
 mod dispatch;
 mod driver;
+mod eager;
 mod json_reader;
 mod json_writer;
 mod multidict;
@@ -66,8 +67,9 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<multidict::QueryParams>()?;
     m.add_class::<dispatch::ServerHandle>()?;
     m.add_class::<driver::LoopDriver>()?;
+    m.add_class::<eager::EagerStart>()?;
     m.add_class::<streaming::StreamSink>()?;
-    m.add_class::<pipeline::Completer>()?;
+    m.add_class::<pipeline::Drive>()?;
     m.add_class::<asgi_door::AsgiDoor>()?;
     m.add_class::<asgi_host::HostCall>()?;
     m.add_function(wrap_pyfunction!(streaming::chunk_to_bytes, m)?)?;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use cello_core::problem::Problem;
 use cello_core::server::Body;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -155,33 +155,28 @@ fn settle(
                 });
                 return;
             }
-            match runner.start_task.bind(py).call1((coro,)) {
-                Ok(task) => match task
-                    .call_method0(intern!(py, "done"))
-                    .and_then(|d| d.is_truthy())
-                {
-                    Ok(true) => task.call_method0(intern!(py, "result")),
-                    Ok(false) => {
-                        let completer = Completer {
-                            pending: Mutex::new(Some(Pending {
-                                runner: runner.clone(),
-                                request: request.clone().unbind(),
-                                stage,
-                                completion,
-                            })),
-                        };
-                        let added = Py::new(py, completer).and_then(|c| {
-                            task.call_method1(intern!(py, "add_done_callback"), (c,))
-                        });
-                        if let Err(e) = added {
-                            log_error(py, &e, request);
-                        }
-                        return;
-                    }
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
+            let drive = Drive {
+                coro: coro.unbind(),
+                pending: Mutex::new(Some(Pending {
+                    runner: runner.clone(),
+                    request: request.clone().unbind(),
+                    stage,
+                    completion,
+                })),
+            };
+            let drive = match Bound::new(py, drive) {
+                Ok(drive) => drive,
+                // The completion went down with the Drive: the connection
+                // sees its answer dropped and replies 500.
+                Err(e) => return log_error(py, &e, request),
+            };
+            if let Err(e) = runner.start_task.bind(py).call1((&drive,)) {
+                match drive.get().take() {
+                    Some(p) => finish(py, runner, request, Err(e), stage, p.completion),
+                    None => log_error(py, &e, request),
+                }
             }
+            return;
         }
         other => other,
     };
@@ -449,25 +444,118 @@ struct Pending {
     completion: Completion,
 }
 
-/// Done-callback of a handler Task that suspended: resumes the pipeline.
+/// The coroutine a handler's Task runs: the handler's coroutine, then, in
+/// the step where that ends, the rest of the pipeline. (A done callback on
+/// the Task would cost another trip through the event loop.)
 #[pyclass(module = "cello._cello", frozen)]
-pub struct Completer {
+pub struct Drive {
+    coro: Py<PyAny>,
     pending: Mutex<Option<Pending>>,
 }
 
-#[pymethods]
-impl Completer {
-    fn __call__(&self, py: Python<'_>, task: &Bound<'_, PyAny>) {
-        let Some(p) = self
-            .pending
+impl Drive {
+    fn take(&self) -> Option<Pending> {
+        self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-        else {
-            return;
+    }
+
+    /// Runs the pipeline on with what the handler returned or raised.
+    /// Only SystemExit and KeyboardInterrupt go on to the Task (and stop the
+    /// loop); anything else is the pipeline's to answer.
+    fn end(&self, py: Python<'_>, outcome: PyResult<Bound<'_, PyAny>>) -> PyResult<()> {
+        let fatal = match &outcome {
+            Err(e)
+                if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
+                    || e.is_instance_of::<pyo3::exceptions::PySystemExit>(py) =>
+            {
+                Some(e.clone_ref(py))
+            }
+            _ => None,
         };
-        let outcome = task.call_method0(intern!(py, "result"));
-        let request = p.request.bind(py).clone();
-        finish(py, &p.runner, &request, outcome, p.stage, p.completion);
+        if let Some(p) = self.take() {
+            let request = p.request.bind(py).clone();
+            finish(py, &p.runner, &request, outcome, p.stage, p.completion);
+        }
+        fatal.map_or(Ok(()), Err)
+    }
+
+    /// One step of the handler's coroutine: `Some(yielded)`, or `None` once
+    /// it has ended (and the pipeline with it).
+    fn step(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        let mut result: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: both objects are alive and the GIL is held; `result`
+        // receives a new reference, or NULL with an exception set.
+        let sent =
+            unsafe { pyo3::ffi::PyIter_Send(self.coro.as_ptr(), value.as_ptr(), &mut result) };
+        match sent {
+            // SAFETY: on NEXT and RETURN `result` is a new, non-NULL reference.
+            pyo3::ffi::PySendResult::PYGEN_NEXT => {
+                Ok(Some(unsafe { Bound::from_owned_ptr(py, result) }.unbind()))
+            }
+            pyo3::ffi::PySendResult::PYGEN_RETURN => {
+                let value = unsafe { Bound::from_owned_ptr(py, result) };
+                self.end(py, Ok(value)).map(|()| None)
+            }
+            pyo3::ffi::PySendResult::PYGEN_ERROR => {
+                self.end(py, Err(PyErr::fetch(py))).map(|()| None)
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl Drive {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// What a Task calls for `send(None)`: no StopIteration to build.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.step(py, &py.None().into_bound(py))
+    }
+
+    fn send(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.step(py, value)?
+            .ok_or_else(|| PyStopIteration::new_err(()))
+    }
+
+    /// Cancellation (and any other exception a Task throws in).
+    #[pyo3(signature = (typ, val = None, tb = None))]
+    fn throw(
+        &self,
+        py: Python<'_>,
+        typ: &Bound<'_, PyAny>,
+        val: Option<&Bound<'_, PyAny>>,
+        tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let coro = self.coro.bind(py);
+        let thrown = match (val, tb) {
+            (None, None) => coro.call_method1(intern!(py, "throw"), (typ,)),
+            _ => coro.call_method1(intern!(py, "throw"), (typ, val, tb)),
+        };
+        let outcome = match thrown {
+            Ok(yielded) => return Ok(yielded.unbind()),
+            Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
+                e.value(py).getattr(intern!(py, "value"))
+            }
+            Err(e) => Err(e),
+        };
+        self.end(py, outcome)?;
+        Err(PyStopIteration::new_err(()))
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.coro.bind(py).call_method0(intern!(py, "close"))?;
+        Ok(())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.coro.bind(py).repr()?.to_string())
     }
 }
