@@ -38,7 +38,7 @@ run: build-release ## Serve examples/hello.py on http://127.0.0.1:8000
 test: build test-rust test-python lint test-abi3 ## Set up everything and run every test and check
 
 test-rust: ## Rust unit and integration tests of the core
-	cargo test --quiet -p cello-core
+	cargo test --quiet -p cello-core -p cello-asgi -p cello-py
 
 test-python: build ## pytest: behaviour tests, examples, property tests
 	$(BIN)/python -m pytest

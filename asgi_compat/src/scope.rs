@@ -4,7 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use cello_core::request::RequestHead;
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 fn item<'py>(scope: &Bound<'py, PyDict>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
@@ -134,18 +136,57 @@ fn http_version(v: http::Version) -> &'static str {
 }
 
 fn address_tuple<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bound<'py, PyAny>> {
-    match addr {
-        Some(a) => Ok(PyTuple::new(
-            py,
-            [
-                a.ip().to_string().into_pyobject(py)?.into_any(),
-                a.port().into_pyobject(py)?.into_any(),
-            ],
-        )?
-        .into_any()),
-        None => Ok(py.None().into_bound(py)),
-    }
+    let Some(addr) = addr else {
+        return Ok(py.None().into_bound(py));
+    };
+    // Interned: one string per address seen, not one per request.
+    let host = match addr.ip() {
+        IpAddr::V4(v4) => PyString::intern(py, &ipv4_text(v4)),
+        IpAddr::V6(v6) => PyString::new(py, &v6.to_string()),
+    };
+    Ok(PyTuple::new(
+        py,
+        [host.into_any(), addr.port().into_pyobject(py)?.into_any()],
+    )?
+    .into_any())
 }
+
+/// `a.b.c.d` without the formatting machinery, which costs more than the
+/// rest of the scope's strings together.
+fn ipv4_text(ip: std::net::Ipv4Addr) -> String {
+    let mut text = String::with_capacity(15);
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
+}
+
+/// The keys of an `http` scope, in the order they are filled in.
+const SCOPE_KEYS: [&str; 14] = [
+    "type",
+    "asgi",
+    "http_version",
+    "method",
+    "scheme",
+    "path",
+    "raw_path",
+    "query_string",
+    "root_path",
+    "headers",
+    "client",
+    "server",
+    "state",
+    "extensions",
+];
 
 /// Builds the ASGI `http` scope for a hosted app. `state` is the app's
 /// lifespan state; the scope gets a shallow copy of it.
@@ -154,19 +195,44 @@ pub fn http_scope<'py>(
     req: &HostedRequest<'_>,
     state: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let scope = PyDict::new(py);
-    scope.set_item("type", "http")?;
+    // A copy of a dict that already has every key never grows its table
+    // while it is filled in; keys and the usual values are interned.
+    static TEMPLATE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+    let template = TEMPLATE.get_or_try_init(py, || -> PyResult<Py<PyDict>> {
+        let template = PyDict::new(py);
+        for key in SCOPE_KEYS {
+            template.set_item(PyString::intern(py, key), py.None())?;
+        }
+        Ok(template.unbind())
+    })?;
+    let scope = template.bind(py).copy()?;
+    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
     let asgi = PyDict::new(py);
-    asgi.set_item("version", "3.0")?;
-    asgi.set_item("spec_version", "2.5")?;
-    scope.set_item("asgi", asgi)?;
-    scope.set_item("http_version", http_version(req.version))?;
-    scope.set_item("method", req.method.as_str())?;
-    scope.set_item("scheme", req.scheme)?;
-    scope.set_item("path", req.path)?;
-    scope.set_item("raw_path", PyBytes::new(py, req.raw_path.as_bytes()))?;
-    scope.set_item("query_string", PyBytes::new(py, req.query.as_bytes()))?;
-    scope.set_item("root_path", req.root_path)?;
+    asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
+    asgi.set_item(intern!(py, "spec_version"), intern!(py, "2.5"))?;
+    scope.set_item(intern!(py, "asgi"), asgi)?;
+    scope.set_item(
+        intern!(py, "http_version"),
+        PyString::intern(py, http_version(req.version)),
+    )?;
+    scope.set_item(
+        intern!(py, "method"),
+        PyString::intern(py, req.method.as_str()),
+    )?;
+    scope.set_item(intern!(py, "scheme"), PyString::intern(py, req.scheme))?;
+    scope.set_item(intern!(py, "path"), req.path)?;
+    scope.set_item(
+        intern!(py, "raw_path"),
+        PyBytes::new(py, req.raw_path.as_bytes()),
+    )?;
+    scope.set_item(
+        intern!(py, "query_string"),
+        PyBytes::new(py, req.query.as_bytes()),
+    )?;
+    scope.set_item(
+        intern!(py, "root_path"),
+        PyString::intern(py, req.root_path),
+    )?;
     let headers = PyList::empty(py);
     for (name, value) in req.headers {
         headers.append(PyTuple::new(
@@ -177,10 +243,27 @@ pub fn http_scope<'py>(
             ],
         )?)?;
     }
-    scope.set_item("headers", headers)?;
-    scope.set_item("client", address_tuple(py, req.client)?)?;
-    scope.set_item("server", address_tuple(py, req.server)?)?;
-    scope.set_item("state", state.copy()?)?;
-    scope.set_item("extensions", PyDict::new(py))?;
+    scope.set_item(intern!(py, "headers"), headers)?;
+    scope.set_item(intern!(py, "client"), address_tuple(py, req.client)?)?;
+    scope.set_item(intern!(py, "server"), address_tuple(py, req.server)?)?;
+    scope.set_item(intern!(py, "state"), state.copy()?)?;
+    scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
     Ok(scope)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ipv4_text_matches_display() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "192.168.100.9",
+        ] {
+            let parsed: std::net::Ipv4Addr = ip.parse().unwrap();
+            assert_eq!(super::ipv4_text(parsed), ip);
+        }
+    }
 }

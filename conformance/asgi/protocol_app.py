@@ -23,6 +23,16 @@ async def respond(send, status: int, body: bytes, content_type: bytes = b"applic
     await send({"type": "http.response.body", "body": body})
 
 
+async def send_refused(send, headers: list) -> None:
+    """Sends a start message the server must refuse, then answers with the error."""
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+    except ValueError as exc:
+        await respond(send, 400, json.dumps({"refused": str(exc)}).encode())
+    else:
+        await send({"type": "http.response.body", "body": b"accepted"})
+
+
 def describe_scope(scope: dict) -> dict:
     return {
         "keys": sorted(scope),
@@ -121,6 +131,17 @@ async def app(scope, receive, send):
                 await asyncio.sleep(0.001)
         except OSError as exc:
             RECORD["send_error_is_oserror"] = isinstance(exc, OSError)
+    elif path == "/header-shapes":
+        # Tuples, lists and bytearrays are all two-item iterables of bytes.
+        headers = [(b"x-tuple", b"1"), [b"x-list", b"2"], (bytearray(b"x-bytearray"), b"3")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+    elif path == "/bad-header-pair":
+        await send_refused(send, [(b"x-one",)])
+    elif path == "/bad-header-name":
+        await send_refused(send, [(b"bad name", b"1")])
+    elif path == "/bad-header-value":
+        await send_refused(send, [(b"x-bad", b"a\r\nb")])
     elif path == "/no-response":
         return
     elif path == "/raise-before":

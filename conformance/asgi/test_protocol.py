@@ -84,6 +84,26 @@ def test_scope_keys_and_types(served):
         assert key in scope["keys"]
 
 
+def test_response_headers_may_be_any_pairs_of_bytes(served):
+    response = httpx.get(served.url + "/header-shapes")
+    assert response.status_code == 200
+    assert [response.headers[n] for n in ("x-tuple", "x-list", "x-bytearray")] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/bad-header-pair", "[name, value] pair"),
+        ("/bad-header-name", "invalid header name"),
+        ("/bad-header-value", "CR, LF or NUL"),
+    ],
+)
+def test_a_malformed_response_header_is_refused_by_send(served, path, message):
+    response = httpx.get(served.url + path)
+    assert response.status_code == 400
+    assert message in response.json()["refused"]
+
+
 def test_lifespan_state_is_shared_as_a_shallow_copy(served):
     first = httpx.get(served.url + "/scope").json()
     second = httpx.get(served.url + "/scope").json()

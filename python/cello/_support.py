@@ -9,7 +9,7 @@ import asyncio
 import logging
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from cello.exceptions import ClientDisconnected
@@ -41,19 +41,6 @@ class Context(dict[str, Any]):
 
     def delete(self, key: str) -> None:
         self.pop(key, None)
-
-
-class ready(Awaitable[T]):  # noqa: N801 - used like a function
-    """An awaitable that is already complete (``await request.body_async()``)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: T) -> None:
-        self._value = value
-
-    def __await__(self) -> Generator[Any, None, T]:
-        return self._value
-        yield  # pragma: no cover - makes this a generator
 
 
 def log_exception(exc: BaseException, request: Any) -> None:

@@ -18,15 +18,15 @@ use hyper::body::Incoming;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::Mount;
 use crate::convert::{bytes_response, problem_parts};
 use crate::dispatch::{NativeReply, Work};
-use crate::pipeline::Runner;
+use crate::pipeline::{Drive, Ending, Runner};
 use crate::request::RequestHead;
-use crate::support::{error, support};
+use crate::support::{error, support, Ready};
 
 /// Shared between the I/O side and the call: the body still to read, and
 /// whether the client is gone.
@@ -148,7 +148,7 @@ impl HostCall {
     }
 
     fn ready(&self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        Ok(support(py)?.ready.bind(py).call1((value,))?.unbind())
+        Ok(Ready::of(py, value)?.unbind())
     }
 
     fn new_future(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -339,28 +339,48 @@ impl HostCall {
 
     /// ASGI `send(message)`.
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let kind: String = message
-            .get_item("type")?
-            .ok_or_else(|| PyValueError::new_err("ASGI message without 'type'"))?
-            .extract()?;
+        let kind = message
+            .get_item(intern!(py, "type"))?
+            .ok_or_else(|| PyValueError::new_err("ASGI message without 'type'"))?;
+        let kind = kind.cast::<PyString>()?.to_str()?;
         let mut state = self.lock();
-        match kind.as_str() {
+        match kind {
             "http.response.start" => {
                 if !matches!(state.stage, Stage::Idle) {
                     return Err(PyRuntimeError::new_err("http.response.start sent twice"));
                 }
                 let status: u16 = message
-                    .get_item("status")?
+                    .get_item(intern!(py, "status"))?
                     .ok_or_else(|| PyValueError::new_err("http.response.start without 'status'"))?
                     .extract()?;
                 let mut headers = Vec::new();
-                if let Some(list) = message.get_item("headers")?.filter(|h| !h.is_none()) {
+                if let Some(list) = message
+                    .get_item(intern!(py, "headers"))?
+                    .filter(|h| !h.is_none())
+                {
                     for pair in list.try_iter()? {
-                        let (name, value): (Vec<u8>, Vec<u8>) = pair?.extract()?;
-                        let name = String::from_utf8(name)
+                        let pair = pair?;
+                        // The usual shape, a tuple of two bytes, is read in
+                        // place; anything else goes through extraction.
+                        let (name, value) = match pair.cast::<PyTuple>() {
+                            Ok(t) if t.len() == 2 => (t.get_item(0)?, t.get_item(1)?),
+                            _ => {
+                                let mut items = pair.try_iter()?;
+                                match (items.next(), items.next(), items.next()) {
+                                    (Some(name), Some(value), None) => (name?, value?),
+                                    _ => {
+                                        return Err(PyValueError::new_err(
+                                            "each ASGI header must be a [name, value] pair",
+                                        ))
+                                    }
+                                }
+                            }
+                        };
+                        let (name, value) = (header_bytes(&name)?, header_bytes(&value)?);
+                        let name = std::str::from_utf8(&name)
                             .map_err(|_| PyValueError::new_err("header names must be ASCII"))?;
                         let value = String::from_utf8_lossy(&value).into_owned();
-                        let name = crate::response::checked_header(&name, &value)?;
+                        let name = crate::response::checked_header(name, &value)?;
                         headers.push((name, value));
                     }
                 }
@@ -368,11 +388,11 @@ impl HostCall {
                 self.ready(py, py.None().into_bound(py))
             }
             "http.response.body" => {
-                let body: Vec<u8> = match message.get_item("body")? {
+                let body: Vec<u8> = match message.get_item(intern!(py, "body"))? {
                     Some(b) if !b.is_none() => b.extract()?,
                     _ => Vec::new(),
                 };
-                let more = match message.get_item("more_body")? {
+                let more = match message.get_item(intern!(py, "more_body"))? {
                     Some(m) => m.is_truthy()?,
                     None => false,
                 };
@@ -447,11 +467,14 @@ impl HostCall {
             ))),
         }
     }
+}
 
-    /// Done-callback of the app's Task.
-    fn __call__(&self, py: Python<'_>, task: &Bound<'_, PyAny>) {
-        let failure = task.call_method0(intern!(py, "result")).err();
-        self.app_finished(py, failure);
+/// The bytes of an ASGI header name or value (bytes, or anything that
+/// converts to them), borrowed when they are bytes already.
+fn header_bytes<'a>(item: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
+    match item.cast::<PyBytes>() {
+        Ok(bytes) => Ok(std::borrow::Cow::Borrowed(bytes.as_bytes())),
+        Err(_) => Ok(std::borrow::Cow::Owned(item.extract::<Vec<u8>>()?)),
     }
 }
 
@@ -516,20 +539,18 @@ pub fn start(
     let scope = cello_asgi::http_scope(py, &request, mount.state.bind(py))?;
     let receive = call.getattr(intern!(py, "receive"))?;
     let send = call.getattr(intern!(py, "send"))?;
-    let started = mount
-        .app
-        .bind(py)
-        .call1((scope, receive, send))
-        .and_then(|coro| runner.start_task.bind(py).call1((coro,)));
-    match started {
-        Ok(task) => {
-            if task.call_method0(intern!(py, "done"))?.is_truthy()? {
-                call.get().__call__(py, &task);
-            } else {
-                task.call_method1(intern!(py, "add_done_callback"), (call,))?;
-            }
+    let coro = match mount.app.bind(py).call1((scope, receive, send)) {
+        Ok(coro) => coro,
+        Err(e) => {
+            call.get().app_finished(py, Some(e));
+            return Ok(());
         }
-        Err(e) => call.get().app_finished(py, Some(e)),
+    };
+    let drive = Bound::new(py, Drive::new(coro, Ending::Hosted(call.clone().unbind())))?;
+    if let Err(e) = runner.start_task.bind(py).call1((&drive,)) {
+        if drive.get().take().is_some() {
+            call.get().app_finished(py, Some(e));
+        }
     }
     Ok(())
 }

@@ -155,15 +155,15 @@ fn settle(
                 });
                 return;
             }
-            let drive = Drive {
-                coro: coro.unbind(),
-                pending: Mutex::new(Some(Pending {
+            let drive = Drive::new(
+                coro,
+                Ending::Pipeline(Pending {
                     runner: runner.clone(),
                     request: request.clone().unbind(),
                     stage,
                     completion,
-                })),
-            };
+                }),
+            );
             let drive = match Bound::new(py, drive) {
                 Ok(drive) => drive,
                 // The completion went down with the Drive: the connection
@@ -172,8 +172,10 @@ fn settle(
             };
             if let Err(e) = runner.start_task.bind(py).call1((&drive,)) {
                 match drive.get().take() {
-                    Some(p) => finish(py, runner, request, Err(e), stage, p.completion),
-                    None => log_error(py, &e, request),
+                    Some(Ending::Pipeline(p)) => {
+                        finish(py, runner, request, Err(e), stage, p.completion)
+                    }
+                    _ => log_error(py, &e, request),
                 }
             }
             return;
@@ -437,28 +439,41 @@ fn asgi_result<'py>(py: Python<'py>, parts: ResponseParts) -> PyResult<Bound<'py
     )
 }
 
-struct Pending {
+pub struct Pending {
     runner: Arc<Runner>,
     request: Py<Request>,
     stage: Stage,
     completion: Completion,
 }
 
-/// The coroutine a handler's Task runs: the handler's coroutine, then, in
-/// the step where that ends, the rest of the pipeline. (A done callback on
-/// the Task would cost another trip through the event loop.)
+/// What a Drive does once its coroutine has ended.
+pub enum Ending {
+    /// Finish the request pipeline with the handler's outcome.
+    Pipeline(Pending),
+    /// Tell the hosted ASGI call its app has returned (or raised).
+    Hosted(Py<crate::asgi_host::HostCall>),
+}
+
+/// The coroutine a handler's (or hosted app's) Task runs: the handler's
+/// coroutine, then, in the step where that ends, the rest of the pipeline.
+/// (A done callback on the Task would cost another trip through the event
+/// loop.)
 #[pyclass(module = "cello._cello", frozen)]
 pub struct Drive {
     coro: Py<PyAny>,
-    pending: Mutex<Option<Pending>>,
+    ending: Mutex<Option<Ending>>,
 }
 
 impl Drive {
-    fn take(&self) -> Option<Pending> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+    pub fn new(coro: Bound<'_, PyAny>, ending: Ending) -> Self {
+        Drive {
+            coro: coro.unbind(),
+            ending: Mutex::new(Some(ending)),
+        }
+    }
+
+    pub fn take(&self) -> Option<Ending> {
+        self.ending.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Runs the pipeline on with what the handler returned or raised.
@@ -474,9 +489,13 @@ impl Drive {
             }
             _ => None,
         };
-        if let Some(p) = self.take() {
-            let request = p.request.bind(py).clone();
-            finish(py, &p.runner, &request, outcome, p.stage, p.completion);
+        match self.take() {
+            Some(Ending::Pipeline(p)) => {
+                let request = p.request.bind(py).clone();
+                finish(py, &p.runner, &request, outcome, p.stage, p.completion);
+            }
+            Some(Ending::Hosted(call)) => call.get().app_finished(py, outcome.err()),
+            None => {}
         }
         fatal.map_or(Ok(()), Err)
     }

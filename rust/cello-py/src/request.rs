@@ -18,7 +18,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::json_reader::{self, JsonErrorOrPy};
 use crate::multidict::{Headers, QueryParams};
-use crate::support::{error, support};
+use crate::support::{error, support, Ready};
 
 pub use cello_core::request::RequestHead;
 
@@ -406,17 +406,17 @@ impl Request {
 
     fn body_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let body = self.body(py)?;
-        Ok(support(py)?.ready.bind(py).call1((body,))?.unbind())
+        Ok(Ready::of(py, body.into_any())?.unbind())
     }
 
     fn text_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let text = self.text_value(py)?;
-        Ok(support(py)?.ready.bind(py).call1((text,))?.unbind())
+        Ok(Ready::of(py, text.into_pyobject(py)?.into_any())?.unbind())
     }
 
     fn json_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let value = self.json(py)?;
-        Ok(support(py)?.ready.bind(py).call1((value,))?.unbind())
+        Ok(Ready::of(py, value.into_bound(py))?.unbind())
     }
 
     /// The `Content-Type` header (callable, for the older `content_type()` form), or None.

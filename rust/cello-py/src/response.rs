@@ -53,11 +53,27 @@ pub fn checked_header(name: &str, value: &str) -> PyResult<String> {
             "header {name:?} has a value containing CR, LF or NUL"
         )));
     }
-    http::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| PyValueError::new_err(format!("invalid header name {name:?}")))?;
-    http::HeaderValue::from_bytes(value.as_bytes())
-        .map_err(|_| PyValueError::new_err(format!("invalid value for header {name:?}")))?;
+    // The rules of http::HeaderName and http::HeaderValue, checked without
+    // building either (to_http builds them once, later).
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(PyValueError::new_err(format!(
+            "invalid header name {name:?}"
+        )));
+    }
+    if !value
+        .bytes()
+        .all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+    {
+        return Err(PyValueError::new_err(format!(
+            "invalid value for header {name:?}"
+        )));
+    }
     Ok(name.to_ascii_lowercase())
+}
+
+/// An RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Reads a `headers=` argument: a dict or an iterable of pairs.
@@ -589,4 +605,43 @@ fn write_xml(out: &mut String, tag: &str, value: &Bound<'_, PyAny>) -> PyResult<
     out.push_str(tag);
     out.push('>');
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checked_header;
+
+    #[test]
+    fn header_checks_agree_with_the_http_crate() {
+        let names = [
+            "x-id",
+            "Content-Type",
+            "a!#$%&'*+-.^_`|~9",
+            "",
+            "bad name",
+            "bad:name",
+            "é",
+            "x\u{7f}",
+        ];
+        let values = [
+            "ok",
+            "tab\tok",
+            "caf\u{e9}",
+            "",
+            "bad\u{1}",
+            "del\u{7f}",
+            "bad\r\n",
+        ];
+        for name in names {
+            for value in values {
+                let ours = checked_header(name, value);
+                let theirs = http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                    && http::HeaderValue::from_bytes(value.as_bytes()).is_ok();
+                assert_eq!(ours.is_ok(), theirs, "{name:?}: {value:?}");
+                if let Ok(lower) = ours {
+                    assert_eq!(lower, name.to_ascii_lowercase());
+                }
+            }
+        }
+    }
 }

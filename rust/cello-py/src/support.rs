@@ -4,6 +4,7 @@
 //! Python types users see (`CallableStr`, `Context`, the exception classes)
 //! or asyncio plumbing that is clearer in Python.
 
+use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
@@ -11,7 +12,8 @@ use pyo3::types::PyType;
 pub struct Support {
     pub callable_str: Py<PyAny>,
     pub context: Py<PyAny>,
-    pub ready: Py<PyAny>,
+    /// `Ready(None)`, shared: it holds no state.
+    pub done: Py<Ready>,
     pub pump: Py<PyAny>,
     pub copy_context: Py<PyAny>,
     pub log_exception: Py<PyAny>,
@@ -39,7 +41,7 @@ pub fn support(py: Python<'_>) -> PyResult<&'static Support> {
         Ok(Support {
             callable_str: get(&helpers, "CallableStr")?,
             context: get(&helpers, "Context")?,
-            ready: get(&helpers, "ready")?,
+            done: Py::new(py, Ready { value: None })?,
             pump: get(&helpers, "pump")?,
             copy_context: py.import("contextvars")?.getattr("copy_context")?.unbind(),
             log_exception: get(&helpers, "log_exception")?,
@@ -52,6 +54,46 @@ pub fn support(py: Python<'_>) -> PyResult<&'static Support> {
             client_disconnected: ty("ClientDisconnected")?,
         })
     })
+}
+
+/// An awaitable that is already complete: `await` gives its value at once
+/// (`await request.body_async()`, the `send()` of a hosted ASGI app).
+#[pyclass(module = "cello._cello", frozen)]
+pub struct Ready {
+    value: Option<Py<PyAny>>,
+}
+
+impl Ready {
+    pub fn of<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if value.is_none() {
+            return Ok(support(py)?.done.bind(py).clone().into_any());
+        }
+        Ok(Bound::new(
+            py,
+            Ready {
+                value: Some(value.unbind()),
+            },
+        )?
+        .into_any())
+    }
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match &self.value {
+            None => Ok(None),
+            Some(value) => Err(PyStopIteration::new_err((value.clone_ref(py),))),
+        }
+    }
 }
 
 /// Builds an instance of one of the exception classes above from a message.
