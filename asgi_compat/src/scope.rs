@@ -126,12 +126,27 @@ pub struct HostedRequest<'a> {
     pub root_path: &'a str,
 }
 
-fn http_version(v: http::Version) -> &'static str {
+fn http_version(py: Python<'_>, v: http::Version) -> Bound<'_, PyString> {
     match v {
-        http::Version::HTTP_10 => "1.0",
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_3 => "3",
-        _ => "1.1",
+        http::Version::HTTP_10 => intern!(py, "1.0"),
+        http::Version::HTTP_2 => intern!(py, "2"),
+        http::Version::HTTP_3 => intern!(py, "3"),
+        _ => intern!(py, "1.1"),
+    }
+    .clone()
+}
+
+/// The method as a str, shared for the standard methods.
+fn method_text<'py>(py: Python<'py>, method: &http::Method) -> Bound<'py, PyString> {
+    match *method {
+        http::Method::GET => intern!(py, "GET").clone(),
+        http::Method::POST => intern!(py, "POST").clone(),
+        http::Method::PUT => intern!(py, "PUT").clone(),
+        http::Method::DELETE => intern!(py, "DELETE").clone(),
+        http::Method::HEAD => intern!(py, "HEAD").clone(),
+        http::Method::OPTIONS => intern!(py, "OPTIONS").clone(),
+        http::Method::PATCH => intern!(py, "PATCH").clone(),
+        _ => PyString::new(py, method.as_str()),
     }
 }
 
@@ -139,16 +154,32 @@ fn address_tuple<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bou
     let Some(addr) = addr else {
         return Ok(py.None().into_bound(py));
     };
-    // Interned: one string per address seen, not one per request.
-    let host = match addr.ip() {
-        IpAddr::V4(v4) => PyString::intern(py, &ipv4_text(v4)),
-        IpAddr::V6(v6) => PyString::new(py, &v6.to_string()),
-    };
     Ok(PyTuple::new(
         py,
-        [host.into_any(), addr.port().into_pyobject(py)?.into_any()],
+        [
+            host_text(py, addr.ip()).into_any(),
+            addr.port().into_pyobject(py)?.into_any(),
+        ],
     )?
     .into_any())
+}
+
+/// The text of an IP address. The last two addresses seen are kept: the
+/// server's own, and a client's, are the same request after request.
+fn host_text(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
+    type Seen = [Option<(IpAddr, Py<PyString>)>; 2];
+    static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new([None, None]);
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, text)) = seen.iter().flatten().find(|(known, _)| *known == ip) {
+        return text.bind(py).clone();
+    }
+    let text = match ip {
+        IpAddr::V4(v4) => PyString::new(py, &ipv4_text(v4)),
+        IpAddr::V6(v6) => PyString::new(py, &v6.to_string()),
+    };
+    seen.rotate_right(1);
+    seen[0] = Some((ip, text.clone().unbind()));
+    text
 }
 
 /// `a.b.c.d` without the formatting machinery, which costs more than the
@@ -211,15 +242,14 @@ pub fn http_scope<'py>(
     asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
     asgi.set_item(intern!(py, "spec_version"), intern!(py, "2.5"))?;
     scope.set_item(intern!(py, "asgi"), asgi)?;
-    scope.set_item(
-        intern!(py, "http_version"),
-        PyString::intern(py, http_version(req.version)),
-    )?;
-    scope.set_item(
-        intern!(py, "method"),
-        PyString::intern(py, req.method.as_str()),
-    )?;
-    scope.set_item(intern!(py, "scheme"), PyString::intern(py, req.scheme))?;
+    scope.set_item(intern!(py, "http_version"), http_version(py, req.version))?;
+    scope.set_item(intern!(py, "method"), method_text(py, req.method))?;
+    let scheme = match req.scheme {
+        "http" => intern!(py, "http").clone(),
+        "https" => intern!(py, "https").clone(),
+        other => PyString::new(py, other),
+    };
+    scope.set_item(intern!(py, "scheme"), scheme)?;
     scope.set_item(intern!(py, "path"), req.path)?;
     scope.set_item(
         intern!(py, "raw_path"),
@@ -229,10 +259,12 @@ pub fn http_scope<'py>(
         intern!(py, "query_string"),
         PyBytes::new(py, req.query.as_bytes()),
     )?;
-    scope.set_item(
-        intern!(py, "root_path"),
-        PyString::intern(py, req.root_path),
-    )?;
+    let root_path = if req.root_path.is_empty() {
+        intern!(py, "").clone()
+    } else {
+        PyString::new(py, req.root_path)
+    };
+    scope.set_item(intern!(py, "root_path"), root_path)?;
     let headers = PyList::empty(py);
     for (name, value) in req.headers {
         headers.append(PyTuple::new(

@@ -167,25 +167,33 @@ impl HostCall {
             .ok_or_else(|| PyRuntimeError::new_err("hosted ASGI apps need the native server"))
     }
 
-    /// Sends the response head, with a streaming body fed by the returned sender.
+    /// Sends the response head with the whole body, or (`whole` None) with a
+    /// streaming body fed by the returned sender.
     fn send_head(
         &self,
         py: Python<'_>,
         state: &mut CallState,
         status: u16,
         headers: Vec<(String, String)>,
-    ) -> PyResult<mpsc::Sender<Chunk>> {
-        let (tx, rx) = mpsc::channel::<Chunk>(16);
+        whole: Option<Bytes>,
+    ) -> PyResult<Option<mpsc::Sender<Chunk>>> {
         let parts = crate::response::ResponseParts {
             status,
             headers,
             payload: crate::response::Payload::Bytes(Bytes::new()),
         };
-        // When hyper is done with the body (sent, or the client left), tell receive().
-        let io = self.io()?;
-        let queue = io.queue.clone();
-        let signal = self.signal.clone();
-        let body = Body::channel(rx).on_drop(move || queue.push(Work::HostGone(signal)));
+        let (body, tx) = match whole {
+            Some(bytes) => (Body::full(bytes), None),
+            None => {
+                let (tx, rx) = mpsc::channel::<Chunk>(16);
+                // When hyper is done with the body (sent, or the client
+                // left), tell receive().
+                let queue = self.io()?.queue.clone();
+                let signal = self.signal.clone();
+                let body = Body::channel(rx).on_drop(move || queue.push(Work::HostGone(signal)));
+                (body, Some(tx))
+            }
+        };
         let response = crate::convert::to_http(parts, body);
         // A body the app never started reading is discarded by the I/O side,
         // so the connection can serve the next request.
@@ -200,7 +208,7 @@ impl HostCall {
                 .take()
         };
         if let Some(reply) = state.reply.take() {
-            if reply.send(NativeReply { response, unread }).is_err() {
+            if !crate::pipeline::send_reply(&self.runner, reply, NativeReply { response, unread }) {
                 self.signal.finish(py);
             }
         }
@@ -404,9 +412,16 @@ impl HostCall {
                     ));
                 }
                 let tx = match std::mem::replace(&mut state.stage, Stage::Done) {
-                    Stage::Started { status, headers } => {
-                        self.send_head(py, &mut state, status, headers)?
+                    // The whole body in one message: no channel to stream it.
+                    Stage::Started { status, headers } if !more => {
+                        self.send_head(py, &mut state, status, headers, Some(body.into()))?;
+                        drop(state);
+                        self.signal.finish(py);
+                        return self.ready(py, py.None().into_bound(py));
                     }
+                    Stage::Started { status, headers } => self
+                        .send_head(py, &mut state, status, headers, None)?
+                        .ok_or_else(|| PyRuntimeError::new_err("no stream for the body"))?,
                     Stage::Streaming(tx) => tx,
                     Stage::Idle => {
                         return Err(PyRuntimeError::new_err(

@@ -49,14 +49,19 @@ impl LoopLink {
     /// the runtime (a Task finishing in a loop callback), the wake-up would
     /// cost a syscall to unpark a runtime that is not parked; the loop is
     /// about to wait again anyway, so the answer goes out then, from inside.
-    pub fn reply(&self, reply: oneshot::Sender<NativeReply>, answer: NativeReply) {
+    /// False if the connection is gone (known at once only when sent now).
+    pub fn reply(&self, reply: oneshot::Sender<NativeReply>, answer: NativeReply) -> bool {
+        if reply.is_closed() {
+            return false;
+        }
         if self.on_loop_thread() && tokio::runtime::Handle::try_current().is_err() {
             self.replies
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push((reply, answer));
+            true
         } else {
-            let _ = reply.send(answer);
+            reply.send(answer).is_ok()
         }
     }
 

@@ -374,12 +374,7 @@ pub(crate) fn deliver(
                         response: to_http(parts, Body::full(body)),
                         unread: request.get().take_unread(),
                     };
-                    match runner.native.as_ref().and_then(|io| io.link.as_deref()) {
-                        Some(link) => link.reply(reply, answer),
-                        None => {
-                            let _ = reply.send(answer);
-                        }
-                    }
+                    send_reply(runner, reply, answer);
                 }
                 Payload::Stream(source) => {
                     let (tx, rx) = mpsc::channel(16);
@@ -418,6 +413,19 @@ pub(crate) fn deliver(
                 log_error(py, &e, request);
             }
         }
+    }
+}
+
+/// Hands a native answer to its connection (see `LoopLink::reply`); false
+/// if the connection is gone.
+pub fn send_reply(
+    runner: &Runner,
+    reply: oneshot::Sender<NativeReply>,
+    answer: NativeReply,
+) -> bool {
+    match runner.native.as_ref().and_then(|io| io.link.as_deref()) {
+        Some(link) => link.reply(reply, answer),
+        None => reply.send(answer).is_ok(),
     }
 }
 

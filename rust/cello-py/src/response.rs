@@ -48,33 +48,71 @@ impl ResponseParts {
 /// Rejects header names that are not HTTP tokens and values carrying CR, LF
 /// or NUL (response splitting), returning the lower-cased name.
 pub fn checked_header(name: &str, value: &str) -> PyResult<String> {
-    if value.contains(['\r', '\n', '\0']) {
-        return Err(PyValueError::new_err(format!(
-            "header {name:?} has a value containing CR, LF or NUL"
-        )));
+    // The rules of http::HeaderName and http::HeaderValue, checked in one
+    // pass each without building either (to_http builds them once, later).
+    if !value.bytes().all(|b| VALUE_BYTE[usize::from(b)]) {
+        if value.contains(['\r', '\n', '\0']) {
+            return Err(PyValueError::new_err(format!(
+                "header {name:?} has a value containing CR, LF or NUL"
+            )));
+        }
+        if name_is_valid(name) {
+            return Err(PyValueError::new_err(format!(
+                "invalid value for header {name:?}"
+            )));
+        }
     }
-    // The rules of http::HeaderName and http::HeaderValue, checked without
-    // building either (to_http builds them once, later).
-    if name.is_empty() || !name.bytes().all(is_token_byte) {
+    if !name_is_valid(name) {
         return Err(PyValueError::new_err(format!(
             "invalid header name {name:?}"
-        )));
-    }
-    if !value
-        .bytes()
-        .all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
-    {
-        return Err(PyValueError::new_err(format!(
-            "invalid value for header {name:?}"
         )));
     }
     Ok(name.to_ascii_lowercase())
 }
 
-/// An RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+fn name_is_valid(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| TOKEN_BYTE[usize::from(b)])
 }
+
+/// RFC 9110 `tchar`: the bytes of a header name.
+static TOKEN_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
+/// The bytes http::HeaderValue accepts: visible ASCII, tab, and obs-text.
+static VALUE_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b >= 0x20 && b != 0x7f) || b == 0x09;
+        b += 1;
+    }
+    table
+};
 
 /// Reads a `headers=` argument: a dict or an iterable of pairs.
 pub fn extract_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
