@@ -217,6 +217,8 @@ def test_ctrl_c_interrupts_a_long_wait():
     script = (
         "import asyncio, os, signal, threading, time\n"
         "from cello._loop import EventLoop\n"
+        # A shell may start background jobs with SIGINT ignored.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "loop = EventLoop()\n"
         "threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
         "started = time.monotonic()\n"
