@@ -36,6 +36,8 @@ _new_handle = object.__new__
 
 
 class RuntimeSelector(selectors.BaseSelector):
+    """The platform's selector for bookkeeping; waits go to the runtime."""
+
     def __init__(self) -> None:
         self._inner = selectors.DefaultSelector()
         self.driver = _cello.LoopDriver(self._inner)
@@ -88,6 +90,12 @@ class EventLoop(asyncio.SelectorEventLoop):
                 self._wakes_on_signals = True
             else:
                 signal.set_wakeup_fd(previous)
+
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        # Every Future and Task asks its loop get_debug() when it is made: a
+        # bound builtin answers without running a Python frame.
+        self.get_debug = bool(enabled).__bool__  # type: ignore[method-assign]
 
     def call_soon(  # type: ignore[override]
         self, callback: Any, *args: Any, context: contextvars.Context | None = None
