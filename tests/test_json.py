@@ -160,3 +160,29 @@ def test_loads_reads_what_orjson_writes(value):
 def test_loads_errors_are_value_errors():
     with pytest.raises(ValueError, match="line 1 column"):
         loads(b"{")
+
+
+def test_many_keys_and_key_reuse_match_orjson():
+    """Keys are cached between calls (reader and writer): more distinct keys
+    than the caches hold, keys that need escaping, equal keys that are
+    different objects, and the same parsed keys written again all come out
+    exactly as orjson writes them."""
+    many = {f"key-{i}": i for i in range(5000)}
+    assert dumps(many) == orjson.dumps(many)
+    tricky = {'quote"d': 1, "back\\slash": 2, "tab\tkey": 3, "ünï": 4, "x" * 100: 5}
+    assert dumps(tricky) == orjson.dumps(tricky)
+    rebuilt = {"".join(["ke", "y-1"]): "fresh object, same text"}
+    assert dumps(rebuilt) == orjson.dumps(rebuilt)
+    for _ in range(3):
+        parsed = loads(orjson.dumps([many, tricky]))
+        assert parsed == [many, tricky]
+        assert dumps(parsed) == orjson.dumps([many, tricky])
+    assert dumps(str_subclass_keys()) == orjson.dumps({"plain": 1})
+
+
+class _Key(str):
+    pass
+
+
+def str_subclass_keys() -> dict:
+    return {_Key("plain"): 1}

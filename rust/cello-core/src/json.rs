@@ -30,8 +30,15 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    // Most strings need no escape at all: skip them eight bytes at a time.
+    let clean = clean_prefix(bytes);
+    if clean == bytes.len() {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let esc = ESCAPE[b as usize];
         if esc == 0 {
             continue;
@@ -53,6 +60,37 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// How many leading bytes of `bytes` need no escape: all of them, or a
+/// count of whole eight-byte words (the byte loop takes it from there).
+fn clean_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A high bit set where a byte of `x` is zero (exact for the first such
+    // byte, which is all that matters here: any hit stops the scan).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut clean = 0;
+    for word in bytes.chunks_exact(8) {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        // Control bytes (< 0x20; bytes >= 0x80 have the high bit and are
+        // excluded by `!w`), quotes and backslashes.
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        if control
+            | has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            break;
+        }
+        clean += 8;
+    }
+    if clean == bytes.len() - bytes.len() % 8
+        && bytes[clean..].iter().all(|&b| ESCAPE[b as usize] == 0)
+    {
+        return bytes.len();
+    }
+    clean
 }
 
 /// Appends a signed integer.
@@ -192,6 +230,33 @@ mod tests {
         assert_eq!(s("\n\t\r\u{8}\u{c}"), r#""\n\t\r\b\f""#);
         assert_eq!(s("\u{0}\u{1f}\u{7f}"), "\"\\u0000\\u001f\u{7f}\"");
         assert_eq!(s("é😀\u{2028}"), "\"é😀\u{2028}\"");
+    }
+
+    #[test]
+    fn the_word_scan_finds_every_byte_that_needs_escaping() {
+        // Each special byte at every position of strings around the word size.
+        for len in 1..=24 {
+            for at in 0..len {
+                for special in (0u8..0x20).chain([b'"', b'\\']) {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = special;
+                    let text = String::from_utf8(bytes).unwrap();
+                    let mut fast = Vec::new();
+                    write_str(&mut fast, &text);
+                    let mut slow = vec![b'"'];
+                    for &b in text.as_bytes() {
+                        match ESCAPE[b as usize] {
+                            0 => slow.push(b),
+                            b'u' => slow.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                            e => slow.extend_from_slice(&[b'\\', e]),
+                        }
+                    }
+                    slow.push(b'"');
+                    assert_eq!(fast, slow, "{text:?}");
+                }
+            }
+        }
+        assert_eq!(s("héllo wörld, ünïcode ✓"), "\"héllo wörld, ünïcode ✓\"");
     }
 
     #[test]

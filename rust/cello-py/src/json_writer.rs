@@ -155,6 +155,48 @@ fn write_py_str(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
     Ok(())
 }
 
+/// Slots in the key cache (a power of two).
+const KEY_SLOTS: usize = 512;
+
+/// A cached key: the str object and its JSON form.
+type KeySlots = Vec<Option<(Py<PyAny>, Box<[u8]>)>>;
+
+thread_local! {
+    /// Dict keys already written: the same str objects (literals in the
+    /// handler's code) come back on every request. Each slot holds the key
+    /// (a strong reference, so its address cannot be reused by another
+    /// object while cached) and its JSON form.
+    static KEYS: std::cell::RefCell<KeySlots> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes an exact-str dict key, from the cache when this very object was
+/// written before.
+fn write_key(out: &mut Vec<u8>, key: &Bound<'_, PyAny>) -> PyResult<()> {
+    let address = key.as_ptr() as usize;
+    let slot = (address >> 4) & (KEY_SLOTS - 1);
+    let hit = KEYS.with_borrow(|keys| match keys.get(slot) {
+        Some(Some((known, json))) if known.as_ptr() as usize == address => {
+            out.extend_from_slice(json);
+            true
+        }
+        _ => false,
+    });
+    if hit {
+        return Ok(());
+    }
+    let start = out.len();
+    write_py_str(out, key)?;
+    let json: Box<[u8]> = out[start..].into();
+    let key = key.clone().unbind();
+    KEYS.with_borrow_mut(|keys| {
+        if keys.is_empty() {
+            keys.resize_with(KEY_SLOTS, || None);
+        }
+        keys[slot] = Some((key, json));
+    });
+    Ok(())
+}
+
 fn write_float(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
     write_f64(out, obj.cast::<PyFloat>()?.value());
     Ok(())
@@ -199,10 +241,13 @@ fn write_dict(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>, depth: usize) -> PyRe
             out.push(b',');
         }
         first = false;
-        if !key.is_instance_of::<PyString>() {
+        if key.is_exact_instance_of::<PyString>() {
+            write_key(out, &key)?;
+        } else if key.is_instance_of::<PyString>() {
+            write_py_str(out, &key)?;
+        } else {
             return Err(type_error("Dict key must be str"));
         }
-        write_py_str(out, &key)?;
         out.push(b':');
         write_value(out, &value, depth + 1)?;
     }
