@@ -77,7 +77,7 @@ def test_an_awaiting_handler_runs_in_a_task(client):
     assert client.get("/current-task").json() == {"in_task": True}
 
 
-@pytest.mark.parametrize("route", ["set", "set-awaiting"])
+@pytest.mark.parametrize("route", ["set", "set-sync", "set-awaiting"])
 def test_context_variables_do_not_leak_between_requests(client, route):
     for value in ("a", "b", "c"):
         body = client.get(f"/context/{route}/{value}").json()

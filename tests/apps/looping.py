@@ -77,6 +77,13 @@ async def context_set_no_await(request):
     return {"before": before}
 
 
+@app.get("/context/set-sync/{value}")
+def context_set_sync(request):
+    before = seen.get()
+    seen.set(request.params["value"])
+    return {"before": before}
+
+
 @app.get("/context/set-awaiting/{value}")
 async def context_set_awaiting(request):
     before = seen.get()

@@ -78,7 +78,18 @@ pub fn run(
     request: Bound<'_, Request>,
     completion: Completion,
 ) {
-    let outcome = route.handler.bind(py).call1((&request,));
+    let handler = route.handler.bind(py);
+    let outcome = if route.is_async || runner.native.is_none() {
+        handler.call1((&request,))
+    } else {
+        // A sync handler on Cello's server runs in a copy of the context, as
+        // a Task would, so context variables it sets do not leak into the
+        // requests after it. (Under an ASGI server, the server's per-request
+        // task already isolates it.)
+        support(py)
+            .and_then(|s| s.copy_context.bind(py).call0())
+            .and_then(|context| context.call_method1(intern!(py, "run"), (handler, &request)))
+    };
     if route.is_async && !route.suspends {
         let outcome = outcome.and_then(|coro| run_through(py, &coro));
         return finish(py, runner, &request, outcome, Stage::Handler, completion);
