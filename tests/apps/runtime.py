@@ -55,6 +55,18 @@ def ignore_body(request):
     return {"ignored": True}
 
 
+@app.get("/read-body-async")
+async def read_body_async(request):
+    await asyncio.sleep(0)
+    return {"size": len(await request.body_async())}
+
+
+@app.get("/ignore-body-async")
+async def ignore_body_async(request):
+    await asyncio.sleep(0)
+    return {"ignored": True}
+
+
 @app.post("/upload")
 def upload(request):
     return {"size": len(request.body())}

@@ -70,6 +70,22 @@ async fn read_body(
     }
 }
 
+/// Reads a body before its handler runs. For methods whose bodies are read
+/// only on demand (`lazy`), a failed read is kept, to be raised only if the
+/// handler asks for the body; for the others it is the answer.
+async fn read_first(
+    incoming: Incoming,
+    lazy: bool,
+    limit: usize,
+    timeout: Option<Duration>,
+) -> Result<BodyState, BodyError> {
+    match read_body(incoming, limit, timeout).await {
+        Ok(bytes) => Ok(BodyState::Ready(bytes)),
+        Err(e) if lazy => Ok(BodyState::Failed(e)),
+        Err(e) => Err(e),
+    }
+}
+
 impl Service for NativeService {
     type Future = ResponseFuture;
 
@@ -235,9 +251,8 @@ impl NativeService {
             // The handler cannot wait for its body on this thread, so the body
             // is read first. For methods whose bodies are read only on demand,
             // a failed read is raised only if the handler asks for the body.
-            let body = match read_body(incoming, limit, body_timeout).await {
-                Ok(bytes) => BodyState::Ready(bytes),
-                Err(e) if lazy => BodyState::Failed(e),
+            let body = match read_first(incoming, lazy, limit, body_timeout).await {
+                Ok(body) => body,
                 Err(e) => return body_error_response(e, &head.path, head_only),
             };
             let unusable = matches!(body, BodyState::Failed(_));
@@ -288,9 +303,8 @@ impl NativeService {
                 // With the runtime inside the loop's waits, a handler cannot
                 // block on a read the runtime would have to make, so the body
                 // is read first, as for a sync handler.
-                match read_body(incoming, limit, body_timeout).await {
-                    Ok(bytes) => BodyState::Ready(bytes),
-                    Err(e) if lazy => BodyState::Failed(e),
+                match read_first(incoming, lazy, limit, body_timeout).await {
+                    Ok(body) => body,
                     Err(e) => return body_error_response(e, &head.path, head_only),
                 }
             };
