@@ -4,6 +4,7 @@ handler behaviours that depend on it, through both doors."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import socket
@@ -73,8 +74,8 @@ def test_asyncio_timeout_works_in_a_handler(client):
     assert client.get("/timeout").json() == {"timed_out": True}
 
 
-def test_an_awaiting_handler_runs_in_a_task(client):
-    assert client.get("/current-task").json() == {"in_task": True}
+def test_an_awaiting_handler_runs_in_a_task_named_after_its_route(client):
+    assert client.get("/current-task").json() == {"in_task": True, "name": "GET /current-task"}
 
 
 @pytest.mark.parametrize("route", ["set", "set-sync", "set-awaiting"])
@@ -247,6 +248,58 @@ def test_waiting_from_inside_the_runtime_is_refused(loop):
         thread.start()
         thread.join()
         raise result[0]
+
+
+def test_call_soon_makes_asyncio_handles(loop):
+    calls: list[tuple[str, str]] = []
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outer")
+
+    def record(tag: str) -> None:
+        calls.append((tag, var.get()))
+
+    inner = contextvars.copy_context()
+    inner.run(var.set, "inner")
+    plain = loop.call_soon(record, "plain")
+    loop.call_soon(record, "in-context", context=inner)
+    cancelled = loop.call_soon(record, "cancelled")
+    cancelled.cancel()
+    assert isinstance(plain, asyncio.Handle)
+    assert "record('plain')" in repr(plain)
+    assert not plain.cancelled() and cancelled.cancelled()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert calls == [("plain", "outer"), ("in-context", "inner")]
+
+
+def test_call_soon_copies_the_callers_context(loop):
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[str] = []
+    token = var.set("at call time")
+    try:
+        loop.call_soon(lambda: seen.append(var.get()))
+    finally:
+        var.reset(token)
+    loop.run_until_complete(asyncio.sleep(0))
+    assert seen == ["at call time"]
+
+
+def test_call_soon_in_debug_mode_is_asyncios_own(loop):
+    loop.set_debug(True)
+    assert loop.driver.debug
+    handle = loop.call_soon(lambda: None)
+    assert handle._source_traceback  # kept only in debug mode
+    with pytest.raises(TypeError, match="coroutines cannot be used"):
+        loop.call_soon(asyncio.sleep)
+    loop.set_debug(False)
+    assert not loop.driver.debug
+    assert loop.call_soon(lambda: None)._source_traceback is None
+    loop.run_until_complete(asyncio.sleep(0))
+
+
+def test_call_soon_on_a_closed_loop_is_refused():
+    loop = _loop.EventLoop()
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_soon(print)
 
 
 def test_a_closed_loop_refuses_to_wait():

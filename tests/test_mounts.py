@@ -39,6 +39,8 @@ def test_mounted_app_sees_full_path_and_extended_root_path(mounted):
     response = mounted.get("/raw/a/b")
     assert response.text == "/raw/a/b"
     assert response.headers["x-root"] == "/raw"
+    if not isinstance(mounted, TestClient):  # Cello's server runs the app in a Task of its own
+        assert response.headers["x-task"] == "mount /raw"
     assert mounted.get("/legacy/url").json() == {
         "url_for": "http://testserver/legacy/items/3",
         "root_path": "/legacy",
@@ -93,6 +95,7 @@ def test_cello_serve_root_path():
             response = httpx.get(url + "/x/y")
             assert response.text == "/api/x/y"
             assert response.headers["x-root"] == "/api"
+            assert response.headers["x-task"] == "mount /"
         finally:
             process.terminate()
             process.wait(30)

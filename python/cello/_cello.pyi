@@ -1,8 +1,9 @@
 """Type stubs for the native module ``cello._cello`` (checked by mypy.stubtest)."""
 
 import asyncio
+import contextvars
 import selectors
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, final
 
 from typing_extensions import disjoint_base
@@ -254,6 +255,16 @@ class LoopDriver:
 
     def __new__(cls, selector: selectors.BaseSelector) -> LoopDriver: ...
     def bind(self, event_loop: asyncio.AbstractEventLoop) -> None: ...
+    def call_soon(
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle: ...
+    @property
+    def debug(self) -> bool: ...
+    @debug.setter
+    def debug(self, debug: bool) -> None: ...
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]: ...
     def wait(self, timeout: float | None = None) -> bool: ...
     @property
@@ -273,7 +284,7 @@ class EagerStart:
     """``start(coro) -> Task``: makes a Task of ``coro`` and steps it once now."""
 
     def __new__(cls, event_loop: asyncio.AbstractEventLoop) -> EagerStart: ...
-    def __call__(self, coro: Any) -> asyncio.Task[Any]: ...
+    def __call__(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]: ...
 
 @final
 class Drive:

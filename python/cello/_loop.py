@@ -12,27 +12,12 @@ kept by the platform's selector, whose own descriptor the runtime watches.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import selectors
 import signal
 import threading
 from typing import Any
 
 from cello import _cello
-
-# The fields of asyncio.Handle that EventLoop.call_soon fills in itself; on a
-# Python whose Handle differs, it calls the constructor instead.
-_HANDLE_LAYOUT_KNOWN = asyncio.Handle.__slots__ == (
-    "_callback",
-    "_args",
-    "_cancelled",
-    "_loop",
-    "_source_traceback",
-    "_repr",
-    "__weakref__",
-    "_context",
-)
-_new_handle = object.__new__
 
 
 class RuntimeSelector(selectors.BaseSelector):
@@ -80,7 +65,10 @@ class EventLoop(asyncio.SelectorEventLoop):
         selector = RuntimeSelector()
         super().__init__(selector)
         self.driver: _cello.LoopDriver = selector.driver
+        # Also installs the driver's call_soon on this instance: every Task
+        # step and future callback passes there, several times per request.
         self.driver.bind(self)
+        self.driver.debug = self.get_debug()
         # While the runtime waits, Python's own signal handlers (Ctrl+C's
         # KeyboardInterrupt) only run once the wait ends: a signal must end it.
         self._wakes_on_signals = False
@@ -93,28 +81,12 @@ class EventLoop(asyncio.SelectorEventLoop):
 
     def set_debug(self, enabled: bool) -> None:
         super().set_debug(enabled)
+        driver = getattr(self, "driver", None)  # None while asyncio's __init__ runs
+        if driver is not None:
+            driver.debug = bool(enabled)
         # Every Future and Task asks its loop get_debug() when it is made: a
         # bound builtin answers without running a Python frame.
         self.get_debug = bool(enabled).__bool__  # type: ignore[method-assign]
-
-    def call_soon(  # type: ignore[override]
-        self, callback: Any, *args: Any, context: contextvars.Context | None = None
-    ) -> asyncio.Handle:
-        # asyncio's call_soon, less its checks' separate calls: every Task
-        # step and every future callback passes here, several per request.
-        if self._debug or self._closed or not _HANDLE_LAYOUT_KNOWN:  # type: ignore[attr-defined]
-            return super().call_soon(callback, *args, context=context)
-        # Handle.__init__ without its call to get_debug (debug is off here).
-        handle = _new_handle(asyncio.Handle)
-        handle._context = contextvars.copy_context() if context is None else context
-        handle._loop = self
-        handle._callback = callback
-        handle._args = args
-        handle._cancelled = False
-        handle._repr = None
-        handle._source_traceback = None
-        self._ready.append(handle)  # type: ignore[attr-defined]
-        return handle
 
     def close(self) -> None:
         if self._wakes_on_signals and not self.is_closed():

@@ -95,7 +95,8 @@ async def context_set_awaiting(request):
 @app.get("/current-task")
 async def current_task(request):
     await asyncio.sleep(0)
-    return {"in_task": asyncio.current_task() is not None}
+    task = asyncio.current_task()
+    return {"in_task": task is not None, "name": task.get_name() if task else None}
 
 
 @app.get("/running-loop")

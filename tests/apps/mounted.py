@@ -1,5 +1,7 @@
 """A Cello app with a FastAPI app and a raw ASGI app mounted inside it."""
 
+import asyncio
+
 from cello import App
 from conformance.asgi.fastapi_app import api
 
@@ -27,7 +29,11 @@ async def raw_asgi(scope, receive, send):
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"content-type", b"text/plain"), (b"x-root", scope["root_path"].encode())],
+            "headers": [
+                (b"content-type", b"text/plain"),
+                (b"x-root", scope["root_path"].encode()),
+                (b"x-task", asyncio.current_task().get_name().encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": scope["path"].encode()})

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use cello_core::router::{Constraint, Lookup, Router};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyString, PyType};
 
 /// One registered handler with the metadata computed at registration.
 pub struct Route {
@@ -18,6 +18,10 @@ pub struct Route {
     pub suspends: bool,
     /// Set when the route is a mounted ASGI app rather than a handler.
     pub mount: Option<Mount>,
+    /// The name of the Tasks that run it ("GET /users/{id}", "mount /api"),
+    /// which says what a task is doing in `asyncio.all_tasks()` and costs
+    /// nothing per request (asyncio's default "Task-N" is formatted for each).
+    pub task_name: Py<PyString>,
 }
 
 /// A foreign ASGI app served under a path prefix (door 3).
@@ -117,7 +121,7 @@ impl Cello {
         &self,
         method: &str,
         path: &str,
-        handler: Py<PyAny>,
+        handler: Bound<'_, PyAny>,
         is_async: bool,
         constraints: Vec<(String, String, Option<String>)>,
         suspends: bool,
@@ -139,11 +143,13 @@ impl Cello {
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
             checks.push((name, constraint));
         }
+        let task_name = PyString::new(handler.py(), &format!("{method} {path}")).unbind();
         let route = Arc::new(Route {
-            handler,
+            handler: handler.unbind(),
             is_async,
             suspends,
             mount: None,
+            task_name,
         });
         self.core
             .router
@@ -174,10 +180,12 @@ impl Cello {
                 "a mount prefix cannot contain parameters",
             ));
         }
+        let shown_prefix = if prefix.is_empty() { "/" } else { prefix };
         let route = Arc::new(Route {
             handler: py.None(),
             is_async: false,
             suspends: false,
+            task_name: PyString::new(py, &format!("mount {shown_prefix}")).unbind(),
             mount: Some(Mount {
                 app,
                 prefix: prefix.to_owned(),

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::app::Cello;
+use crate::eager::TaskStarter;
 use crate::pipeline::{self, Completion, Runner};
 use crate::request::{BodyState, Request};
 use crate::routing::{dispatch, too_large, Dispatch};
@@ -21,11 +22,11 @@ pub struct AsgiDoor {
 #[pymethods]
 impl AsgiDoor {
     #[new]
-    fn new(app: &Cello, event_loop: Py<PyAny>, start_task: Py<PyAny>) -> Self {
+    fn new(py: Python<'_>, app: &Cello, event_loop: Py<PyAny>, start_task: Py<PyAny>) -> Self {
         AsgiDoor {
             runner: Arc::new(Runner {
                 app: app.core.clone(),
-                start_task,
+                start_task: TaskStarter::new(py, start_task),
                 event_loop,
                 native: None,
             }),

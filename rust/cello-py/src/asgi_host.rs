@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::app::Mount;
+use crate::app::{Mount, Route};
 use crate::convert::{bytes_response, problem_parts};
 use crate::dispatch::{NativeReply, Work};
 use crate::pipeline::{Drive, Ending, Runner};
@@ -507,6 +507,7 @@ pub fn abort_stream(runtime: &tokio::runtime::Handle, tx: mpsc::Sender<Chunk>) {
 pub fn start(
     py: Python<'_>,
     runner: &Arc<Runner>,
+    route: &Route,
     mount: &Mount,
     head: RequestHead,
     signal: Arc<HostSignal>,
@@ -562,7 +563,10 @@ pub fn start(
         }
     };
     let drive = Bound::new(py, Drive::new(coro, Ending::Hosted(call.clone().unbind())))?;
-    if let Err(e) = runner.start_task.bind(py).call1((&drive,)) {
+    if let Err(e) = runner
+        .start_task
+        .start(py, drive.as_any(), Some(route.task_name.bind(py)))
+    {
         if drive.get().take().is_some() {
             call.get().app_finished(py, Some(e));
         }

@@ -165,7 +165,7 @@ pub fn start_job(py: Python<'_>, runner: &Arc<Runner>, job: Job) {
         return; // the client left while the job was queued
     }
     if let (Some(mount), Some(signal)) = (&route.mount, host) {
-        if let Err(e) = asgi_host::start(py, runner, mount, head, signal, reply) {
+        if let Err(e) = asgi_host::start(py, runner, &route, mount, head, signal, reply) {
             e.print(py);
         }
         return;

@@ -21,6 +21,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, Notify};
 
@@ -112,9 +113,57 @@ pub struct LoopDriver {
     more: AtomicBool,
     event_loop: Mutex<Option<Py<PyAny>>>,
     servers: Mutex<Vec<Weak<Dispatcher>>>,
+    /// Set by `bind` when `call_soon` makes the loop's Handles itself.
+    scheduling: Mutex<Option<Scheduling>>,
+    /// The loop's debug mode: `call_soon` then leaves the work to asyncio,
+    /// which checks the thread and the callback and keeps tracebacks.
+    debug: AtomicBool,
+    /// The next `call_soon` is a new Task's first step, for `EagerStart`.
+    catch_next: AtomicBool,
 }
 
+/// What `LoopDriver.call_soon` needs to make an `asyncio.Handle` itself.
+struct Scheduling {
+    event_loop: Py<PyAny>,
+    handle_type: Py<PyAny>,
+    /// `loop._ready.append`
+    append: Py<PyAny>,
+    /// `asyncio.BaseEventLoop.call_soon`, for debug mode and closed loops.
+    stock: Py<PyAny>,
+}
+
+/// The fields of `asyncio.Handle` (Python 3.11 to 3.14) that `call_soon`
+/// fills in; on a Python whose Handle differs, asyncio's own call_soon stays.
+const HANDLE_SLOTS: [&str; 7] = [
+    "_callback",
+    "_args",
+    "_cancelled",
+    "_loop",
+    "_source_traceback",
+    "_repr",
+    "_context",
+];
+
 impl LoopDriver {
+    /// Makes the next `call_soon` hand its callback to `EagerStart` instead
+    /// of scheduling it (a new Task's first step, on Python 3.11).
+    pub(crate) fn catch_next_call(&self) {
+        self.catch_next.store(true, Ordering::Relaxed);
+    }
+
+    /// Disarms `catch_next_call` if no `call_soon` came.
+    pub(crate) fn clear_catch(&self) {
+        self.catch_next.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether `call_soon` is this driver's (see `bind`).
+    pub(crate) fn schedules(&self) -> bool {
+        self.scheduling
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     pub fn runtime(&self) -> PyResult<Arc<tokio::runtime::Runtime>> {
         self.runtime
             .lock()
@@ -224,12 +273,122 @@ impl LoopDriver {
             more: AtomicBool::new(false),
             event_loop: Mutex::new(None),
             servers: Mutex::new(Vec::new()),
+            scheduling: Mutex::new(None),
+            debug: AtomicBool::new(false),
+            catch_next: AtomicBool::new(false),
         })
     }
 
-    /// Ties the driver to the loop whose selector it serves.
-    fn bind(&self, event_loop: Py<PyAny>) {
-        *self.event_loop.lock().unwrap_or_else(|p| p.into_inner()) = Some(event_loop);
+    /// Ties the driver to the loop whose selector it serves, and, where
+    /// asyncio's Handle has the fields it knows, installs `call_soon` on the
+    /// loop instance: every Task step and future callback passes there,
+    /// several times per request, and asyncio's costs a Python frame or two.
+    fn bind(slf: &Bound<'_, Self>, event_loop: Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let driver = slf.get();
+        *driver.event_loop.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(event_loop.clone().unbind());
+        let asyncio = py.import("asyncio")?;
+        let handle_type = asyncio.getattr("Handle")?;
+        let slots: Vec<String> = handle_type
+            .getattr("__slots__")?
+            .extract()
+            .unwrap_or_default();
+        let known = slots.len() == HANDLE_SLOTS.len() + 1
+            && HANDLE_SLOTS
+                .iter()
+                .all(|name| slots.iter().any(|s| s == name))
+            && slots.iter().any(|s| s == "__weakref__");
+        if !known {
+            return Ok(());
+        }
+        *driver.scheduling.lock().unwrap_or_else(|p| p.into_inner()) = Some(Scheduling {
+            event_loop: event_loop.clone().unbind(),
+            handle_type: handle_type.unbind(),
+            append: event_loop
+                .getattr(intern!(py, "_ready"))?
+                .getattr(intern!(py, "append"))?
+                .unbind(),
+            stock: asyncio
+                .getattr("BaseEventLoop")?
+                .getattr(intern!(py, "call_soon"))?
+                .unbind(),
+        });
+        event_loop.setattr(
+            intern!(py, "call_soon"),
+            slf.getattr(intern!(py, "call_soon"))?,
+        )
+    }
+
+    /// `loop.call_soon(callback, *args, context=None)`: asyncio's, with the
+    /// Handle made here.
+    #[pyo3(signature = (callback, *args, context = None))]
+    fn call_soon<'py>(
+        &self,
+        py: Python<'py>,
+        callback: Bound<'py, PyAny>,
+        args: Bound<'py, PyTuple>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if self.catch_next.swap(false, Ordering::Relaxed) {
+            crate::eager::caught(callback.unbind(), args.unbind(), context.map(Bound::unbind));
+            return Ok(py.None().into_bound(py));
+        }
+        // Copied out so no lock is held while Python code runs.
+        let Some((event_loop, handle_type, append, stock)) = self
+            .scheduling
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|s| {
+                (
+                    s.event_loop.bind(py).clone(),
+                    s.handle_type.bind(py).clone(),
+                    s.append.bind(py).clone(),
+                    s.stock.bind(py).clone(),
+                )
+            })
+        else {
+            return Err(PyRuntimeError::new_err("Event loop is closed"));
+        };
+        if self.debug.load(Ordering::Relaxed) {
+            let mut call_args = vec![event_loop, callback];
+            call_args.extend(args.iter());
+            let kwargs = PyDict::new(py);
+            kwargs.set_item(intern!(py, "context"), context)?;
+            return stock.call(PyTuple::new(py, call_args)?, Some(&kwargs));
+        }
+        let context = match context {
+            Some(context) if !context.is_none() => context,
+            _ => crate::support::support(py)?.copy_context.bind(py).call0()?,
+        };
+        // What Handle.__init__ does with debug off, without its Python frame.
+        // SAFETY: `handle_type` is a class (asyncio.Handle); its tp_alloc
+        // gives a new reference with every slot NULL, or NULL with an error set.
+        let handle = unsafe {
+            let ty = handle_type.as_ptr().cast::<pyo3::ffi::PyTypeObject>();
+            Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyType_GenericAlloc(ty, 0))?
+        };
+        handle.setattr(intern!(py, "_callback"), callback)?;
+        handle.setattr(intern!(py, "_args"), args)?;
+        handle.setattr(intern!(py, "_cancelled"), false)?;
+        handle.setattr(intern!(py, "_loop"), &event_loop)?;
+        handle.setattr(intern!(py, "_source_traceback"), py.None())?;
+        handle.setattr(intern!(py, "_repr"), py.None())?;
+        handle.setattr(intern!(py, "_context"), context)?;
+        append.call1((&handle,))?;
+        Ok(handle)
+    }
+
+    /// The loop's debug mode, which `EventLoop.set_debug` keeps here.
+    #[getter]
+    fn get_debug(&self) -> bool {
+        self.debug.load(Ordering::Relaxed)
+    }
+
+    #[setter]
+    fn set_debug(&self, debug: bool) {
+        self.debug.store(debug, Ordering::Relaxed);
     }
 
     /// `selectors.BaseSelector.select`: waits as `wait` does, then returns
@@ -349,6 +508,10 @@ impl LoopDriver {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         self.event_loop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.scheduling
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();

@@ -3,14 +3,16 @@
 //! the event loop, yet runs inside a real Task (`asyncio.current_task()`,
 //! `asyncio.timeout()` and anyio cancel scopes behave as anywhere else).
 
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
-/// `start(coro) -> Task`, stepping the Task once right away.
+use crate::driver::LoopDriver;
+
+/// `start(coro, name=None) -> Task`, stepping the Task once right away.
 ///
 /// Python 3.12+ has this built in (`eager_start=True`). Python 3.11 does
 /// not: a new Task schedules its first step with `loop.call_soon`, so
@@ -20,30 +22,46 @@ use pyo3::types::{PyDict, PyTuple};
 pub struct EagerStart {
     event_loop: Py<PyAny>,
     task_type: Py<PyAny>,
-    /// `{"loop": loop}`, plus `eager_start=True` on 3.12+.
+    /// `{"loop": loop, "name": ...}`, plus `eager_start=True` on 3.12+.
+    /// One dict for every Task: `name` is replaced before each call, and
+    /// Task() has read its arguments before any other Python code runs.
     task_kwargs: Py<PyDict>,
-    /// Python 3.11 only.
-    catch: Option<Py<CatchStep>>,
+    /// Python 3.11 only: how the first step is caught.
+    catch: Option<Catch>,
     current_tasks: Option<Py<PyDict>>,
     enter_task: Option<Py<PyAny>>,
     leave_task: Option<Py<PyAny>>,
 }
 
+/// How `EagerStart` catches a new Task's first step on Python 3.11.
+enum Catch {
+    /// Cello's event loop: its `call_soon` (the driver's) hands it over.
+    Driver(Py<LoopDriver>),
+    /// Any other loop: `catch_step` shadows `call_soon` on the instance.
+    Shadow(Py<PyAny>),
+}
+
 /// A scheduled callback: `(callback, args, context)`.
 type Scheduled = (Py<PyAny>, Py<PyTuple>, Option<Py<PyAny>>);
 
-/// Stands in for `loop.call_soon` while a Task is made (Python 3.11).
-#[pyclass(module = "cello._cello", frozen)]
-pub struct CatchStep {
-    caught: Mutex<Option<Scheduled>>,
+thread_local! {
+    /// The first step `catch_step` took from the Task being made on this thread.
+    static CAUGHT: RefCell<Option<Scheduled>> = const { RefCell::new(None) };
 }
 
-#[pymethods]
-impl CatchStep {
-    #[pyo3(signature = (callback, *args, context = None))]
-    fn __call__(&self, callback: Py<PyAny>, args: Py<PyTuple>, context: Option<Py<PyAny>>) {
-        *self.caught.lock().unwrap_or_else(|p| p.into_inner()) = Some((callback, args, context));
-    }
+/// Keeps the first step of the Task being made (Python 3.11).
+pub(crate) fn caught(callback: Py<PyAny>, args: Py<PyTuple>, context: Option<Py<PyAny>>) {
+    CAUGHT.with(|caught| *caught.borrow_mut() = Some((callback, args, context)));
+}
+
+/// Stands in for `loop.call_soon` while a Task is made (Python 3.11). A
+/// function rather than a callable object: the Task's C code calls it with
+/// the vectorcall protocol, which a function takes without building a
+/// tuple and a dict of the arguments first.
+#[pyfunction]
+#[pyo3(signature = (callback, *args, context = None))]
+fn catch_step(callback: Py<PyAny>, args: Py<PyTuple>, context: Option<Py<PyAny>>) {
+    caught(callback, args, context);
 }
 
 #[pymethods]
@@ -54,6 +72,7 @@ impl EagerStart {
         let built_in = py.version_info() >= (3, 12);
         let task_kwargs = PyDict::new(py);
         task_kwargs.set_item("loop", &event_loop)?;
+        task_kwargs.set_item("name", py.None())?;
         if built_in {
             task_kwargs.set_item("eager_start", true)?;
         }
@@ -70,12 +89,16 @@ impl EagerStart {
             catch: if built_in {
                 None
             } else {
-                Some(Py::new(
-                    py,
-                    CatchStep {
-                        caught: Mutex::new(None),
-                    },
-                )?)
+                let driver = event_loop
+                    .bind(py)
+                    .getattr(intern!(py, "driver"))
+                    .ok()
+                    .and_then(|d| d.cast_into::<LoopDriver>().ok())
+                    .filter(|d| d.get().schedules());
+                Some(match driver {
+                    Some(driver) => Catch::Driver(driver.unbind()),
+                    None => Catch::Shadow(wrap_pyfunction!(catch_step, py)?.into_any().unbind()),
+                })
             },
             current_tasks: get("_current_tasks")?
                 .map(|d| d.into_bound(py).cast_into::<PyDict>().map(Bound::unbind))
@@ -86,16 +109,32 @@ impl EagerStart {
         })
     }
 
+    #[pyo3(signature = (coro, name = None))]
     fn __call__<'py>(
         &self,
         py: Python<'py>,
         coro: &Bound<'py, PyAny>,
+        name: Option<&Bound<'py, PyString>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let new_task = || {
-            self.task_type
-                .bind(py)
-                .call((coro,), Some(self.task_kwargs.bind(py)))
-        };
+        self.start(py, coro, name)
+    }
+}
+
+impl EagerStart {
+    /// Makes a Task of `coro` named `name` (None: asyncio's `Task-N`) and
+    /// runs its first step.
+    pub fn start<'py>(
+        &self,
+        py: Python<'py>,
+        coro: &Bound<'py, PyAny>,
+        name: Option<&Bound<'py, PyString>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let kwargs = self.task_kwargs.bind(py);
+        match name {
+            Some(name) => kwargs.set_item(intern!(py, "name"), name)?,
+            None => kwargs.set_item(intern!(py, "name"), py.None())?,
+        }
+        let new_task = || self.task_type.bind(py).call((coro,), Some(kwargs));
         let (Some(catch), Some(current_tasks), Some(enter), Some(leave)) = (
             &self.catch,
             &self.current_tasks,
@@ -105,17 +144,21 @@ impl EagerStart {
             return new_task();
         };
         let event_loop = self.event_loop.bind(py);
-        event_loop.setattr(intern!(py, "call_soon"), catch)?;
-        let task = new_task();
-        event_loop.delattr(intern!(py, "call_soon"))?;
-        let task = task?;
-        let caught = catch
-            .get()
-            .caught
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let Some((step, args, context)) = caught else {
+        let task = match catch {
+            Catch::Driver(driver) => {
+                driver.get().catch_next_call();
+                let task = new_task();
+                driver.get().clear_catch();
+                task?
+            }
+            Catch::Shadow(catch_step) => {
+                event_loop.setattr(intern!(py, "call_soon"), catch_step)?;
+                let task = new_task();
+                event_loop.delattr(intern!(py, "call_soon"))?;
+                task?
+            }
+        };
+        let Some((step, args, context)) = CAUGHT.with(|caught| caught.borrow_mut().take()) else {
             return Err(PyRuntimeError::new_err(
                 "the new Task scheduled no first step",
             ));
@@ -142,5 +185,40 @@ impl EagerStart {
         }
         stepped?;
         Ok(task)
+    }
+}
+
+/// How a pipeline starts Tasks: Cello's eager start, or (for a loop it
+/// cannot shadow `call_soon` on) the loop's own `create_task`.
+pub enum TaskStarter {
+    Eager(Py<EagerStart>),
+    Plain(Py<PyAny>),
+}
+
+impl TaskStarter {
+    pub fn new(py: Python<'_>, start: Py<PyAny>) -> Self {
+        match start.bind(py).cast::<EagerStart>() {
+            Ok(eager) => TaskStarter::Eager(eager.clone().unbind()),
+            Err(_) => TaskStarter::Plain(start),
+        }
+    }
+
+    /// Starts `coro` as a Task named `name`.
+    pub fn start<'py>(
+        &self,
+        py: Python<'py>,
+        coro: &Bound<'py, PyAny>,
+        name: Option<&Bound<'py, PyString>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            TaskStarter::Eager(eager) => eager.get().start(py, coro, name),
+            TaskStarter::Plain(create_task) => {
+                let kwargs = PyDict::new(py);
+                if let Some(name) = name {
+                    kwargs.set_item(intern!(py, "name"), name)?;
+                }
+                create_task.bind(py).call((coro,), Some(&kwargs))
+            }
+        }
     }
 }

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::app::{AppCore, Route};
 use crate::convert::{finalize, problem_parts, to_http, to_parts};
 use crate::dispatch::{NativeReply, Queue, Work};
+use crate::eager::TaskStarter;
 use crate::request::Request;
 use crate::response::{extract_headers, Payload, ResponseParts};
 use crate::streaming::StreamSink;
@@ -27,8 +28,8 @@ use crate::support::support;
 /// Everything the pipeline needs from the event loop it runs on.
 pub struct Runner {
     pub app: Arc<AppCore>,
-    /// `cello._support.eager_starter(loop)`: starts a Task, stepping it at once.
-    pub start_task: Py<PyAny>,
+    /// From `cello._support.eager_starter(loop)`: starts a Task, stepping it at once.
+    pub start_task: TaskStarter,
     pub event_loop: Py<PyAny>,
     /// The native server's I/O side; `None` for the ASGI door.
     pub native: Option<NativeIo>,
@@ -102,6 +103,7 @@ pub fn run(
         route.is_async,
         Stage::Handler,
         completion,
+        Some(route.task_name.bind(py)),
     );
 }
 
@@ -143,7 +145,9 @@ fn step_to_end<'py>(coro: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
-/// Awaits `outcome` if it is a coroutine, then finishes.
+/// Awaits `outcome` if it is a coroutine, in a Task named `task_name`
+/// (None: asyncio's default), then finishes.
+#[allow(clippy::too_many_arguments)]
 fn settle(
     py: Python<'_>,
     runner: &Arc<Runner>,
@@ -152,6 +156,7 @@ fn settle(
     is_async: bool,
     stage: Stage,
     completion: Completion,
+    task_name: Option<&Bound<'_, PyString>>,
 ) {
     let outcome = match outcome {
         Ok(coro) if is_async => {
@@ -181,7 +186,7 @@ fn settle(
                 // sees its answer dropped and replies 500.
                 Err(e) => return log_error(py, &e, request),
             };
-            if let Err(e) = runner.start_task.bind(py).call1((&drive,)) {
+            if let Err(e) = runner.start_task.start(py, drive.as_any(), task_name) {
                 match drive.get().take() {
                     Some(Ending::Pipeline(p)) => {
                         finish(py, runner, request, Err(e), stage, p.completion)
@@ -205,7 +210,7 @@ pub fn resume(
     stage: Stage,
     completion: Completion,
 ) {
-    settle(py, runner, request, Ok(coro), true, stage, completion);
+    settle(py, runner, request, Ok(coro), true, stage, completion, None);
 }
 
 /// Starts a response stream's pump as a Task (on the event-loop thread).
@@ -215,7 +220,7 @@ pub fn start_pump(
     pump: Bound<'_, PyAny>,
     request: &Bound<'_, Request>,
 ) {
-    if let Err(e) = runner.start_task.bind(py).call1((pump,)) {
+    if let Err(e) = runner.start_task.start(py, &pump, None) {
         log_error(py, &e, request);
     }
 }
@@ -262,6 +267,7 @@ fn handle_exception(
             is_async,
             Stage::ExceptionHandler,
             completion,
+            None,
         );
     }
     let parts = match http_exception_parts(py, request, &exc) {

@@ -24,6 +24,7 @@ use crate::asgi_host::{GoneOnDrop, HostSignal};
 use crate::convert::{bytes_response, problem_response};
 use crate::dispatch::{self, Dispatcher, Job, NativeReply, Queue, ServerHandle, Wake, Work};
 use crate::driver::{LoopDriver, LoopLink};
+use crate::eager::TaskStarter;
 use crate::pipeline::{self, Completion, NativeIo, Runner};
 use crate::request::{read_limited, BodyError, BodyState, Request, RequestHead};
 use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
@@ -532,7 +533,7 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
 pub fn start_server(
     app: &Cello,
     event_loop: Py<PyAny>,
-    start_task: Py<PyAny>,
+    start_task: Bound<'_, PyAny>,
     closed: Py<PyAny>,
     driver: Option<&LoopDriver>,
     host: &str,
@@ -621,7 +622,7 @@ pub fn start_server(
     let queue = Arc::new(Queue::new(wake));
     let runner = Arc::new(Runner {
         app: app.core.clone(),
-        start_task,
+        start_task: TaskStarter::new(start_task.py(), start_task.unbind()),
         event_loop,
         native: Some(NativeIo {
             runtime: runtime.handle().clone(),
