@@ -88,10 +88,11 @@ pub fn to_http(parts: ResponseParts, body: Body) -> http::Response<Body> {
     let headers = response.headers_mut();
     headers.reserve(parts.headers.len());
     for (k, v) in parts.headers {
-        // Names and values were validated when they entered a Response.
+        // Names and values were validated when they entered a Response; the
+        // value's buffer becomes the HeaderValue's without a copy.
         if let (Ok(name), Ok(value)) = (
             http::HeaderName::from_bytes(k.as_bytes()),
-            http::HeaderValue::from_bytes(v.as_bytes()),
+            http::HeaderValue::from_maybe_shared(Bytes::from(v)),
         ) {
             headers.append(name, value);
         }

@@ -171,11 +171,12 @@ impl EagerStart {
         }
         let stepped = match context {
             Some(context) => {
-                let mut call_args = vec![step.into_bound(py)];
+                let mut call_args = vec![context.into_bound(py), step.into_bound(py)];
                 call_args.extend(args.bind(py).iter());
-                context
+                crate::support::support(py)?
+                    .context_run
                     .bind(py)
-                    .call_method1(intern!(py, "run"), PyTuple::new(py, call_args)?)
+                    .call1(PyTuple::new(py, call_args)?)
                     .map(drop)
             }
             None => step.bind(py).call1(args.bind(py)).map(drop),

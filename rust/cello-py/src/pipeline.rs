@@ -87,9 +87,10 @@ pub fn run(
         // a Task would, so context variables it sets do not leak into the
         // requests after it. (Under an ASGI server, the server's per-request
         // task already isolates it.)
-        support(py)
-            .and_then(|s| s.copy_context.bind(py).call0())
-            .and_then(|context| context.call_method1(intern!(py, "run"), (handler, &request)))
+        support(py).and_then(|s| {
+            let context = s.copy_context.bind(py).call0()?;
+            s.context_run.bind(py).call1((context, handler, &request))
+        })
     };
     if route.is_async && !route.suspends {
         let outcome = outcome.and_then(|coro| run_through(py, &coro));
@@ -115,8 +116,9 @@ fn run_through<'py>(py: Python<'py>, coro: &Bound<'py, PyAny>) -> PyResult<Bound
     let step = STEP.get_or_try_init(py, || {
         Ok::<_, PyErr>(wrap_pyfunction!(step_to_end, py)?.into_any().unbind())
     })?;
-    let context = support(py)?.copy_context.bind(py).call0()?;
-    context.call_method1(intern!(py, "run"), (step, coro))
+    let support = support(py)?;
+    let context = support.copy_context.bind(py).call0()?;
+    support.context_run.bind(py).call1((context, step, coro))
 }
 
 /// The one step of `run_through`; `PyIter_Send` hands back the return value

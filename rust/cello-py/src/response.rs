@@ -37,9 +37,12 @@ pub const JSON: &str = "application/json";
 
 impl ResponseParts {
     pub fn bytes(status: u16, content_type: &str, body: impl Into<Bytes>) -> Self {
+        // Room for the content-length that `finalize` adds.
+        let mut headers = Vec::with_capacity(2);
+        headers.push(("content-type".to_owned(), content_type.to_owned()));
         ResponseParts {
             status,
-            headers: vec![("content-type".to_owned(), content_type.to_owned())],
+            headers,
             payload: Payload::Bytes(body.into()),
         }
     }
