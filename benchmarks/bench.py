@@ -1,10 +1,11 @@
 """Side-by-side HTTP benchmark of Cello against its peers (stdlib only).
 
-Each server in SERVERS is started in turn on a free 127.0.0.1 port, probed,
-and for each scenario it serves (see SCENARIOS) checked, warmed up and loaded
-with wrk BENCH_RUNS times; the table shows the mean of the runs and how far
-apart they were. Besides wrk's throughput and latency, the runner samples the
-server's own CPU time (its whole process tree, from /proc) around each run to
+The runner makes BENCH_RUNS passes; in each, every server in SERVERS is
+started in turn on a free 127.0.0.1 port, probed, and for each scenario it
+serves (see SCENARIOS) checked, warmed up and loaded with wrk once. The table
+shows the mean of a row's runs (one per pass) and how far apart they were.
+Besides wrk's throughput and latency, the runner samples the server's own
+CPU time (its whole process tree, from /proc) around each run to
 get CPU microseconds per request, which is steadier than req/s on a small
 machine where wrk competes for the same cores. Results go to
 benchmarks/results/ (raw JSON) and docs/benchmarks.md.
@@ -12,7 +13,7 @@ benchmarks/results/ (raw JSON) and docs/benchmarks.md.
 Normally started by run.sh, which installs wrk, the peer venv and the
 ceiling binary first. Environment:
   BENCH_DURATION   seconds per measured wrk run (default 3)
-  BENCH_RUNS       measured runs per row, averaged (default 2)
+  BENCH_RUNS       passes, so measured runs per row, averaged (default 2)
   BENCH_SERVERS    comma-separated server names to run (default: all)
   BENCH_SCENARIOS  comma-separated scenario keys to run (default: all)
 """
@@ -443,7 +444,10 @@ def run_wrk(port: int, scenario: Scenario, path: str, seconds: int) -> dict:
     raise RuntimeError(f"wrk produced no report: {completed.stdout} {completed.stderr}")
 
 
-def measure(running: RunningServer, probe: Probe, seconds: int, runs: int) -> dict:
+def check(running: RunningServer, probe: Probe) -> dict:
+    """The row's identity and the answer to one request: an `error` key when
+    the answer is not the scenario's (a fast 404 must not pass for a fast
+    server)."""
     scenario = SCENARIOS[probe.table]
     row: dict = {"server": running.server.name, **asdict(probe), "method": scenario.method}
     status, body, content_type = http_request(
@@ -460,34 +464,40 @@ def measure(running: RunningServer, probe: Probe, seconds: int, runs: int) -> di
         payload = None
     if payload != scenario.expected:
         row["error"] = f"{scenario.method} {probe.path} answered {body[:200]!r}"
-        return row
+    return row
+
+
+def measure_once(running: RunningServer, probe: Probe, seconds: int) -> dict:
+    """One warmed-up wrk run, with the server's CPU time around it."""
+    scenario = SCENARIOS[probe.table]
     run_wrk(running.port, scenario, probe.path, WARMUP_SECONDS)
     pid = running.process.pid
-    measured = []
-    for _ in range(runs):
-        cpu_before = tree_cpu_seconds(pid)
-        report = run_wrk(running.port, scenario, probe.path, seconds)
-        cpu_s = tree_cpu_seconds(pid) - cpu_before
-        requests = report["requests"]
-        duration_s = report["duration_us"] / 1e6
-        measured.append(
-            {
-                "requests": requests,
-                "duration_s": duration_s,
-                "req_per_s": requests / duration_s,
-                "p50_ms": report["latency_us"]["p50"] / 1000,
-                "p90_ms": report["latency_us"]["p90"] / 1000,
-                "p99_ms": report["latency_us"]["p99"] / 1000,
-                "max_ms": report["latency_us"]["max"] / 1000,
-                "cpu_s": cpu_s,
-                "cpu_us_per_req": cpu_s * 1e6 / requests if requests else None,
-                # Socket errors plus non-2xx/3xx responses: any of these means
-                # the row's throughput is not comparable.
-                "wrk_errors": report["errors"],
-                "errors_total": sum(report["errors"].values()),
-                "wrk_stdout": report["stdout"],
-            }
-        )
+    cpu_before = tree_cpu_seconds(pid)
+    report = run_wrk(running.port, scenario, probe.path, seconds)
+    cpu_s = tree_cpu_seconds(pid) - cpu_before
+    requests = report["requests"]
+    duration_s = report["duration_us"] / 1e6
+    return {
+        "requests": requests,
+        "duration_s": duration_s,
+        "req_per_s": requests / duration_s,
+        "p50_ms": report["latency_us"]["p50"] / 1000,
+        "p90_ms": report["latency_us"]["p90"] / 1000,
+        "p99_ms": report["latency_us"]["p99"] / 1000,
+        "max_ms": report["latency_us"]["max"] / 1000,
+        "cpu_s": cpu_s,
+        "cpu_us_per_req": cpu_s * 1e6 / requests if requests else None,
+        # Socket errors plus non-2xx/3xx responses: any of these means the
+        # row's throughput is not comparable.
+        "wrk_errors": report["errors"],
+        "errors_total": sum(report["errors"].values()),
+        "wrk_stdout": report["stdout"],
+        "peak_rss_mib": tree_peak_rss_mib(pid),
+    }
+
+
+def combine(row: dict, measured: list[dict]) -> dict:
+    """A row from its runs: means, and the spread between runs."""
 
     def mean(key: str) -> float:
         return sum(run[key] for run in measured) / len(measured)
@@ -507,41 +517,70 @@ def measure(running: RunningServer, probe: Probe, seconds: int, runs: int) -> di
         max_ms=max(run["max_ms"] for run in measured),
         cpu_s=cpu_s,
         cpu_us_per_req=cpu_s * 1e6 / requests if requests else None,
-        peak_rss_mib=tree_peak_rss_mib(pid),
+        peak_rss_mib=max(run["peak_rss_mib"] for run in measured),
         errors_total=sum(run["errors_total"] for run in measured),
         runs=measured,
     )
     return row
 
 
-def bench_server(server: Server, seconds: int, runs: int, scenarios: set[str]) -> list[dict]:
+class Rows:
+    """The rows of one benchmark, filled in pass by pass: a row keeps the
+    first failure it meets, and otherwise collects one run per pass."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict] = {}
+        self.runs: dict[tuple[str, str], list[dict]] = {}
+
+    def failed(self, row: dict) -> bool:
+        return "error" in self.rows.get((row["server"], row["path"]), {})
+
+    def record(self, row: dict, run: dict | None = None) -> None:
+        key = (row["server"], row["path"])
+        if self.failed(row):
+            return
+        self.rows[key] = row
+        if run is not None:
+            self.runs.setdefault(key, []).append(run)
+
+    def result(self) -> list[dict]:
+        return [
+            row if "error" in row else combine(row, self.runs[key])
+            for key, row in self.rows.items()
+        ]
+
+
+def bench_pass(server: Server, seconds: int, scenarios: set[str], rows: Rows) -> None:
+    """Starts `server`, measures each of its rows once, stops it."""
     probes = server.probes(scenarios)
     if not probes:
-        return []
+        return
     print(f"== {server.name}: {server.description}", flush=True)
     try:
         running = RunningServer(server, free_port())
     except OSError as error:  # e.g. binary missing
-        return [failed_row(server, probe, f"cannot start: {error}") for probe in probes]
-    rows = []
+        for probe in probes:
+            rows.record(failed_row(server, probe, f"cannot start: {error}"))
+        return
     try:
         running.wait_ready(probes[0].path)
         for probe in probes:
             try:
-                row = measure(running, probe, seconds, runs)
+                row = check(running, probe)
+                run = None if "error" in row else measure_once(running, probe, seconds)
             except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
-                row = failed_row(server, probe, f"{type(error).__name__}: {error}")
-            rows.append(row)
-            print(f"   {probe.path:<18} {summarize(row)}", flush=True)
+                row, run = failed_row(server, probe, f"{type(error).__name__}: {error}"), None
+            row["command"] = running.argv
+            row["log"] = str(running.log_path.relative_to(REPO))
+            rows.record(row, run)
+            shown = row if run is None else combine(dict(row), [run])
+            print(f"   {probe.path:<18} {summarize(shown)}", flush=True)
     except StartError as error:
-        rows = [failed_row(server, probe, f"failed to start: {error}") for probe in probes]
+        for probe in probes:
+            rows.record(failed_row(server, probe, f"failed to start: {error}"))
         print(f"   failed to start: {error}", flush=True)
     finally:
         running.stop()
-    for row in rows:
-        row["command"] = running.argv
-        row["log"] = str(running.log_path.relative_to(REPO))
-    return rows
 
 
 def failed_row(server: Server, probe: Probe, reason: str) -> dict:
@@ -590,9 +629,16 @@ def main() -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     ECHO_BODY_PATH.write_bytes(ECHO_BODY)
     started = time.monotonic()
-    rows: list[dict] = []
-    for server in selected:
-        rows.extend(bench_server(server, seconds, runs, wanted_scenarios))
+    # Each pass measures every row once; a row's runs come from different
+    # passes, minutes apart, so a slow stretch of the machine (another
+    # tenant, a warm-up, thermal drift) lands on every server alike instead
+    # of on whichever happened to be running then.
+    collected = Rows()
+    for number in range(1, runs + 1):
+        print(f"-- pass {number} of {runs}", flush=True)
+        for server in selected:
+            bench_pass(server, seconds, wanted_scenarios, collected)
+    rows = collected.result()
 
     now = datetime.datetime.now(datetime.UTC)
     results = {

@@ -330,10 +330,6 @@ impl LoopDriver {
         args: Bound<'py, PyTuple>,
         context: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if self.catch_next.swap(false, Ordering::Relaxed) {
-            crate::eager::caught(callback.unbind(), args.unbind(), context.map(Bound::unbind));
-            return Ok(py.None().into_bound(py));
-        }
         // Copied out so no lock is held while Python code runs.
         let Some((event_loop, handle_type, append, stock)) = self
             .scheduling
@@ -351,6 +347,10 @@ impl LoopDriver {
         else {
             return Err(PyRuntimeError::new_err("Event loop is closed"));
         };
+        if self.catch_next.swap(false, Ordering::Relaxed) {
+            crate::eager::caught(callback.unbind(), args.unbind(), context.map(Bound::unbind));
+            return Ok(py.None().into_bound(py));
+        }
         if self.debug.load(Ordering::Relaxed) {
             let mut call_args = vec![event_loop, callback];
             call_args.extend(args.iter());
