@@ -53,7 +53,7 @@ else
 	target/venv312/bin/python -m pip install --quiet --upgrade "pip>=25.1"
 	target/venv312/bin/python -m pip install --quiet target/wheels/*.whl
 	target/venv312/bin/python -m pip install --quiet --group test
-	mkdir -p target/abi3-tests && cp -r tests examples conformance pyproject.toml target/abi3-tests/
+	mkdir -p target/abi3-tests && cp -r tests examples conformance benchmarks pyproject.toml target/abi3-tests/
 	cd target/abi3-tests && ../venv312/bin/python -m pytest -q -p no:cacheprovider
 endif
 
