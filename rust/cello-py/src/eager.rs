@@ -149,16 +149,20 @@ impl EagerStart {
                 driver.get().catch_next_call();
                 let task = new_task();
                 driver.get().clear_catch();
-                task?
+                task
             }
             Catch::Shadow(catch_step) => {
                 event_loop.setattr(intern!(py, "call_soon"), catch_step)?;
                 let task = new_task();
                 event_loop.delattr(intern!(py, "call_soon"))?;
-                task?
+                task
             }
         };
-        let Some((step, args, context)) = CAUGHT.with(|caught| caught.borrow_mut().take()) else {
+        // Taken before any error returns, so a Task that failed after
+        // scheduling its step leaves nothing behind for the next one.
+        let caught = CAUGHT.with(|caught| caught.borrow_mut().take());
+        let task = task?;
+        let Some((step, args, context)) = caught else {
             return Err(PyRuntimeError::new_err(
                 "the new Task scheduled no first step",
             ));
