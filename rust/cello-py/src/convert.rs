@@ -91,13 +91,23 @@ pub fn to_http(parts: ResponseParts, body: Body) -> http::Response<Body> {
         // Names and values were validated when they entered a Response; the
         // value's buffer becomes the HeaderValue's without a copy.
         if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(k.as_bytes()),
+            header_name(&k),
             http::HeaderValue::from_maybe_shared(Bytes::from(v)),
         ) {
             headers.append(name, value);
         }
     }
     response
+}
+
+/// The names nearly every response carries skip `HeaderName::from_bytes`,
+/// which looks a name up among all standard headers on every call.
+fn header_name(name: &str) -> Result<http::HeaderName, http::header::InvalidHeaderName> {
+    match name {
+        "content-type" => Ok(http::header::CONTENT_TYPE),
+        "content-length" => Ok(http::header::CONTENT_LENGTH),
+        _ => http::HeaderName::from_bytes(name.as_bytes()),
+    }
 }
 
 /// A complete response from byte-payload parts, built without Python.
