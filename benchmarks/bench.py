@@ -16,6 +16,7 @@ ceiling binary first. Environment:
   BENCH_RUNS       passes, so measured runs per row, averaged (default 2)
   BENCH_SERVERS    comma-separated server names to run (default: all)
   BENCH_SCENARIOS  comma-separated scenario keys to run (default: all)
+  BENCH_INSTRUCTIONS  0 skips the callgrind instruction count (default: on)
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from instructions import CountError, count_instructions, missing_tools, request_bytes
+from procs import free_port, host_cpu_ticks, process_tree, read_stat
 from report import (
     machine_facts,
     markdown_tables,
@@ -48,6 +50,10 @@ from settings import (
     ECHO_BODY,
     ECHO_BODY_PATH,
     FIRST_WARMUP_SECONDS,
+    INSTRUCTION_CONNECTIONS,
+    INSTRUCTION_REQUESTS,
+    INSTRUCTION_TABLE,
+    INSTRUCTION_WARMUP,
     LOGS_DIR,
     ONE_WORKER,
     PEER_BIN,
@@ -279,38 +285,10 @@ SERVERS: list[Server] = [
 # /proc sampling
 
 
-def _read_stat(pid: int) -> tuple[int, int] | None:
-    """(ppid, utime+stime ticks) of a process, or None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces or parentheses, so split
-    # after its closing parenthesis; fields then start at field 3 (state).
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return int(fields[1]), int(fields[11]) + int(fields[12])
-
-
-def process_tree(root: int) -> list[int]:
-    """The root pid plus all its live descendants (granian forks workers)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _read_stat(int(entry))
-            if stat is not None:
-                children.setdefault(stat[0], []).append(int(entry))
-    tree, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        tree.append(pid)
-        pending.extend(children.get(pid, []))
-    return tree
-
-
 def tree_cpu_seconds(root: int) -> float:
     ticks = 0
     for pid in process_tree(root):
-        stat = _read_stat(pid)
+        stat = read_stat(pid)
         if stat is not None:
             ticks += stat[1]
     return ticks / CLOCK_TICKS
@@ -332,14 +310,6 @@ def tree_peak_rss_mib(root: int) -> float:
 
 # --------------------------------------------------------------------------
 # Server lifecycle
-
-
-def free_port() -> int:
-    # The kernel picks an unused port; it is released at once and reused by
-    # the server. The tiny race with other processes is fine on a dev box.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_request(
@@ -474,8 +444,12 @@ def measure_once(running: RunningServer, probe: Probe, seconds: int, warmup: int
     run_wrk(running.port, scenario, probe.path, warmup)
     pid = running.process.pid
     cpu_before = tree_cpu_seconds(pid)
+    host_busy_before, host_total_before = host_cpu_ticks()
     report = run_wrk(running.port, scenario, probe.path, seconds)
     cpu_s = tree_cpu_seconds(pid) - cpu_before
+    host_busy, host_total = host_cpu_ticks()
+    host_busy -= host_busy_before
+    host_total -= host_total_before
     requests = report["requests"]
     duration_s = report["duration_us"] / 1e6
     return {
@@ -494,6 +468,10 @@ def measure_once(running: RunningServer, probe: Probe, seconds: int, warmup: int
         "errors_total": sum(report["errors"].values()),
         "wrk_stdout": report["stdout"],
         "peak_rss_mib": tree_peak_rss_mib(pid),
+        # How busy the whole machine was (server, wrk and anything else), in
+        # percent of all its cores: near 100 means req/s is bounded by the
+        # machine, not by the server.
+        "host_busy_pct": host_busy * 100 / host_total if host_total else None,
     }
 
 
@@ -519,6 +497,11 @@ def combine(row: dict, measured: list[dict]) -> dict:
         cpu_s=cpu_s,
         cpu_us_per_req=cpu_s * 1e6 / requests if requests else None,
         peak_rss_mib=max(run["peak_rss_mib"] for run in measured),
+        host_busy_pct=(
+            None
+            if any(run.get("host_busy_pct") is None for run in measured)
+            else mean("host_busy_pct")
+        ),
         errors_total=sum(run["errors_total"] for run in measured),
         runs=measured,
     )
@@ -588,6 +571,48 @@ def bench_pass(server: Server, seconds: int, scenarios: set[str], rows: Rows) ->
         running.stop()
 
 
+def instruction_pass(selected: list[Server], wanted: set[str]) -> dict:
+    """Callgrind's count of user-space instructions per request for each row
+    of INSTRUCTION_TABLE: unlike the timed figures it does not move with the
+    machine's load, so it settles differences smaller than the runs' spread."""
+    if os.environ.get("BENCH_INSTRUCTIONS", "1") == "0":
+        return {"skipped": "BENCH_INSTRUCTIONS=0"}
+    if wanted and INSTRUCTION_TABLE not in wanted:
+        return {"skipped": f"the {INSTRUCTION_TABLE!r} table was not selected"}
+    if missing := missing_tools():
+        return {"skipped": f"{', '.join(missing)} not installed"}
+    scenario = SCENARIOS[INSTRUCTION_TABLE]
+    rows = []
+    print(f"-- instructions per request, {scenario.method} {scenario.path} table", flush=True)
+    for server in selected:
+        for probe in server.probes({INSTRUCTION_TABLE}):
+            row: dict = {"server": server.name, "label": probe.label, "path": probe.path}
+            port = free_port()
+            try:
+                row["instructions_per_request"] = count_instructions(
+                    server.command(port),
+                    port,
+                    request_bytes(scenario.method, probe.path, scenario.body),
+                    env={k: v.replace("{port}", str(port)) for k, v in server.env.items()},
+                    requests=INSTRUCTION_REQUESTS,
+                    warmup=INSTRUCTION_WARMUP,
+                    connections=INSTRUCTION_CONNECTIONS,
+                )
+                shown = f"{row['instructions_per_request']:>12,.0f} instructions/request"
+            except (CountError, OSError) as error:
+                row["error"] = f"{type(error).__name__}: {error}"
+                shown = f"FAILED: {row['error']}"
+            rows.append(row)
+            print(f"   {server.name:<22} {probe.path:<14} {shown}", flush=True)
+    return {
+        "table": INSTRUCTION_TABLE,
+        "requests": INSTRUCTION_REQUESTS,
+        "warmup": INSTRUCTION_WARMUP,
+        "connections": INSTRUCTION_CONNECTIONS,
+        "rows": rows,
+    }
+
+
 def failed_row(server: Server, probe: Probe, reason: str) -> dict:
     return {"server": server.name, **asdict(probe), "error": reason}
 
@@ -644,6 +669,7 @@ def main() -> int:
         for server in selected:
             bench_pass(server, seconds, wanted_scenarios, collected)
     rows = collected.result()
+    instructions = instruction_pass(selected, wanted_scenarios)
 
     now = datetime.datetime.now(datetime.UTC)
     results = {
@@ -662,6 +688,7 @@ def main() -> int:
             if s.probes(wanted_scenarios)
         ],
         "rows": rows,
+        "instructions": instructions,
     }
     raw = json.dumps(results, indent=2)
     (RESULTS_DIR / f"bench-{now.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(raw)

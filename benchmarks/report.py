@@ -130,21 +130,22 @@ def markdown_tables(rows: list[dict]) -> str:
         out.append(f"{scenario.blurb[0].upper()}{scenario.blurb[1:]}.\n")
         out.append(
             "| server | req/s | ± | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | errors "
-            f"| req/s vs {scenario.baseline} | CPU/req vs {scenario.baseline} |"
+            f"| host CPU % | req/s vs {scenario.baseline} | CPU/req vs {scenario.baseline} |"
         )
-        out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+        out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
         for row in table_rows:
             label = row["label"]
             if row["path"] != scenario.path:
                 label = f"{label} (`{row['path']}`)"
             if "error" in row:
-                out.append(f"| {label} | failed | — | — | — | — | — | — | — | — |")
+                out.append(f"| {label} | failed | — | — | — | — | — | — | — | — | — |")
                 continue
             out.append(
                 f"| {label} | {row['req_per_s']:,.0f} | {row['spread_pct'] / 2:.0f}% "
                 f"| {row['p50_ms']:.2f} "
                 f"| {row['p99_ms']:.2f} | {_fmt(row['cpu_us_per_req'], '.1f')} "
                 f"| {row['peak_rss_mib']:.1f} | {row['errors_total']} "
+                f"| {_fmt(row.get('host_busy_pct'), '.0f')} "
                 f"| {_ratio(row['req_per_s'], base_rps)} "
                 f"| {_ratio(row['cpu_us_per_req'], base_cpu)} |"
             )
@@ -164,6 +165,43 @@ def markdown_tables(rows: list[dict]) -> str:
                 for row in server_rows:
                     out.append(f"- **{server}** `{row['path']}`: {row['error']}")
         out.append("")
+    return "\n".join(out)
+
+
+def instruction_table(instructions: dict | None) -> str:
+    """The callgrind section: instructions per request, with the ratio to
+    Cello's own row."""
+    if not instructions:
+        return ""
+    if "skipped" in instructions:
+        skipped = instructions["skipped"]
+        return f"### Instructions per request\n\nNot counted in this run: {skipped}.\n"
+    scenario = SCENARIOS[instructions["table"]]
+    rows = instructions["rows"]
+    base = next((r for r in rows if r["label"] == scenario.baseline and "error" not in r), None)
+    base_count = base["instructions_per_request"] if base else None
+    out = [
+        f"### Instructions per request ({scenario.title})\n",
+        "User-space instructions the server's processes executed per request, counted by "
+        "valgrind's callgrind over "
+        f"{instructions['requests']:,} requests on {instructions['connections']} keep-alive "
+        f"connections after {instructions['warmup']:,} unmeasured ones "
+        "(`benchmarks/instructions.py`). The kernel's share is not in it. The count repeats "
+        "to within a fraction of a percent from run to run, so it settles differences that "
+        "the timed runs' spread hides.\n",
+        f"| server | instructions / request | vs {scenario.baseline} |",
+        "|---|--:|--:|",
+    ]
+    for row in rows:
+        label = row["label"]
+        if row["path"] != scenario.path:
+            label = f"{label} (`{row['path']}`)"
+        if "error" in row:
+            out.append(f"| {label} | failed: {row['error']} | — |")
+            continue
+        count = row["instructions_per_request"]
+        out.append(f"| {label} | {count:,.0f} | {_ratio(count, base_count)} |")
+    out.append("")
     return "\n".join(out)
 
 
@@ -216,6 +254,10 @@ mean of the runs.
 - **peak RSS**: `VmHWM` summed over the server's processes.
 - **errors**: wrk socket errors plus non-2xx/3xx responses; a row with errors
   is not comparable.
+- **host CPU %**: how busy the whole machine was during the runs (server, wrk
+  and everything else), in percent of all its cores, from `/proc/stat`. Near
+  100 the machine is saturated: req/s is bounded by the cores, not by the
+  server, which is what caps the 2-worker table on a 2-core machine.
 - **ratios** are relative to the table's baseline row (`cello`, or
   `cello-2w` for the 2-worker table; req/s: higher is better, CPU/req: lower
   is better).
@@ -241,7 +283,9 @@ that memory stays flat over thousands of requests.
 To rerun: `make bench` (or `bash benchmarks/run.sh`). `BENCH_DURATION=<s>`
 changes the run length, `BENCH_RUNS=<n>` the number of runs per row,
 `BENCH_SERVERS=cello,hyper-ceiling` picks servers and
-`BENCH_SCENARIOS=/,/echo` picks tables. Raw results, including every wrk
+`BENCH_SCENARIOS=/,/echo` picks tables, `BENCH_INSTRUCTIONS=0` skips the
+instruction count (it needs valgrind, which `run.sh` installs, and takes
+about ten minutes). Raw results, including every wrk
 run's own output and each server's log, land in `benchmarks/results/`.
 {selection}
 ## Machine
@@ -258,4 +302,5 @@ run's own output and each server's log, land in `benchmarks/results/`.
 
 ## Results
 
-{markdown_tables(results["rows"])}"""
+{markdown_tables(results["rows"])}
+{instruction_table(results.get("instructions"))}"""

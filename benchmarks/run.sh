@@ -17,13 +17,19 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# 1. wrk, the load generator, from Debian's packages.
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "== installing wrk"
+# 1. wrk, the load generator, and valgrind, for the instruction count, from
+#    Debian's packages.
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ "${BENCH_INSTRUCTIONS:-1}" != 0 ] && ! command -v valgrind >/dev/null 2>&1; then
+    missing+=(valgrind)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
     # On a fresh machine the package lists are empty until the first update.
-    if ! as_root apt-get install -y wrk 2>/dev/null; then
+    if ! as_root apt-get install -y "${missing[@]}" 2>/dev/null; then
         as_root apt-get update
-        as_root apt-get install -y wrk
+        as_root apt-get install -y "${missing[@]}"
     fi
 fi
 

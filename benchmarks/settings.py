@@ -48,6 +48,14 @@ STOP_TIMEOUT_SECONDS = 10
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
+# The instruction count (callgrind) after the timed passes: every row of this
+# table, each server started anew under valgrind, warmed up, then counted
+# over INSTRUCTION_REQUESTS requests. BENCH_INSTRUCTIONS=0 skips it.
+INSTRUCTION_TABLE = "/"
+INSTRUCTION_REQUESTS = 3000
+INSTRUCTION_WARMUP = 1000
+INSTRUCTION_CONNECTIONS = 16
+
 
 @dataclass(frozen=True)
 class Scenario:
