@@ -93,14 +93,14 @@ pub fn head_from_scope(scope: &Bound<'_, PyDict>) -> PyResult<(RequestHead, Stri
 /// Header pairs as ASGI wants them: a list of `(bytes, bytes)`.
 pub fn headers_to_asgi<'py>(
     py: Python<'py>,
-    headers: &[(String, String)],
+    headers: &http::HeaderMap,
 ) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for (name, value) in headers {
         let pair = PyTuple::new(
             py,
             [
-                PyBytes::new(py, name.as_bytes()),
+                PyBytes::new(py, name.as_str().as_bytes()),
                 PyBytes::new(py, value.as_bytes()),
             ],
         )?;

@@ -136,6 +136,12 @@ async def app(scope, receive, send):
         headers = [(b"x-tuple", b"1"), [b"x-list", b"2"], (bytearray(b"x-bytearray"), b"3")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"{}"})
+    elif path == "/header-bytes":
+        # Header values are bytes: Latin-1 text and names in any case go out
+        # as sent (names lower-cased, as HTTP/1.1 servers commonly do).
+        headers = [(b"X-Latin", b"caf\xe9"), (b"x-dup", b"1"), (b"x-dup", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
     elif path == "/bad-header-pair":
         await send_refused(send, [(b"x-one",)])
     elif path == "/bad-header-name":

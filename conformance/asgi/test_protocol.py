@@ -90,6 +90,12 @@ def test_response_headers_may_be_any_pairs_of_bytes(served):
     assert [response.headers[n] for n in ("x-tuple", "x-list", "x-bytearray")] == ["1", "2", "3"]
 
 
+def test_response_header_values_keep_their_bytes(served):
+    response = httpx.get(served.url + "/header-bytes")
+    assert (b"x-latin", b"caf\xe9") in response.headers.raw
+    assert [v for n, v in response.headers.raw if n == b"x-dup"] == [b"1", b"2"]
+
+
 @pytest.mark.parametrize(
     ("path", "message"),
     [

@@ -118,7 +118,7 @@ enum Stage {
     /// Start received; the head goes out with the first body message.
     Started {
         status: u16,
-        headers: Vec<(String, String)>,
+        headers: http::HeaderMap,
     },
     /// Head sent; chunks go into the channel.
     Streaming(mpsc::Sender<Chunk>),
@@ -174,7 +174,7 @@ impl HostCall {
         py: Python<'_>,
         state: &mut CallState,
         status: u16,
-        headers: Vec<(String, String)>,
+        headers: http::HeaderMap,
         whole: Option<Bytes>,
     ) -> PyResult<Option<mpsc::Sender<Chunk>>> {
         let parts = crate::response::ResponseParts {
@@ -361,7 +361,7 @@ impl HostCall {
                     .get_item(intern!(py, "status"))?
                     .ok_or_else(|| PyValueError::new_err("http.response.start without 'status'"))?
                     .extract()?;
-                let mut headers = Vec::new();
+                let mut headers = http::HeaderMap::new();
                 if let Some(list) = message
                     .get_item(intern!(py, "headers"))?
                     .filter(|h| !h.is_none())
@@ -384,12 +384,11 @@ impl HostCall {
                                 }
                             }
                         };
-                        let (name, value) = (header_bytes(&name)?, header_bytes(&value)?);
-                        let name = std::str::from_utf8(&name)
-                            .map_err(|_| PyValueError::new_err("header names must be ASCII"))?;
-                        let value = String::from_utf8_lossy(&value).into_owned();
-                        let name = crate::response::checked_header(name, &value)?;
-                        headers.push((name, value));
+                        let (name, value) = crate::response::checked_header_bytes(
+                            &header_bytes(&name)?,
+                            &header_bytes(&value)?,
+                        )?;
+                        headers.append(name, value);
                     }
                 }
                 state.stage = Stage::Started { status, headers };

@@ -33,10 +33,7 @@ pub fn to_parts(value: &Bound<'_, PyAny>) -> PyResult<ResponseParts> {
             }
             parts.status = status;
             if len == 3 {
-                for (k, v) in extract_headers(Some(&tuple.get_item(2)?))? {
-                    parts.headers.retain(|(name, _)| *name != k);
-                    parts.headers.push((k, v));
-                }
+                parts.replace_headers(&extract_headers(Some(&tuple.get_item(2)?))?);
             }
             return Ok(parts);
         }
@@ -68,11 +65,12 @@ pub fn problem_parts(problem: &Problem) -> ResponseParts {
 pub fn finalize(parts: &mut ResponseParts, head: bool) {
     let bodyless_status = parts.status < 200 || parts.status == 204 || parts.status == 304;
     if let Payload::Bytes(body) = &parts.payload {
-        parts.headers.retain(|(k, _)| k != "content-length");
-        if !bodyless_status {
+        if bodyless_status {
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+        } else {
             parts
                 .headers
-                .push(("content-length".to_owned(), body.len().to_string()));
+                .insert(http::header::CONTENT_LENGTH, body.len().into());
         }
     }
     if head || bodyless_status {
@@ -85,29 +83,8 @@ pub fn to_http(parts: ResponseParts, body: Body) -> http::Response<Body> {
     let mut response = http::Response::new(body);
     *response.status_mut() =
         http::StatusCode::from_u16(parts.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.reserve(parts.headers.len());
-    for (k, v) in parts.headers {
-        // Names and values were validated when they entered a Response; the
-        // value's buffer becomes the HeaderValue's without a copy.
-        if let (Ok(name), Ok(value)) = (
-            header_name(&k),
-            http::HeaderValue::from_maybe_shared(Bytes::from(v)),
-        ) {
-            headers.append(name, value);
-        }
-    }
+    *response.headers_mut() = parts.headers;
     response
-}
-
-/// The names nearly every response carries skip `HeaderName::from_bytes`,
-/// which looks a name up among all standard headers on every call.
-fn header_name(name: &str) -> Result<http::HeaderName, http::header::InvalidHeaderName> {
-    match name {
-        "content-type" => Ok(http::header::CONTENT_TYPE),
-        "content-length" => Ok(http::header::CONTENT_LENGTH),
-        _ => http::HeaderName::from_bytes(name.as_bytes()),
-    }
 }
 
 /// A complete response from byte-payload parts, built without Python.
@@ -123,4 +100,54 @@ pub fn bytes_response(mut parts: ResponseParts, head: bool) -> http::Response<Bo
 /// A complete response for a problem, built without Python.
 pub fn problem_response(problem: &Problem, head: bool) -> http::Response<Body> {
     bytes_response(problem_parts(problem), head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{finalize, to_http};
+    use crate::response::{ResponseParts, JSON};
+    use cello_core::server::Body;
+
+    fn content_length(parts: &ResponseParts) -> Option<&str> {
+        parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn a_byte_body_gets_its_length_replacing_any_given_one() {
+        let mut parts = ResponseParts::bytes(200, JSON, "{\"a\":1}");
+        parts.append_headers(&[("content-length".into(), "999".into())]);
+        finalize(&mut parts, false);
+        assert_eq!(
+            parts
+                .headers
+                .get_all(http::header::CONTENT_LENGTH)
+                .iter()
+                .count(),
+            1
+        );
+        assert_eq!(content_length(&parts), Some("7"));
+    }
+
+    #[test]
+    fn head_keeps_the_length_of_the_body_it_does_not_send() {
+        let mut parts = ResponseParts::bytes(200, JSON, "{\"a\":1}");
+        finalize(&mut parts, true);
+        assert_eq!(content_length(&parts), Some("7"));
+        let response = to_http(parts, Body::empty());
+        assert_eq!(response.headers()["content-type"], JSON);
+        assert_eq!(response.headers()["content-length"], "7");
+    }
+
+    #[test]
+    fn bodyless_statuses_carry_no_length() {
+        for status in [101, 204, 304] {
+            let mut parts = ResponseParts::bytes(status, JSON, "{}");
+            parts.append_headers(&[("content-length".into(), "2".into())]);
+            finalize(&mut parts, false);
+            assert_eq!(content_length(&parts), None, "{status}");
+        }
+    }
 }

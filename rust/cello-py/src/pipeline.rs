@@ -325,7 +325,7 @@ fn http_exception_parts(
     let mut parts = problem_parts(&problem);
     if let Ok(headers) = exc.getattr(intern!(py, "headers")) {
         if let Ok(extra) = extract_headers(Some(&headers)) {
-            parts.headers.extend(extra);
+            parts.append_headers(&extra);
         }
     }
     Some(parts)

@@ -26,26 +26,83 @@ impl Payload {
     }
 }
 
-/// A finished response, independent of the door it leaves through.
+/// A finished response, independent of the door it leaves through. The
+/// headers are hyper's own map, so the native door hands them over as they
+/// are and every header is checked once, where it enters.
 pub struct ResponseParts {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: http::HeaderMap,
     pub payload: Payload,
 }
 
 pub const JSON: &str = "application/json";
 
 impl ResponseParts {
-    pub fn bytes(status: u16, content_type: &str, body: impl Into<Bytes>) -> Self {
+    pub fn bytes(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
         // Room for the content-length that `finalize` adds.
-        let mut headers = Vec::with_capacity(2);
-        headers.push(("content-type".to_owned(), content_type.to_owned()));
+        let mut headers = http::HeaderMap::with_capacity(2);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        );
         ResponseParts {
             status,
             headers,
             payload: Payload::Bytes(body.into()),
         }
     }
+
+    /// Adds checked header pairs (see `checked_header`), after the ones there.
+    pub fn append_headers(&mut self, pairs: &[(String, String)]) {
+        append_pairs(&mut self.headers, pairs);
+    }
+
+    /// Sets checked header pairs, each replacing any header of its name.
+    pub fn replace_headers(&mut self, pairs: &[(String, String)]) {
+        for (name, _) in pairs {
+            if let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) {
+                self.headers.remove(name);
+            }
+        }
+        self.append_headers(pairs);
+    }
+}
+
+/// Appends header pairs that `checked_header` accepted, so neither
+/// conversion can fail; a pair that somehow does is left out.
+fn append_pairs(map: &mut http::HeaderMap, pairs: &[(String, String)]) {
+    map.reserve(pairs.len());
+    for (name, value) in pairs {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+}
+
+/// An ASGI header pair (bytes, as an app sends them) as a hyper header, with
+/// the same checks and messages as `checked_header`. The value's bytes are
+/// kept as they are: ASGI allows any byte HTTP does, UTF-8 or not.
+pub fn checked_header_bytes(
+    name: &[u8],
+    value: &[u8],
+) -> PyResult<(http::HeaderName, http::HeaderValue)> {
+    let shown = || String::from_utf8_lossy(name).into_owned();
+    let header_name = http::HeaderName::from_bytes(name)
+        .map_err(|_| PyValueError::new_err(format!("invalid header name {:?}", shown())))?;
+    let header_value = http::HeaderValue::from_bytes(value).map_err(|_| {
+        if value.iter().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+            PyValueError::new_err(format!(
+                "header {:?} has a value containing CR, LF or NUL",
+                shown()
+            ))
+        } else {
+            PyValueError::new_err(format!("invalid value for header {:?}", shown()))
+        }
+    })?;
+    Ok((header_name, header_value))
 }
 
 /// Rejects header names that are not HTTP tokens and values carrying CR, LF
@@ -167,9 +224,11 @@ pub struct Response {
 
 impl Response {
     pub fn to_parts(&self, py: Python<'_>) -> ResponseParts {
+        let mut headers = http::HeaderMap::new();
+        append_pairs(&mut headers, &self.headers);
         ResponseParts {
             status: self.status,
-            headers: self.headers.clone(),
+            headers,
             payload: self.payload.clone_ref(py),
         }
     }
@@ -650,7 +709,7 @@ fn write_xml(out: &mut String, tag: &str, value: &Bound<'_, PyAny>) -> PyResult<
 
 #[cfg(test)]
 mod tests {
-    use super::checked_header;
+    use super::{checked_header, checked_header_bytes, ResponseParts, JSON};
 
     #[test]
     fn header_checks_agree_with_the_http_crate() {
@@ -684,5 +743,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn asgi_header_bytes_are_checked_like_str_headers_and_kept_whole() {
+        let (name, value) = checked_header_bytes(b"X-Latin", b"caf\xe9").unwrap();
+        assert_eq!(name.as_str(), "x-latin");
+        assert_eq!(value.as_bytes(), b"caf\xe9");
+        assert!(checked_header_bytes(b"bad name", b"1").is_err());
+        assert!(checked_header_bytes(b"x-bad", b"a\r\nb").is_err());
+        assert!(checked_header_bytes(b"x-bad", b"a\x01b").is_err());
+    }
+
+    #[test]
+    fn replaced_headers_drop_every_earlier_value_of_their_name() {
+        let mut parts = ResponseParts::bytes(200, JSON, "{}");
+        parts.append_headers(&[("x-a".into(), "1".into()), ("x-a".into(), "2".into())]);
+        parts.replace_headers(&[
+            ("x-a".into(), "3".into()),
+            ("content-type".into(), "text/plain".into()),
+        ]);
+        let all = |name: &str| -> Vec<&[u8]> {
+            parts
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect()
+        };
+        assert_eq!(all("x-a"), [b"3"]);
+        assert_eq!(all("content-type"), [b"text/plain"]);
     }
 }

@@ -40,7 +40,9 @@ pub fn dispatch(
                 .with_detail(format!("{method} is not allowed on {shown_path}"))
                 .with_instance(shown_path);
             let mut parts = problem_parts(&problem);
-            parts.headers.push(("allow".to_owned(), allow));
+            if let Ok(allow) = http::HeaderValue::from_str(&allow) {
+                parts.headers.insert(http::header::ALLOW, allow);
+            }
             Dispatch::Respond(parts)
         }
         Routed::NotFound => {
@@ -56,9 +58,10 @@ pub fn dispatch(
 pub fn closing_problem(status: u16, detail: String, path: &str) -> ResponseParts {
     let problem = Problem::new(status).with_detail(detail).with_instance(path);
     let mut parts = problem_parts(&problem);
-    parts
-        .headers
-        .push(("connection".to_owned(), "close".to_owned()));
+    parts.headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
     parts
 }
 
