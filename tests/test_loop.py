@@ -131,6 +131,15 @@ def test_can_suspend(handler, expected):
     assert can_suspend(handler) is expected
 
 
+def test_a_handler_wrongly_judged_unable_to_suspend_fails_its_request_only(client):
+    # Defensive: were the code check ever wrong, the one-step path must not
+    # hang or crash; the request gets a 500 and the coroutine is closed.
+    before = client.get("/wrongly-judged/closed").json()["closed"]
+    assert client.get("/wrongly-judged").status_code == 500
+    assert client.get("/wrongly-judged").status_code == 500  # and again: no state left
+    assert client.get("/wrongly-judged/closed").json()["closed"] == before + 2
+
+
 # -- the loop itself -------------------------------------------------------
 
 

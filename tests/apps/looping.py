@@ -106,3 +106,26 @@ def running_loop(request):
     except RuntimeError:
         return {"running": False}
     return {"running": True}
+
+
+closed_wrongly_judged: list[bool] = []
+
+
+async def _awaits_though_judged_unable(request):
+    try:
+        await asyncio.sleep(0)
+    finally:
+        closed_wrongly_judged.append(True)
+    return {"never": "sent"}
+
+
+# Registered past App's own check, as if it had judged wrongly that the
+# handler cannot suspend (see tests/test_loop.py).
+app._core.add_route(
+    "GET", "/wrongly-judged", _awaits_though_judged_unable, True, [], suspends=False
+)
+
+
+@app.get("/wrongly-judged/closed")
+def wrongly_judged_closed(request):
+    return {"closed": len(closed_wrongly_judged)}

@@ -114,35 +114,57 @@ pub fn run(
 fn run_through<'py>(py: Python<'py>, coro: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     static STEP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let step = STEP.get_or_try_init(py, || {
-        Ok::<_, PyErr>(wrap_pyfunction!(step_to_end, py)?.into_any().unbind())
+        // Leaked once: a C function's definition must outlive the function.
+        let definition = Box::leak(Box::new(pyo3::ffi::PyMethodDef {
+            ml_name: c"step_to_end".as_ptr(),
+            ml_meth: pyo3::ffi::PyMethodDefPointer {
+                PyCFunction: step_to_end,
+            },
+            ml_flags: pyo3::ffi::METH_O,
+            ml_doc: std::ptr::null(),
+        }));
+        // SAFETY: the definition is valid and lives forever; the result is a
+        // new reference or NULL with an exception set.
+        unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                pyo3::ffi::PyCFunction_NewEx(
+                    definition,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                ),
+            )
+        }
+        .map(Bound::unbind)
     })?;
     let support = support(py)?;
     let context = support.copy_context.bind(py).call0()?;
     support.context_run.bind(py).call1((context, step, coro))
 }
 
-/// The one step of `run_through`; `PyIter_Send` hands back the return value
-/// without raising StopIteration.
-#[pyfunction]
-fn step_to_end<'py>(coro: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let py = coro.py();
+/// The one step of `run_through`, as a plain one-argument C function: it
+/// runs for every `async def` request that cannot suspend, and a pyo3
+/// function's argument parsing and guards cost more than the send itself.
+/// `PyIter_Send` hands back the return value without raising StopIteration.
+unsafe extern "C" fn step_to_end(
+    _module: *mut pyo3::ffi::PyObject,
+    coro: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
     let mut result: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
-    // SAFETY: `coro` is a live object and the GIL is held; `result` receives
-    // a new reference (or NULL with an exception set).
-    let sent = unsafe { pyo3::ffi::PyIter_Send(coro.as_ptr(), py.None().as_ptr(), &mut result) };
-    match sent {
-        pyo3::ffi::PySendResult::PYGEN_RETURN => {
-            // SAFETY: on PYGEN_RETURN `result` is a new, non-NULL reference.
-            Ok(unsafe { Bound::from_owned_ptr(py, result) })
-        }
-        pyo3::ffi::PySendResult::PYGEN_ERROR => Err(PyErr::fetch(py)),
+    // SAFETY: Python calls this with the GIL held and `coro` a live object;
+    // `result` receives a new reference (or NULL with an exception set).
+    match unsafe { pyo3::ffi::PyIter_Send(coro, pyo3::ffi::Py_None(), &mut result) } {
+        pyo3::ffi::PySendResult::PYGEN_RETURN => result,
+        pyo3::ffi::PySendResult::PYGEN_ERROR => std::ptr::null_mut(),
         pyo3::ffi::PySendResult::PYGEN_NEXT => {
-            // SAFETY: on PYGEN_NEXT `result` is the yielded value, a new reference.
+            // SAFETY: as above; `result` is the yielded value, a new reference.
+            let py = unsafe { Python::assume_attached() };
             drop(unsafe { Bound::from_owned_ptr(py, result) });
+            let coro = unsafe { Bound::from_borrowed_ptr(py, coro) };
             let _ = coro.call_method0(intern!(py, "close"));
-            Err(PyRuntimeError::new_err(
-                "a handler without await suspended; it cannot be resumed",
-            ))
+            PyRuntimeError::new_err("a handler without await suspended; it cannot be resumed")
+                .restore(py);
+            std::ptr::null_mut()
         }
     }
 }
