@@ -285,7 +285,7 @@ changes the run length, `BENCH_RUNS=<n>` the number of runs per row,
 `BENCH_SERVERS=cello,hyper-ceiling` picks servers and
 `BENCH_SCENARIOS=/,/echo` picks tables, `BENCH_INSTRUCTIONS=0` skips the
 instruction count (it needs valgrind, which `run.sh` installs, and takes
-about ten minutes). Raw results, including every wrk
+about five minutes). Raw results, including every wrk
 run's own output and each server's log, land in `benchmarks/results/`.
 {selection}
 ## Machine
