@@ -115,6 +115,13 @@ def _ratio(value: float | None, base: float | None) -> str:
     return f"{value / base:.2f}x"
 
 
+def _row_label(row: dict, table_path: str) -> str:
+    """The server's label, with the path when the row is an extra probe."""
+    if row["path"] != table_path:
+        return f"{row['label']} (`{row['path']}`)"
+    return row["label"]
+
+
 def markdown_tables(rows: list[dict]) -> str:
     out = []
     for scenario in SCENARIOS.values():
@@ -134,9 +141,7 @@ def markdown_tables(rows: list[dict]) -> str:
         )
         out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
         for row in table_rows:
-            label = row["label"]
-            if row["path"] != scenario.path:
-                label = f"{label} (`{row['path']}`)"
+            label = _row_label(row, scenario.path)
             if "error" in row:
                 out.append(f"| {label} | failed | — | — | — | — | — | — | — | — | — |")
                 continue
@@ -193,9 +198,7 @@ def instruction_table(instructions: dict | None) -> str:
         "|---|--:|--:|",
     ]
     for row in rows:
-        label = row["label"]
-        if row["path"] != scenario.path:
-            label = f"{label} (`{row['path']}`)"
+        label = _row_label(row, scenario.path)
         if "error" in row:
             out.append(f"| {label} | failed: {row['error']} | — |")
             continue
