@@ -317,3 +317,118 @@ def test_a_closed_loop_refuses_to_wait():
     loop.close()
     with pytest.raises(RuntimeError, match="closed"):
         driver.wait(0)
+
+
+# -- one loop iteration: the driver's _run_once against asyncio's -----------
+
+
+def _iteration_trace(loop: asyncio.AbstractEventLoop, timer: bool) -> list:
+    """Runs callbacks that chain, fail, get cancelled and set timers, and
+    records what ran, in which loop iteration, and what the loop's exception
+    handler was given."""
+    trace: list = []
+    iteration = [0]
+    original = loop._run_once  # type: ignore[attr-defined]
+
+    def counting_run_once() -> None:
+        iteration[0] += 1
+        original()
+
+    loop._run_once = counting_run_once  # type: ignore[attr-defined]
+
+    def record(tag: str) -> None:
+        trace.append((tag, iteration[0]))
+
+    def chains() -> None:
+        record("first")
+        loop.call_soon(record, "scheduled by first")  # runs one iteration later
+
+    def fails() -> None:
+        record("fails")
+        raise ValueError("boom")
+
+    def handler(loop_: asyncio.AbstractEventLoop, context: dict) -> None:
+        trace.append(
+            (
+                "handler",
+                context["message"].split(" at ")[0],
+                type(context["exception"]).__name__,
+                isinstance(context["handle"], asyncio.Handle),
+            )
+        )
+
+    loop.set_exception_handler(handler)
+    loop.call_soon(chains)
+    loop.call_soon(fails)
+    loop.call_soon(record, "cancelled").cancel()
+    if timer:  # with a timer pending, an iteration is asyncio's own
+        loop.call_later(0, record, "timer")
+    loop.call_soon(record, "last")
+    loop.run_until_complete(asyncio.sleep(0.01 if timer else 0))
+    return trace
+
+
+@pytest.mark.parametrize("timer", [False, True])
+def test_the_driver_runs_loop_iterations_as_asyncio_does(loop, timer):
+    assert loop._run_once == loop.driver.run_once  # type: ignore[attr-defined]
+    stock = asyncio.SelectorEventLoop()
+    try:
+        expected = _iteration_trace(stock, timer)
+    finally:
+        stock.close()
+    assert _iteration_trace(loop, timer) == expected
+    message = "Exception in callback _iteration_trace.<locals>.fails()"
+    assert ("handler", message, "ValueError", True) in expected
+    assert expected.index(("scheduled by first", 2)) > expected.index(("last", 1))
+
+
+def test_the_driver_iteration_runs_ready_callbacks_without_timers(loop):
+    # No timer pending: the driver's own path, not asyncio's fallback.
+    seen: list[str] = []
+    loop.call_soon(seen.append, "a")
+    loop.call_soon(lambda: loop.call_soon(seen.append, "c"))
+    loop.call_soon(seen.append, "b")
+    loop._run_once()  # type: ignore[attr-defined]
+    assert seen == ["a", "b"]
+    loop._run_once()  # type: ignore[attr-defined]
+    assert seen == ["a", "b", "c"]
+
+
+def test_keyboard_interrupt_from_a_callback_leaves_the_loop(loop):
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    after: list[str] = []
+    loop.call_soon(interrupt)
+    loop.call_soon(after.append, "still queued")
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_forever()
+    assert after == []
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert after == ["still queued"]
+
+
+def test_debug_mode_iterations_are_asyncios_own(loop, caplog):
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.0
+    loop.call_soon(time.sleep, 0.001)
+    with caplog.at_level("WARNING", logger="asyncio"):
+        loop.run_until_complete(asyncio.sleep(0))
+    assert any("Executing" in r.getMessage() for r in caplog.records)
+
+
+def test_a_loop_class_with_its_own_iteration_keeps_it():
+    class Counting(_loop.EventLoop):
+        iterations = 0
+
+        def _run_once(self) -> None:
+            Counting.iterations += 1
+            super()._run_once()
+
+    loop = Counting()
+    try:
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    assert Counting.iterations > 0

@@ -52,6 +52,22 @@ class RuntimeSelector(selectors.BaseSelector):
         self._inner.close()
 
 
+def report_callback_error(handle: asyncio.Handle, exc: BaseException) -> None:
+    """What ``asyncio.Handle._run`` does when a callback raises; the driver's
+    ``_run_once`` runs plain Handles itself and calls this on an error."""
+    from asyncio import format_helpers
+
+    callback = format_helpers._format_callback_source(handle._callback, handle._args)  # type: ignore[attr-defined]
+    context: dict[str, Any] = {
+        "message": f"Exception in callback {callback}",
+        "exception": exc,
+        "handle": handle,
+    }
+    if handle._source_traceback:  # type: ignore[attr-defined]
+        context["source_traceback"] = handle._source_traceback  # type: ignore[attr-defined]
+    handle._loop.call_exception_handler(context)  # type: ignore[attr-defined]
+
+
 def supported() -> bool:
     """The platform selector has a descriptor the runtime can watch
     (epoll, kqueue); otherwise the server runs on a thread of its own."""
@@ -65,8 +81,9 @@ class EventLoop(asyncio.SelectorEventLoop):
         selector = RuntimeSelector()
         super().__init__(selector)
         self.driver: _cello.LoopDriver = selector.driver
-        # Also installs the driver's call_soon on this instance: every Task
-        # step and future callback passes there, several times per request.
+        # Also installs the driver's call_soon and _run_once on this instance:
+        # every Task step and future callback passes through call_soon, and
+        # every awaiting request costs at least one loop iteration.
         self.driver.bind(self)
         self.driver.debug = self.get_debug()
         # While the runtime waits, Python's own signal handlers (Ctrl+C's

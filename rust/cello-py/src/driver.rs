@@ -130,6 +130,20 @@ struct Scheduling {
     append: Py<PyAny>,
     /// `asyncio.BaseEventLoop.call_soon`, for debug mode and closed loops.
     stock: Py<PyAny>,
+    /// Set when `_run_once` is this driver's too (see `bind`).
+    iteration: Option<Iteration>,
+}
+
+/// What `LoopDriver.run_once` needs besides `Scheduling`.
+struct Iteration {
+    /// `loop._ready`, the deque of callbacks due, and its `popleft`.
+    ready: Py<PyAny>,
+    popleft: Py<PyAny>,
+    /// `asyncio.BaseEventLoop._run_once`: with timers pending, in debug mode.
+    stock: Py<PyAny>,
+    heappop: Py<PyAny>,
+    /// `cello._loop.report_callback_error`: `Handle._run`'s error branch.
+    report: Py<PyAny>,
 }
 
 /// The fields of `asyncio.Handle` (Python 3.11 to 3.14) that `call_soon`
@@ -208,6 +222,63 @@ impl LoopDriver {
             .collect();
         for server in servers {
             server.run_queued(py);
+        }
+    }
+}
+
+/// Whether `run_once` can stand in for the loop's `_run_once`: its class
+/// keeps asyncio's own `_run_once` and `_process_events`, on a Python whose
+/// `_run_once` is the one `run_once` follows.
+fn iteration_of(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = event_loop.py();
+    let version = py.version_info();
+    if !((3, 11)..(3, 14)).contains(&(version.major, version.minor)) {
+        return Ok(false);
+    }
+    let asyncio = py.import("asyncio")?;
+    let class = event_loop.get_type();
+    let stock_run_once = asyncio
+        .getattr("BaseEventLoop")?
+        .getattr(intern!(py, "_run_once"))?;
+    let stock_events = py
+        .import("asyncio.selector_events")?
+        .getattr("BaseSelectorEventLoop")?
+        .getattr(intern!(py, "_process_events"))?;
+    Ok(class.getattr(intern!(py, "_run_once"))?.is(&stock_run_once)
+        && class
+            .getattr(intern!(py, "_process_events"))?
+            .is(&stock_events))
+}
+
+/// `asyncio.Handle._run` for a plain Handle: the callback in its context;
+/// an exception other than SystemExit and KeyboardInterrupt goes to the
+/// loop's exception handler, as asyncio reports it.
+fn run_handle(
+    py: Python<'_>,
+    handle: &Bound<'_, PyAny>,
+    report: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let args = handle.getattr(intern!(py, "_args"))?;
+    let Ok(args) = args.cast::<PyTuple>() else {
+        handle.call_method0(intern!(py, "_run"))?;
+        return Ok(());
+    };
+    let mut call = Vec::with_capacity(args.len() + 2);
+    call.push(handle.getattr(intern!(py, "_context"))?);
+    call.push(handle.getattr(intern!(py, "_callback"))?);
+    call.extend(args.iter());
+    let run = &crate::support::support(py)?.context_run;
+    match run.bind(py).call1(PyTuple::new(py, call)?) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
+                || e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) =>
+        {
+            Err(e)
+        }
+        Err(e) => {
+            report.call1((handle, e.into_value(py)))?;
+            Ok(())
         }
     }
 }
@@ -302,22 +373,123 @@ impl LoopDriver {
         if !known {
             return Ok(());
         }
+        let ready = event_loop.getattr(intern!(py, "_ready"))?;
+        let iteration = match iteration_of(&event_loop)? {
+            true => Some(Iteration {
+                ready: ready.clone().unbind(),
+                popleft: ready.getattr(intern!(py, "popleft"))?.unbind(),
+                stock: asyncio
+                    .getattr("BaseEventLoop")?
+                    .getattr(intern!(py, "_run_once"))?
+                    .unbind(),
+                heappop: py.import("heapq")?.getattr("heappop")?.unbind(),
+                report: py
+                    .import("cello._loop")?
+                    .getattr("report_callback_error")?
+                    .unbind(),
+            }),
+            false => None,
+        };
+        let fast_iteration = iteration.is_some();
         *driver.scheduling.lock().unwrap_or_else(|p| p.into_inner()) = Some(Scheduling {
             event_loop: event_loop.clone().unbind(),
             handle_type: handle_type.unbind(),
-            append: event_loop
-                .getattr(intern!(py, "_ready"))?
-                .getattr(intern!(py, "append"))?
-                .unbind(),
+            append: ready.getattr(intern!(py, "append"))?.unbind(),
             stock: asyncio
                 .getattr("BaseEventLoop")?
                 .getattr(intern!(py, "call_soon"))?
                 .unbind(),
+            iteration,
         });
         event_loop.setattr(
             intern!(py, "call_soon"),
             slf.getattr(intern!(py, "call_soon"))?,
-        )
+        )?;
+        if fast_iteration {
+            event_loop.setattr(
+                intern!(py, "_run_once"),
+                slf.getattr(intern!(py, "run_once"))?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `loop._run_once()`: one iteration of the event loop, as asyncio's
+    /// `BaseEventLoop._run_once` runs it (Python 3.11 to 3.13), without its
+    /// Python frames. It runs every iteration, at least once per awaiting
+    /// request. With timers pending, and in debug mode, asyncio's own runs:
+    /// the timer heap's upkeep and the slow-callback warnings stay its own.
+    fn run_once(&self, py: Python<'_>) -> PyResult<()> {
+        // Copied out so no lock is held while callbacks run.
+        let Some((event_loop, handle_type, ready, popleft, stock, heappop, report)) = self
+            .scheduling
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|s| {
+                let it = s.iteration.as_ref()?;
+                Some((
+                    s.event_loop.bind(py).clone(),
+                    s.handle_type.bind(py).clone(),
+                    it.ready.bind(py).clone(),
+                    it.popleft.bind(py).clone(),
+                    it.stock.bind(py).clone(),
+                    it.heappop.bind(py).clone(),
+                    it.report.bind(py).clone(),
+                ))
+            })
+        else {
+            return Err(PyRuntimeError::new_err("Event loop is closed"));
+        };
+        let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
+        if self.debug.load(Ordering::Relaxed) || scheduled.len()? > 0 {
+            stock.call1((&event_loop,))?;
+            return Ok(());
+        }
+        let stopping = event_loop.getattr(intern!(py, "_stopping"))?.is_truthy()?;
+        let timeout = (ready.len()? > 0 || stopping).then_some(0.0);
+        let events = self.select(py, timeout)?;
+        // asyncio's `_process_events` does nothing with no events.
+        if events.len()? > 0 {
+            event_loop.call_method1(intern!(py, "_process_events"), (&events,))?;
+        }
+        drop(events);
+        // A handler that ran inside the wait may have set a timer.
+        let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
+        if scheduled.len()? > 0 {
+            let end: f64 = event_loop
+                .call_method0(intern!(py, "time"))?
+                .extract::<f64>()?
+                + event_loop
+                    .getattr(intern!(py, "_clock_resolution"))?
+                    .extract::<f64>()?;
+            while scheduled.len()? > 0 {
+                let when: f64 = scheduled
+                    .get_item(0)?
+                    .getattr(intern!(py, "_when"))?
+                    .extract()?;
+                if when >= end {
+                    break;
+                }
+                let handle = heappop.call1((&scheduled,))?;
+                handle.setattr(intern!(py, "_scheduled"), false)?;
+                ready.call_method1(intern!(py, "append"), (handle,))?;
+            }
+        }
+        // Callbacks scheduled by these callbacks wait for the next iteration.
+        let due = ready.len()?;
+        for _ in 0..due {
+            let handle = popleft.call0()?;
+            if handle.getattr(intern!(py, "_cancelled"))?.is_truthy()? {
+                continue;
+            }
+            if handle.get_type().is(&handle_type) {
+                run_handle(py, &handle, &report)?;
+            } else {
+                handle.call_method0(intern!(py, "_run"))?;
+            }
+        }
+        Ok(())
     }
 
     /// `loop.call_soon(callback, *args, context=None)`: asyncio's, with the
