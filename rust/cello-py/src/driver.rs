@@ -26,6 +26,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, Notify};
 
 use crate::dispatch::{Dispatcher, NativeReply};
+use crate::handle::{Field, HandleLayout, HANDLE_SLOTS};
 
 /// What the server's I/O side shares with the loop it runs inside.
 pub struct LoopLink {
@@ -114,7 +115,7 @@ pub struct LoopDriver {
     event_loop: Mutex<Option<Py<PyAny>>>,
     servers: Mutex<Vec<Weak<Dispatcher>>>,
     /// Set by `bind` when `call_soon` makes the loop's Handles itself.
-    scheduling: Mutex<Option<Scheduling>>,
+    scheduling: Mutex<Option<Arc<Scheduling>>>,
     /// The loop's debug mode: `call_soon` then leaves the work to asyncio,
     /// which checks the thread and the callback and keeps tracebacks.
     debug: AtomicBool,
@@ -125,7 +126,8 @@ pub struct LoopDriver {
 /// What `LoopDriver.call_soon` needs to make an `asyncio.Handle` itself.
 struct Scheduling {
     event_loop: Py<PyAny>,
-    handle_type: Py<PyAny>,
+    /// Where `asyncio.Handle` keeps its fields.
+    layout: HandleLayout,
     /// `loop._ready.append`
     append: Py<PyAny>,
     /// `asyncio.BaseEventLoop.call_soon`, for debug mode and closed loops.
@@ -146,18 +148,6 @@ struct Iteration {
     report: Py<PyAny>,
 }
 
-/// The fields of `asyncio.Handle` (Python 3.11 to 3.14) that `call_soon`
-/// fills in; on a Python whose Handle differs, asyncio's own call_soon stays.
-const HANDLE_SLOTS: [&str; 7] = [
-    "_callback",
-    "_args",
-    "_cancelled",
-    "_loop",
-    "_source_traceback",
-    "_repr",
-    "_context",
-];
-
 impl LoopDriver {
     /// Makes the next `call_soon` hand its callback to `EagerStart` instead
     /// of scheduling it (a new Task's first step, on Python 3.11).
@@ -172,10 +162,15 @@ impl LoopDriver {
 
     /// Whether `call_soon` is this driver's (see `bind`).
     pub(crate) fn schedules(&self) -> bool {
+        self.scheduling().is_some()
+    }
+
+    /// Shared out so no lock is held while Python code runs.
+    fn scheduling(&self) -> Option<Arc<Scheduling>> {
         self.scheduling
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+            .clone()
     }
 
     pub fn runtime(&self) -> PyResult<Arc<tokio::runtime::Runtime>> {
@@ -255,17 +250,18 @@ fn iteration_of(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
 /// loop's exception handler, as asyncio reports it.
 fn run_handle(
     py: Python<'_>,
+    layout: &HandleLayout,
     handle: &Bound<'_, PyAny>,
     report: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    let args = handle.getattr(intern!(py, "_args"))?;
+    let args = layout.get(handle, Field::Args)?;
     let Ok(args) = args.cast::<PyTuple>() else {
         handle.call_method0(intern!(py, "_run"))?;
         return Ok(());
     };
     let mut call = Vec::with_capacity(args.len() + 2);
-    call.push(handle.getattr(intern!(py, "_context"))?);
-    call.push(handle.getattr(intern!(py, "_callback"))?);
+    call.push(layout.get(handle, Field::Context)?);
+    call.push(layout.get(handle, Field::Callback)?);
     call.extend(args.iter());
     let run = &crate::support::support(py)?.context_run;
     match run.bind(py).call1(PyTuple::new(py, call)?) {
@@ -370,9 +366,13 @@ impl LoopDriver {
                 .iter()
                 .all(|name| slots.iter().any(|s| s == name))
             && slots.iter().any(|s| s == "__weakref__");
-        if !known {
+        let Some(layout) = known
+            .then(|| HandleLayout::probe(&handle_type))
+            .transpose()?
+            .flatten()
+        else {
             return Ok(());
-        }
+        };
         let ready = event_loop.getattr(intern!(py, "_ready"))?;
         let iteration = match iteration_of(&event_loop)? {
             true => Some(Iteration {
@@ -391,16 +391,16 @@ impl LoopDriver {
             false => None,
         };
         let fast_iteration = iteration.is_some();
-        *driver.scheduling.lock().unwrap_or_else(|p| p.into_inner()) = Some(Scheduling {
+        *driver.scheduling.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(Scheduling {
             event_loop: event_loop.clone().unbind(),
-            handle_type: handle_type.unbind(),
+            layout,
             append: ready.getattr(intern!(py, "append"))?.unbind(),
             stock: asyncio
                 .getattr("BaseEventLoop")?
                 .getattr(intern!(py, "call_soon"))?
                 .unbind(),
             iteration,
-        });
+        }));
         event_loop.setattr(
             intern!(py, "call_soon"),
             slf.getattr(intern!(py, "call_soon"))?,
@@ -420,30 +420,26 @@ impl LoopDriver {
     /// request. With timers pending, and in debug mode, asyncio's own runs:
     /// the timer heap's upkeep and the slow-callback warnings stay its own.
     fn run_once(&self, py: Python<'_>) -> PyResult<()> {
-        // Copied out so no lock is held while callbacks run.
-        let Some((event_loop, handle_type, ready, popleft, stock, heappop, report)) = self
-            .scheduling
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .and_then(|s| {
-                let it = s.iteration.as_ref()?;
-                Some((
-                    s.event_loop.bind(py).clone(),
-                    s.handle_type.bind(py).clone(),
-                    it.ready.bind(py).clone(),
-                    it.popleft.bind(py).clone(),
-                    it.stock.bind(py).clone(),
-                    it.heappop.bind(py).clone(),
-                    it.report.bind(py).clone(),
-                ))
-            })
+        let scheduling = self.scheduling();
+        let Some((scheduling, iteration)) = scheduling
+            .as_deref()
+            .and_then(|s| Some((s, s.iteration.as_ref()?)))
         else {
             return Err(PyRuntimeError::new_err("Event loop is closed"));
         };
+        let event_loop = scheduling.event_loop.bind(py);
+        let layout = &scheduling.layout;
+        let Iteration {
+            ready,
+            popleft,
+            stock,
+            heappop,
+            report,
+        } = iteration;
+        let (ready, popleft, report) = (ready.bind(py), popleft.bind(py), report.bind(py));
         let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
         if self.debug.load(Ordering::Relaxed) || scheduled.len()? > 0 {
-            stock.call1((&event_loop,))?;
+            stock.bind(py).call1((event_loop,))?;
             return Ok(());
         }
         let stopping = event_loop.getattr(intern!(py, "_stopping"))?.is_truthy()?;
@@ -471,7 +467,7 @@ impl LoopDriver {
                 if when >= end {
                     break;
                 }
-                let handle = heappop.call1((&scheduled,))?;
+                let handle = heappop.bind(py).call1((&scheduled,))?;
                 handle.setattr(intern!(py, "_scheduled"), false)?;
                 ready.call_method1(intern!(py, "append"), (handle,))?;
             }
@@ -480,11 +476,11 @@ impl LoopDriver {
         let due = ready.len()?;
         for _ in 0..due {
             let handle = popleft.call0()?;
-            if handle.getattr(intern!(py, "_cancelled"))?.is_truthy()? {
+            if layout.get(&handle, Field::Cancelled)?.is_truthy()? {
                 continue;
             }
-            if handle.get_type().is(&handle_type) {
-                run_handle(py, &handle, &report)?;
+            if handle.get_type().is(layout.handle_type(py)) {
+                run_handle(py, layout, &handle, report)?;
             } else {
                 handle.call_method0(intern!(py, "_run"))?;
             }
@@ -502,53 +498,42 @@ impl LoopDriver {
         args: Bound<'py, PyTuple>,
         context: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        // Copied out so no lock is held while Python code runs.
-        let Some((event_loop, handle_type, append, stock)) = self
-            .scheduling
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|s| {
-                (
-                    s.event_loop.bind(py).clone(),
-                    s.handle_type.bind(py).clone(),
-                    s.append.bind(py).clone(),
-                    s.stock.bind(py).clone(),
-                )
-            })
-        else {
+        let Some(scheduling) = self.scheduling() else {
             return Err(PyRuntimeError::new_err("Event loop is closed"));
         };
         if self.catch_next.swap(false, Ordering::Relaxed) {
             crate::eager::caught(callback.unbind(), args.unbind(), context.map(Bound::unbind));
             return Ok(py.None().into_bound(py));
         }
+        let event_loop = scheduling.event_loop.bind(py);
         if self.debug.load(Ordering::Relaxed) {
-            let mut call_args = vec![event_loop, callback];
+            let mut call_args = vec![event_loop.clone(), callback];
             call_args.extend(args.iter());
             let kwargs = PyDict::new(py);
             kwargs.set_item(intern!(py, "context"), context)?;
-            return stock.call(PyTuple::new(py, call_args)?, Some(&kwargs));
+            return scheduling
+                .stock
+                .bind(py)
+                .call(PyTuple::new(py, call_args)?, Some(&kwargs));
         }
         let context = match context {
             Some(context) if !context.is_none() => context,
             _ => crate::support::support(py)?.copy_context.bind(py).call0()?,
         };
         // What Handle.__init__ does with debug off, without its Python frame.
-        // SAFETY: `handle_type` is a class (asyncio.Handle); its tp_alloc
-        // gives a new reference with every slot NULL, or NULL with an error set.
-        let handle = unsafe {
-            let ty = handle_type.as_ptr().cast::<pyo3::ffi::PyTypeObject>();
-            Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyType_GenericAlloc(ty, 0))?
-        };
-        handle.setattr(intern!(py, "_callback"), callback)?;
-        handle.setattr(intern!(py, "_args"), args)?;
-        handle.setattr(intern!(py, "_cancelled"), false)?;
-        handle.setattr(intern!(py, "_loop"), &event_loop)?;
-        handle.setattr(intern!(py, "_source_traceback"), py.None())?;
-        handle.setattr(intern!(py, "_repr"), py.None())?;
-        handle.setattr(intern!(py, "_context"), context)?;
-        append.call1((&handle,))?;
+        let handle = scheduling.layout.new_handle(
+            py,
+            [
+                callback,
+                args.into_any(),
+                pyo3::types::PyBool::new(py, false).to_owned().into_any(),
+                event_loop.clone(),
+                py.None().into_bound(py),
+                py.None().into_bound(py),
+                context,
+            ],
+        )?;
+        scheduling.append.bind(py).call1((&handle,))?;
         Ok(handle)
     }
 

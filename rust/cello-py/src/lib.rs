@@ -10,6 +10,7 @@ mod convert;
 mod dispatch;
 mod driver;
 mod eager;
+mod handle;
 mod json_reader;
 mod json_writer;
 mod multidict;
