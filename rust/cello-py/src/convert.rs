@@ -63,9 +63,21 @@ pub fn problem_parts(problem: &Problem) -> ResponseParts {
 /// Applies the rules every door shares: `content-length` for byte bodies, no
 /// body for 1xx/204/304, and no body (but the GET length) for HEAD.
 pub fn finalize(parts: &mut ResponseParts, head: bool) {
+    frame(parts, head, true);
+}
+
+/// `finalize` for a response hyper writes. hyper puts a full body's length
+/// on the wire itself, from the body, so the header is made here only for
+/// HEAD, whose body is not sent; a made header value is an allocation that
+/// hyper would only copy. A length the handler set is still replaced.
+pub fn finalize_for_hyper(parts: &mut ResponseParts, head: bool) {
+    frame(parts, head, head);
+}
+
+fn frame(parts: &mut ResponseParts, head: bool, length_header: bool) {
     let bodyless_status = parts.status < 200 || parts.status == 204 || parts.status == 304;
     if let Payload::Bytes(body) = &parts.payload {
-        if bodyless_status {
+        if bodyless_status || !length_header {
             parts.headers.remove(http::header::CONTENT_LENGTH);
         } else {
             parts
@@ -89,7 +101,7 @@ pub fn to_http(parts: ResponseParts, body: Body) -> http::Response<Body> {
 
 /// A complete response from byte-payload parts, built without Python.
 pub fn bytes_response(mut parts: ResponseParts, head: bool) -> http::Response<Body> {
-    finalize(&mut parts, head);
+    finalize_for_hyper(&mut parts, head);
     let body = match &parts.payload {
         Payload::Bytes(b) => Body::full(b.clone()),
         Payload::Stream(_) => Body::empty(),
@@ -104,7 +116,7 @@ pub fn problem_response(problem: &Problem, head: bool) -> http::Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::{finalize, to_http};
+    use super::{finalize, finalize_for_hyper, to_http};
     use crate::response::{ResponseParts, JSON};
     use cello_core::server::Body;
 
@@ -129,6 +141,18 @@ mod tests {
             1
         );
         assert_eq!(content_length(&parts), Some("7"));
+    }
+
+    #[test]
+    fn for_hyper_a_full_body_leaves_its_length_to_hyper_and_drops_a_given_one() {
+        let mut parts = ResponseParts::bytes(200, JSON, "{\"a\":1}");
+        parts.append_headers(&[("content-length".into(), "999".into())]);
+        finalize_for_hyper(&mut parts, false);
+        assert_eq!(content_length(&parts), None);
+        let mut head = ResponseParts::bytes(200, JSON, "{\"a\":1}");
+        head.append_headers(&[("content-length".into(), "999".into())]);
+        finalize_for_hyper(&mut head, true);
+        assert_eq!(content_length(&head), Some("7"));
     }
 
     #[test]

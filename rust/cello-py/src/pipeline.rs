@@ -17,7 +17,7 @@ use pyo3::types::{PyBytes, PyString, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::{AppCore, Route};
-use crate::convert::{finalize, problem_parts, to_http, to_parts};
+use crate::convert::{finalize, finalize_for_hyper, problem_parts, to_http, to_parts};
 use crate::dispatch::{NativeReply, Queue, Work};
 use crate::eager::TaskStarter;
 use crate::request::Request;
@@ -408,7 +408,7 @@ pub(crate) fn deliver(
 ) {
     match completion {
         Completion::Native { reply, head } => {
-            finalize(&mut parts, head);
+            finalize_for_hyper(&mut parts, head);
             match std::mem::replace(&mut parts.payload, Payload::Bytes(Bytes::new())) {
                 Payload::Bytes(body) => {
                     let answer = NativeReply {
