@@ -142,13 +142,14 @@ def _uvicorn(app: str, workers: int = 1, python: Path | None = None) -> Callable
     return command
 
 
-def _cello_serve(app: str) -> Callable[[int], list[str]]:
+def _cello_serve(app: str, *args: str) -> Callable[[int], list[str]]:
     def command(port: int) -> list[str]:
         return [
             str(CELLO_PYTHON), "-m", "cello", "serve", app,
             "--port", str(port),
             "--no-logs",
             "--env", "production",
+            *args,
         ]  # fmt: skip
 
     return command
@@ -208,6 +209,25 @@ SERVERS: list[Server] = [
         name="cello-mount-fastapi",
         description="the FastAPI app mounted in a Cello app (door 3)",
         command=_cello_script("cello_mount_fastapi.py"),
+        env={"PORT": "{port}"},
+    ),
+    # With `--threads 2` the sockets are on two Rust I/O threads and the
+    # hosted app on the event loop's: HTTP work overlaps Python on a second
+    # core, as in granian's default layout (docs/running.md).
+    Server(
+        name="cello-serve-raw-asgi-t2",
+        description="`cello serve --threads 2` hosting the bare ASGI app",
+        command=_cello_serve("raw_asgi:app", "--threads", "2"),
+    ),
+    Server(
+        name="cello-serve-fastapi-t2",
+        description="`cello serve --threads 2` hosting the FastAPI app",
+        command=_cello_serve("fastapi_app:app", "--threads", "2"),
+    ),
+    Server(
+        name="cello-mount-fastapi-t2",
+        description="the FastAPI app mounted in a Cello app run with `--threads 2`",
+        command=_cello_script("cello_mount_fastapi.py", "--threads", "2"),
         env={"PORT": "{port}"},
     ),
     Server(
