@@ -82,56 +82,69 @@ fn append_pairs(map: &mut http::HeaderMap, pairs: &[(String, String)]) {
     }
 }
 
-/// An ASGI header pair (bytes, as an app sends them) as a hyper header, with
-/// the same checks and messages as `checked_header`. The value's bytes are
-/// kept as they are: ASGI allows any byte HTTP does, UTF-8 or not.
+/// An ASGI header pair (bytes, as an app sends them) as a hyper header,
+/// under the same rules and messages as `checked_header`. The value's bytes
+/// are kept as they are: ASGI allows any byte HTTP does, UTF-8 or not.
 pub fn checked_header_bytes(
     name: &[u8],
     value: &[u8],
 ) -> PyResult<(http::HeaderName, http::HeaderValue)> {
-    let shown = || String::from_utf8_lossy(name).into_owned();
-    let header_name = http::HeaderName::from_bytes(name)
-        .map_err(|_| PyValueError::new_err(format!("invalid header name {:?}", shown())))?;
-    let header_value = http::HeaderValue::from_bytes(value).map_err(|_| {
-        if value.iter().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
-            PyValueError::new_err(format!(
-                "header {:?} has a value containing CR, LF or NUL",
-                shown()
-            ))
-        } else {
-            PyValueError::new_err(format!("invalid value for header {:?}", shown()))
-        }
-    })?;
-    Ok((header_name, header_value))
+    check_header(name, value)?;
+    // Both accept whatever `check_header` did (a unit test holds the tables
+    // to the http crate), so these errors are only a safety net.
+    Ok((
+        http::HeaderName::from_bytes(name).map_err(|_| HeaderFault::Name.error(name))?,
+        http::HeaderValue::from_bytes(value).map_err(|_| HeaderFault::Value.error(name))?,
+    ))
 }
 
 /// Rejects header names that are not HTTP tokens and values carrying CR, LF
 /// or NUL (response splitting), returning the lower-cased name.
 pub fn checked_header(name: &str, value: &str) -> PyResult<String> {
-    // The rules of http::HeaderName and http::HeaderValue, checked in one
-    // pass each without building either (to_http builds them once, later).
-    if !value.bytes().all(|b| VALUE_BYTE[usize::from(b)]) {
-        if value.contains(['\r', '\n', '\0']) {
-            return Err(PyValueError::new_err(format!(
-                "header {name:?} has a value containing CR, LF or NUL"
-            )));
-        }
-        if name_is_valid(name) {
-            return Err(PyValueError::new_err(format!(
-                "invalid value for header {name:?}"
-            )));
-        }
-    }
-    if !name_is_valid(name) {
-        return Err(PyValueError::new_err(format!(
-            "invalid header name {name:?}"
-        )));
-    }
+    check_header(name.as_bytes(), value.as_bytes())?;
     Ok(name.to_ascii_lowercase())
 }
 
-fn name_is_valid(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| TOKEN_BYTE[usize::from(b)])
+/// The rules of http::HeaderName and http::HeaderValue, checked in one pass
+/// each without building either. A bad value is reported before a bad name,
+/// and response splitting (CR, LF, NUL) before any other bad byte.
+fn check_header(name: &[u8], value: &[u8]) -> PyResult<()> {
+    let name_ok = name_is_valid(name);
+    if !value.iter().all(|&b| VALUE_BYTE[usize::from(b)]) {
+        if value.iter().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+            return Err(HeaderFault::Splitting.error(name));
+        }
+        if name_ok {
+            return Err(HeaderFault::Value.error(name));
+        }
+    }
+    if !name_ok {
+        return Err(HeaderFault::Name.error(name));
+    }
+    Ok(())
+}
+
+enum HeaderFault {
+    Splitting,
+    Value,
+    Name,
+}
+
+impl HeaderFault {
+    fn error(self, name: &[u8]) -> PyErr {
+        let name = String::from_utf8_lossy(name);
+        PyValueError::new_err(match self {
+            HeaderFault::Splitting => {
+                format!("header {name:?} has a value containing CR, LF or NUL")
+            }
+            HeaderFault::Value => format!("invalid value for header {name:?}"),
+            HeaderFault::Name => format!("invalid header name {name:?}"),
+        })
+    }
+}
+
+fn name_is_valid(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| TOKEN_BYTE[usize::from(b)])
 }
 
 /// RFC 9110 `tchar`: the bytes of a header name.
@@ -710,6 +723,7 @@ fn write_xml(out: &mut String, tag: &str, value: &Bound<'_, PyAny>) -> PyResult<
 #[cfg(test)]
 mod tests {
     use super::{checked_header, checked_header_bytes, ResponseParts, JSON};
+    use pyo3::Python;
 
     #[test]
     fn header_checks_agree_with_the_http_crate() {
@@ -753,6 +767,25 @@ mod tests {
         assert!(checked_header_bytes(b"bad name", b"1").is_err());
         assert!(checked_header_bytes(b"x-bad", b"a\r\nb").is_err());
         assert!(checked_header_bytes(b"x-bad", b"a\x01b").is_err());
+    }
+
+    #[test]
+    fn both_doors_report_the_same_fault_first() {
+        Python::initialize();
+        Python::attach(|py| {
+            let message = |e: pyo3::PyErr| e.value(py).to_string();
+            for (name, value) in [
+                ("bad name", "a\r\nb"),
+                ("bad name", "a\x01b"),
+                ("bad name", "ok"),
+                ("x-ok", "a\x01b"),
+                ("x-ok", "a\nb"),
+            ] {
+                let text = checked_header(name, value).unwrap_err();
+                let bytes = checked_header_bytes(name.as_bytes(), value.as_bytes()).unwrap_err();
+                assert_eq!(message(text), message(bytes), "{name:?}: {value:?}");
+            }
+        });
     }
 
     #[test]
