@@ -3,6 +3,7 @@
 //! The whole Python surface of the extension is declared in the module
 //! function below.
 
+mod allocator;
 mod app;
 mod asgi_door;
 mod asgi_host;
@@ -25,11 +26,8 @@ mod support;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-// Requests are allocated on an I/O thread and freed on the event-loop thread
-// (and responses the other way round); glibc's malloc serialises those
-// cross-thread frees on an arena lock, mimalloc does not.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Mimalloc = allocator::Mimalloc;
 
 /// `mi_option_arena_eager_commit` in mimalloc.h (the Rust bindings do not name it).
 const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
