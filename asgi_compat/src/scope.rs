@@ -67,8 +67,8 @@ pub fn head_from_scope(scope: &Bound<'_, PyDict>) -> PyResult<(RequestHead, Stri
         _ => "http",
     };
     let raw_path = match item(scope, "raw_path")? {
-        Some(raw) => String::from_utf8_lossy(raw.cast::<PyBytes>()?.as_bytes()).into_owned(),
-        None => path.clone(),
+        Some(raw) => Some(String::from_utf8_lossy(raw.cast::<PyBytes>()?.as_bytes()).into_owned()),
+        None => None,
     };
     let version = match item(scope, "http_version")? {
         Some(v) if v.cast::<PyString>()?.to_str()? == "1.0" => http::Version::HTTP_10,

@@ -16,10 +16,12 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
+
+use crate::clock::coarse_ms;
 
 const IDLE: u8 = 0;
 const HEAD: u8 = 1;
@@ -62,7 +64,6 @@ pub enum Expired {
 }
 
 pub(crate) struct ConnState {
-    epoch: Instant,
     phase: AtomicU8,
     phase_since_ms: AtomicU64,
     /// 0 when no write is blocked, otherwise (ms since epoch) + 1.
@@ -77,9 +78,8 @@ impl ConnState {
     pub(crate) fn new() -> (Arc<Self>, oneshot::Receiver<Expired>) {
         let (tx, rx) = oneshot::channel();
         let state = Arc::new(ConnState {
-            epoch: Instant::now(),
             phase: AtomicU8::new(IDLE),
-            phase_since_ms: AtomicU64::new(0),
+            phase_since_ms: AtomicU64::new(coarse_ms()),
             write_blocked_since: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
@@ -89,7 +89,7 @@ impl ConnState {
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        coarse_ms()
     }
 
     fn bytes_arrived(&self) {

@@ -5,6 +5,7 @@
 
 pub mod access_log;
 pub mod body;
+pub mod clock;
 mod conn;
 pub mod json;
 pub mod problem;

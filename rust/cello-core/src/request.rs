@@ -9,8 +9,9 @@ pub struct RequestHead {
     pub version: http::Version,
     /// Percent-decoded path, without the query.
     pub path: String,
-    /// The path as received, still percent-encoded.
-    pub raw_path: String,
+    /// The path as received, still percent-encoded; `None` when it is
+    /// `path` (nothing in it was escaped). Read it with `raw_path()`.
+    pub raw_path: Option<String>,
     /// The query string as received, without `?`.
     pub query: String,
     pub headers: http::HeaderMap,
@@ -19,4 +20,11 @@ pub struct RequestHead {
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub scheme: &'static str,
+}
+
+impl RequestHead {
+    /// The path as received, still percent-encoded.
+    pub fn raw_path(&self) -> &str {
+        self.raw_path.as_deref().unwrap_or(&self.path)
+    }
 }

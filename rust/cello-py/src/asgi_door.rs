@@ -57,7 +57,7 @@ impl AsgiDoor {
                     future,
                     head: head_only,
                 };
-                pipeline::deliver(py, &self.runner, parts, completion, &request);
+                pipeline::deliver(py, &self.runner, parts, completion, &request).delivered();
             }
             Dispatch::Handle {
                 route,
@@ -70,7 +70,7 @@ impl AsgiDoor {
                     future,
                     head: head_only || head_from_get,
                 };
-                pipeline::run(py, &self.runner, &route, request, completion);
+                pipeline::run(py, &self.runner, &route, request, completion).delivered();
             }
         }
         Ok(())

@@ -528,13 +528,13 @@ pub fn start(
     )?;
     let (raw_path, path, root_path) = if mount.root_path.is_empty() {
         (
-            head.raw_path.clone(),
+            head.raw_path().to_owned(),
             head.path.clone(),
             mount.prefix.clone(),
         )
     } else {
         (
-            format!("{}{}", mount.root_path, head.raw_path),
+            format!("{}{}", mount.root_path, head.raw_path()),
             format!("{}{}", mount.root_path, head.path),
             format!("{}{}", mount.root_path, mount.prefix),
         )

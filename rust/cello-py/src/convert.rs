@@ -78,7 +78,15 @@ fn frame(parts: &mut ResponseParts, head: bool, length_header: bool) {
     let bodyless_status = parts.status < 200 || parts.status == 204 || parts.status == 304;
     if let Payload::Bytes(body) = &parts.payload {
         if bodyless_status || !length_header {
-            parts.headers.remove(http::header::CONTENT_LENGTH);
+            // Looked for first: most responses carry one or two headers, and
+            // a scan of those costs less than the hashing `remove` does.
+            if parts
+                .headers
+                .keys()
+                .any(|name| name == http::header::CONTENT_LENGTH)
+            {
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+            }
         } else {
             parts
                 .headers

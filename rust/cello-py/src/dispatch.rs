@@ -176,7 +176,7 @@ pub fn start_job(py: Python<'_>, runner: &Arc<Runner>, job: Job) {
                 reply,
                 head: head_only,
             };
-            pipeline::run(py, runner, &route, request, completion);
+            pipeline::run(py, runner, &route, request, completion).delivered();
         }
         Err(e) => e.print(py),
     }
@@ -213,7 +213,8 @@ impl Dispatcher {
                     coro.into_bound(py),
                     stage,
                     completion,
-                ),
+                )
+                .delivered(),
                 Work::Pump { pump, request } => {
                     pipeline::start_pump(py, &self.runner, pump.into_bound(py), request.bind(py))
                 }

@@ -61,8 +61,45 @@ pub enum Completion {
         reply: oneshot::Sender<NativeReply>,
         head: bool,
     },
+    /// Door 1, a sync handler run on its connection's own thread: the
+    /// response comes back up the call as `Answer::Here`, with no channel.
+    Inline { head: bool },
     /// Door 2: resolve an asyncio future with `(status, headers, body, stream)`.
     Asgi { future: Py<PyAny>, head: bool },
+}
+
+impl Completion {
+    /// A completion that can be kept for later: an `Inline` one turns into a
+    /// channel, and the answer says where its response will arrive.
+    fn deferred(self) -> (Completion, Answer) {
+        match self {
+            Completion::Inline { head } => {
+                let (reply, response) = oneshot::channel();
+                (Completion::Native { reply, head }, Answer::Later(response))
+            }
+            other => (other, Answer::Delivered),
+        }
+    }
+}
+
+/// Where a pipeline's response went. Only an `Inline` completion gives
+/// anything but `Delivered`.
+#[must_use]
+pub enum Answer {
+    /// Through the completion (or nowhere, if its connection was gone).
+    Delivered,
+    /// The response, for the caller that ran the pipeline inline.
+    Here(NativeReply),
+    /// The pipeline goes on later (an async exception handler); the
+    /// response arrives here.
+    Later(oneshot::Receiver<NativeReply>),
+}
+
+impl Answer {
+    /// For a completion other than `Inline`, which delivers by itself.
+    pub fn delivered(self) {
+        debug_assert!(matches!(self, Answer::Delivered));
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -78,7 +115,7 @@ pub fn run(
     route: &Route,
     request: Bound<'_, Request>,
     completion: Completion,
-) {
+) -> Answer {
     let handler = route.handler.bind(py);
     let outcome = if route.is_async || runner.native.is_none() {
         handler.call1((&request,))
@@ -105,7 +142,7 @@ pub fn run(
         Stage::Handler,
         completion,
         Some(route.task_name.bind(py)),
-    );
+    )
 }
 
 /// Runs a coroutine that cannot suspend (its code has no `await`, `async
@@ -181,9 +218,10 @@ fn settle(
     stage: Stage,
     completion: Completion,
     task_name: Option<&Bound<'_, PyString>>,
-) {
+) -> Answer {
     let outcome = match outcome {
         Ok(coro) if is_async => {
+            let (completion, answer) = completion.deferred();
             if let Some(queue) = runner.off_loop() {
                 // A sync handler on an I/O thread whose exception handler is
                 // async: Tasks start on the event-loop thread only.
@@ -193,7 +231,7 @@ fn settle(
                     stage,
                     completion,
                 });
-                return;
+                return answer;
             }
             let drive = Drive::new(
                 coro,
@@ -208,21 +246,25 @@ fn settle(
                 Ok(drive) => drive,
                 // The completion went down with the Drive: the connection
                 // sees its answer dropped and replies 500.
-                Err(e) => return log_error(py, &e, request),
+                Err(e) => {
+                    log_error(py, &e, request);
+                    return answer;
+                }
             };
             if let Err(e) = runner.start_task.start(py, drive.as_any(), task_name) {
                 match drive.get().take() {
                     Some(Ending::Pipeline(p)) => {
-                        finish(py, runner, request, Err(e), stage, p.completion)
+                        // Deferred above: this answer goes through the channel.
+                        finish(py, runner, request, Err(e), stage, p.completion).delivered();
                     }
                     _ => log_error(py, &e, request),
                 }
             }
-            return;
+            return answer;
         }
         other => other,
     };
-    finish(py, runner, request, outcome, stage, completion);
+    finish(py, runner, request, outcome, stage, completion)
 }
 
 /// Continues, on the event-loop thread, a pipeline an I/O thread handed over.
@@ -233,8 +275,8 @@ pub fn resume(
     coro: Bound<'_, PyAny>,
     stage: Stage,
     completion: Completion,
-) {
-    settle(py, runner, request, Ok(coro), true, stage, completion, None);
+) -> Answer {
+    settle(py, runner, request, Ok(coro), true, stage, completion, None)
 }
 
 /// Starts a response stream's pump as a Task (on the event-loop thread).
@@ -256,7 +298,7 @@ fn finish(
     outcome: PyResult<Bound<'_, PyAny>>,
     stage: Stage,
     completion: Completion,
-) {
+) -> Answer {
     let err = match outcome.and_then(|v| to_parts(&v)) {
         Ok(parts) => return deliver(py, runner, parts, completion, request),
         Err(e) => e,
@@ -278,7 +320,7 @@ fn handle_exception(
     request: &Bound<'_, Request>,
     err: PyErr,
     completion: Completion,
-) {
+) -> Answer {
     // `into_value` attaches the traceback, which handlers and logs need.
     let exc = err.clone_ref(py).into_value(py).into_bound(py).into_any();
     if let Some((handler, is_async)) = find_exception_handler(py, &runner.app, &exc) {
@@ -405,41 +447,10 @@ pub(crate) fn deliver(
     mut parts: ResponseParts,
     completion: Completion,
     request: &Bound<'_, Request>,
-) {
-    match completion {
-        Completion::Native { reply, head } => {
-            finalize_for_hyper(&mut parts, head);
-            match std::mem::replace(&mut parts.payload, Payload::Bytes(Bytes::new())) {
-                Payload::Bytes(body) => {
-                    let answer = NativeReply {
-                        response: to_http(parts, Body::full(body)),
-                        unread: request.get().take_unread(),
-                    };
-                    send_reply(runner, reply, answer);
-                }
-                Payload::Stream(source) => {
-                    let (tx, rx) = mpsc::channel(16);
-                    let answer = NativeReply {
-                        response: to_http(parts, Body::channel(rx)),
-                        unread: request.get().take_unread(),
-                    };
-                    if reply.send(answer).is_err() {
-                        return;
-                    }
-                    let sink = StreamSink::new(tx, runner.clone());
-                    let pump = Py::new(py, sink)
-                        .and_then(|sink| support(py)?.pump.bind(py).call1((source, sink)));
-                    match (pump, runner.off_loop()) {
-                        (Ok(pump), None) => start_pump(py, runner, pump, request),
-                        (Ok(pump), Some(queue)) => queue.push(Work::Pump {
-                            pump: pump.unbind(),
-                            request: request.clone().unbind(),
-                        }),
-                        (Err(e), _) => log_error(py, &e, request),
-                    }
-                }
-            }
-        }
+) -> Answer {
+    let (reply, head) = match completion {
+        Completion::Native { reply, head } => (Some(reply), head),
+        Completion::Inline { head } => (None, head),
         Completion::Asgi { future, head } => {
             finalize(&mut parts, head);
             let resolved = asgi_result(py, parts).and_then(|result| {
@@ -453,6 +464,53 @@ pub(crate) fn deliver(
             if let Err(e) = resolved {
                 log_error(py, &e, request);
             }
+            return Answer::Delivered;
+        }
+    };
+    // Door 1: `reply` is the connection's channel, or None to hand the
+    // response back to the caller.
+    finalize_for_hyper(&mut parts, head);
+    match std::mem::replace(&mut parts.payload, Payload::Bytes(Bytes::new())) {
+        Payload::Bytes(body) => {
+            let answer = NativeReply {
+                response: to_http(parts, Body::full(body)),
+                unread: request.get().take_unread(),
+            };
+            match reply {
+                Some(reply) => {
+                    send_reply(runner, reply, answer);
+                    Answer::Delivered
+                }
+                None => Answer::Here(answer),
+            }
+        }
+        Payload::Stream(source) => {
+            let (tx, rx) = mpsc::channel(16);
+            let answer = NativeReply {
+                response: to_http(parts, Body::channel(rx)),
+                unread: request.get().take_unread(),
+            };
+            let answered = match reply {
+                Some(reply) => {
+                    if reply.send(answer).is_err() {
+                        return Answer::Delivered;
+                    }
+                    Answer::Delivered
+                }
+                None => Answer::Here(answer),
+            };
+            let sink = StreamSink::new(tx, runner.clone());
+            let pump =
+                Py::new(py, sink).and_then(|sink| support(py)?.pump.bind(py).call1((source, sink)));
+            match (pump, runner.off_loop()) {
+                (Ok(pump), None) => start_pump(py, runner, pump, request),
+                (Ok(pump), Some(queue)) => queue.push(Work::Pump {
+                    pump: pump.unbind(),
+                    request: request.clone().unbind(),
+                }),
+                (Err(e), _) => log_error(py, &e, request),
+            }
+            answered
         }
     }
 }
@@ -541,7 +599,7 @@ impl Drive {
         match self.take() {
             Some(Ending::Pipeline(p)) => {
                 let request = p.request.bind(py).clone();
-                finish(py, &p.runner, &request, outcome, p.stage, p.completion);
+                finish(py, &p.runner, &request, outcome, p.stage, p.completion).delivered();
             }
             Some(Ending::Hosted(call)) => call.get().app_finished(py, outcome.err()),
             None => {}

@@ -275,8 +275,8 @@ impl Request {
         let head = RequestHead {
             method,
             version: http::Version::HTTP_11,
-            raw_path: path.clone(),
             path: decode_path(&path),
+            raw_path: Some(path),
             query: query_string,
             headers: header_map(headers)?,
             params: params.unwrap_or_default(),

@@ -5,12 +5,14 @@ use std::future::Future;
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cello_core::access_log::{self, AccessLog, Entry};
+use cello_core::clock;
 use cello_core::problem::Problem;
 use cello_core::query::decode_path;
 use cello_core::server::{self, Body, ConnInfo, ServerConfig, Service, Timeouts};
@@ -25,12 +27,36 @@ use crate::convert::{bytes_response, problem_response};
 use crate::dispatch::{self, Dispatcher, Job, NativeReply, Queue, ServerHandle, Wake, Work};
 use crate::driver::{LoopDriver, LoopLink};
 use crate::eager::TaskStarter;
-use crate::pipeline::{self, Completion, NativeIo, Runner};
+use crate::pipeline::{self, Answer, Completion, NativeIo, Runner};
 use crate::request::{read_limited, BodyError, BodyState, Request, RequestHead};
 use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
 use crate::support;
 
-type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>;
+/// The service's answer: most sync handlers have it at once, and a ready
+/// response then goes to hyper without a boxed future around it.
+enum ResponseFuture {
+    Ready(Option<http::Response<Body>>),
+    Later(Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>),
+}
+
+impl ResponseFuture {
+    fn later(future: impl Future<Output = http::Response<Body>> + Send + 'static) -> Self {
+        ResponseFuture::Later(Box::pin(future))
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = http::Response<Body>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            ResponseFuture::Ready(response) => {
+                Poll::Ready(response.take().expect("a ready response is polled once"))
+            }
+            ResponseFuture::Later(future) => future.as_mut().poll(cx),
+        }
+    }
+}
 
 struct NativeService {
     app: Arc<AppCore>,
@@ -54,7 +80,7 @@ fn body_is_lazy(method: &http::Method) -> bool {
 }
 
 fn ready(response: http::Response<Body>) -> ResponseFuture {
-    Box::pin(std::future::ready(response))
+    ResponseFuture::Ready(Some(response))
 }
 
 /// Reads an eagerly-read body within the body timeout.
@@ -104,7 +130,7 @@ impl Service for NativeService {
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
         let response = self.respond(req, conn);
-        Box::pin(async move {
+        ResponseFuture::later(async move {
             let response = response.await;
             log.record(&Entry {
                 client: Some(conn.peer),
@@ -152,7 +178,12 @@ impl NativeService {
                     );
                     return ready(response);
                 }
-                return Box::pin(discard_then(incoming, limit, body_timeout, response));
+                return ResponseFuture::later(discard_then(
+                    incoming,
+                    limit,
+                    body_timeout,
+                    response,
+                ));
             }
         };
         // A mounted ASGI app sees its body as it arrives, with no limit of
@@ -165,7 +196,7 @@ impl NativeService {
             query: parts.uri.query().unwrap_or("").to_owned(),
             method: parts.method,
             version: parts.version,
-            raw_path: parts.uri.path().to_owned(),
+            raw_path: (path != parts.uri.path()).then(|| parts.uri.path().to_owned()),
             path,
             headers: parts.headers,
             params,
@@ -199,7 +230,7 @@ impl NativeService {
         let link = self.link.clone();
         let limit = self.app.max_body_size();
         let body_timeout = self.body_timeout;
-        Box::pin(async move {
+        ResponseFuture::later(async move {
             let incoming = (!incoming.is_end_stream()).then_some(incoming);
             let signal = HostSignal::new(incoming);
             let mut gone = GoneOnDrop {
@@ -240,7 +271,7 @@ impl NativeService {
             let body = BodyState::Ready(Bytes::new());
             return match run_sync(&self.runner, &route, head, body, head_only, handler_timeout) {
                 Inline::Now(response) => ready(response),
-                Inline::Later(rx, path) => Box::pin(async move {
+                Inline::Later(rx, path) => ResponseFuture::later(async move {
                     let answered = reply_within(rx, handler_timeout, path, head_only).await;
                     answer(answered, limit, body_timeout, head_only).await
                 }),
@@ -248,7 +279,7 @@ impl NativeService {
         }
         let runner = self.runner.clone();
         let lazy = body_is_lazy(&head.method);
-        Box::pin(async move {
+        ResponseFuture::later(async move {
             // The handler cannot wait for its body on this thread, so the body
             // is read first. For methods whose bodies are read only on demand,
             // a failed read is raised only if the handler asks for the body.
@@ -289,7 +320,7 @@ impl NativeService {
         let handler_timeout = self.handler_timeout;
         let limit = self.app.max_body_size();
         let body_timeout = self.body_timeout;
-        Box::pin(async move {
+        ResponseFuture::later(async move {
             let lazy = body_is_lazy(&head.method);
             let body = if incoming.is_end_stream() {
                 BodyState::Ready(Bytes::new())
@@ -367,12 +398,7 @@ fn run_sync(
     head_only: bool,
     handler_timeout: Option<Duration>,
 ) -> Inline {
-    let started = handler_timeout.map(|_| Instant::now());
-    let (reply, mut rx) = oneshot::channel();
-    let completion = Completion::Native {
-        reply,
-        head: head_only,
-    };
+    let started = handler_timeout.map(|_| clock::coarse_ms());
     Python::attach(|py| {
         let request = match Bound::new(py, Request::new(head, body)) {
             Ok(request) => request,
@@ -381,7 +407,8 @@ fn run_sync(
                 return Inline::Now(no_response(head_only));
             }
         };
-        pipeline::run(py, runner, route, request.clone(), completion);
+        let completion = Completion::Inline { head: head_only };
+        let answer = pipeline::run(py, runner, route, request.clone(), completion);
         if let Some(link) = runner.native.as_ref().and_then(|io| io.link.as_deref()) {
             link.after_python(py);
         }
@@ -389,14 +416,14 @@ fn run_sync(
         if let (Some(limit), Some(started)) = (handler_timeout, started) {
             // A sync handler cannot be interrupted; one that overran still
             // gets the 504 an async one would have had.
-            if started.elapsed() > limit {
+            if clock::coarse_ms() - started > limit.as_millis() as u64 {
                 return Inline::Now(handler_timed_out(limit, path(), head_only));
             }
         }
-        match rx.try_recv() {
-            Ok(reply) => Inline::Now(reply.response),
-            Err(oneshot::error::TryRecvError::Empty) => Inline::Later(rx, path()),
-            Err(oneshot::error::TryRecvError::Closed) => Inline::Now(no_response(head_only)),
+        match answer {
+            Answer::Here(reply) => Inline::Now(reply.response),
+            Answer::Later(response) => Inline::Later(response, path()),
+            Answer::Delivered => Inline::Now(no_response(head_only)),
         }
     })
 }
