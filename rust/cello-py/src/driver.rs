@@ -259,12 +259,9 @@ fn run_handle(
         handle.call_method0(intern!(py, "_run"))?;
         return Ok(());
     };
-    let mut call = Vec::with_capacity(args.len() + 2);
-    call.push(layout.get(handle, Field::Context)?);
-    call.push(layout.get(handle, Field::Callback)?);
-    call.extend(args.iter());
-    let run = &crate::support::support(py)?.context_run;
-    match run.bind(py).call1(PyTuple::new(py, call)?) {
+    let context = layout.get(handle, Field::Context)?;
+    let callback = layout.get(handle, Field::Callback)?;
+    match crate::capi::run_tuple_in_context(&context, &callback, args) {
         Ok(_) => Ok(()),
         Err(e)
             if e.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
@@ -518,7 +515,7 @@ impl LoopDriver {
         }
         let context = match context {
             Some(context) if !context.is_none() => context,
-            _ => crate::support::support(py)?.copy_context.bind(py).call0()?,
+            _ => crate::capi::copy_context(py)?,
         };
         // What Handle.__init__ does with debug off, without its Python frame.
         let handle = scheduling.layout.new_handle(

@@ -175,12 +175,7 @@ impl EagerStart {
         }
         let stepped = match context {
             Some(context) => {
-                let mut call_args = vec![context.into_bound(py), step.into_bound(py)];
-                call_args.extend(args.bind(py).iter());
-                crate::support::support(py)?
-                    .context_run
-                    .bind(py)
-                    .call1(PyTuple::new(py, call_args)?)
+                crate::capi::run_tuple_in_context(context.bind(py), step.bind(py), args.bind(py))
                     .map(drop)
             }
             None => step.bind(py).call1(args.bind(py)).map(drop),

@@ -7,6 +7,7 @@ mod allocator;
 mod app;
 mod asgi_door;
 mod asgi_host;
+mod capi;
 mod convert;
 mod dispatch;
 mod driver;

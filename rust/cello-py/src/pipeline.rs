@@ -17,6 +17,7 @@ use pyo3::types::{PyBytes, PyString, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::{AppCore, Route};
+use crate::capi;
 use crate::convert::{finalize, finalize_for_hyper, problem_parts, to_http, to_parts};
 use crate::dispatch::{NativeReply, Queue, Work};
 use crate::eager::TaskStarter;
@@ -118,16 +119,13 @@ pub fn run(
 ) -> Answer {
     let handler = route.handler.bind(py);
     let outcome = if route.is_async || runner.native.is_none() {
-        handler.call1((&request,))
+        capi::call(handler, &[request.as_any()])
     } else {
         // A sync handler on Cello's server runs in a copy of the context, as
         // a Task would, so context variables it sets do not leak into the
         // requests after it. (Under an ASGI server, the server's per-request
         // task already isolates it.)
-        support(py).and_then(|s| {
-            let context = s.copy_context.bind(py).call0()?;
-            s.context_run.bind(py).call1((context, handler, &request))
-        })
+        capi::call_in_copied_context(handler, &[request.as_any()])
     };
     if route.is_async && !route.suspends {
         let outcome = outcome.and_then(|coro| run_through(py, &coro));
@@ -174,9 +172,7 @@ fn run_through<'py>(py: Python<'py>, coro: &Bound<'py, PyAny>) -> PyResult<Bound
         }
         .map(Bound::unbind)
     })?;
-    let support = support(py)?;
-    let context = support.copy_context.bind(py).call0()?;
-    support.context_run.bind(py).call1((context, step, coro))
+    capi::call_in_copied_context(step.bind(py), &[coro])
 }
 
 /// The one step of `run_through`, as a plain one-argument C function: it

@@ -153,12 +153,10 @@ impl NativeService {
         let head_only = parts.method == http::Method::HEAD;
         let limit = self.app.max_body_size();
         let body_timeout = self.body_timeout;
-        let too_long = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n > limit as u64);
+        // hyper parsed and checked the declared content-length: for such a
+        // body the lower bound of the size hint is that length (for a chunked
+        // one it is 0, and the limit is enforced while reading).
+        let too_long = incoming.size_hint().lower() > limit as u64;
         let (route, params, head_from_get) = match dispatch(&self.app, &parts.method, &path, &path)
         {
             Dispatch::Handle {

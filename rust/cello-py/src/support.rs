@@ -15,10 +15,6 @@ pub struct Support {
     /// `Ready(None)`, shared: it holds no state.
     pub done: Py<Ready>,
     pub pump: Py<PyAny>,
-    pub copy_context: Py<PyAny>,
-    /// `contextvars.Context.run`, unbound: called as `run(context, f, *args)`
-    /// it skips making a bound method per call.
-    pub context_run: Py<PyAny>,
     pub log_exception: Py<PyAny>,
     pub log_hosted_exception: Py<PyAny>,
     pub format_exception: Py<PyAny>,
@@ -46,12 +42,6 @@ pub fn support(py: Python<'_>) -> PyResult<&'static Support> {
             context: get(&helpers, "Context")?,
             done: Py::new(py, Ready { value: None })?,
             pump: get(&helpers, "pump")?,
-            copy_context: py.import("contextvars")?.getattr("copy_context")?.unbind(),
-            context_run: py
-                .import("contextvars")?
-                .getattr("Context")?
-                .getattr("run")?
-                .unbind(),
             log_exception: get(&helpers, "log_exception")?,
             log_hosted_exception: get(&helpers, "log_hosted_exception")?,
             format_exception: get(&helpers, "format_exception")?,
