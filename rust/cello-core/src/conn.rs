@@ -39,10 +39,6 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    pub fn any(&self) -> bool {
-        self.header_read.is_some() || self.idle.is_some() || self.write.is_some()
-    }
-
     /// How often the sweeper looks: a quarter of the shortest timeout.
     fn sweep_interval(&self) -> Duration {
         [self.header_read, self.idle, self.write]
@@ -61,6 +57,8 @@ pub enum Expired {
     Idle,
     /// Headers too slow, or the client stopped reading: drop it.
     Stalled,
+    /// The server is stopping: finish the request in flight, then close.
+    Stopping,
 }
 
 pub(crate) struct ConnState {
@@ -159,6 +157,15 @@ impl Registry {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Arc::downgrade(state));
+    }
+
+    /// Tells every live connection the server is stopping. One that was
+    /// already told to close (idle, stalled) is on its way out anyway.
+    pub(crate) fn stop_all(&self) {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        for state in conns.iter().filter_map(Weak::upgrade) {
+            state.fire(Expired::Stopping);
+        }
     }
 
     /// Fires every expired connection and forgets closed ones.

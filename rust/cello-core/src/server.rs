@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
 pub use crate::body::{Body, Chunk, StreamAborted};
 pub use crate::conn::Timeouts;
@@ -163,13 +163,15 @@ where
         .header_read_timeout(None);
     let builder = Arc::new(builder);
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let (stopping_tx, stopping_rx) = watch::channel(false);
     // Each connection task holds a sender; `recv` returns None once all are gone.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    // Every connection is registered, so a stop can reach each one through
+    // the channel its deadlines use: a connection task then waits on its
+    // socket and that one channel, which costs nothing per request. (A
+    // shared watch channel would take a lock on every wake-up.) The sweeper
+    // also forgets closed connections.
     let registry = Arc::new(Registry::default());
-    if config.timeouts.any() {
-        tokio::spawn(run_sweeper(Arc::downgrade(&registry), config.timeouts));
-    }
+    tokio::spawn(run_sweeper(Arc::downgrade(&registry), config.timeouts));
     tokio::pin!(stop);
     loop {
         let permit = tokio::select! {
@@ -189,9 +191,7 @@ where
         };
         let _ = stream.set_nodelay(true);
         let (state, mut expired) = ConnState::new();
-        if config.timeouts.any() {
-            registry.add(&state);
-        }
+        registry.add(&state);
         let svc = PerConnection {
             service: service.clone(),
             conn: ConnInfo { peer, local },
@@ -199,7 +199,6 @@ where
             max_requests: config.max_requests_per_connection,
         };
         let builder = builder.clone();
-        let mut stopping = stopping_rx.clone();
         let alive = alive_tx.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -208,25 +207,18 @@ where
             let conn = builder.serve_connection(io, svc);
             tokio::pin!(conn);
             let mut watching = true;
-            let mut closing = *stopping.borrow();
-            if closing {
-                conn.as_mut().graceful_shutdown();
-            }
             loop {
                 tokio::select! {
+                    biased;
                     _ = conn.as_mut() => break,
                     why = &mut expired, if watching => {
                         watching = false;
                         match why {
-                            Ok(Expired::Idle) => conn.as_mut().graceful_shutdown(),
+                            Ok(Expired::Idle | Expired::Stopping) => {
+                                conn.as_mut().graceful_shutdown()
+                            }
                             Ok(Expired::Stalled) => break,
                             Err(_) => {}
-                        }
-                    }
-                    changed = stopping.changed(), if !closing => {
-                        closing = true;
-                        if changed.is_ok() {
-                            conn.as_mut().graceful_shutdown();
                         }
                     }
                 }
@@ -234,8 +226,8 @@ where
         });
     }
     drop(listener);
+    registry.stop_all();
     drop(registry);
-    let _ = stopping_tx.send(true);
     drop(alive_tx);
     let _ = tokio::time::timeout(config.shutdown_timeout, alive_rx.recv()).await;
     Ok(())
@@ -341,6 +333,31 @@ mod tests {
         assert!(reply.contains("GET /a"), "{reply}");
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stop_closes_idle_keep_alive_connections_without_any_timeout_set() {
+        let (addr, stop, server) = start(ServerConfig::default()).await;
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 512];
+        let n = client.read(&mut first).await.unwrap();
+        assert!(String::from_utf8_lossy(&first[..n]).contains("GET /a"));
+        // The connection is idle and kept alive; the stop must close it (the
+        // default shutdown timeout is 30 s, so waiting it out would hang here).
+        stop.send(()).unwrap();
+        let rest = tokio::time::timeout(Duration::from_secs(10), read_all(&mut client))
+            .await
+            .expect("the idle connection was closed by the stop");
+        assert_eq!(rest, "");
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server returned without waiting for the shutdown timeout")
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test]

@@ -85,7 +85,7 @@ fn body_error(py: Python<'_>, e: BodyError) -> PyErr {
     }
 }
 
-#[pyclass(module = "cello._cello", name = "Request", frozen)]
+#[pyclass(module = "cello._cello", name = "Request", frozen, freelist = 64)]
 pub struct Request {
     pub head: RequestHead,
     body: Mutex<BodyState>,
