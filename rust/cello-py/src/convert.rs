@@ -11,7 +11,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyInt, PyTuple};
 
 use crate::json_writer::to_json;
-use crate::response::{extract_headers, Payload, Response, ResponseParts, JSON};
+use crate::response::{
+    extract_headers, Payload, Response, ResponseParts, JSON_TYPE, OCTET_STREAM_TYPE,
+};
+
+const PROBLEM_TYPE: http::HeaderValue = http::HeaderValue::from_static(problem::CONTENT_TYPE);
 
 /// What a handler's return value means:
 /// `Response` as-is; `(body, status)` and `(body, status, headers)`;
@@ -41,23 +45,19 @@ pub fn to_parts(value: &Bound<'_, PyAny>) -> PyResult<ResponseParts> {
     if let Ok(b) = value.cast::<PyBytes>() {
         return Ok(ResponseParts::bytes(
             200,
-            "application/octet-stream",
+            OCTET_STREAM_TYPE,
             Bytes::copy_from_slice(b.as_bytes()),
         ));
     }
     if let Ok(b) = value.cast::<PyByteArray>() {
-        return Ok(ResponseParts::bytes(
-            200,
-            "application/octet-stream",
-            b.to_vec(),
-        ));
+        return Ok(ResponseParts::bytes(200, OCTET_STREAM_TYPE, b.to_vec()));
     }
-    Ok(ResponseParts::bytes(200, JSON, to_json(value)?))
+    Ok(ResponseParts::bytes(200, JSON_TYPE, to_json(value)?))
 }
 
 /// A problem as response parts.
 pub fn problem_parts(problem: &Problem) -> ResponseParts {
-    ResponseParts::bytes(problem.status, problem::CONTENT_TYPE, problem.to_json())
+    ResponseParts::bytes(problem.status, PROBLEM_TYPE, problem.to_json())
 }
 
 /// Applies the rules every door shares: `content-length` for byte bodies, no
@@ -125,7 +125,7 @@ pub fn problem_response(problem: &Problem, head: bool) -> http::Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::{finalize, finalize_for_hyper, to_http};
-    use crate::response::{ResponseParts, JSON};
+    use crate::response::{ResponseParts, JSON, JSON_TYPE};
     use cello_core::server::Body;
 
     fn content_length(parts: &ResponseParts) -> Option<&str> {
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_byte_body_gets_its_length_replacing_any_given_one() {
-        let mut parts = ResponseParts::bytes(200, JSON, "{\"a\":1}");
+        let mut parts = ResponseParts::bytes(200, JSON_TYPE, "{\"a\":1}");
         parts.append_headers(&[("content-length".into(), "999".into())]);
         finalize(&mut parts, false);
         assert_eq!(
@@ -153,11 +153,11 @@ mod tests {
 
     #[test]
     fn for_hyper_a_full_body_leaves_its_length_to_hyper_and_drops_a_given_one() {
-        let mut parts = ResponseParts::bytes(200, JSON, "{\"a\":1}");
+        let mut parts = ResponseParts::bytes(200, JSON_TYPE, "{\"a\":1}");
         parts.append_headers(&[("content-length".into(), "999".into())]);
         finalize_for_hyper(&mut parts, false);
         assert_eq!(content_length(&parts), None);
-        let mut head = ResponseParts::bytes(200, JSON, "{\"a\":1}");
+        let mut head = ResponseParts::bytes(200, JSON_TYPE, "{\"a\":1}");
         head.append_headers(&[("content-length".into(), "999".into())]);
         finalize_for_hyper(&mut head, true);
         assert_eq!(content_length(&head), Some("7"));
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn head_keeps_the_length_of_the_body_it_does_not_send() {
-        let mut parts = ResponseParts::bytes(200, JSON, "{\"a\":1}");
+        let mut parts = ResponseParts::bytes(200, JSON_TYPE, "{\"a\":1}");
         finalize(&mut parts, true);
         assert_eq!(content_length(&parts), Some("7"));
         let response = to_http(parts, Body::empty());
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn bodyless_statuses_carry_no_length() {
         for status in [101, 204, 304] {
-            let mut parts = ResponseParts::bytes(status, JSON, "{}");
+            let mut parts = ResponseParts::bytes(status, JSON_TYPE, "{}");
             parts.append_headers(&[("content-length".into(), "2".into())]);
             finalize(&mut parts, false);
             assert_eq!(content_length(&parts), None, "{status}");

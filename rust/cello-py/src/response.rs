@@ -37,14 +37,17 @@ pub struct ResponseParts {
 
 pub const JSON: &str = "application/json";
 
+// Content types as header values made at compile time: `from_static`
+// checks every byte of its string when it runs.
+pub const JSON_TYPE: http::HeaderValue = http::HeaderValue::from_static(JSON);
+pub const OCTET_STREAM_TYPE: http::HeaderValue =
+    http::HeaderValue::from_static("application/octet-stream");
+
 impl ResponseParts {
-    pub fn bytes(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+    pub fn bytes(status: u16, content_type: http::HeaderValue, body: impl Into<Bytes>) -> Self {
         // Room for the content-length that `finalize` adds.
         let mut headers = http::HeaderMap::with_capacity(2);
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static(content_type),
-        );
+        headers.insert(http::header::CONTENT_TYPE, content_type);
         ResponseParts {
             status,
             headers,
@@ -722,7 +725,7 @@ fn write_xml(out: &mut String, tag: &str, value: &Bound<'_, PyAny>) -> PyResult<
 
 #[cfg(test)]
 mod tests {
-    use super::{checked_header, checked_header_bytes, ResponseParts, JSON};
+    use super::{checked_header, checked_header_bytes, ResponseParts, JSON_TYPE};
     use pyo3::Python;
 
     #[test]
@@ -790,7 +793,7 @@ mod tests {
 
     #[test]
     fn replaced_headers_drop_every_earlier_value_of_their_name() {
-        let mut parts = ResponseParts::bytes(200, JSON, "{}");
+        let mut parts = ResponseParts::bytes(200, JSON_TYPE, "{}");
         parts.append_headers(&[("x-a".into(), "1".into()), ("x-a".into(), "2".into())]);
         parts.replace_headers(&[
             ("x-a".into(), "3".into()),
