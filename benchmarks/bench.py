@@ -3,7 +3,7 @@
 The runner makes BENCH_RUNS passes; in each, every server in SERVERS is
 started in turn on a free 127.0.0.1 port, probed, and for each scenario it
 serves (see SCENARIOS) checked, warmed up and loaded with wrk once. The table
-shows the mean of a row's runs (one per pass) and how far apart they were.
+shows the median of a row's runs (one per pass) and how far apart they were.
 Besides wrk's throughput and latency, the runner samples the server's own
 CPU time (its whole process tree, from /proc) around each run to
 get CPU microseconds per request, which is steadier than req/s on a small
@@ -13,7 +13,8 @@ benchmarks/results/ (raw JSON) and docs/benchmarks.md.
 Normally started by run.sh, which installs wrk, the peer venv and the
 ceiling binary first. Environment:
   BENCH_DURATION   seconds per measured wrk run (default 3)
-  BENCH_RUNS       passes, so measured runs per row, averaged (default 2)
+  BENCH_RUNS       passes, so measured runs per row; the table shows their
+                   median (default 3)
   BENCH_SERVERS    comma-separated server names to run (default: all)
   BENCH_SCENARIOS  comma-separated scenario keys to run (default: all)
   BENCH_INSTRUCTIONS  0 skips the callgrind instruction count (default: on)
@@ -27,6 +28,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -496,31 +498,39 @@ def measure_once(running: RunningServer, probe: Probe, seconds: int, warmup: int
 
 
 def combine(row: dict, measured: list[dict]) -> dict:
-    """A row from its runs: means, and the spread between runs."""
+    """A row from its runs: medians, and the spread between runs.
 
-    def mean(key: str) -> float:
-        return sum(run[key] for run in measured) / len(measured)
+    Medians, because on a shared 2-core machine one run in a few lands
+    10-40% off the others (another process woke, the load generator got the
+    worse core); with three or more runs such a run no longer moves the row.
+    """
+
+    def median(key: str) -> float:
+        return statistics.median(run[key] for run in measured)
 
     requests = sum(run["requests"] for run in measured)
     cpu_s = sum(run["cpu_s"] for run in measured)
     rates = [run["req_per_s"] for run in measured]
+    cpu_per_run = [run["cpu_s"] * 1e6 / run["requests"] for run in measured if run["requests"]]
     row.update(
         requests=requests,
-        req_per_s=mean("req_per_s"),
-        # Largest minus smallest run, relative to the mean: how much to trust
-        # a difference between two rows.
-        spread_pct=(max(rates) - min(rates)) * 100 / mean("req_per_s") if mean("req_per_s") else 0,
-        p50_ms=mean("p50_ms"),
-        p90_ms=mean("p90_ms"),
-        p99_ms=mean("p99_ms"),
+        req_per_s=median("req_per_s"),
+        # Largest minus smallest run, relative to the median: how much to
+        # trust a difference between two rows.
+        spread_pct=(max(rates) - min(rates)) * 100 / median("req_per_s")
+        if median("req_per_s")
+        else 0,
+        p50_ms=median("p50_ms"),
+        p90_ms=median("p90_ms"),
+        p99_ms=median("p99_ms"),
         max_ms=max(run["max_ms"] for run in measured),
         cpu_s=cpu_s,
-        cpu_us_per_req=cpu_s * 1e6 / requests if requests else None,
+        cpu_us_per_req=statistics.median(cpu_per_run) if cpu_per_run else None,
         peak_rss_mib=max(run["peak_rss_mib"] for run in measured),
         host_busy_pct=(
             None
             if any(run.get("host_busy_pct") is None for run in measured)
-            else mean("host_busy_pct")
+            else median("host_busy_pct")
         ),
         errors_total=sum(run["errors_total"] for run in measured),
         runs=measured,
@@ -658,7 +668,7 @@ def main() -> int:
     if not 1 <= seconds <= 120:
         print("BENCH_DURATION must be between 1 and 120 seconds", file=sys.stderr)
         return 2
-    runs = int(os.environ.get("BENCH_RUNS", "2"))
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
     if not 1 <= runs <= 10:
         print("BENCH_RUNS must be between 1 and 10", file=sys.stderr)
         return 2

@@ -243,17 +243,19 @@ payload does not count):
 
 Servers run one at a time on 127.0.0.1, as a single worker process unless
 the table says otherwise. Each row is a {WARMUP_SECONDS} s warm-up followed by
-{runs} measured runs of `{wrk_command}` (keep-alive); the numbers are the
-mean of the runs.
+{runs} measured runs of `{wrk_command}` (keep-alive), one per pass over
+all servers; the numbers are the median of the runs, so one run thrown off
+by the shared machine does not move a row.
 
-- **req/s, p50, p99**: as reported by wrk, averaged over the runs.
+- **req/s, p50, p99**: as reported by wrk, the median over the runs.
 - **±**: half the gap between the fastest and the slowest run, relative to
-  the mean. Differences between rows smaller than this are noise.
+  the median. Differences between rows smaller than this are noise.
 - **CPU µs/req**: user + system CPU time the server's whole process tree
-  spent during the runs (from `/proc/<pid>/stat`), divided by the requests
-  served. On a small machine wrk shares the cores with the server, so req/s
-  partly measures the client; CPU per request is the steadier figure for
-  comparing how much work each server does.
+  spent during a run (from `/proc/<pid>/stat`), divided by the requests it
+  served; the median over the runs. On a small machine wrk shares the
+  cores with the server, so req/s partly measures the client; CPU per
+  request is the steadier figure for comparing how much work each server
+  does.
 - **peak RSS**: `VmHWM` summed over the server's processes.
 - **errors**: wrk socket errors plus non-2xx/3xx responses; a row with errors
   is not comparable.

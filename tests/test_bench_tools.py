@@ -54,11 +54,23 @@ def test_a_rows_runs_from_each_pass_are_combined():
     assert combined["requests"] == 2000
     assert combined["req_per_s"] == pytest.approx(90_000)
     assert combined["spread_pct"] == pytest.approx(20_000 * 100 / 90_000)
-    # CPU per request over all requests, not a mean of the runs' ratios.
     assert combined["cpu_us_per_req"] == pytest.approx(12.0)
     assert combined["peak_rss_mib"] == 25.0
     assert combined["host_busy_pct"] == pytest.approx(90.0)
     assert len(combined["runs"]) == 2
+
+
+def test_one_run_thrown_off_does_not_move_a_row_of_three():
+    rows = bench.Rows()
+    rows.record(row(), run(100_000, 0.010))  # 10 us/req
+    rows.record(row(), run(60_000, 0.020, requests=600))  # the outlier: 33 us/req
+    rows.record(row(), run(104_000, 0.011))  # 11 us/req
+    (combined,) = rows.result()
+    assert combined["req_per_s"] == pytest.approx(100_000)
+    assert combined["cpu_us_per_req"] == pytest.approx(11.0)
+    assert combined["requests"] == 2600
+    # The spread still shows the outlier, so the row is read with care.
+    assert combined["spread_pct"] == pytest.approx(44_000 * 100 / 100_000)
 
 
 def test_a_failure_in_any_pass_fails_the_row():
