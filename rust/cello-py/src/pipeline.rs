@@ -489,6 +489,7 @@ pub(crate) fn deliver(
             let answered = match reply {
                 Some(reply) => {
                     if reply.send(answer).is_err() {
+                        // The connection is gone: no stream to pump into.
                         return Answer::Delivered;
                     }
                     Answer::Delivered
