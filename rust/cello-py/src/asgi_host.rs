@@ -384,7 +384,7 @@ impl HostCall {
                                 }
                             }
                         };
-                        let (name, value) = crate::response::checked_header_bytes(
+                        let (name, value) = crate::headers::checked_header_bytes(
                             &header_bytes(&name)?,
                             &header_bytes(&value)?,
                         )?;

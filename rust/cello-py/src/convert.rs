@@ -10,10 +10,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyInt, PyTuple};
 
+use crate::headers::extract_headers;
 use crate::json_writer::to_json;
-use crate::response::{
-    extract_headers, Payload, Response, ResponseParts, JSON_TYPE, OCTET_STREAM_TYPE,
-};
+use crate::response::{Payload, Response, ResponseParts, JSON_TYPE, OCTET_STREAM_TYPE};
 
 const PROBLEM_TYPE: http::HeaderValue = http::HeaderValue::from_static(problem::CONTENT_TYPE);
 

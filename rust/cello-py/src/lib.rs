@@ -13,6 +13,7 @@ mod dispatch;
 mod driver;
 mod eager;
 mod handle;
+mod headers;
 mod json_reader;
 mod json_writer;
 mod multidict;

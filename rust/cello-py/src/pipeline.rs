@@ -21,8 +21,9 @@ use crate::capi;
 use crate::convert::{finalize, finalize_for_hyper, problem_parts, to_http, to_parts};
 use crate::dispatch::{NativeReply, Queue, Work};
 use crate::eager::TaskStarter;
+use crate::headers::extract_headers;
 use crate::request::Request;
-use crate::response::{extract_headers, Payload, ResponseParts};
+use crate::response::{Payload, ResponseParts};
 use crate::streaming::StreamSink;
 use crate::support::support;
 
