@@ -213,23 +213,23 @@ SERVERS: list[Server] = [
         command=_cello_script("cello_mount_fastapi.py"),
         env={"PORT": "{port}"},
     ),
-    # With `--threads 2` the sockets are on two Rust I/O threads and the
-    # hosted app on the event loop's: HTTP work overlaps Python on a second
-    # core, as in granian's default layout (docs/running.md).
+    # With `--threads 1` the sockets and HTTP are on a Rust I/O thread of
+    # their own and the hosted app on the event loop's, as in granian's
+    # default layout (docs/running.md, "Workers and threads").
     Server(
-        name="cello-serve-raw-asgi-t2",
-        description="`cello serve --threads 2` hosting the bare ASGI app",
-        command=_cello_serve("raw_asgi:app", "--threads", "2"),
+        name="cello-serve-raw-asgi-t1",
+        description="`cello serve --threads 1` hosting the bare ASGI app",
+        command=_cello_serve("raw_asgi:app", "--threads", "1"),
     ),
     Server(
-        name="cello-serve-fastapi-t2",
-        description="`cello serve --threads 2` hosting the FastAPI app",
-        command=_cello_serve("fastapi_app:app", "--threads", "2"),
+        name="cello-serve-fastapi-t1",
+        description="`cello serve --threads 1` hosting the FastAPI app",
+        command=_cello_serve("fastapi_app:app", "--threads", "1"),
     ),
     Server(
-        name="cello-mount-fastapi-t2",
-        description="the FastAPI app mounted in a Cello app run with `--threads 2`",
-        command=_cello_script("cello_mount_fastapi.py", "--threads", "2"),
+        name="cello-mount-fastapi-t1",
+        description="the FastAPI app mounted in a Cello app run with `--threads 1`",
+        command=_cello_script("cello_mount_fastapi.py", "--threads", "1"),
         env={"PORT": "{port}"},
     ),
     Server(

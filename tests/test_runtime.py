@@ -115,7 +115,7 @@ def test_killed_worker_is_replaced_and_service_continues():
         assert "starting a replacement" in live.stderr()
 
 
-@pytest.mark.parametrize(("workers", "threads"), [("1", "1"), ("2", "1"), ("1", "2")])
+@pytest.mark.parametrize(("workers", "threads"), [("1", "0"), ("2", "0"), ("1", "1"), ("1", "2")])
 def test_sigterm_lets_in_flight_requests_finish(workers, threads):
     live = LiveServer("tests.apps.runtime:app", "--workers", workers, "--threads", threads).start()
     try:
@@ -264,10 +264,10 @@ def test_sync_handler_that_overruns_is_504():
         assert httpx.get(live.url + "/blocking?s=0").json() == {"blocked": True}
 
 
-@pytest.mark.parametrize("threads", ["1", "3"])
+@pytest.mark.parametrize("threads", ["0", "1", "3"])
 def test_sync_and_async_handlers_share_the_process(threads):
     """Sync handlers run on the I/O threads and async ones on the event loop;
-    with several I/O threads they take turns holding the GIL."""
+    with I/O threads of their own they take turns holding the GIL."""
     with LiveServer("tests.apps.runtime:app", "--threads", threads) as live:
         failures: list[object] = []
 
@@ -286,6 +286,21 @@ def test_sync_and_async_handlers_share_the_process(threads):
             w.join(60)
         assert failures == []
         assert live.stop() == 0
+
+
+@pytest.mark.parametrize("threads", ["0", "1"])
+def test_threads_decides_where_sync_handlers_run(threads):
+    """`threads=0` serves from the event loop's (main) thread; `threads=1`
+    from one Rust I/O thread of its own, beside the loop."""
+    with LiveServer("tests.apps.runtime:app", "--threads", threads) as live:
+        on_loop = httpx.get(live.url + "/loop-thread").json()
+        assert on_loop["thread"] == on_loop["main"]
+        sync = {httpx.get(live.url + "/sync-thread").json()["thread"] for _ in range(5)}
+        assert len(sync) == 1
+        if threads == "0":
+            assert sync == {on_loop["main"]}
+        else:
+            assert on_loop["main"] not in sync
 
 
 @pytest.mark.parametrize("suffix", ["", "-async"])

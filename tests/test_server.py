@@ -118,7 +118,7 @@ def test_lifecycle_hooks_run_in_order():
     [
         (["--port", "70000"], "invalid port"),
         (["--env", "staging"], "unknown env"),
-        (["--threads", "0"], "invalid threads"),
+        (["--threads", "-1"], "invalid threads"),
         (["--workers", "0"], "invalid workers"),
         (["--log-format", "xml"], "unknown log format"),
         (["--port", "abc"], "invalid command-line flags"),

@@ -52,9 +52,9 @@ def uvicorn(target: str, root_path: str = "") -> list[str]:
     return command + (["--root-path", root_path] if root_path else [])
 
 
-def cello_serve(target: str) -> list[str]:
+def cello_serve(target: str, *flags: str) -> list[str]:
     return [sys.executable, "-m", "cello", "serve", target, "--port", "{port}", "--no-logs",
-            "--env", "production"]  # fmt: skip
+            "--env", "production", *flags]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,9 @@ def servers() -> Iterator[dict[str, dict[str, CommandDoor]]]:
                 "uvicorn": CommandDoor("uvicorn", uvicorn(target)),
                 "uvicorn-root-path": CommandDoor("uvicorn-root-path", uvicorn(target, f"/{name}")),
                 "cello-serve": CommandDoor("cello-serve", cello_serve(target)),
+                "cello-serve-threads-1": CommandDoor(
+                    "cello-serve-threads-1", cello_serve(target, "--threads", "1")
+                ),
                 "cello-mounted": CommandDoor("cello-mounted", mounted, prefix=f"/{name}"),
             }
             for door in doors[name].values():
@@ -89,6 +92,8 @@ def test_hosted_app_matches_uvicorn(servers, app: str, case: HostedCase):
     served = doors["cello-serve"].fetch(case)
     assert served.status == case.status, served.body[:300]
     assert served == doors["uvicorn"].fetch(case), "cello serve differs from uvicorn"
+    threaded = doors["cello-serve-threads-1"].fetch(case)
+    assert threaded == served, "cello serve --threads 1 differs from --threads 0"
     mounted = doors["cello-mounted"].fetch(case)
     reference = doors["uvicorn-root-path"].fetch(case)
     assert mounted == reference, "mounted in Cello differs from uvicorn --root-path"

@@ -49,9 +49,11 @@ class Served:
         return self.process.returncode, out, err
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
-    server = Served()
+# Both layouts: the event loop's thread serving in its waits (the default),
+# and one I/O thread of its own handing requests over to the loop.
+@pytest.fixture(scope="module", params=["0", "1"], ids=["threads-0", "threads-1"])
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    server = Served("--threads", request.param)
     server.wait_ready()
     yield server
     server.stop()

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
 ENVS = ("development", "production")
 LOG_FORMATS = ("text", "json")
-# Sync handlers run on the I/O threads, which share one GIL: one thread is
-# fastest (docs/handlers.md, "Dispatch design").
-DEFAULT_THREADS = 1
+# 0: no I/O thread of its own, the event loop's thread serves in its waits.
+# Cello's own handlers share one GIL with the loop, so that is their fastest
+# layout (docs/handlers.md, "Dispatch design"); apps that spend most of a
+# request in Python gain from 1 (docs/running.md, "Workers and threads").
+DEFAULT_THREADS = 0
 # Exit status of a worker whose startup hooks failed: the supervisor stops
 # instead of restarting it forever.
 STARTUP_FAILED = 3
@@ -62,7 +64,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="TCP port (default 8000; 0 picks one)")
     parser.add_argument("--env", help="development or production")
     parser.add_argument("--workers", type=int, help="worker processes")
-    parser.add_argument("--threads", type=int, help="Rust I/O threads per process")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="Rust I/O threads of their own per process (default 0: the event loop's "
+        "thread serves)",
+    )
     parser.add_argument("--debug", action="store_true", default=None, help="debug mode")
     parser.add_argument(
         "--reload",
@@ -116,8 +123,8 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"unknown log format {log_format!r} (expected text or json)")
     threads = merged.get("threads", DEFAULT_THREADS)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ConfigError(f"invalid threads {threads!r} (expected 1 or more)")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ConfigError(f"invalid threads {threads!r} (expected 0 or more)")
 
     try:
         timeout = _check_type("timeout", merged.get("timeout"), TimeoutConfig) or TimeoutConfig()

@@ -1,9 +1,9 @@
 """Serving an ``App`` in one process.
 
-With one I/O thread (the default) everything runs on the main thread: the
-event loop is ``cello._loop.EventLoop``, whose waits run the native server.
-With more, the event loop runs on the main thread and the sockets, HTTP and
-sync handlers on Rust I/O threads."""
+With no I/O thread of its own (``threads=0``, the default) everything runs on
+the main thread: the event loop is ``cello._loop.EventLoop``, whose waits run
+the native server. With ``threads=N`` the event loop runs on the main thread
+and the sockets, HTTP and sync handlers on N Rust I/O threads."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _new_event_loop(threads: int) -> asyncio.AbstractEventLoop:
-    if threads == 1 and _loop.supported():
+    if threads == 0 and _loop.supported():
         return _loop.EventLoop()
     try:
         import uvloop
@@ -53,6 +53,8 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
     app._core.max_body_size = config.limits.max_body_size
     loop = _new_event_loop(config.threads)
     driver = loop.driver if isinstance(loop, _loop.EventLoop) else None
+    # Where the loop cannot run the server in its waits, one thread does.
+    threads = 0 if driver else max(config.threads, 1)
     asyncio.set_event_loop(loop)
     try:
         try:
@@ -70,7 +72,7 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
         try:
             handle = _cello.start_server(
                 app._core, loop, eager_starter(loop), closed, driver=driver,
-                host=config.host, port=config.port, fd=fd, threads=config.threads,
+                host=config.host, port=config.port, fd=fd, threads=threads,
                 shutdown_timeout=config.cluster.shutdown_timeout or 0.0,
                 header_read_timeout=timeout.read_header_timeout,
                 body_read_timeout=timeout.read_body_timeout,

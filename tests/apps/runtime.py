@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import threading
 import time
 
 from cello import App, LimitsConfig, TimeoutConfig
@@ -18,6 +19,17 @@ RUN_OPTIONS = {
 @app.get("/pid")
 def pid(request):
     return {"pid": os.getpid()}
+
+
+@app.get("/loop-thread")
+async def loop_thread(request):
+    await asyncio.sleep(0)  # an awaiting handler runs as a Task on the loop
+    return {"thread": threading.get_ident(), "main": threading.main_thread().ident}
+
+
+@app.get("/sync-thread")
+def sync_thread(request):
+    return {"thread": threading.get_ident()}
 
 
 @app.get("/slow")

@@ -542,7 +542,7 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
 /// listening socket `fd` (whose ownership passes here).
 ///
 /// `event_loop` is the loop the caller runs on this thread. With `driver`
-/// (that loop's `LoopDriver`, `threads` 1), connections run inside the
+/// (that loop's `LoopDriver`, `threads` 0), connections run inside the
 /// loop's waits; without, on `threads` I/O threads of their own, and the
 /// loop must watch `handle.fileno()` and call `handle.drain()`. `closed` (a
 /// future of that loop) resolves once the server has stopped and drained its
@@ -577,12 +577,10 @@ pub fn start_server(
     max_header_size: usize,
     access_log: Option<&str>,
 ) -> PyResult<ServerHandle> {
-    if threads == 0 {
-        return Err(PyValueError::new_err("threads must be at least 1"));
-    }
-    if driver.is_some() && threads != 1 {
+    if driver.is_some() != (threads == 0) {
         return Err(PyValueError::new_err(
-            "a server inside the event loop's waits has exactly one thread",
+            "threads must be 0 with a driver (the server runs inside the event loop's \
+             waits) and at least 1 without",
         ));
     }
     if !(shutdown_timeout.is_finite() && shutdown_timeout >= 0.0) {
