@@ -194,7 +194,7 @@ impl HostCall {
                 (body, Some(tx))
             }
         };
-        let response = crate::convert::to_http(parts, body);
+        let response = Box::new(crate::convert::to_http(parts, body));
         // A body the app never started reading is discarded by the I/O side,
         // so the connection can serve the next request.
         let unread = if state.touched_body || self.signal.body_done.load(Ordering::Acquire) {
@@ -241,7 +241,10 @@ impl HostCall {
                     .with_detail(detail)
                     .with_instance(self.path.clone());
                 if let Some(reply) = state.reply.take() {
-                    let response = bytes_response(problem_parts(&problem), self.method == "HEAD");
+                    let response = Box::new(bytes_response(
+                        problem_parts(&problem),
+                        self.method == "HEAD",
+                    ));
                     let _ = reply.send(NativeReply {
                         response,
                         unread: self

@@ -28,7 +28,9 @@ use crate::request::{BodyState, Request, RequestHead};
 /// The answer to a native request, with the request body if the handler
 /// left it unread: the I/O side discards it so the connection stays usable.
 pub struct NativeReply {
-    pub response: http::Response<Body>,
+    /// Boxed: the response is handed through several layers on its way to
+    /// hyper, and moving a pointer is cheaper than moving 176 bytes.
+    pub response: Box<http::Response<Body>>,
     pub unread: Option<hyper::body::Incoming>,
 }
 

@@ -470,7 +470,7 @@ pub(crate) fn deliver(
     match std::mem::replace(&mut parts.payload, Payload::Bytes(Bytes::new())) {
         Payload::Bytes(body) => {
             let answer = NativeReply {
-                response: to_http(parts, Body::full(body)),
+                response: Box::new(to_http(parts, Body::full(body))),
                 unread: request.get().take_unread(),
             };
             match reply {
@@ -484,7 +484,7 @@ pub(crate) fn deliver(
         Payload::Stream(source) => {
             let (tx, rx) = mpsc::channel(16);
             let answer = NativeReply {
-                response: to_http(parts, Body::channel(rx)),
+                response: Box::new(to_http(parts, Body::channel(rx))),
                 unread: request.get().take_unread(),
             };
             let answered = match reply {

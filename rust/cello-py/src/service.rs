@@ -35,7 +35,7 @@ use crate::support;
 /// The service's answer: most sync handlers have it at once, and a ready
 /// response then goes to hyper without a boxed future around it.
 enum ResponseFuture {
-    Ready(Option<http::Response<Body>>),
+    Ready(Option<Box<http::Response<Body>>>),
     Later(Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>),
 }
 
@@ -51,7 +51,7 @@ impl Future for ResponseFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
             ResponseFuture::Ready(response) => {
-                Poll::Ready(response.take().expect("a ready response is polled once"))
+                Poll::Ready(*response.take().expect("a ready response is polled once"))
             }
             ResponseFuture::Later(future) => future.as_mut().poll(cx),
         }
@@ -80,7 +80,7 @@ fn body_is_lazy(method: &http::Method) -> bool {
 }
 
 fn ready(response: http::Response<Body>) -> ResponseFuture {
-    ResponseFuture::Ready(Some(response))
+    ResponseFuture::Ready(Some(Box::new(response)))
 }
 
 /// Reads an eagerly-read body within the body timeout.
@@ -268,7 +268,7 @@ impl NativeService {
         if incoming.is_end_stream() {
             let body = BodyState::Ready(Bytes::new());
             return match run_sync(&self.runner, &route, head, body, head_only, handler_timeout) {
-                Inline::Now(response) => ready(response),
+                Inline::Now(response) => ResponseFuture::Ready(Some(response)),
                 Inline::Later(rx, path) => ResponseFuture::later(async move {
                     let answered = reply_within(rx, handler_timeout, path, head_only).await;
                     answer(answered, limit, body_timeout, head_only).await
@@ -288,7 +288,7 @@ impl NativeService {
             let unusable = matches!(body, BodyState::Failed(_));
             let mut response =
                 match run_sync(&runner, &route, head, body, head_only, handler_timeout) {
-                    Inline::Now(response) => response,
+                    Inline::Now(response) => *response,
                     Inline::Later(rx, path) => {
                         let answered = reply_within(rx, handler_timeout, path, head_only).await;
                         answer(answered, limit, body_timeout, head_only).await
@@ -381,7 +381,7 @@ fn close_after(response: &mut http::Response<Body>) {
 
 /// How a sync handler answered.
 enum Inline {
-    Now(http::Response<Body>),
+    Now(Box<http::Response<Body>>),
     /// An async exception handler is finishing the request on the event-loop
     /// thread; the path is for the 504 should it take too long.
     Later(oneshot::Receiver<NativeReply>, String),
@@ -402,7 +402,7 @@ fn run_sync(
             Ok(request) => request,
             Err(e) => {
                 e.print(py);
-                return Inline::Now(no_response(head_only));
+                return Inline::Now(Box::new(no_response(head_only)));
             }
         };
         let completion = Completion::Inline { head: head_only };
@@ -415,13 +415,13 @@ fn run_sync(
             // A sync handler cannot be interrupted; one that overran still
             // gets the 504 an async one would have had.
             if clock::coarse_ms() - started > limit.as_millis() as u64 {
-                return Inline::Now(handler_timed_out(limit, path(), head_only));
+                return Inline::Now(Box::new(handler_timed_out(limit, path(), head_only)));
             }
         }
         match answer {
             Answer::Here(reply) => Inline::Now(reply.response),
             Answer::Later(response) => Inline::Later(response, path()),
-            Answer::Delivered => Inline::Now(no_response(head_only)),
+            Answer::Delivered => Inline::Now(Box::new(no_response(head_only))),
         }
     })
 }
@@ -439,7 +439,7 @@ async fn reply_within(
     match tokio::time::timeout(limit, rx).await {
         Ok(answered) => answered,
         Err(_) => Ok(NativeReply {
-            response: handler_timed_out(limit, path, head_only),
+            response: Box::new(handler_timed_out(limit, path, head_only)),
             unread: None,
         }),
     }
@@ -491,11 +491,11 @@ async fn answer(
         Ok(NativeReply {
             response,
             unread: None,
-        }) => response,
+        }) => *response,
         Ok(NativeReply {
             response,
             unread: Some(body),
-        }) => discard_then(body, limit, body_timeout, response).await,
+        }) => discard_then(body, limit, body_timeout, *response).await,
         Err(_) => no_response(head_only),
     }
 }
