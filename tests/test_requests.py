@@ -211,3 +211,44 @@ class TestRequestConstructor:
             req.get_query_int("n")
         with pytest.raises(ValueError, match="not an integer"):
             req.get_param_int("id")
+
+
+@pytest.mark.parametrize("fill", ["/reuse/fill", "/reuse/fill-async"])
+def test_no_request_state_reaches_the_next_request(client, fill):
+    """Door 1 reuses a finished sync request's object when nothing kept it:
+    nothing of the request before may show through."""
+    for item in ("7", "8"):
+        filled = client.post(
+            f"{fill}/{item}?q={item}",
+            json={"a": item},
+            headers={"x-mark": item, "cookie": f"c={item}"},
+        ).json()
+        assert filled == {
+            "json": {"a": item},
+            "query": {"q": item},
+            "mark": item,
+            "cookies": {"c": item},
+            "params": {"item": item},
+            "user": item,
+        }
+        assert client.get("/reuse/peek").json() == {
+            "body": "",
+            "query": {},
+            "mark": None,
+            "cookies": {},
+            "params": {},
+            "user": None,
+            "path": "/reuse/peek",
+        }
+
+
+def test_a_request_kept_by_the_handler_keeps_its_own_data(client):
+    start = len(client.get("/reuse/kept").json())
+    for n in ("1", "2"):
+        client.get(f"/reuse/keep?n={n}", headers={"x-mark": f"m{n}"})
+        for _ in range(3):
+            client.get("/reuse/peek", headers={"x-mark": "other"})
+    assert client.get("/reuse/kept").json()[start:] == [
+        {"path": "/reuse/keep", "query": {"n": "1"}, "mark": "m1", "n": "1"},
+        {"path": "/reuse/keep", "query": {"n": "2"}, "mark": "m2", "n": "2"},
+    ]

@@ -553,3 +553,64 @@ async def v1_delete(request):
 
 api.register(v1)
 app.register_blueprint(api)
+
+
+# A finished request object that nobody kept may be reused for the next
+# request: these handlers fill every cache a request has, keep some requests,
+# and look at what a fresh one sees.
+kept_requests: list = []
+
+
+def _fill(request) -> dict:
+    request.set_context("user", request.params["item"])
+    return {
+        "json": request.json(),
+        "query": dict(request.query),
+        "mark": request.headers.get("x-mark"),
+        "cookies": request.cookies,
+        "params": request.params,
+        "user": request.get_context("user"),
+    }
+
+
+@app.post("/reuse/fill/{item}")
+def reuse_fill(request):
+    return _fill(request)
+
+
+@app.post("/reuse/fill-async/{item}")
+async def reuse_fill_async(request):
+    return _fill(request)
+
+
+@app.get("/reuse/peek")
+def reuse_peek(request):
+    return {
+        "body": request.body().decode(),
+        "query": dict(request.query),
+        "mark": request.headers.get("x-mark"),
+        "cookies": request.cookies,
+        "params": request.params,
+        "user": request.get_context("user"),
+        "path": request.path,
+    }
+
+
+@app.get("/reuse/keep")
+def reuse_keep(request):
+    request.set_context("n", request.query["n"])
+    kept_requests.append(request)
+    return {"kept": len(kept_requests)}
+
+
+@app.get("/reuse/kept")
+def reuse_kept(request):
+    return [
+        {
+            "path": r.path,
+            "query": dict(r.query),
+            "mark": r.headers.get("x-mark"),
+            "n": r.get_context("n"),
+        }
+        for r in kept_requests
+    ]

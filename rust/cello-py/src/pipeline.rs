@@ -22,7 +22,7 @@ use crate::convert::{finalize, finalize_for_hyper, problem_parts, to_http, to_pa
 use crate::dispatch::{NativeReply, Queue, Work};
 use crate::eager::TaskStarter;
 use crate::headers::extract_headers;
-use crate::request::Request;
+use crate::request::{BodyState, Request, RequestHead};
 use crate::response::{Payload, ResponseParts};
 use crate::streaming::StreamSink;
 use crate::support::support;
@@ -46,6 +46,57 @@ pub struct NativeIo {
     pub loop_thread: std::thread::ThreadId,
     /// Set when the runtime runs inside the event loop's waits.
     pub link: Option<Arc<crate::driver::LoopLink>>,
+    /// A finished sync request's object that nobody else held, emptied,
+    /// for the next sync request to reuse (see `Runner::new_request`).
+    pub spare_request: Mutex<Option<Py<Request>>>,
+}
+
+impl NativeIo {
+    /// A `Request` object for a sync handler: the spare one if there is one,
+    /// refilled, else a new one. Reuse skips CPython's object creation and
+    /// teardown, which cost about as much as the handler call itself.
+    pub fn new_request<'py>(
+        &self,
+        py: Python<'py>,
+        head: RequestHead,
+        body: BodyState,
+    ) -> PyResult<Bound<'py, Request>> {
+        let spare = self
+            .spare_request
+            .try_lock()
+            .ok()
+            .and_then(|mut s| s.take());
+        if let Some(spare) = spare.map(|s| s.into_bound(py)) {
+            if let Ok(mut slot) = spare.try_borrow_mut() {
+                slot.refill(py, head, body);
+                drop(slot);
+                return Ok(spare);
+            }
+        }
+        Bound::new(py, Request::new(head, body))
+    }
+
+    /// Keeps `request` as the spare if nothing else refers to it: not the
+    /// handler's code, a task, a stream or a traceback. Whatever it carried
+    /// is released here, as it would be if the object died.
+    pub fn recycle(&self, request: Bound<'_, Request>) {
+        // SAFETY: `request` is a live object; reading its count needs the GIL,
+        // which the `Bound` proves is held.
+        if unsafe { pyo3::ffi::Py_REFCNT(request.as_ptr()) } != 1 {
+            return;
+        }
+        let Ok(mut spare) = self.spare_request.try_lock() else {
+            return;
+        };
+        if spare.is_some() {
+            return;
+        }
+        if let Ok(mut slot) = request.try_borrow_mut() {
+            slot.clear();
+            drop(slot);
+            *spare = Some(request.unbind());
+        }
+    }
 }
 
 impl Runner {
@@ -377,7 +428,7 @@ fn http_exception_parts(
         .ok()?
         .extract()
         .ok()?;
-    let mut problem = Problem::new(status).with_instance(request.get().head.path.clone());
+    let mut problem = Problem::new(status).with_instance(request.borrow().head.path.clone());
     if let Ok(detail) = exc.getattr(intern!(py, "detail")) {
         if !detail.is_none() {
             problem = problem.with_detail(detail.str().map(|s| s.to_string()).unwrap_or_default());
@@ -400,7 +451,7 @@ fn internal_error(
     err: &PyErr,
 ) -> ResponseParts {
     log_error(py, err, request);
-    let mut problem = Problem::new(500).with_instance(request.get().head.path.clone());
+    let mut problem = Problem::new(500).with_instance(request.borrow().head.path.clone());
     if runner.app.debug() {
         let value = err.clone_ref(py).into_value(py).into_bound(py);
         let name = value
@@ -471,7 +522,7 @@ pub(crate) fn deliver(
         Payload::Bytes(body) => {
             let answer = NativeReply {
                 response: Box::new(to_http(parts, Body::full(body))),
-                unread: request.get().take_unread(),
+                unread: request.borrow().take_unread(),
             };
             match reply {
                 Some(reply) => {
@@ -485,7 +536,7 @@ pub(crate) fn deliver(
             let (tx, rx) = mpsc::channel(16);
             let answer = NativeReply {
                 response: Box::new(to_http(parts, Body::channel(rx))),
-                unread: request.get().take_unread(),
+                unread: request.borrow().take_unread(),
             };
             let answered = match reply {
                 Some(reply) => {

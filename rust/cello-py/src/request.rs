@@ -85,7 +85,11 @@ fn body_error(py: Python<'_>, e: BodyError) -> PyErr {
     }
 }
 
-#[pyclass(module = "cello._cello", name = "Request", frozen, freelist = 64)]
+/// Not `frozen`: a sync handler's `Request` that nobody kept is emptied and
+/// reused for the next one (`Runner::new_request`). Everything a request
+/// carries must therefore live in these fields, where `clear` resets it: no
+/// `dict` or `weakref` slot.
+#[pyclass(module = "cello._cello", name = "Request", freelist = 64)]
 pub struct Request {
     pub head: RequestHead,
     body: Mutex<BodyState>,
@@ -109,6 +113,78 @@ impl Request {
             json_value: PyOnceLock::new(),
             context_obj: PyOnceLock::new(),
         }
+    }
+
+    /// Releases everything the request holds and caches: what a recycled
+    /// object keeps between two requests. Every field is named, so a new one
+    /// cannot be missed.
+    pub fn clear(&mut self) {
+        let Request {
+            head,
+            body,
+            params_dict,
+            query_params,
+            headers_obj,
+            cookies,
+            json_value,
+            context_obj,
+        } = self;
+        // What owns memory is released; the plain values left behind are
+        // overwritten by `refill` before anything can read them.
+        let RequestHead {
+            method,
+            version: _,
+            path,
+            raw_path,
+            query,
+            headers,
+            params,
+            client: _,
+            server: _,
+            scheme: _,
+        } = head;
+        *method = http::Method::GET;
+        *path = String::new();
+        *raw_path = None;
+        *query = String::new();
+        *headers = http::HeaderMap::new();
+        *params = Vec::new();
+        *body.get_mut().unwrap_or_else(|p| p.into_inner()) = BodyState::Gone;
+        *params_dict = PyOnceLock::new();
+        *query_params = PyOnceLock::new();
+        *headers_obj = PyOnceLock::new();
+        *cookies = PyOnceLock::new();
+        *json_value = PyOnceLock::new();
+        *context_obj = PyOnceLock::new();
+    }
+
+    /// Fills a cleared request with a new one's head and body.
+    pub fn refill(&mut self, py: Python<'_>, head: RequestHead, body: BodyState) {
+        debug_assert!(self.is_vacant(py));
+        // SAFETY: a cleared head owns no allocation, so overwriting it
+        // without dropping it leaks nothing.
+        unsafe { std::ptr::write(&mut self.head, head) };
+        *self.body.get_mut().unwrap_or_else(|p| p.into_inner()) = body;
+    }
+
+    /// True once cleared: nothing owned, nothing cached.
+    pub fn is_vacant(&self, py: Python<'_>) -> bool {
+        let head = &self.head;
+        head.path.capacity() == 0
+            && head.query.capacity() == 0
+            && head.raw_path.is_none()
+            && head.headers.capacity() == 0
+            && head.params.capacity() == 0
+            && matches!(
+                *self.body.lock().unwrap_or_else(|p| p.into_inner()),
+                BodyState::Gone
+            )
+            && self.params_dict.get(py).is_none()
+            && self.query_params.get(py).is_none()
+            && self.headers_obj.get(py).is_none()
+            && self.cookies.get(py).is_none()
+            && self.json_value.get(py).is_none()
+            && self.context_obj.get(py).is_none()
     }
 
     fn header(&self, name: &str) -> Option<String> {

@@ -28,7 +28,7 @@ use crate::dispatch::{self, Dispatcher, Job, NativeReply, Queue, ServerHandle, W
 use crate::driver::{LoopDriver, LoopLink};
 use crate::eager::TaskStarter;
 use crate::pipeline::{self, Answer, Completion, NativeIo, Runner};
-use crate::request::{read_limited, BodyError, BodyState, Request, RequestHead};
+use crate::request::{read_limited, BodyError, BodyState, RequestHead};
 use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
 use crate::support;
 
@@ -396,9 +396,13 @@ fn run_sync(
     head_only: bool,
     handler_timeout: Option<Duration>,
 ) -> Inline {
+    let io = runner
+        .native
+        .as_ref()
+        .expect("sync handlers run inline only on the native server");
     let started = handler_timeout.map(|_| clock::coarse_ms());
     Python::attach(|py| {
-        let request = match Bound::new(py, Request::new(head, body)) {
+        let request = match io.new_request(py, head, body) {
             Ok(request) => request,
             Err(e) => {
                 e.print(py);
@@ -407,22 +411,26 @@ fn run_sync(
         };
         let completion = Completion::Inline { head: head_only };
         let answer = pipeline::run(py, runner, route, request.clone(), completion);
-        if let Some(link) = runner.native.as_ref().and_then(|io| io.link.as_deref()) {
+        if let Some(link) = io.link.as_deref() {
             link.after_python(py);
         }
-        let path = || request.get().head.path.clone();
-        if let (Some(limit), Some(started)) = (handler_timeout, started) {
+        let path = || request.borrow().head.path.clone();
+        let overran = match (handler_timeout, started) {
             // A sync handler cannot be interrupted; one that overran still
             // gets the 504 an async one would have had.
-            if clock::coarse_ms() - started > limit.as_millis() as u64 {
-                return Inline::Now(Box::new(handler_timed_out(limit, path(), head_only)));
+            (Some(limit), Some(started)) => {
+                (clock::coarse_ms() - started > limit.as_millis() as u64).then_some(limit)
             }
-        }
-        match answer {
-            Answer::Here(reply) => Inline::Now(reply.response),
-            Answer::Later(response) => Inline::Later(response, path()),
-            Answer::Delivered => Inline::Now(Box::new(no_response(head_only))),
-        }
+            _ => None,
+        };
+        let inline = match (overran, answer) {
+            (Some(limit), _) => Inline::Now(Box::new(handler_timed_out(limit, path(), head_only))),
+            (None, Answer::Later(response)) => Inline::Later(response, path()),
+            (None, Answer::Here(reply)) => Inline::Now(reply.response),
+            (None, Answer::Delivered) => Inline::Now(Box::new(no_response(head_only))),
+        };
+        io.recycle(request);
+        inline
     })
 }
 
@@ -652,6 +660,7 @@ pub fn start_server(
             queue: queue.clone(),
             loop_thread: std::thread::current().id(),
             link: link.clone(),
+            spare_request: Mutex::new(None),
         }),
     });
     let service = Arc::new(NativeService {
