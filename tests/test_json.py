@@ -6,6 +6,9 @@ import dataclasses
 import datetime as dt
 import enum
 import math
+import os
+import subprocess
+import sys
 import uuid
 
 import orjson
@@ -186,3 +189,46 @@ class _Key(str):
 
 def str_subclass_keys() -> dict:
     return {_Key("plain"): 1}
+
+
+EMPTIER = """
+import dataclasses
+from cello._cello import dumps, loads
+
+containers = {}
+
+@dataclasses.dataclass(slots=True)
+class Emptier:
+    x: int
+    y: str
+
+    def __getattribute__(self, name):
+        if name == "x":
+            containers["dict"].clear()
+            containers["list"].clear()
+        return object.__getattribute__(self, name)
+
+payload = {"a": Emptier(1, "one"), "b": "x" * 100, "c": [str(i) * 50 for i in range(10)]}
+containers["dict"], containers["list"] = payload, []
+assert loads(dumps(payload)) == {"a": {"x": 1, "y": "one"}}
+items = [Emptier(2, "two"), "y" * 100, {"k": "v" * 100}]
+containers["dict"], containers["list"] = {}, items
+assert loads(dumps(items)) == [{"x": 2, "y": "two"}]
+print("ok")
+"""
+
+
+def test_a_value_that_empties_its_container_while_written_is_safe():
+    """Writing a dataclass runs Python code (its attribute access), which may
+    drop the dict or list being written, and with it the last reference to
+    the dataclass itself: the writer must hold what it still uses. CPython's
+    debug allocator poisons freed memory, so a use after free crashes."""
+    result = subprocess.run(
+        [sys.executable, "-c", EMPTIER],
+        env={**os.environ, "PYTHONMALLOC": "debug"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"

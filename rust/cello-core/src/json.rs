@@ -28,15 +28,25 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// escaped; everything else, including non-ASCII, copied verbatim.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    // Most strings need no escape at all: skip them eight bytes at a time.
     let clean = clean_prefix(bytes);
     if clean == bytes.len() {
-        out.extend_from_slice(bytes);
-        out.push(b'"');
+        // The common case, in one reservation and one copy.
+        let n = bytes.len();
+        out.reserve(n + 2);
+        let start = out.len();
+        // SAFETY: `n + 2` bytes after `start` were reserved above; all of
+        // them are written before the length covers them.
+        unsafe {
+            let at = out.as_mut_ptr().add(start);
+            at.write(b'"');
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), at.add(1), n);
+            at.add(n + 1).write(b'"');
+            out.set_len(start + n + 2);
+        }
         return;
     }
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let esc = ESCAPE[b as usize];
@@ -62,35 +72,51 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// How many leading bytes of `bytes` need no escape: all of them, or a
-/// count of whole eight-byte words (the byte loop takes it from there).
-fn clean_prefix(bytes: &[u8]) -> usize {
+/// True when none of the eight bytes of `w` needs an escape.
+fn word_is_clean(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // A high bit set where a byte of `x` is zero (exact for the first such
-    // byte, which is all that matters here: any hit stops the scan).
+    // byte, which is all that matters here: any hit means "not clean").
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Control bytes (< 0x20; bytes >= 0x80 have the high bit and are
+    // excluded by `!w`), quotes and backslashes.
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    control | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))) == 0
+}
+
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// How many leading bytes of `bytes` need no escape: all of them, or a
+/// count of whole eight-byte words (the byte loop takes it from there).
+fn clean_prefix(bytes: &[u8]) -> usize {
+    let n = bytes.len();
+    if n < 8 {
+        // Padded with a byte that needs no escape, to test it as one word.
+        let mut word = [b'a'; 8];
+        word[..n].copy_from_slice(bytes);
+        return if word_is_clean(u64::from_le_bytes(word)) {
+            n
+        } else {
+            0
+        };
+    }
     let mut clean = 0;
-    for word in bytes.chunks_exact(8) {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-        // Control bytes (< 0x20; bytes >= 0x80 have the high bit and are
-        // excluded by `!w`), quotes and backslashes.
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        if control
-            | has_zero(w ^ (ONES * u64::from(b'"')))
-            | has_zero(w ^ (ONES * u64::from(b'\\')))
-            != 0
-        {
-            break;
+    while clean + 8 <= n {
+        if !word_is_clean(word_at(bytes, clean)) {
+            return clean;
         }
         clean += 8;
     }
-    if clean == bytes.len() - bytes.len() % 8
-        && bytes[clean..].iter().all(|&b| ESCAPE[b as usize] == 0)
-    {
-        return bytes.len();
+    // The tail, as the last eight bytes (overlapping checked ones).
+    if clean < n && !word_is_clean(word_at(bytes, n - 8)) {
+        return clean;
     }
-    clean
+    n
 }
 
 /// Appends a signed integer.

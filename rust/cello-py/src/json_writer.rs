@@ -7,6 +7,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::Borrowed;
 use pyo3::{ffi, intern};
 
 /// orjson's nesting limit.
@@ -224,19 +225,16 @@ fn write_dict(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>, depth: usize) -> PyRe
     let mut key: *mut ffi::PyObject = std::ptr::null_mut();
     let mut value: *mut ffi::PyObject = std::ptr::null_mut();
     let mut first = true;
-    // PyDict_Next hands out borrowed references; each is turned into an
-    // owned one before any Python code (a dataclass attribute, `isoformat`,
-    // `model_dump`) could run and change the dict under us.
+    // PyDict_Next hands out borrowed references. Writing a key or a scalar
+    // runs no Python code, so those are used as they are; any other value is
+    // turned into an owned reference before Python code (a dataclass
+    // attribute, `isoformat`, `model_dump`) could run and change the dict
+    // under us.
     // SAFETY: `dict` is a live dict; `pos`, `key` and `value` are the cursor
     // and out-parameters PyDict_Next expects.
     while unsafe { ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) } != 0 {
         // SAFETY: PyDict_Next returned non-null borrowed references.
-        let (key, value) = unsafe {
-            (
-                Bound::from_borrowed_ptr(py, key),
-                Bound::from_borrowed_ptr(py, value),
-            )
-        };
+        let (key, value) = unsafe { (Borrowed::from_ptr(py, key), Borrowed::from_ptr(py, value)) };
         if !first {
             out.push(b',');
         }
@@ -249,10 +247,26 @@ fn write_dict(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>, depth: usize) -> PyRe
             return Err(type_error("Dict key must be str"));
         }
         out.push(b':');
-        write_value(out, &value, depth + 1)?;
+        write_item(out, value, depth + 1)?;
     }
     out.push(b'}');
     Ok(())
+}
+
+/// Writes a container's item given as a borrowed reference: a scalar as it
+/// is (writing one runs no Python code), anything else through an owned
+/// reference, as its writing may run code that drops the container's own.
+fn write_item(out: &mut Vec<u8>, item: Borrowed<'_, '_, PyAny>, depth: usize) -> PyResult<()> {
+    let scalar = item.is_exact_instance_of::<PyString>()
+        || item.is_none()
+        || item.is_exact_instance_of::<PyInt>()
+        || item.is_exact_instance_of::<PyFloat>()
+        || item.is_exact_instance_of::<PyBool>();
+    if scalar {
+        write_value(out, &item, depth)
+    } else {
+        write_value(out, &item.to_owned(), depth)
+    }
 }
 
 fn write_list(out: &mut Vec<u8>, list: &Bound<'_, PyList>, depth: usize) -> PyResult<()> {
@@ -263,14 +277,13 @@ fn write_list(out: &mut Vec<u8>, list: &Bound<'_, PyList>, depth: usize) -> PyRe
     // (a dataclass, `model_dump`) that changes the list.
     // SAFETY: `list` is a live list.
     while index < unsafe { ffi::PyList_Size(list.as_ptr()) } {
-        // SAFETY: `index` is in range; the borrowed item becomes an owned
-        // reference before anything else runs.
-        let item =
-            unsafe { Bound::from_borrowed_ptr(py, ffi::PyList_GetItem(list.as_ptr(), index)) };
+        // SAFETY: `index` is in range; the item is a borrowed reference,
+        // which `write_item` owns before anything could run.
+        let item = unsafe { Borrowed::from_ptr(py, ffi::PyList_GetItem(list.as_ptr(), index)) };
         if index > 0 {
             out.push(b',');
         }
-        write_value(out, &item, depth + 1)?;
+        write_item(out, item, depth + 1)?;
         index += 1;
     }
     out.push(b']');
