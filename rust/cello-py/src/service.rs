@@ -46,14 +46,14 @@ impl ResponseFuture {
 }
 
 impl Future for ResponseFuture {
-    type Output = http::Response<Body>;
+    type Output = Box<http::Response<Body>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
             ResponseFuture::Ready(response) => {
-                Poll::Ready(*response.take().expect("a ready response is polled once"))
+                Poll::Ready(response.take().expect("a ready response is polled once"))
             }
-            ResponseFuture::Later(future) => future.as_mut().poll(cx),
+            ResponseFuture::Later(future) => future.as_mut().poll(cx).map(Box::new),
         }
     }
 }
@@ -141,7 +141,7 @@ impl Service for NativeService {
                 size: response.body().exact_len(),
                 duration: started.elapsed(),
             });
-            response
+            *response
         })
     }
 }
