@@ -511,7 +511,7 @@ pub fn start(
     runner: &Arc<Runner>,
     route: &Route,
     mount: &Mount,
-    head: RequestHead,
+    head: Box<RequestHead>,
     signal: Arc<HostSignal>,
     reply: oneshot::Sender<NativeReply>,
 ) -> PyResult<()> {

@@ -37,7 +37,7 @@ pub struct NativeReply {
 /// A routed request waiting for its handler.
 pub struct Job {
     pub route: Arc<Route>,
-    pub head: RequestHead,
+    pub head: Box<RequestHead>,
     pub body: BodyState,
     /// Set for requests to a mounted ASGI app.
     pub host: Option<Arc<HostSignal>>,

@@ -58,7 +58,7 @@ impl NativeIo {
     pub fn new_request<'py>(
         &self,
         py: Python<'py>,
-        head: RequestHead,
+        head: Box<RequestHead>,
         body: BodyState,
     ) -> PyResult<Bound<'py, Request>> {
         let spare = self

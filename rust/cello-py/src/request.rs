@@ -91,7 +91,9 @@ fn body_error(py: Python<'_>, e: BodyError) -> PyErr {
 /// `dict` or `weakref` slot.
 #[pyclass(module = "cello._cello", name = "Request", freelist = 64)]
 pub struct Request {
-    pub head: RequestHead,
+    /// Boxed: built on the I/O side and passed down several calls before it
+    /// lands here, where a recycled request swaps it in (see `refill`).
+    pub head: Box<RequestHead>,
     body: Mutex<BodyState>,
     params_dict: PyOnceLock<Py<PyDict>>,
     query_params: PyOnceLock<Py<QueryParams>>,
@@ -102,9 +104,9 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn new(head: RequestHead, body: BodyState) -> Self {
+    pub fn new(head: impl Into<Box<RequestHead>>, body: BodyState) -> Self {
         Request {
-            head,
+            head: head.into(),
             body: Mutex::new(body),
             params_dict: PyOnceLock::new(),
             query_params: PyOnceLock::new(),
@@ -142,7 +144,7 @@ impl Request {
             client: _,
             server: _,
             scheme: _,
-        } = head;
+        } = &mut **head;
         *method = http::Method::GET;
         *path = String::new();
         *raw_path = None;
@@ -159,11 +161,15 @@ impl Request {
     }
 
     /// Fills a cleared request with a new one's head and body.
-    pub fn refill(&mut self, py: Python<'_>, head: RequestHead, body: BodyState) {
+    pub fn refill(&mut self, py: Python<'_>, head: Box<RequestHead>, body: BodyState) {
         debug_assert!(self.is_vacant(py));
-        // SAFETY: a cleared head owns no allocation, so overwriting it
-        // without dropping it leaks nothing.
-        unsafe { std::ptr::write(&mut self.head, head) };
+        let cleared = std::mem::replace(&mut self.head, head);
+        // A cleared head owns nothing: its box is freed without walking it.
+        // SAFETY: `ManuallyDrop<T>` has the layout of `T`, so the allocation
+        // is freed with the layout it was made with.
+        drop(unsafe {
+            Box::from_raw(Box::into_raw(cleared).cast::<std::mem::ManuallyDrop<RequestHead>>())
+        });
         *self.body.get_mut().unwrap_or_else(|p| p.into_inner()) = body;
     }
 

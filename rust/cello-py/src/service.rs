@@ -190,7 +190,7 @@ impl NativeService {
         if too_long && !hosted {
             return ready(bytes_response(too_large(limit, &path), head_only));
         }
-        let head = RequestHead {
+        let head = Box::new(RequestHead {
             query: parts.uri.query().unwrap_or("").to_owned(),
             method: parts.method,
             version: parts.version,
@@ -201,7 +201,7 @@ impl NativeService {
             client: Some(conn.peer),
             server: Some(conn.local),
             scheme: "http",
-        };
+        });
         if hosted {
             return self.host(route, head, incoming, head_only);
         }
@@ -219,7 +219,7 @@ impl NativeService {
     fn host(
         &self,
         route: Arc<Route>,
-        head: RequestHead,
+        head: Box<RequestHead>,
         incoming: Incoming,
         head_only: bool,
     ) -> ResponseFuture {
@@ -258,7 +258,7 @@ impl NativeService {
     fn call_sync(
         &self,
         route: Arc<Route>,
-        head: RequestHead,
+        head: Box<RequestHead>,
         incoming: Incoming,
         head_only: bool,
     ) -> ResponseFuture {
@@ -307,7 +307,7 @@ impl NativeService {
     fn queue_async(
         &self,
         route: Arc<Route>,
-        head: RequestHead,
+        head: Box<RequestHead>,
         incoming: Incoming,
         head_only: bool,
     ) -> ResponseFuture {
@@ -391,7 +391,7 @@ enum Inline {
 fn run_sync(
     runner: &Arc<Runner>,
     route: &Route,
-    head: RequestHead,
+    head: Box<RequestHead>,
     body: BodyState,
     head_only: bool,
     handler_timeout: Option<Duration>,
