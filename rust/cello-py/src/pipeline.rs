@@ -47,7 +47,7 @@ pub struct NativeIo {
     /// Set when the runtime runs inside the event loop's waits.
     pub link: Option<Arc<crate::driver::LoopLink>>,
     /// A finished sync request's object that nobody else held, emptied,
-    /// for the next sync request to reuse (see `Runner::new_request`).
+    /// for the next sync request to reuse (see `new_request`).
     pub spare_request: Mutex<Option<Py<Request>>>,
 }
 

@@ -86,7 +86,7 @@ fn body_error(py: Python<'_>, e: BodyError) -> PyErr {
 }
 
 /// Not `frozen`: a sync handler's `Request` that nobody kept is emptied and
-/// reused for the next one (`Runner::new_request`). Everything a request
+/// reused for the next one (`NativeIo::new_request`). Everything a request
 /// carries must therefore live in these fields, where `clear` resets it: no
 /// `dict` or `weakref` slot.
 #[pyclass(module = "cello._cello", name = "Request", freelist = 64)]
