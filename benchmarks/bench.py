@@ -14,7 +14,7 @@ Normally started by run.sh, which installs wrk, the peer venv and the
 ceiling binary first. Environment:
   BENCH_DURATION   seconds per measured wrk run (default 3)
   BENCH_RUNS       passes, so measured runs per row; the table shows their
-                   median (default 3)
+                   median (default 5)
   BENCH_SERVERS    comma-separated server names to run (default: all)
   BENCH_SCENARIOS  comma-separated scenario keys to run (default: all)
   BENCH_INSTRUCTIONS  0 skips the callgrind instruction count (default: on)
@@ -668,7 +668,7 @@ def main() -> int:
     if not 1 <= seconds <= 120:
         print("BENCH_DURATION must be between 1 and 120 seconds", file=sys.stderr)
         return 2
-    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    runs = int(os.environ.get("BENCH_RUNS", "5"))
     if not 1 <= runs <= 10:
         print("BENCH_RUNS must be between 1 and 10", file=sys.stderr)
         return 2
