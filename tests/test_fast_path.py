@@ -88,7 +88,6 @@ def test_an_async_request_that_awaits_adds_only_the_resumed_step_natively(native
 ASGI_DOOR_CALLS = {
     "cello.app.App.__call__": 1.0,
     "cello.asgi.AsgiAdapter.__call__": 1.0,
-    "cello.asgi.AsgiAdapter._mounted": 1.0,
     "cello.asgi.AsgiAdapter._http": 1.0,
     "cello.asgi.AsgiAdapter._door": 1.0,
     "cello.asgi._declared_length": 1.0,

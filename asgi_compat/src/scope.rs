@@ -83,6 +83,7 @@ pub fn head_from_scope(scope: &Bound<'_, PyDict>) -> PyResult<(RequestHead, Stri
         query,
         headers,
         params: Vec::new(),
+        context: Vec::new(),
         client: address(item(scope, "client")?),
         server: address(item(scope, "server")?),
         scheme,

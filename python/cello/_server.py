@@ -50,7 +50,8 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
     worker process); without it the socket is bound here and the startup line
     printed."""
     app.debug = config.debug
-    app._core.max_body_size = config.limits.max_body_size
+    if app._body_limit is None:
+        app._core.max_body_size = config.limits.max_body_size
     loop = _new_event_loop(config.threads)
     driver = loop.driver if isinstance(loop, _loop.EventLoop) else None
     # Where the loop cannot run the server in its waits, one thread does.

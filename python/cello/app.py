@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from cello import _cello
+from cello._middleware import Entry, MiddlewareDecorators, PythonChain
 from cello._routes import (
     RouteDecorators,
     RouteInfo,
@@ -18,6 +19,8 @@ from cello._routes import (
 )
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
+from cello.exceptions import REFUSALS
+from cello.middleware import RequestId
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -28,7 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _EVENTS = ("startup", "shutdown")
 
 
-class App(RouteDecorators):
+class App(RouteDecorators, MiddlewareDecorators):
     """A Cello application.
 
     Register handlers with the route decorators, then serve it natively with
@@ -41,6 +44,8 @@ class App(RouteDecorators):
         self._hooks: dict[str, list[Callable[[], Any]]] = {e: [] for e in _EVENTS}
         self._asgi = AsgiAdapter(self)
         self._mounts: list[Mount] = []
+        self._python_middleware = PythonChain()
+        self._body_limit: int | None = None
         self.state = SimpleNamespace()
 
     @property
@@ -105,17 +110,55 @@ class App(RouteDecorators):
             )
         for info in blueprint.routes():
             self._add_route(info)
+        for entry in blueprint._middleware_entries():
+            self._add_middleware(entry)
+
+    # -- middleware --------------------------------------------------------
+
+    def _add_middleware(self, entry: Entry) -> None:
+        if entry.native is not None:
+            kind, options = entry.native._layer()
+            self._core.add_layer(kind, entry.prefix, options)
+        elif entry.python is not None:
+            self._python_middleware.add(entry.prefix, entry.python)
+            self._core.set_python_middleware(self._python_middleware.run)
+
+    def enable_body_limit(self, max_size: int = 10 * 1024 * 1024) -> None:
+        """Request bodies over ``max_size`` bytes get a 413, in every door, before
+        they are read when ``Content-Length`` says so. It takes precedence over
+        ``LimitsConfig.max_body_size``."""
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
+            raise ValueError(f"max_size must be a non-negative number of bytes, not {max_size!r}")
+        self._body_limit = max_size
+        self._core.max_body_size = max_size
+
+    def enable_request_id(self, header: str = "X-Request-ID") -> None:
+        """Gives every request an ID (see ``cello.middleware.RequestId``)."""
+        self.use(RequestId(header))
 
     # -- errors ------------------------------------------------------------
 
-    def exception_handler(self, exc_type: type[BaseException]) -> Callable[[F], F]:
+    def exception_handler(self, exc_type: type[BaseException] | int) -> Callable[[F], F]:
         """Decorator: ``handler(request, exc)`` answers for ``exc_type`` and its
-        subclasses. It may be ``async`` and may return anything a route may."""
-        if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
-            raise TypeError("exception_handler() takes an exception class")
+        subclasses, or for every ``HTTPException`` with the status code
+        ``exc_type``. It may be ``async`` and may return anything a route may.
+
+        It also answers the framework's own errors it covers (``404`` or
+        ``NotFound`` for unknown paths, ``405``, ``413``, ``408``).
+        """
+        if isinstance(exc_type, int) and not isinstance(exc_type, bool):
+            if not 400 <= exc_type <= 599:
+                raise ValueError(f"exception_handler() status must be 4xx or 5xx, not {exc_type}")
+            refusals = [exc_type] if exc_type in REFUSALS else []
+        elif isinstance(exc_type, type) and issubclass(exc_type, BaseException):
+            refusals = [s for s, cls in REFUSALS.items() if issubclass(cls, exc_type)]
+        else:
+            raise TypeError("exception_handler() takes an exception class or a status code")
 
         def decorator(handler: F) -> F:
-            self._core.add_exception_handler(exc_type, handler, is_async_handler(handler))
+            self._core.add_exception_handler(
+                exc_type, handler, is_async_handler(handler), refusals
+            )
             return handler
 
         return decorator

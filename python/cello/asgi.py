@@ -1,9 +1,10 @@
 """Door 2: a Cello ``App`` as an ASGI 3 application.
 
-``App.__call__`` lands here. This module only speaks ASGI: it reads the body
-from ``receive`` (enforcing the body limit as it goes), hands the scope to the
-native pipeline (the same one the native server runs), and sends what comes
-back as ``http.response.start`` and ``http.response.body`` messages.
+``App.__call__`` lands here. This module only speaks ASGI: it opens an exchange
+for the scope in Rust (middleware and routing, as on the native server), hands
+the request to a mounted app or reads the body from ``receive`` (enforcing the
+body limit as it goes) for the native pipeline, and sends what comes back as
+``http.response.start`` and ``http.response.body`` messages.
 """
 
 from __future__ import annotations
@@ -63,20 +64,27 @@ class AsgiAdapter:
             raise ValueError(f"Cello cannot handle ASGI scope type {kind!r}")
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        mounted = self._mounted(scope)
+        # Middleware and routing run in Rust, as on the native server.
+        exchange = self._door().begin(scope)
+        mounted = exchange.mount(scope)
         if mounted is not None:
-            await mounted[0](mounted[1], receive, send)
+            app, mounted_scope = mounted
+            await app(mounted_scope, receive, _LayeredSend(exchange, send) if exchange.layered else send)
             return
-        limit = self._app._core.max_body_size
-        try:
-            body = await _read_body(scope, receive, limit)
-        except _Disconnected:
-            return
+        body: bytes | None = b""
+        if exchange.wants_body:
+            try:
+                body = await _read_body(scope, receive, self._app._core.max_body_size)
+            except _Disconnected:
+                return
         future: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, Any]] = (
             asyncio.get_running_loop().create_future()
         )
-        self._door().handle(scope, body, future)
+        # Cancelling this call cancels the future, and with it the handler's Task.
+        exchange.run(body, future)
         status, headers, payload, stream = await future
+        if exchange.layered:
+            headers = exchange.finish_headers(status, headers)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         if stream is None:
             await send({"type": "http.response.body", "body": payload})
@@ -87,20 +95,6 @@ class AsgiAdapter:
             # Raising after the response started makes the server drop the
             # connection, so the client sees the body is incomplete.
             raise RuntimeError("the streamed response failed; see the logged error")
-
-    def _mounted(self, scope: Scope) -> tuple[Any, Scope] | None:
-        """A mounted app for this request, with the scope it should see:
-        ``path`` unchanged, ``root_path`` extended by the prefix, its own state."""
-        if not self._app._mounts:
-            return None
-        root = scope.get("root_path", "")
-        path = scope["path"]
-        route_path = path[len(root) :] if root and path.startswith(root) else path
-        found = self._app._core.find_mount(scope["method"], route_path or "/")
-        if found is None:
-            return None
-        app, prefix, state = found
-        return app, {**scope, "root_path": root + prefix, "state": dict(state)}
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -155,6 +149,20 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+class _LayeredSend:
+    """A mounted app's ``send``, passing its response head through the middleware."""
+
+    def __init__(self, exchange: _cello.Exchange, send: Send) -> None:
+        self._exchange = exchange
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = self._exchange.finish_headers(message["status"], message.get("headers", []))
+            message = {**message, "headers": headers}
+        await self._send(message)
 
 
 class _AsgiSink:

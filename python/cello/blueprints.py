@@ -10,13 +10,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from cello._middleware import Entry, MiddlewareDecorators
 from cello._routes import RouteDecorators, RouteInfo, _check_guards
 
 __all__ = ["Blueprint"]
 
 
-class Blueprint(RouteDecorators):
-    """A prefix plus the routes and child blueprints registered on it."""
+class Blueprint(RouteDecorators, MiddlewareDecorators):
+    """A prefix plus the routes, middleware and child blueprints registered on it.
+
+    Middleware added to a blueprint (``bp.use(...)``, ``@bp.middleware("http")``,
+    ``@bp.before_request``...) covers the requests whose path is the
+    blueprint's prefix or below it, known routes or not.
+    """
 
     def __init__(
         self, prefix: str, name: str | None = None, guards: Sequence[Any] | None = None
@@ -29,6 +35,7 @@ class Blueprint(RouteDecorators):
         self._prefix = prefix
         self._name = name if name is not None else prefix
         self._routes: list[RouteInfo] = []
+        self._middleware: list[Entry] = []
         self._children: list[Blueprint] = []
 
     @property
@@ -41,6 +48,9 @@ class Blueprint(RouteDecorators):
 
     def _add_route(self, info: RouteInfo) -> None:
         self._routes.append(info)
+
+    def _add_middleware(self, entry: Entry) -> None:
+        self._middleware.append(entry)
 
     def register(self, child: Blueprint) -> None:
         """Nests ``child``: its routes get this blueprint's prefix in front of its own."""
@@ -64,6 +74,13 @@ class Blueprint(RouteDecorators):
         out = [replace(r, path=self._prefix + r.path) for r in self._routes]
         for child in self._children:
             out.extend(replace(r, path=self._prefix + r.path) for r in child.routes())
+        return out
+
+    def _middleware_entries(self) -> list[Entry]:
+        """Every middleware with the full prefix it covers, nested blueprints included."""
+        out = [replace(e, prefix=self._prefix + e.prefix) for e in self._middleware]
+        for child in self._children:
+            out.extend(replace(e, prefix=self._prefix + e.prefix) for e in child._middleware_entries())
         return out
 
     def get_all_routes(self) -> list[tuple[str, str, Callable[..., Any]]]:

@@ -14,6 +14,8 @@ __all__ = [
     "CelloError",
     "ClientDisconnected",
     "HTTPException",
+    "MethodNotAllowed",
+    "NotFound",
     "PayloadTooLarge",
     "RequestTimeout",
 ]
@@ -58,19 +60,56 @@ class BadRequest(HTTPException, ValueError):
         super().__init__(400, detail)
 
 
+class NotFound(HTTPException):
+    """No route matches the request's path: 404.
+
+    Cello raises it for unknown paths only when an exception handler or a
+    Python middleware is there to see it; otherwise the 404 is answered in
+    Rust, with the same body.
+    """
+
+    def __init__(self, detail: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(404, detail, headers)
+
+
+class MethodNotAllowed(HTTPException):
+    """The path exists, but not for this method: 405, with ``Allow`` in ``headers``."""
+
+    def __init__(self, detail: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(405, detail, headers)
+
+
 class PayloadTooLarge(HTTPException):
     """The request body is over the configured limit: 413."""
 
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(413, detail)
+    def __init__(self, detail: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(413, detail, headers)
 
 
 class RequestTimeout(HTTPException):
     """The request body did not arrive within the body read timeout: 408."""
 
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(408, detail)
+    def __init__(self, detail: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(408, detail, headers)
 
 
 class ClientDisconnected(OSError):
     """The client went away before the request or response was complete."""
+
+
+#: The framework's own refusals, by status: what routing and the body limit
+#: raise when an exception handler or a Python middleware must see them.
+REFUSALS: dict[int, type[HTTPException]] = {
+    404: NotFound,
+    405: MethodNotAllowed,
+    408: RequestTimeout,
+    413: PayloadTooLarge,
+}
+
+
+def refusal(status: int, detail: str, headers: Mapping[str, str] | None) -> HTTPException:
+    """The exception for one of the framework's refusals (see ``REFUSALS``)."""
+    cls = REFUSALS.get(status)
+    if cls is None:
+        return HTTPException(status, detail, headers)
+    return cls(detail, headers)

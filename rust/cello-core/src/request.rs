@@ -17,6 +17,8 @@ pub struct RequestHead {
     pub headers: http::HeaderMap,
     /// Path parameters, filled in by routing.
     pub params: Vec<(String, String)>,
+    /// What middleware attached for the handler (`request.context`).
+    pub context: Vec<(&'static str, String)>,
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub scheme: &'static str,

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
+use cello_core::middleware::{Chain, Layer, RequestId};
 use cello_core::router::{Constraint, Lookup, Router};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -35,11 +36,17 @@ pub struct Mount {
     pub state: Py<pyo3::types::PyDict>,
 }
 
-/// A registered `exception_handler`.
+/// A registered `exception_handler`, for an exception class or, as in
+/// Starlette, for an `HTTPException` status code.
 pub struct ExceptionHandler {
-    pub exc_type: Py<PyType>,
+    pub key: HandlerKey,
     pub handler: Py<PyAny>,
     pub is_async: bool,
+}
+
+pub enum HandlerKey {
+    Class(Py<PyType>),
+    Status(u16),
 }
 
 /// State shared by the Python thread and the I/O threads.
@@ -48,6 +55,14 @@ pub struct AppCore {
     pub exception_handlers: RwLock<Vec<ExceptionHandler>>,
     pub debug: AtomicBool,
     pub max_body_size: AtomicUsize,
+    /// Native middleware, run by every door before routing.
+    pub chain: RwLock<Arc<Chain>>,
+    /// `cello.middleware._Pipeline.run(request, endpoint)` when the app has
+    /// Python middleware (`@app.middleware`, `before_request`...).
+    pub python_middleware: RwLock<Option<Py<PyAny>>>,
+    /// Statuses of the framework's own refusals (404, 405, 413...) that an
+    /// exception handler claims: those are answered through Python.
+    pub claimed_refusals: RwLock<Vec<u16>>,
 }
 
 /// Default request body limit: 10 MiB.
@@ -90,6 +105,29 @@ impl AppCore {
     pub fn max_body_size(&self) -> usize {
         self.max_body_size.load(Ordering::Relaxed)
     }
+
+    pub fn chain(&self) -> Arc<Chain> {
+        self.chain.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn python_middleware(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.python_middleware
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|m| m.clone_ref(py))
+    }
+
+    /// Whether a refusal with `status` must go through Python: an exception
+    /// handler claims it, or Python middleware must see it.
+    pub fn refusal_needs_python(&self, status: u16, has_python_middleware: bool) -> bool {
+        has_python_middleware
+            || self
+                .claimed_refusals
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&status)
+    }
 }
 
 #[pyclass(module = "cello._cello", name = "Cello", frozen)]
@@ -107,6 +145,9 @@ impl Cello {
                 exception_handlers: RwLock::new(Vec::new()),
                 debug: AtomicBool::new(false),
                 max_body_size: AtomicUsize::new(DEFAULT_MAX_BODY),
+                chain: RwLock::new(Arc::new(Chain::default())),
+                python_middleware: RwLock::new(None),
+                claimed_refusals: RwLock::new(Vec::new()),
             }),
         }
     }
@@ -216,37 +257,99 @@ impl Cello {
         Ok(())
     }
 
-    /// The mounted app serving `path`, as `(app, prefix, state)`, if any.
-    fn find_mount(
-        &self,
-        py: Python<'_>,
-        method: &str,
-        path: &str,
-    ) -> Option<(Py<PyAny>, String, Py<pyo3::types::PyDict>)> {
-        match self.core.route(method, path) {
-            Routed::Found { route, .. } => route
-                .mount
-                .as_ref()
-                .map(|m| (m.app.clone_ref(py), m.prefix.clone(), m.state.clone_ref(py))),
-            _ => None,
-        }
-    }
-
+    /// Registers `handler` for an exception class or an `HTTPException`
+    /// status code; `refusals` are the statuses of the framework's own
+    /// refusals it covers, which from now on are answered through it.
+    #[pyo3(signature = (key, handler, is_async, refusals = Vec::new()))]
     fn add_exception_handler(
         &self,
-        exc_type: Bound<'_, PyType>,
+        key: &Bound<'_, PyAny>,
         handler: Py<PyAny>,
         is_async: bool,
-    ) {
+        refusals: Vec<u16>,
+    ) -> PyResult<()> {
+        let key = match key.cast::<PyType>() {
+            Ok(cls) => HandlerKey::Class(cls.clone().unbind()),
+            Err(_) => HandlerKey::Status(key.extract()?),
+        };
         self.core
             .exception_handlers
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .push(ExceptionHandler {
-                exc_type: exc_type.unbind(),
+                key,
                 handler,
                 is_async,
             });
+        let mut claimed = self
+            .core
+            .claimed_refusals
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        for status in refusals {
+            if !claimed.contains(&status) {
+                claimed.push(status);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a native middleware layer (`kind` with its `options`) for every
+    /// path, or for `prefix` and the paths below it.
+    #[pyo3(signature = (kind, prefix = "", options = None))]
+    fn add_layer(
+        &self,
+        kind: &str,
+        prefix: &str,
+        options: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<()> {
+        let option = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+            match options {
+                Some(o) => o.get_item(name),
+                None => Ok(None),
+            }
+        };
+        let layer: Box<dyn Layer> = match kind {
+            "request_id" => match option("header")? {
+                Some(header) => Box::new(
+                    RequestId::new(&header.extract::<String>()?)
+                        .map_err(|e| PyValueError::new_err(format!("invalid header name: {e}")))?,
+                ),
+                None => Box::new(RequestId::default()),
+            },
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown native middleware {other:?}"
+                )))
+            }
+        };
+        let mut chain = self.core.chain.write().unwrap_or_else(|p| p.into_inner());
+        // Servers and doors hold the chain they started with: a layer added
+        // later makes a new chain rather than changing one in use.
+        let mut next = Chain::clone(&chain);
+        next.push(prefix, layer)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        *chain = Arc::new(next);
+        Ok(())
+    }
+
+    /// `(name, prefix)` of each native layer, in the order requests pass them.
+    fn layers(&self) -> Vec<(String, String)> {
+        self.core
+            .chain()
+            .names()
+            .into_iter()
+            .map(|(name, prefix)| (name.to_owned(), prefix.to_owned()))
+            .collect()
+    }
+
+    /// Sets (or with None clears) the Python middleware runner.
+    fn set_python_middleware(&self, runner: Option<Py<PyAny>>) {
+        *self
+            .core
+            .python_middleware
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = runner;
     }
 
     #[getter]

@@ -1,22 +1,34 @@
-//! Door 2: the native half of `App.__call__`. The Python adapter reads the
-//! body from `receive`; this turns the scope into a `Request` and runs the
-//! same pipeline the native server runs, resolving a future with the result.
+//! Door 2: the native half of `App.__call__`.
+//!
+//! For each `http` scope the Python adapter opens an `Exchange`, which runs
+//! the app's native middleware and routing at once, exactly as the native
+//! server does. The adapter then either hands the request to a mounted ASGI
+//! app, or reads the body from `receive` and has the exchange run the same
+//! pipeline the native server runs, resolving a future with the result.
+//! Every response head it sends goes back through the exchange, so the
+//! middleware sees it whoever made it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use cello_core::middleware::{Chain, Context as LayerContext};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 use crate::app::Cello;
 use crate::eager::TaskStarter;
-use crate::pipeline::{self, Completion, Runner};
-use crate::request::{BodyState, Request};
-use crate::routing::{dispatch, too_large, Dispatch};
+use crate::headers::checked_header_bytes;
+use crate::pipeline::{self, Completion, Endpoint, Runner};
+use crate::request::{BodyState, Request, RequestHead};
+use crate::response::{Payload, ResponseParts};
+use crate::routing::{dispatch, Dispatch, Refusal};
 
 /// The pipeline bound to one event loop, for ASGI calls made on it.
 #[pyclass(module = "cello._cello", frozen)]
 pub struct AsgiDoor {
     runner: Arc<Runner>,
+    /// The app's native middleware, as it was when this door opened.
+    chain: Arc<Chain>,
 }
 
 #[pymethods]
@@ -29,50 +41,219 @@ impl AsgiDoor {
                 start_task: TaskStarter::new(py, start_task),
                 event_loop,
                 native: None,
+                python_middleware: app.core.python_middleware(py),
             }),
+            chain: app.core.chain(),
         }
     }
 
-    /// Handles one `http` scope whose body was read (`None`: it was over the
-    /// limit). `future` receives `(status, headers, body, stream)`.
-    fn handle(
-        &self,
-        py: Python<'_>,
-        scope: &Bound<'_, PyDict>,
-        body: Option<Vec<u8>>,
-        future: Py<PyAny>,
-    ) -> PyResult<()> {
-        let (mut head, route_path) = cello_asgi::head_from_scope(scope)?;
+    /// Runs the middleware's request hooks and routing for one `http` scope.
+    fn begin(&self, scope: &Bound<'_, PyDict>) -> PyResult<Exchange> {
+        let (head, route_path) = cello_asgi::head_from_scope(scope)?;
+        let mut head = Box::new(head);
+        let mut context = LayerContext::default();
+        let layered = !self.chain.is_empty();
         let head_only = head.method == http::Method::HEAD;
-        let shown_path = head.path.clone();
-        let routed = match body {
-            None => Dispatch::Respond(too_large(self.runner.app.max_body_size(), &shown_path)),
-            Some(_) => dispatch(&self.runner.app, &head.method, &route_path, &shown_path),
+        let mut plan = None;
+        if layered {
+            if let Some(answer) = self.chain.request(&mut head, &mut context) {
+                plan = Some(Plan::Answer(ResponseParts {
+                    status: answer.status,
+                    headers: answer.headers,
+                    payload: Payload::Bytes(answer.body),
+                }));
+            }
+            head.context = context.values().to_vec();
+        }
+        let plan = match plan {
+            Some(plan) => plan,
+            None => match dispatch(&self.runner.app, &head.method, &route_path, &head.path) {
+                Dispatch::Handle {
+                    route,
+                    params,
+                    head_from_get,
+                } => {
+                    head.params = params;
+                    if route.mount.is_some() {
+                        Plan::Mount(route)
+                    } else {
+                        Plan::Run {
+                            endpoint: Endpoint::Handler(route),
+                            head_only: head_only || head_from_get,
+                        }
+                    }
+                }
+                Dispatch::Refuse(refusal) => {
+                    refusal_plan(&self.runner, refusal, &head, head_only)
+                }
+            },
+        };
+        Ok(Exchange {
+            runner: self.runner.clone(),
+            chain: self.chain.clone(),
+            context,
+            layered,
+            state: Mutex::new(Some((head, plan))),
+        })
+    }
+}
+
+/// What answers the request, decided by `begin`.
+enum Plan {
+    /// A response already made (a layer's answer, a refusal).
+    Answer(ResponseParts),
+    Run {
+        endpoint: Endpoint,
+        head_only: bool,
+    },
+    /// A mounted ASGI app (door 3 inside door 2).
+    Mount(Arc<crate::app::Route>),
+}
+
+/// One request through door 2, between `begin` and its response head.
+#[pyclass(module = "cello._cello", frozen)]
+pub struct Exchange {
+    runner: Arc<Runner>,
+    chain: Arc<Chain>,
+    context: LayerContext,
+    /// Whether any middleware layer must see the response head.
+    #[pyo3(get)]
+    layered: bool,
+    state: Mutex<Option<(Box<RequestHead>, Plan)>>,
+}
+
+impl Exchange {
+    fn take(&self) -> PyResult<(Box<RequestHead>, Plan)> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("this exchange has already been used"))
+    }
+
+    fn peek_mount(&self) -> Option<Arc<crate::app::Route>> {
+        match &*self.state.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((_, Plan::Mount(route))) => Some(route.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[pymethods]
+impl Exchange {
+    /// The mounted ASGI app serving this request and the scope it should
+    /// see (`root_path` extended by the prefix, its own lifespan state, and
+    /// the headers as the middleware left them), or None.
+    fn mount<'py>(
+        &self,
+        py: Python<'py>,
+        scope: &Bound<'py, PyDict>,
+    ) -> PyResult<Option<(Py<PyAny>, Bound<'py, PyDict>)>> {
+        let Some(route) = self.peek_mount() else {
+            return Ok(None);
+        };
+        let (head, _) = self.take()?;
+        let mount = route.mount.as_ref().expect("a mount plan holds a mount");
+        let scope = scope.copy()?;
+        let root: String = match scope.get_item("root_path")? {
+            Some(root) => root.extract()?,
+            None => String::new(),
+        };
+        scope.set_item("root_path", format!("{root}{}", mount.prefix))?;
+        scope.set_item("state", mount.state.bind(py).copy()?)?;
+        if self.layered {
+            scope.set_item("headers", cello_asgi::headers_to_asgi(py, &head.headers)?)?;
+        }
+        Ok(Some((mount.app.clone_ref(py), scope)))
+    }
+
+    /// Runs the pipeline with the body read from `receive` (`None`: it was
+    /// over the limit). `future` receives `(status, headers, body, stream)`.
+    fn run(&self, py: Python<'_>, body: Option<Vec<u8>>, future: Py<PyAny>) -> PyResult<()> {
+        let (head, plan) = self.take()?;
+        let head_only = head.method == http::Method::HEAD;
+        let plan = match (body.is_some(), plan) {
+            (false, Plan::Run { .. }) => {
+                let refusal = Refusal::too_large(self.runner.app.max_body_size());
+                refusal_plan(&self.runner, refusal, &head, head_only)
+            }
+            (_, plan) => plan,
         };
         let body = BodyState::Ready(body.unwrap_or_default().into());
-        match routed {
-            Dispatch::Respond(parts) => {
-                let request = Bound::new(py, Request::new(head, body))?;
+        let request = Bound::new(py, Request::new(head, body))?;
+        match plan {
+            Plan::Answer(parts) => {
                 let completion = Completion::Asgi {
                     future,
                     head: head_only,
                 };
                 pipeline::deliver(py, &self.runner, parts, completion, &request).delivered();
             }
-            Dispatch::Handle {
-                route,
-                params,
-                head_from_get,
+            Plan::Run {
+                endpoint,
+                head_only,
             } => {
-                head.params = params;
-                let request = Bound::new(py, Request::new(head, body))?;
                 let completion = Completion::Asgi {
                     future,
-                    head: head_only || head_from_get,
+                    head: head_only,
                 };
-                pipeline::run(py, &self.runner, &route, request, completion).delivered();
+                pipeline::run(py, &self.runner, endpoint, request, completion).delivered();
+            }
+            Plan::Mount(_) => {
+                return Err(PyRuntimeError::new_err(
+                    "a mounted app's request is served through mount()",
+                ))
             }
         }
         Ok(())
     }
+
+    /// Whether the request needs its body read before `run` (an answer
+    /// already made does not).
+    #[getter]
+    fn wants_body(&self) -> bool {
+        matches!(
+            &*self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            Some((_, Plan::Run { .. }))
+        )
+    }
+
+    /// The response headers after the middleware's response hooks, as an
+    /// ASGI header list.
+    fn finish_headers<'py>(
+        &self,
+        py: Python<'py>,
+        status: u16,
+        headers: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut map = asgi_header_map(headers)?;
+        self.chain.response(&self.context, status, &mut map);
+        cello_asgi::headers_to_asgi(py, &map)
+    }
+}
+
+/// A refusal is answered through the pipeline when an exception handler
+/// or Python middleware must see it, else at once.
+fn refusal_plan(runner: &Runner, refusal: Refusal, head: &RequestHead, head_only: bool) -> Plan {
+    let has_middleware = runner.python_middleware.is_some();
+    if runner.app.refusal_needs_python(refusal.status, has_middleware) {
+        Plan::Run {
+            endpoint: Endpoint::Refusal(Box::new(refusal)),
+            head_only,
+        }
+    } else {
+        Plan::Answer(refusal.parts(&head.path))
+    }
+}
+
+/// An ASGI header list (`[(name, value), ...]` of bytes) as a header map,
+/// under the rules every door applies to response headers.
+fn asgi_header_map(headers: &Bound<'_, PyAny>) -> PyResult<http::HeaderMap> {
+    let mut map = http::HeaderMap::new();
+    for pair in headers.try_iter()? {
+        let (name, value): (Vec<u8>, Vec<u8>) = pair?.extract()?;
+        let (name, value) = checked_header_bytes(&name, &value)?;
+        map.append(name, value);
+    }
+    Ok(map)
 }

@@ -54,6 +54,16 @@ pub fn to_parts(value: &Bound<'_, PyAny>) -> PyResult<ResponseParts> {
     Ok(ResponseParts::bytes(200, JSON_TYPE, to_json(value)?))
 }
 
+/// What a handler's return value means, as a `Response`: the same object
+/// when it is one. Python middleware gets every response in this form.
+#[pyfunction]
+pub fn as_response<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if value.is_instance_of::<Response>() {
+        return Ok(value.clone());
+    }
+    Ok(Bound::new(value.py(), Response::from_parts(to_parts(value)?))?.into_any())
+}
+
 /// A problem as response parts.
 pub fn problem_parts(problem: &Problem) -> ResponseParts {
     ResponseParts::bytes(problem.status, PROBLEM_TYPE, problem.to_json())

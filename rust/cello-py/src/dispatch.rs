@@ -19,10 +19,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::app::Route;
 use crate::asgi_host::{self, HostSignal};
 use crate::driver::LoopLink;
-use crate::pipeline::{self, Completion, Runner, Stage};
+use crate::pipeline::{self, Completion, Endpoint, Runner, Stage};
 use crate::request::{BodyState, Request, RequestHead};
 
 /// The answer to a native request, with the request body if the handler
@@ -36,7 +35,7 @@ pub struct NativeReply {
 
 /// A routed request waiting for its handler.
 pub struct Job {
-    pub route: Arc<Route>,
+    pub endpoint: Endpoint,
     pub head: Box<RequestHead>,
     pub body: BodyState,
     /// Set for requests to a mounted ASGI app.
@@ -156,7 +155,7 @@ pub struct ServerHandle {
 /// Starts the handler (or hosted ASGI app) of a routed request.
 pub fn start_job(py: Python<'_>, runner: &Arc<Runner>, job: Job) {
     let Job {
-        route,
+        endpoint,
         head,
         body,
         host,
@@ -166,11 +165,13 @@ pub fn start_job(py: Python<'_>, runner: &Arc<Runner>, job: Job) {
     if reply.is_closed() {
         return; // the client left while the job was queued
     }
-    if let (Some(mount), Some(signal)) = (&route.mount, host) {
-        if let Err(e) = asgi_host::start(py, runner, &route, mount, head, signal, reply) {
-            e.print(py);
+    if let (Endpoint::Handler(route), Some(signal)) = (&endpoint, host) {
+        if let Some(mount) = &route.mount {
+            if let Err(e) = asgi_host::start(py, runner, route, mount, head, signal, reply) {
+                e.print(py);
+            }
+            return;
         }
-        return;
     }
     match Bound::new(py, Request::new(head, body)) {
         Ok(request) => {
@@ -178,7 +179,7 @@ pub fn start_job(py: Python<'_>, runner: &Arc<Runner>, job: Job) {
                 reply,
                 head: head_only,
             };
-            pipeline::run(py, runner, &route, request, completion).delivered();
+            pipeline::run(py, runner, endpoint, request, completion).delivered();
         }
         Err(e) => e.print(py),
     }

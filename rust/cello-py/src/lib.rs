@@ -72,8 +72,12 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<streaming::StreamSink>()?;
     m.add_class::<pipeline::Drive>()?;
     m.add_class::<asgi_door::AsgiDoor>()?;
+    m.add_class::<asgi_door::Exchange>()?;
+    m.add_class::<pipeline::CallNext>()?;
+    m.add_class::<pipeline::CancelTask>()?;
     m.add_class::<asgi_host::HostCall>()?;
     m.add_function(wrap_pyfunction!(streaming::chunk_to_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::as_response, m)?)?;
     m.add_function(wrap_pyfunction!(service::start_server, m)?)?;
     m.add_function(wrap_pyfunction!(service::bind_listener, m)?)?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;

@@ -16,14 +16,15 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::app::{AppCore, Route};
+use crate::app::{AppCore, HandlerKey, Route};
 use crate::capi;
 use crate::convert::{finalize, finalize_for_hyper, problem_parts, to_http, to_parts};
 use crate::dispatch::{NativeReply, Queue, Work};
 use crate::eager::TaskStarter;
 use crate::headers::extract_headers;
 use crate::request::{BodyState, Request, RequestHead};
-use crate::response::{Payload, ResponseParts};
+use crate::response::{Payload, Response, ResponseParts};
+use crate::routing::Refusal;
 use crate::streaming::StreamSink;
 use crate::support::support;
 
@@ -35,6 +36,14 @@ pub struct Runner {
     pub event_loop: Py<PyAny>,
     /// The native server's I/O side; `None` for the ASGI door.
     pub native: Option<NativeIo>,
+    /// The app's Python middleware runner, as it was when this door opened.
+    pub python_middleware: Option<Py<PyAny>>,
+}
+
+/// What answers a routed request: a handler, or one of the framework's refusals.
+pub enum Endpoint {
+    Handler(Arc<Route>),
+    Refusal(Box<Refusal>),
 }
 
 /// What the native server adds: the I/O runtime, and the queue to the
@@ -119,9 +128,55 @@ pub enum Completion {
     Inline { head: bool },
     /// Door 2: resolve an asyncio future with `(status, headers, body, stream)`.
     Asgi { future: Py<PyAny>, head: bool },
+    /// A Python middleware's `call_next`: resolve an asyncio future with the
+    /// `Response`, which goes on through the middleware and then its door.
+    Middleware { future: Py<PyAny> },
+}
+
+/// Cancels `task` when `awaited`, the future an ASGI call (or a Python
+/// middleware) awaits for its response, is cancelled: under an ASGI server a
+/// cancelled request cancels its handler, as a Starlette endpoint would be.
+fn cancel_with(py: Python<'_>, awaited: &Bound<'_, PyAny>, task: &Bound<'_, PyAny>) {
+    if task.call_method0(intern!(py, "done")).and_then(|d| d.is_truthy()).unwrap_or(true) {
+        return;
+    }
+    let canceller = CancelTask {
+        task: task.clone().unbind(),
+    };
+    let added = Py::new(py, canceller)
+        .and_then(|c| awaited.call_method1(intern!(py, "add_done_callback"), (c,)));
+    if let Err(e) = added {
+        e.print(py);
+    }
+}
+
+/// A done callback: cancels its Task when the future it is on was cancelled.
+#[pyclass(module = "cello._cello", frozen)]
+pub struct CancelTask {
+    task: Py<PyAny>,
+}
+
+#[pymethods]
+impl CancelTask {
+    fn __call__(&self, py: Python<'_>, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0(intern!(py, "cancelled"))?.is_truthy()? {
+            self.task.bind(py).call_method0(intern!(py, "cancel"))?;
+        }
+        Ok(())
+    }
 }
 
 impl Completion {
+    /// The future a door-2 caller or a Python middleware awaits, if any.
+    fn awaited_future(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        match self {
+            Completion::Asgi { future, .. } | Completion::Middleware { future } => {
+                Some(future.clone_ref(py))
+            }
+            _ => None,
+        }
+    }
+
     /// A completion that can be kept for later: an `Inline` one turns into a
     /// channel, and the answer says where its response will arrive.
     fn deferred(self) -> (Completion, Answer) {
@@ -161,8 +216,115 @@ pub enum Stage {
     ExceptionHandler,
 }
 
-/// Runs `route` for `request` and delivers the response.
+/// Runs `endpoint` for `request`, inside the Python middleware if the app
+/// has any, and delivers the response.
 pub fn run(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    endpoint: Endpoint,
+    request: Bound<'_, Request>,
+    completion: Completion,
+) -> Answer {
+    let Some(middleware) = &runner.python_middleware else {
+        return run_endpoint(py, runner, &endpoint, request, completion);
+    };
+    let task_name = match &endpoint {
+        Endpoint::Handler(route) => Some(route.task_name.clone_ref(py)),
+        Endpoint::Refusal(_) => None,
+    };
+    let call_next = CallNext {
+        runner: runner.clone(),
+        endpoint: Mutex::new(Some(endpoint)),
+    };
+    let outcome = Py::new(py, call_next)
+        .and_then(|call_next| middleware.bind(py).call1((&request, call_next)));
+    settle(
+        py,
+        runner,
+        &request,
+        outcome,
+        true,
+        Stage::Handler,
+        completion,
+        task_name.as_ref().map(|n| n.bind(py)),
+    )
+}
+
+fn run_endpoint(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    endpoint: &Endpoint,
+    request: Bound<'_, Request>,
+    completion: Completion,
+) -> Answer {
+    match endpoint {
+        Endpoint::Handler(route) => run_handler(py, runner, route, request, completion),
+        Endpoint::Refusal(refusal) => refuse(py, runner, refusal, request, completion),
+    }
+}
+
+/// A refusal raised as its `cello.exceptions` class, so exception handlers
+/// and Python middleware see it as they see a handler's `HTTPException`.
+fn refuse(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    refusal: &Refusal,
+    request: Bound<'_, Request>,
+    completion: Completion,
+) -> Answer {
+    let raised = (|| -> PyResult<PyErr> {
+        let headers = pyo3::types::PyDict::new(py);
+        for (name, value) in &refusal.headers {
+            headers.set_item(name, value)?;
+        }
+        let exc = support(py)?
+            .refusal
+            .bind(py)
+            .call1((refusal.status, &refusal.detail, headers))?;
+        Ok(PyErr::from_value(exc))
+    })();
+    match raised {
+        Ok(err) => handle_exception(py, runner, &request, err, completion),
+        Err(e) => {
+            log_error(py, &e, &request);
+            let parts = refusal.parts(&request.borrow().head.path);
+            deliver(py, runner, parts, completion, &request)
+        }
+    }
+}
+
+/// `call_next` of a Python middleware: runs the endpoint once and gives a
+/// future of its `Response` (handler errors already mapped to responses).
+#[pyclass(module = "cello._cello", frozen)]
+pub struct CallNext {
+    runner: Arc<Runner>,
+    endpoint: Mutex<Option<Endpoint>>,
+}
+
+#[pymethods]
+impl CallNext {
+    fn __call__(&self, py: Python<'_>, request: Bound<'_, Request>) -> PyResult<Py<PyAny>> {
+        let endpoint = self
+            .endpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("call_next() can be called only once"))?;
+        let future = self
+            .runner
+            .event_loop
+            .bind(py)
+            .call_method0(intern!(py, "create_future"))?;
+        let completion = Completion::Middleware {
+            future: future.clone().unbind(),
+        };
+        run_endpoint(py, &self.runner, &endpoint, request, completion).delivered();
+        Ok(future.unbind())
+    }
+}
+
+/// Runs a handler with no Python middleware around it.
+pub fn run_handler(
     py: Python<'_>,
     runner: &Arc<Runner>,
     route: &Route,
@@ -269,6 +431,7 @@ fn settle(
 ) -> Answer {
     let outcome = match outcome {
         Ok(coro) if is_async => {
+            let awaited = completion.awaited_future(py);
             let (completion, answer) = completion.deferred();
             if let Some(queue) = runner.off_loop() {
                 // A sync handler on an I/O thread whose exception handler is
@@ -299,7 +462,11 @@ fn settle(
                     return answer;
                 }
             };
-            if let Err(e) = runner.start_task.start(py, drive.as_any(), task_name) {
+            let started = runner.start_task.start(py, drive.as_any(), task_name);
+            if let (Ok(task), Some(awaited)) = (&started, awaited) {
+                cancel_with(py, awaited.bind(py), task);
+            }
+            if let Err(e) = started {
                 match drive.get().take() {
                     Some(Ending::Pipeline(p)) => {
                         // Deferred above: this answer goes through the channel.
@@ -403,10 +570,34 @@ fn find_exception_handler(
     if handlers.is_empty() {
         return None;
     }
+    // As in Starlette, a handler for an `HTTPException`'s status code comes
+    // before the handlers for its classes.
+    if handlers
+        .iter()
+        .any(|h| matches!(h.key, HandlerKey::Status(_)))
+    {
+        let support = support(py).ok()?;
+        if exc.is_instance(support.http_exception.bind(py)).ok()? {
+            let status: u16 = exc
+                .getattr(intern!(py, "status_code"))
+                .ok()?
+                .extract()
+                .ok()?;
+            let found = handlers
+                .iter()
+                .find(|h| matches!(h.key, HandlerKey::Status(s) if s == status));
+            if let Some(h) = found {
+                return Some((h.handler.clone_ref(py), h.is_async));
+            }
+        }
+    }
     let mro = exc.get_type().getattr(intern!(py, "__mro__")).ok()?;
     for cls in mro.try_iter().ok()? {
         let cls = cls.ok()?;
-        if let Some(h) = handlers.iter().find(|h| h.exc_type.bind(py).is(&cls)) {
+        let found = handlers
+            .iter()
+            .find(|h| matches!(&h.key, HandlerKey::Class(c) if c.bind(py).is(&cls)));
+        if let Some(h) = found {
             return Some((h.handler.clone_ref(py), h.is_async));
         }
     }
@@ -499,6 +690,19 @@ pub(crate) fn deliver(
     let (reply, head) = match completion {
         Completion::Native { reply, head } => (Some(reply), head),
         Completion::Inline { head } => (None, head),
+        Completion::Middleware { future } => {
+            let resolved = Py::new(py, Response::from_parts(parts)).and_then(|response| {
+                let future = future.bind(py);
+                if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+                    future.call_method1(intern!(py, "set_result"), (response,))?;
+                }
+                Ok(())
+            });
+            if let Err(e) = resolved {
+                log_error(py, &e, request);
+            }
+            return Answer::Delivered;
+        }
         Completion::Asgi { future, head } => {
             finalize(&mut parts, head);
             let resolved = asgi_result(py, parts).and_then(|result| {

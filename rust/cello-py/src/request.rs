@@ -141,6 +141,7 @@ impl Request {
             query,
             headers,
             params,
+            context,
             client: _,
             server: _,
             scheme: _,
@@ -151,6 +152,7 @@ impl Request {
         *query = String::new();
         *headers = http::HeaderMap::new();
         *params = Vec::new();
+        *context = Vec::new();
         *body.get_mut().unwrap_or_else(|p| p.into_inner()) = BodyState::Gone;
         *params_dict = PyOnceLock::new();
         *query_params = PyOnceLock::new();
@@ -362,6 +364,7 @@ impl Request {
             query: query_string,
             headers: header_map(headers)?,
             params: params.unwrap_or_default(),
+            context: Vec::new(),
             client: None,
             server: None,
             scheme: "http",
@@ -711,7 +714,12 @@ impl Request {
     #[getter(context)]
     fn request_context(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let ctx = self.context_obj.get_or_try_init(py, || {
-            support(py)?.context.bind(py).call0().map(Bound::unbind)
+            let ctx = support(py)?.context.bind(py).call0()?;
+            // What native middleware attached (the request ID...).
+            for (key, value) in &self.head.context {
+                ctx.set_item(key, value)?;
+            }
+            Ok::<_, PyErr>(ctx.unbind())
         })?;
         Ok(ctx.clone_ref(py))
     }

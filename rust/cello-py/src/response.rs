@@ -100,6 +100,25 @@ pub struct Response {
 }
 
 impl Response {
+    /// The `Response` a Python middleware's `call_next` returns.
+    pub fn from_parts(parts: ResponseParts) -> Self {
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        Response {
+            status: parts.status,
+            headers,
+            payload: parts.payload,
+        }
+    }
+
     pub fn to_parts(&self, py: Python<'_>) -> ResponseParts {
         let mut headers = http::HeaderMap::new();
         append_pairs(&mut headers, &self.headers);

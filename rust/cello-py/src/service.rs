@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cello_core::access_log::{self, AccessLog, Entry};
 use cello_core::clock;
+use cello_core::middleware::{Answer as LayerAnswer, Chain, Context as LayerContext};
 use cello_core::problem::Problem;
 use cello_core::query::decode_path;
 use cello_core::server::{self, Body, ConnInfo, ServerConfig, Service, Timeouts};
@@ -27,9 +28,10 @@ use crate::convert::{bytes_response, problem_response};
 use crate::dispatch::{self, Dispatcher, Job, NativeReply, Queue, ServerHandle, Wake, Work};
 use crate::driver::{LoopDriver, LoopLink};
 use crate::eager::TaskStarter;
-use crate::pipeline::{self, Answer, Completion, NativeIo, Runner};
+use crate::pipeline::{self, Answer, Completion, Endpoint, NativeIo, Runner};
 use crate::request::{read_limited, BodyError, BodyState, RequestHead};
-use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
+use crate::response::{Payload, ResponseParts};
+use crate::routing::{dispatch, Dispatch, Refusal};
 use crate::support;
 
 /// The service's answer: most sync handlers have it at once, and a ready
@@ -69,6 +71,8 @@ struct NativeService {
     body_timeout: Option<Duration>,
     handler_timeout: Option<Duration>,
     log: Option<AccessLog>,
+    /// The app's native middleware, as it was when the server started.
+    chain: Arc<Chain>,
 }
 
 /// Methods whose bodies are left on the socket until the handler asks.
@@ -117,101 +121,195 @@ impl Service for NativeService {
     type Future = ResponseFuture;
 
     fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> ResponseFuture {
-        let Some(log) = &self.log else {
-            return self.respond(req, conn);
+        if self.chain.is_empty() && self.log.is_none() {
+            return self.respond(req, conn, None);
+        }
+        let logged = self.log.as_ref().map(|log| Logged::start(log, &req, conn));
+        let mut context = LayerContext::default();
+        let layered = !self.chain.is_empty();
+        let response = self.respond(req, conn, layered.then_some(&mut context));
+        let chain = self.chain.clone();
+        // Every response passes here, whoever made it: a handler, a refusal,
+        // a timeout, a layer's own answer or a mounted app.
+        let finish = move |mut response: Box<http::Response<Body>>| {
+            if layered {
+                let status = response.status().as_u16();
+                chain.response(&context, status, response.headers_mut());
+            }
+            if let Some(logged) = logged {
+                logged.record(&response);
+            }
+            response
         };
-        let log = log.clone();
-        let started = Instant::now();
-        let method = req.method().clone();
-        let version = req.version();
-        let target = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default();
-        let response = self.respond(req, conn);
-        ResponseFuture::later(async move {
-            let response = response.await;
-            log.record(&Entry {
-                client: Some(conn.peer),
-                method: method.as_str(),
-                target: &target,
-                version,
-                status: response.status().as_u16(),
-                size: response.body().exact_len(),
-                duration: started.elapsed(),
-            });
-            *response
-        })
+        match response {
+            ResponseFuture::Ready(Some(response)) => ResponseFuture::Ready(Some(finish(response))),
+            pending => ResponseFuture::later(async move { *finish(pending.await) }),
+        }
+    }
+}
+
+/// What the access log needs of a request, taken before the service consumes it.
+struct Logged {
+    log: AccessLog,
+    started: Instant,
+    client: std::net::SocketAddr,
+    method: http::Method,
+    version: http::Version,
+    target: String,
+}
+
+impl Logged {
+    fn start(log: &AccessLog, req: &http::Request<Incoming>, conn: ConnInfo) -> Self {
+        Logged {
+            log: log.clone(),
+            started: Instant::now(),
+            client: conn.peer,
+            method: req.method().clone(),
+            version: req.version(),
+            target: req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn record(self, response: &http::Response<Body>) {
+        self.log.record(&Entry {
+            client: Some(self.client),
+            method: self.method.as_str(),
+            target: &self.target,
+            version: self.version,
+            status: response.status().as_u16(),
+            size: response.body().exact_len(),
+            duration: self.started.elapsed(),
+        });
     }
 }
 
 impl NativeService {
-    fn respond(&self, req: http::Request<Incoming>, conn: ConnInfo) -> ResponseFuture {
+    /// Middleware (when `layers` holds the request's context), routing, then
+    /// the endpoint: a handler, a mounted app or a refusal.
+    fn respond(
+        &self,
+        req: http::Request<Incoming>,
+        conn: ConnInfo,
+        layers: Option<&mut LayerContext>,
+    ) -> ResponseFuture {
         let (parts, incoming) = req.into_parts();
         let path = decode_path(parts.uri.path());
         let head_only = parts.method == http::Method::HEAD;
         let limit = self.app.max_body_size();
-        let body_timeout = self.body_timeout;
         // hyper parsed and checked the declared content-length: for such a
         // body the lower bound of the size hint is that length (for a chunked
         // one it is 0, and the limit is enforced while reading).
         let too_long = incoming.size_hint().lower() > limit as u64;
-        let (route, params, head_from_get) = match dispatch(&self.app, &parts.method, &path, &path)
-        {
-            Dispatch::Handle {
-                route,
-                params,
-                head_from_get,
-            } => (route, params, head_from_get),
-            Dispatch::Respond(problem) => {
-                let mut response = bytes_response(problem, head_only);
-                if incoming.is_end_stream() {
-                    return ready(response);
-                }
-                if too_long {
-                    response.headers_mut().insert(
-                        http::header::CONNECTION,
-                        http::HeaderValue::from_static("close"),
-                    );
-                    return ready(response);
-                }
-                return ResponseFuture::later(discard_then(
-                    incoming,
-                    limit,
-                    body_timeout,
-                    response,
-                ));
-            }
-        };
-        // A mounted ASGI app sees its body as it arrives, with no limit of
-        // Cello's (as under other ASGI servers).
-        let hosted = route.mount.is_some();
-        if too_long && !hosted {
-            return ready(bytes_response(too_large(limit, &path), head_only));
-        }
-        let head = Box::new(RequestHead {
+        let mut head = Box::new(RequestHead {
             query: parts.uri.query().unwrap_or("").to_owned(),
             method: parts.method,
             version: parts.version,
             raw_path: (path != parts.uri.path()).then(|| parts.uri.path().to_owned()),
             path,
             headers: parts.headers,
-            params,
+            params: Vec::new(),
+            context: Vec::new(),
             client: Some(conn.peer),
             server: Some(conn.local),
             scheme: "http",
         });
-        if hosted {
+        if let Some(context) = layers {
+            if let Some(answer) = self.chain.request(&mut head, context) {
+                return self.answer_now(layer_parts(answer), incoming, head_only, too_long);
+            }
+            head.context = context.values().to_vec();
+        }
+        let (route, head_from_get) = match dispatch(&self.app, &head.method, &head.path, &head.path)
+        {
+            Dispatch::Handle {
+                route,
+                params,
+                head_from_get,
+            } => {
+                head.params = params;
+                (route, head_from_get)
+            }
+            Dispatch::Refuse(refusal) => {
+                return self.refuse(refusal, head, incoming, head_only, too_long)
+            }
+        };
+        // A mounted ASGI app sees its body as it arrives, with no limit of
+        // Cello's (as under other ASGI servers).
+        if route.mount.is_some() {
             return self.host(route, head, incoming, head_only);
         }
+        if too_long {
+            return self.refuse(Refusal::too_large(limit), head, incoming, head_only, true);
+        }
         let head_only = head_only || head_from_get;
-        // An async handler that cannot suspend takes the sync path.
-        if route.is_async && route.suspends {
-            self.queue_async(route, head, incoming, head_only)
+        // Python middleware is async; an async handler that cannot suspend
+        // takes the sync path.
+        let wrapped = self.runner.python_middleware.is_some();
+        if wrapped || (route.is_async && route.suspends) {
+            self.queue_async(Endpoint::Handler(route), head, incoming, head_only)
         } else {
             self.call_sync(route, head, incoming, head_only)
         }
+    }
+
+    /// Answers a refusal: in Rust, or through the pipeline when an exception
+    /// handler or Python middleware must see it. The request body is not
+    /// read for it, only discarded.
+    fn refuse(
+        &self,
+        refusal: Refusal,
+        head: Box<RequestHead>,
+        incoming: Incoming,
+        head_only: bool,
+        too_long: bool,
+    ) -> ResponseFuture {
+        let handoff = self.handoff();
+        if !handoff.needs_python(&refusal) {
+            let parts = refusal.parts(&head.path);
+            return self.answer_now(parts, incoming, head_only, too_long);
+        }
+        let limit = self.app.max_body_size();
+        let body_timeout = self.body_timeout;
+        ResponseFuture::later(async move {
+            let endpoint = Endpoint::Refusal(Box::new(refusal));
+            let response = handoff.through_python(endpoint, head, head_only).await;
+            finish_unread(incoming, too_long, limit, body_timeout, response).await
+        })
+    }
+
+    fn handoff(&self) -> Handoff {
+        Handoff {
+            runner: self.runner.clone(),
+            link: self.link.clone(),
+            queue: self.queue.clone(),
+            handler_timeout: self.handler_timeout,
+        }
+    }
+
+    /// A response made without the pipeline, for a request whose body (if
+    /// any) nobody will read.
+    fn answer_now(
+        &self,
+        parts: ResponseParts,
+        incoming: Incoming,
+        head_only: bool,
+        too_long: bool,
+    ) -> ResponseFuture {
+        let mut response = bytes_response(parts, head_only);
+        if incoming.is_end_stream() {
+            return ready(response);
+        }
+        if too_long {
+            close_after(&mut response);
+            return ready(response);
+        }
+        let limit = self.app.max_body_size();
+        let body_timeout = self.body_timeout;
+        ResponseFuture::later(discard_then(incoming, limit, body_timeout, response))
     }
 
     /// A mounted ASGI app runs on the event-loop thread and sees its body as
@@ -238,7 +336,7 @@ impl NativeService {
             };
             let (reply, response) = oneshot::channel();
             let job = Job {
-                route,
+                endpoint: Endpoint::Handler(route),
                 head,
                 body: BodyState::Ready(Bytes::new()),
                 host: Some(signal),
@@ -276,6 +374,7 @@ impl NativeService {
             };
         }
         let runner = self.runner.clone();
+        let handoff = self.handoff();
         let lazy = body_is_lazy(&head.method);
         ResponseFuture::later(async move {
             // The handler cannot wait for its body on this thread, so the body
@@ -283,7 +382,7 @@ impl NativeService {
             // a failed read is raised only if the handler asks for the body.
             let body = match read_first(incoming, lazy, limit, body_timeout).await {
                 Ok(body) => body,
-                Err(e) => return body_error_response(e, &head.path, head_only),
+                Err(e) => return handoff.body_error_response(e, head, head_only).await,
             };
             let unusable = matches!(body, BodyState::Failed(_));
             let mut response =
@@ -306,11 +405,12 @@ impl NativeService {
     /// right here when this is that thread, else queued for it.
     fn queue_async(
         &self,
-        route: Arc<Route>,
+        endpoint: Endpoint,
         head: Box<RequestHead>,
         incoming: Incoming,
         head_only: bool,
     ) -> ResponseFuture {
+        let handoff = self.handoff();
         let queue = self.queue.clone();
         let runner = self.runner.clone();
         let link = self.link.clone();
@@ -335,14 +435,14 @@ impl NativeService {
                 // is read first, as for a sync handler.
                 match read_first(incoming, lazy, limit, body_timeout).await {
                     Ok(body) => body,
-                    Err(e) => return body_error_response(e, &head.path, head_only),
+                    Err(e) => return handoff.body_error_response(e, head, head_only).await,
                 }
             };
             let unusable = matches!(body, BodyState::Failed(_));
             let (reply, response) = oneshot::channel();
             let path = head.path.clone();
             let job = Job {
-                route,
+                endpoint,
                 head,
                 body,
                 host: None,
@@ -410,7 +510,8 @@ fn run_sync(
             }
         };
         let completion = Completion::Inline { head: head_only };
-        let answer = pipeline::run(py, runner, route, request.clone(), completion);
+        // Requests with Python middleware never come here (it is async).
+        let answer = pipeline::run_handler(py, runner, route, request.clone(), completion);
         if let Some(link) = io.link.as_deref() {
             link.after_python(py);
         }
@@ -470,20 +571,93 @@ fn no_response(head_only: bool) -> http::Response<Body> {
     )
 }
 
-/// The answer when a body that had to be read first could not be.
-fn body_error_response(e: BodyError, path: &str, head_only: bool) -> http::Response<Body> {
-    match e {
-        BodyError::TooLarge(limit) => bytes_response(too_large(limit, path), head_only),
-        BodyError::TimedOut => bytes_response(
-            closing_problem(
-                408,
-                "the request body was not received in time".into(),
-                path,
-            ),
+/// What a request's future needs to hand work to the event-loop thread.
+#[derive(Clone)]
+struct Handoff {
+    runner: Arc<Runner>,
+    link: Option<Arc<LoopLink>>,
+    queue: Arc<Queue>,
+    handler_timeout: Option<Duration>,
+}
+
+impl Handoff {
+    fn needs_python(&self, refusal: &Refusal) -> bool {
+        let has_middleware = self.runner.python_middleware.is_some();
+        self.runner
+            .app
+            .refusal_needs_python(refusal.status, has_middleware)
+    }
+
+    /// Runs `endpoint` with an empty body on the event-loop thread.
+    async fn through_python(
+        &self,
+        endpoint: Endpoint,
+        head: Box<RequestHead>,
+        head_only: bool,
+    ) -> http::Response<Body> {
+        let (reply, response) = oneshot::channel();
+        let path = head.path.clone();
+        let job = Job {
+            endpoint,
+            head,
+            body: BodyState::Ready(Bytes::new()),
+            host: None,
             head_only,
-        ),
-        // Nobody is left to read this; hyper discards it.
-        BodyError::Disconnected => problem_response(&Problem::new(400), head_only),
+            reply,
+        };
+        start_or_queue(&self.runner, self.link.as_deref(), &self.queue, job);
+        match reply_within(response, self.handler_timeout, path, head_only).await {
+            Ok(reply) => *reply.response,
+            Err(_) => no_response(head_only),
+        }
+    }
+
+    /// The answer when a body that had to be read first could not be.
+    async fn body_error_response(
+        &self,
+        e: BodyError,
+        head: Box<RequestHead>,
+        head_only: bool,
+    ) -> http::Response<Body> {
+        let refusal = match e {
+            BodyError::TooLarge(limit) => Refusal::too_large(limit),
+            BodyError::TimedOut => Refusal::body_timed_out(),
+            // Nobody is left to read this; hyper discards it.
+            BodyError::Disconnected => return problem_response(&Problem::new(400), head_only),
+        };
+        if self.needs_python(&refusal) {
+            let endpoint = Endpoint::Refusal(Box::new(refusal));
+            return self.through_python(endpoint, head, head_only).await;
+        }
+        bytes_response(refusal.parts(&head.path), head_only)
+    }
+}
+
+/// The last step of a refusal answered through Python: what is left of the
+/// request body is discarded, or the connection closed when it is too large.
+async fn finish_unread(
+    incoming: Incoming,
+    too_long: bool,
+    limit: usize,
+    timeout: Option<Duration>,
+    mut response: http::Response<Body>,
+) -> http::Response<Body> {
+    if incoming.is_end_stream() {
+        return response;
+    }
+    if too_long {
+        close_after(&mut response);
+        return response;
+    }
+    discard_then(incoming, limit, timeout, response).await
+}
+
+/// A layer's own answer as response parts.
+fn layer_parts(answer: LayerAnswer) -> ResponseParts {
+    ResponseParts {
+        status: answer.status,
+        headers: answer.headers,
+        payload: Payload::Bytes(answer.body),
     }
 }
 
@@ -651,9 +825,10 @@ pub fn start_server(
         }
     };
     let queue = Arc::new(Queue::new(wake));
+    let py = start_task.py();
     let runner = Arc::new(Runner {
         app: app.core.clone(),
-        start_task: TaskStarter::new(start_task.py(), start_task.unbind()),
+        start_task: TaskStarter::new(py, start_task.unbind()),
         event_loop,
         native: Some(NativeIo {
             runtime: runtime.handle().clone(),
@@ -662,6 +837,7 @@ pub fn start_server(
             link: link.clone(),
             spare_request: Mutex::new(None),
         }),
+        python_middleware: app.core.python_middleware(py),
     });
     let service = Arc::new(NativeService {
         app: app.core.clone(),
@@ -672,6 +848,7 @@ pub fn start_server(
         body_timeout,
         handler_timeout,
         log,
+        chain: app.core.chain(),
     });
     let dispatcher = Arc::new(Dispatcher {
         runner,

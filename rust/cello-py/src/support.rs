@@ -19,6 +19,8 @@ pub struct Support {
     pub log_hosted_exception: Py<PyAny>,
     pub format_exception: Py<PyAny>,
     pub http_exception: Py<PyType>,
+    /// `cello.exceptions.refusal(status, detail, headers)`.
+    pub refusal: Py<PyAny>,
     pub bad_request: Py<PyType>,
     pub payload_too_large: Py<PyType>,
     pub request_timeout: Py<PyType>,
@@ -46,6 +48,7 @@ pub fn support(py: Python<'_>) -> PyResult<&'static Support> {
             log_hosted_exception: get(&helpers, "log_hosted_exception")?,
             format_exception: get(&helpers, "format_exception")?,
             http_exception: ty("HTTPException")?,
+            refusal: get(&errors, "refusal")?,
             bad_request: ty("BadRequest")?,
             payload_too_large: ty("PayloadTooLarge")?,
             request_timeout: ty("RequestTimeout")?,

@@ -1,0 +1,33 @@
+"""Cello's middleware: the classes ``app.use(...)`` takes.
+
+Native middleware runs in Rust before routing, in every door (the native
+server, the app under an ASGI server, mounted ASGI apps), so it sees the
+framework's own responses (404, 405, 413) as well as handlers'. See
+docs/middleware.md for the order in which middleware runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RequestId"]
+
+
+class RequestId:
+    """Gives every request an ID: the incoming ``X-Request-ID`` when it is a
+    usable one (at most 128 visible ASCII characters, sent once), else a new
+    UUID v4. Handlers read it as ``request.context["request_id"]``; the
+    response carries it in the same header; a mounted ASGI app sees it among
+    the request's headers.
+    """
+
+    def __init__(self, header: str = "X-Request-ID") -> None:
+        if not isinstance(header, str) or not header:
+            raise ValueError("RequestId header must be a non-empty header name")
+        self.header = header
+
+    def _layer(self) -> tuple[str, dict[str, Any]]:
+        return "request_id", {"header": self.header}
+
+    def __repr__(self) -> str:
+        return f"RequestId(header={self.header!r})"
