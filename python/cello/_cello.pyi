@@ -10,9 +10,12 @@ from typing_extensions import disjoint_base
 
 __all__ = [
     "AsgiDoor",
+    "CallNext",
+    "CancelTask",
     "Cello",
     "Drive",
     "EagerStart",
+    "Exchange",
     "Headers",
     "HostCall",
     "LoopDriver",
@@ -22,6 +25,7 @@ __all__ = [
     "ServerHandle",
     "StreamSink",
     "__version__",
+    "as_response",
     "bind_listener",
     "chunk_to_bytes",
     "dumps",
@@ -47,10 +51,16 @@ class Cello:
         suspends: bool = True,
     ) -> None: ...
     def add_exception_handler(
-        self, exc_type: type[BaseException], handler: Any, is_async: bool
+        self,
+        key: type[BaseException] | int,
+        handler: Any,
+        is_async: bool,
+        refusals: list[int] = ...,
     ) -> None: ...
+    def add_layer(self, kind: str, prefix: str = "", options: dict[str, Any] | None = None) -> None: ...
+    def layers(self) -> list[tuple[str, str]]: ...
+    def set_python_middleware(self, runner: Any | None) -> None: ...
     def mount(self, prefix: str, app: Any, state: dict[str, Any], root_path: str = "") -> None: ...
-    def find_mount(self, method: str, path: str) -> tuple[Any, str, dict[str, Any]] | None: ...
 
 @final
 class Headers:
@@ -312,12 +322,39 @@ class AsgiDoor:
     def __new__(
         cls, app: Cello, event_loop: asyncio.AbstractEventLoop, start_task: Any
     ) -> AsgiDoor: ...
-    def handle(
+    def begin(self, scope: dict[str, Any]) -> Exchange: ...
+
+@final
+class Exchange:
+    """One request through door 2: middleware and routing done, response pending."""
+
+    @property
+    def layered(self) -> bool: ...
+    @property
+    def wants_body(self) -> bool: ...
+    def mount(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None: ...
+    def run(
         self,
-        scope: Mapping[str, Any],
         body: bytes | None,
         future: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, Any]],
     ) -> None: ...
+    def finish_headers(
+        self, status: int, headers: Iterable[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]: ...
+
+@final
+class CallNext:
+    """A Python middleware's ``call_next``: runs the endpoint once."""
+
+    def __call__(self, request: Request) -> asyncio.Future[Response]: ...
+
+@final
+class CancelTask:
+    """A done callback cancelling a handler's Task with the future it answers."""
+
+    def __call__(self, future: asyncio.Future[Any]) -> None: ...
+
+def as_response(value: Any) -> Response: ...
 
 def chunk_to_bytes(chunk: str | bytes | bytearray) -> bytes: ...
 def bind_listener(host: str, port: int) -> tuple[int, str, int]: ...

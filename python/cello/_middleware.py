@@ -110,9 +110,9 @@ def _after(hook: Callable[[Any, Any], Any]) -> HttpMiddleware:
 def _is_async_callable(obj: Any) -> bool:
     while isinstance(obj, functools.partial):
         obj = obj.func
-    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
-        getattr(type(obj), "__call__", None)
-    )
+    # An object whose class defines `async def __call__`.
+    call = getattr(type(obj), "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(call)
 
 
 def _check_http_middleware(middleware: Any) -> HttpMiddleware:

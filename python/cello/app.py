@@ -156,9 +156,7 @@ class App(RouteDecorators, MiddlewareDecorators):
             raise TypeError("exception_handler() takes an exception class or a status code")
 
         def decorator(handler: F) -> F:
-            self._core.add_exception_handler(
-                exc_type, handler, is_async_handler(handler), refusals
-            )
+            self._core.add_exception_handler(exc_type, handler, is_async_handler(handler), refusals)
             return handler
 
         return decorator

@@ -69,7 +69,9 @@ class AsgiAdapter:
         mounted = exchange.mount(scope)
         if mounted is not None:
             app, mounted_scope = mounted
-            await app(mounted_scope, receive, _LayeredSend(exchange, send) if exchange.layered else send)
+            await app(
+                mounted_scope, receive, _LayeredSend(exchange, send) if exchange.layered else send
+            )
             return
         body: bytes | None = b""
         if exchange.wants_body:

@@ -80,7 +80,9 @@ class Blueprint(RouteDecorators, MiddlewareDecorators):
         """Every middleware with the full prefix it covers, nested blueprints included."""
         out = [replace(e, prefix=self._prefix + e.prefix) for e in self._middleware]
         for child in self._children:
-            out.extend(replace(e, prefix=self._prefix + e.prefix) for e in child._middleware_entries())
+            out.extend(
+                replace(e, prefix=self._prefix + e.prefix) for e in child._middleware_entries()
+            )
         return out
 
     def get_all_routes(self) -> list[tuple[str, str, Callable[..., Any]]]:

@@ -83,9 +83,7 @@ impl AsgiDoor {
                         }
                     }
                 }
-                Dispatch::Refuse(refusal) => {
-                    refusal_plan(&self.runner, refusal, &head, head_only)
-                }
+                Dispatch::Refuse(refusal) => refusal_plan(&self.runner, refusal, &head, head_only),
             },
         };
         Ok(Exchange {
@@ -236,7 +234,10 @@ impl Exchange {
 /// or Python middleware must see it, else at once.
 fn refusal_plan(runner: &Runner, refusal: Refusal, head: &RequestHead, head_only: bool) -> Plan {
     let has_middleware = runner.python_middleware.is_some();
-    if runner.app.refusal_needs_python(refusal.status, has_middleware) {
+    if runner
+        .app
+        .refusal_needs_python(refusal.status, has_middleware)
+    {
         Plan::Run {
             endpoint: Endpoint::Refusal(Box::new(refusal)),
             head_only,

@@ -137,7 +137,11 @@ pub enum Completion {
 /// middleware) awaits for its response, is cancelled: under an ASGI server a
 /// cancelled request cancels its handler, as a Starlette endpoint would be.
 fn cancel_with(py: Python<'_>, awaited: &Bound<'_, PyAny>, task: &Bound<'_, PyAny>) {
-    if task.call_method0(intern!(py, "done")).and_then(|d| d.is_truthy()).unwrap_or(true) {
+    if task
+        .call_method0(intern!(py, "done"))
+        .and_then(|d| d.is_truthy())
+        .unwrap_or(true)
+    {
         return;
     }
     let canceller = CancelTask {
@@ -277,10 +281,11 @@ fn refuse(
         for (name, value) in &refusal.headers {
             headers.set_item(name, value)?;
         }
-        let exc = support(py)?
-            .refusal
-            .bind(py)
-            .call1((refusal.status, &refusal.detail, headers))?;
+        let exc =
+            support(py)?
+                .refusal
+                .bind(py)
+                .call1((refusal.status, &refusal.detail, headers))?;
         Ok(PyErr::from_value(exc))
     })();
     match raised {

@@ -168,7 +168,10 @@ pub struct TooManyLayers;
 
 impl std::fmt::Display for TooManyLayers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "an app takes at most {MAX_LAYERS} native middleware layers")
+        write!(
+            f,
+            "an app takes at most {MAX_LAYERS} native middleware layers"
+        )
     }
 }
 
@@ -228,7 +231,9 @@ pub(crate) mod tests {
         }
     }
 
-    fn chain(layers: &[(&'static str, &str, bool)]) -> (Chain, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    fn chain(
+        layers: &[(&'static str, &str, bool)],
+    ) -> (Chain, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut chain = Chain::default();
         for (tag, prefix, answers) in layers {
@@ -254,7 +259,10 @@ pub(crate) mod tests {
         assert!(chain.request(&mut head, &mut context).is_none());
         let mut headers = http::HeaderMap::new();
         chain.response(&context, 200, &mut headers);
-        assert_eq!(*log.lock().unwrap(), ["in a", "in b", "out b 200", "out a 200"]);
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["in a", "in b", "out b 200", "out a 200"]
+        );
         let seen: Vec<_> = headers.get_all("x-seen").iter().collect();
         assert_eq!(seen, ["b", "a"]);
     }
@@ -268,7 +276,10 @@ pub(crate) mod tests {
         assert_eq!(answer.status, 418);
         let mut headers = answer.headers;
         chain.response(&context, answer.status, &mut headers);
-        assert_eq!(*log.lock().unwrap(), ["in a", "in b", "out b 418", "out a 418"]);
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["in a", "in b", "out b 418", "out a 418"]
+        );
     }
 
     #[test]
@@ -290,10 +301,18 @@ pub(crate) mod tests {
     fn a_chain_refuses_more_layers_than_a_context_can_track() {
         let (mut chain, log) = chain(&[]);
         for _ in 0..MAX_LAYERS {
-            let probe = Probe { tag: "p", answers: false, log: log.clone() };
+            let probe = Probe {
+                tag: "p",
+                answers: false,
+                log: log.clone(),
+            };
             chain.push("", Box::new(probe)).unwrap();
         }
-        let probe = Probe { tag: "p", answers: false, log };
+        let probe = Probe {
+            tag: "p",
+            answers: false,
+            log,
+        };
         assert!(chain.push("", Box::new(probe)).is_err());
     }
 
