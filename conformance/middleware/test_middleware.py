@@ -6,12 +6,13 @@ blueprint's hooks, and a mounted FastAPI app. A request that sends its own
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from conformance.doors import DOORS, Door, comparable
+from conformance.doors import DOORS, Door, _LiveDoor, comparable
 
 APP = "conformance.middleware.app:app"
 ID = [("x-request-id", "conformance-1")]
@@ -85,3 +86,31 @@ def test_without_an_incoming_id_each_door_makes_a_uuid4(doors, path):
         # The handler, the 404's exception handler and the mounted app all
         # saw the ID the response carries.
         assert made in (body.get("request_id"), body.get("seen")), (door_name, body)
+
+
+class ServeDoor(_LiveDoor):
+    """``cello serve --request-id`` hosting the FastAPI app on its own."""
+
+    name = "cello-serve"
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "cello", "serve", "conformance.middleware.app:legacy",
+                "--port", str(port), "--no-logs", "--env", "production", "--request-id"]  # fmt: skip
+
+
+def test_cello_serve_gives_a_hosted_app_request_ids():
+    door = ServeDoor("")
+    door.start()
+    try:
+        kept = door.send("GET", "/id", ID, None)
+        assert kept.status == 200
+        assert json.loads(kept.body) == {"seen": "conformance-1"}
+        assert dict(kept.headers)["x-request-id"] == "conformance-1"
+        made = door.send("GET", "/id", [], None)
+        made_id = dict(made.headers)["x-request-id"]
+        assert uuid.UUID(made_id).version == 4
+        assert json.loads(made.body) == {"seen": made_id}
+        # FastAPI's own 404 carries one too.
+        assert "x-request-id" in dict(door.send("GET", "/nope", [], None).headers)
+    finally:
+        door.stop()

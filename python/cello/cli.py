@@ -67,10 +67,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         app = App()
         app.mount("", target, root_path=args.root_path or "")
+    if args.request_id:
+        app.enable_request_id()
     flags = {
         k: v
         for k, v in vars(args).items()
-        if v is not None and k not in ("target", "command", "func", "root_path")
+        if v is not None and k not in ("target", "command", "func", "root_path", "request_id")
     }
     run_app(app, resolve({}, flags, reload_dir=os.getcwd()))
     return 0
@@ -101,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve any ASGI app: cello serve pkg.module:app")
     serve.add_argument("target", help="pkg.module:app")
     serve.add_argument("--root-path", help="the path the app is mounted under behind a proxy")
+    serve.add_argument(
+        "--request-id",
+        action="store_true",
+        help="give every request an X-Request-ID, kept from the client when usable",
+    )
     add_flags(serve)
     serve.set_defaults(func=cmd_serve)
     routes = sub.add_parser("routes", help="print the route table of an app")
