@@ -60,14 +60,14 @@ endif
 lint: $(STAMP) ## rustfmt, clippy (-D warnings) and ruff
 	cargo fmt --all --check
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
-	$(BIN)/ruff check python tests examples benchmarks conformance
-	$(BIN)/ruff format --check python tests examples benchmarks conformance
+	$(BIN)/ruff check python tests examples benchmarks conformance tools
+	$(BIN)/ruff format --check python tests examples benchmarks conformance tools
 	$(BIN)/python -m mypy.stubtest cello._cello
 
 fmt: $(STAMP) ## Format Rust and Python sources
 	cargo fmt --all
-	$(BIN)/ruff format python tests examples benchmarks conformance
-	$(BIN)/ruff check --fix python tests examples benchmarks conformance
+	$(BIN)/ruff format python tests examples benchmarks conformance tools
+	$(BIN)/ruff check --fix python tests examples benchmarks conformance tools
 
 conformance: build ## Corpus and fuzzer through every door, with a per-door summary
 	$(BIN)/python -m conformance

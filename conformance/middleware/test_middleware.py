@@ -94,8 +94,9 @@ class ServeDoor(_LiveDoor):
     name = "cello-serve"
 
     def command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "cello", "serve", "conformance.middleware.app:legacy",
-                "--port", str(port), "--no-logs", "--env", "production", "--request-id"]  # fmt: skip
+        target = "conformance.middleware.app:legacy"
+        return [sys.executable, "-m", "cello", "serve", target, "--port", str(port),
+                "--no-logs", "--env", "production", "--request-id"]  # fmt: skip
 
 
 def test_cello_serve_gives_a_hosted_app_request_ids():

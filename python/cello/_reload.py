@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 
-from cello._run import ConfigError, RunConfig
+from cello._settings import ConfigError, RunConfig
 
 _CHILD_MARK = "CELLO_RUN_MAIN"
 

@@ -15,12 +15,12 @@ import traceback
 from typing import TYPE_CHECKING
 
 from cello import _cello, _loop
-from cello._run import STARTUP_FAILED, ConfigError, RunConfig
+from cello._settings import STARTUP_FAILED, ConfigError, RunConfig
 from cello._support import eager_starter
 from cello.mounts import LifespanFailed
 
 if TYPE_CHECKING:
-    from cello.app import App
+    from cello.types import ServedApp
 
 
 def _new_event_loop(threads: int) -> asyncio.AbstractEventLoop:
@@ -44,7 +44,7 @@ def url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
+def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
     """Runs startup hooks, serves until SIGINT/SIGTERM, lets in-flight requests
     finish, runs shutdown hooks. ``fd`` is an inherited listening socket (a
     worker process); without it the socket is bound here and the startup line

@@ -12,11 +12,11 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from cello import _cello
-from cello._run import STARTUP_FAILED, ConfigError, RunConfig
 from cello._server import serve, url
+from cello._settings import STARTUP_FAILED, ConfigError, RunConfig
 
 if TYPE_CHECKING:
-    from cello.app import App
+    from cello.types import ServedApp
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
 
@@ -26,7 +26,7 @@ def _say(message: str) -> None:
 
 
 class Supervisor:
-    def __init__(self, app: App, config: RunConfig, fd: int) -> None:
+    def __init__(self, app: ServedApp, config: RunConfig, fd: int) -> None:
         self.app = app
         self.config = config
         self.fd = fd
@@ -139,7 +139,7 @@ def _describe(code: int) -> str:
     return f"signal {-code}" if code < 0 else f"status {code}"
 
 
-def supervise(app: App, config: RunConfig) -> int:
+def supervise(app: ServedApp, config: RunConfig) -> int:
     """Runs ``config.workers`` processes on one socket; returns the exit status."""
     try:
         fd, host, port = _cello.bind_listener(config.host, config.port)

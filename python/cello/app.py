@@ -215,7 +215,8 @@ class App(RouteDecorators, MiddlewareDecorators):
         ``--threads``, ``--debug``, ``--reload``, ``--no-logs``,
         ``--log-format``) override the arguments. See docs/running.md.
         """
-        from cello._run import flags_from_argv, main_dir, resolve, run_app
+        from cello._launch import run_app
+        from cello._settings import flags_from_argv, main_dir, resolve
 
         code = dict(host=host, port=port, debug=debug, env=env, workers=workers,
                     reload=reload or None, logs=logs, threads=threads, **options)  # fmt: skip

@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import Any
 
 from cello import _cello
 from cello._support import eager_starter, pump
 from cello.exceptions import ClientDisconnected
-
-if TYPE_CHECKING:
-    from cello.app import App
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from cello.types import Message, Receive, Scope, Send, ServedApp
 
 __all__ = ["AsgiAdapter"]
 
@@ -36,7 +29,7 @@ class _Disconnected(Exception):
 class AsgiAdapter:
     """Serves ``http`` and ``lifespan`` scopes for one ``App``."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: ServedApp) -> None:
         self._app = app
         self._doors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _cello.AsgiDoor] = (
             weakref.WeakKeyDictionary()

@@ -10,7 +10,8 @@ import sys
 from typing import Any
 
 from cello import __version__
-from cello._run import ConfigError, add_flags, resolve, run_app
+from cello._launch import run_app
+from cello._settings import ConfigError, add_flags, resolve
 
 
 def load_app(target: str) -> Any:

@@ -9,18 +9,15 @@ request scope as a shallow copy.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from cello.lifespan import LifespanClient, LifespanFailed
+
 __all__ = ["LifespanFailed", "Mount"]
 
 log = logging.getLogger("cello.error")
-
-
-class LifespanFailed(RuntimeError):
-    """A mounted app reported ``lifespan.startup.failed``."""
 
 
 @dataclass
@@ -28,55 +25,31 @@ class Mount:
     prefix: str
     app: Any
     state: dict[str, Any] = field(default_factory=dict)
-    _task: asyncio.Task[None] | None = None
-    _to_app: asyncio.Queue[dict[str, Any]] | None = None
-    _from_app: asyncio.Queue[dict[str, Any]] | None = None
-    supported: bool = True
+    _lifespan: LifespanClient | None = None
+
+    @property
+    def shown(self) -> str:
+        return self.prefix or "/"
 
     async def startup(self) -> None:
         """Runs the app's lifespan startup; an app without lifespan support is tolerated."""
-        self._to_app = asyncio.Queue()
-        self._from_app = asyncio.Queue()
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
-                 "state": self.state}  # fmt: skip
-        self._task = asyncio.ensure_future(self.app(scope, self._to_app.get, self._from_app.put))
-        await self._to_app.put({"type": "lifespan.startup"})
-        message = await self._reply()
-        if message is None:
-            self.supported = False  # the app raised or returned: no lifespan support
-            return
-        if message["type"] == "lifespan.startup.failed":
+        self._lifespan = LifespanClient(self.app, self.state)
+        try:
+            await self._lifespan.startup()
+        except LifespanFailed as exc:
             raise LifespanFailed(
-                f"ASGI app mounted at {self.prefix or '/'!r} failed to start: "
-                f"{message.get('message', '')}"
-            )
+                f"ASGI app mounted at {self.shown!r} failed to start: {exc}"
+            ) from None
 
     async def shutdown(self, timeout: float | None) -> None:
-        if not self.supported or self._task is None or self._to_app is None:
+        if self._lifespan is None:
             return
-        await self._to_app.put({"type": "lifespan.shutdown"})
         try:
-            message = await asyncio.wait_for(self._reply(), timeout)
+            await self._lifespan.shutdown(timeout)
         except TimeoutError:
-            log.error("ASGI app mounted at %r did not finish shutting down", self.prefix or "/")
-            self._task.cancel()
-            return
-        if message is not None and message["type"] == "lifespan.shutdown.failed":
-            log.error("ASGI app mounted at %r failed to shut down: %s",
-                      self.prefix or "/", message.get("message", ""))  # fmt: skip
-
-    async def _reply(self) -> dict[str, Any] | None:
-        """The app's next lifespan message, or None if its lifespan task ended."""
-        assert self._task is not None and self._from_app is not None
-        getter = asyncio.ensure_future(self._from_app.get())
-        done, _ = await asyncio.wait({getter, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if getter in done:
-            return getter.result()
-        getter.cancel()
-        if not self._task.cancelled() and self._task.exception() is not None:
-            exc = self._task.exception()
-            log.debug("lifespan not supported by %r: %r", self.app, exc)
-        return None
+            log.error("ASGI app mounted at %r did not finish shutting down", self.shown)
+        except LifespanFailed as exc:
+            log.error("ASGI app mounted at %r failed to shut down: %s", self.shown, exc)
 
 
 async def start_all(mounts: list[Mount]) -> None:

@@ -23,50 +23,29 @@ from typing import Any, TypeVar
 
 import httpx
 
+from cello.lifespan import LifespanClient, LifespanFailed
+
 __all__ = ["AsyncClient", "LifespanError", "TestClient", "lifespan"]
 
 T = TypeVar("T")
 
 
-class LifespanError(RuntimeError):
-    """The app's startup or shutdown hooks failed."""
+#: The app's startup or shutdown hooks failed (``cello.lifespan.LifespanFailed``).
+LifespanError = LifespanFailed
 
 
 class lifespan:  # noqa: N801 - used like a function, as an async context manager
     """Runs an ASGI app's lifespan (startup on enter, shutdown on exit)."""
 
     def __init__(self, app: Any) -> None:
-        self._app = app
-        self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
-        await self._app(scope, self._to_app.get, self._from_app.put)
-
-    async def _step(self, event: str) -> None:
-        await self._to_app.put({"type": f"lifespan.{event}"})
-        assert self._task is not None
-        getter = asyncio.ensure_future(self._from_app.get())
-        done, _ = await asyncio.wait({getter, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if getter not in done:
-            getter.cancel()
-            self._task.result()  # re-raises what the app raised
-            raise LifespanError(f"the app returned during lifespan {event}")
-        message = getter.result()
-        if message["type"] == f"lifespan.{event}.failed":
-            raise LifespanError(message.get("message", f"lifespan {event} failed"))
+        self._client = LifespanClient(app)
 
     async def __aenter__(self) -> lifespan:
-        self._task = asyncio.create_task(self._run())
-        await self._step("startup")
+        await self._client.startup(required=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._step("shutdown")
-        assert self._task is not None
-        await self._task
+        await self._client.shutdown(required=True)
 
 
 class AsyncClient(httpx.AsyncClient):

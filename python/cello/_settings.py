@@ -1,5 +1,6 @@
-"""``app.run()`` and ``cello run``: settings from code and flags, validated
-once, then handed to the reloader, the worker supervisor or a single process."""
+"""The settings of a run (``app.run()``, ``cello run``, ``cello serve``): from
+code and flags, validated once into a ``RunConfig``. A leaf: it imports no
+other part of Cello that serves, so everything that serves can import it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cello.config import (
     ClusterConfig,
@@ -17,9 +18,6 @@ from cello.config import (
     TimeoutConfig,
     TlsConfig,
 )
-
-if TYPE_CHECKING:
-    from cello.app import App
 
 ENVS = ("development", "production")
 LOG_FORMATS = ("text", "json")
@@ -165,14 +163,3 @@ def main_dir() -> str:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     return os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
-
-
-def run_app(app: App, config: RunConfig) -> None:
-    """Serves ``app`` as configured: reloader, supervisor, or one process."""
-    from cello import _reload, _server, _workers
-
-    if config.reload and not _reload.is_reloaded_child():
-        raise SystemExit(_reload.run_reloader(config))
-    if config.workers > 1:
-        raise SystemExit(_workers.supervise(app, config))
-    _server.serve(app, config)
