@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cello import BadRequest, Request
+from cello import BadRequest, Request, UnsupportedMediaType
 
 
 def test_echo_of_request_attributes(client, door, request):
@@ -144,10 +144,57 @@ def test_typed_query_getters(client):
     assert client.get("/typed-query").json() == {"n": 0, "f": None, "b": False, "s": "default"}
 
 
-def test_typed_query_getter_with_bad_value_is_500_not_crash(client):
-    response = client.get("/typed-query?n=abc")
-    assert response.status_code == 500
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("n=abc", 'query parameter "n" is not an integer: "abc"'),
+        ("n=1.5", 'query parameter "n" is not an integer: "1.5"'),
+        ("f=x", 'query parameter "f" is not a finite number: "x"'),
+        ("f=nan", 'query parameter "f" is not a finite number: "nan"'),
+        ("b=maybe", 'query parameter "b" is not a boolean'),
+    ],
+)
+def test_typed_query_getter_with_bad_value_is_a_400_problem(client, query, detail):
+    response = client.get(f"/typed-query?{query}")
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"].startswith(detail)
     assert client.get("/").status_code == 200
+
+
+def test_typed_query_bool_spellings(client):
+    for value, expected in [("ON", True), ("1", True), ("off", False), ("0", False), ("", False)]:
+        assert client.get(f"/typed-query?b={value}").json()["b"] is expected
+
+
+def test_typed_path_param_with_bad_value_is_a_400_problem(client):
+    assert client.get("/typed-param/12").json() == {"id": 12}
+    response = client.get("/typed-param/twelve")
+    assert response.status_code == 400
+    assert response.json()["detail"] == 'path parameter "id" is not an integer: "twelve"'
+
+
+def test_form_refuses_multipart_with_a_415_problem(client):
+    response = client.post("/form", files={"f": ("a.txt", b"hello")}, data={"a": "1"})
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == (
+        "multipart/form-data bodies are not supported yet; read request.body()"
+    )
+
+
+def test_form_refuses_other_content_types_with_a_415_problem(client):
+    response = client.post("/form", json={"a": "1"})
+    assert response.status_code == 415
+    assert response.json()["detail"] == (
+        'request.form() reads application/x-www-form-urlencoded bodies, not "application/json"'
+    )
+
+
+def test_form_without_content_type_is_read_as_urlencoded(client):
+    assert client.post("/form", content=b"a=1&b=2").json() == {"form": {"a": "1", "b": "2"}}
+    charset = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    assert client.post("/form", content=b"a=%C3%A9", headers=charset).json() == {"form": {"a": "é"}}
 
 
 def test_context_is_dict_like_and_per_request(client):
@@ -205,12 +252,29 @@ class TestRequestConstructor:
         with pytest.raises(ValueError, match="invalid HTTP method"):
             Request("GE T", "/")
 
-    def test_typed_getter_errors(self):
-        req = Request("GET", "/?n=x", params=[("id", "y")])
-        with pytest.raises(ValueError, match="not an integer"):
-            req.get_query_int("n")
-        with pytest.raises(ValueError, match="not an integer"):
-            req.get_param_int("id")
+    def test_typed_getter_errors_are_bad_requests(self):
+        req = Request("GET", "/?n=x&f=inf&b=2", params=[("id", "y")])
+        for read in (
+            lambda: req.get_query_int("n"),
+            lambda: req.get_query_float("f"),
+            lambda: req.get_query_bool("b"),
+            lambda: req.get_param_int("id"),
+        ):
+            with pytest.raises(BadRequest) as info:
+                read()
+            assert isinstance(info.value, ValueError)
+            assert info.value.status_code == 400
+
+    def test_form_on_multipart_raises_unsupported_media_type(self):
+        req = Request(
+            "POST",
+            "/",
+            headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+            body=b'--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--xyz--\r\n',
+        )
+        with pytest.raises(UnsupportedMediaType, match="multipart/form-data") as info:
+            req.form()
+        assert info.value.status_code == 415
 
 
 @pytest.mark.parametrize("fill", ["/reuse/fill", "/reuse/fill-async"])

@@ -476,8 +476,13 @@ impl Request {
         Ok(value)
     }
 
-    /// URL-encoded form fields; a repeated name keeps the last value.
+    /// URL-encoded form fields; a repeated name keeps the last value. A body
+    /// of another declared type raises `UnsupportedMediaType` (415) before it
+    /// is read: parsed as URL-encoded it would only give garbage fields.
     fn form<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        if let Some(refusal) = self.header("content-type").and_then(|ct| form_refusal(&ct)) {
+            return Err(error(py, &support(py)?.unsupported_media_type, &refusal));
+        }
         let bytes = self.body_bytes(py)?;
         let dict = PyDict::new(py);
         for (k, v) in parse_urlencoded(&bytes) {
@@ -558,6 +563,7 @@ impl Request {
         }
     }
 
+    /// A malformed value is the client's fault: `BadRequest` (400) naming the parameter.
     #[pyo3(signature = (name, default = None))]
     fn get_query_int(
         &self,
@@ -566,13 +572,12 @@ impl Request {
         default: Option<i64>,
     ) -> PyResult<Option<i64>> {
         match self.query_map(py)?.get().0.get(name) {
-            Some(v) => v.trim().parse().map(Some).map_err(|_| {
-                PyValueError::new_err(format!("query parameter {name:?} is not an integer: {v:?}"))
-            }),
+            Some(v) => typed(py, "query parameter", name, v, parse_int).map(Some),
             None => Ok(default),
         }
     }
 
+    /// Finite numbers only: `nan` and `inf` are refused like any malformed value.
     #[pyo3(signature = (name, default = None))]
     fn get_query_float(
         &self,
@@ -581,14 +586,13 @@ impl Request {
         default: Option<f64>,
     ) -> PyResult<Option<f64>> {
         match self.query_map(py)?.get().0.get(name) {
-            Some(v) => v.trim().parse().map(Some).map_err(|_| {
-                PyValueError::new_err(format!("query parameter {name:?} is not a number: {v:?}"))
-            }),
+            Some(v) => typed(py, "query parameter", name, v, parse_float).map(Some),
             None => Ok(default),
         }
     }
 
-    /// True for true/1/yes/on (any case), False for anything else present.
+    /// True for true/1/yes/on, False for false/0/no/off or an empty value
+    /// (any case); anything else is a `BadRequest`.
     #[pyo3(signature = (name, default = None))]
     fn get_query_bool(
         &self,
@@ -596,13 +600,10 @@ impl Request {
         name: &str,
         default: Option<bool>,
     ) -> PyResult<Option<bool>> {
-        Ok(match self.query_map(py)?.get().0.get(name) {
-            Some(v) => Some(matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "true" | "1" | "yes" | "on"
-            )),
-            None => default,
-        })
+        match self.query_map(py)?.get().0.get(name) {
+            Some(v) => typed(py, "query parameter", name, v, parse_bool).map(Some),
+            None => Ok(default),
+        }
     }
 
     #[pyo3(signature = (name, default = None))]
@@ -619,11 +620,14 @@ impl Request {
     }
 
     #[pyo3(signature = (name, default = None))]
-    fn get_param_int(&self, name: &str, default: Option<i64>) -> PyResult<Option<i64>> {
+    fn get_param_int(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        default: Option<i64>,
+    ) -> PyResult<Option<i64>> {
         match self.head.params.iter().find(|(k, _)| k == name) {
-            Some((_, v)) => v.parse().map(Some).map_err(|_| {
-                PyValueError::new_err(format!("path parameter {name:?} is not an integer: {v:?}"))
-            }),
+            Some((_, v)) => typed(py, "path parameter", name, v, parse_int).map(Some),
             None => Ok(default),
         }
     }
@@ -762,6 +766,59 @@ impl Request {
 
     fn __repr__(&self) -> String {
         format!("<Request {} {}>", self.head.method, self.head.path)
+    }
+}
+
+/// Why `form()` refuses a body of this content type, if it does. No
+/// content type at all is read as URL-encoded, as browsers never omit it and
+/// hand-written clients that do mean the simple case.
+fn form_refusal(content_type: &str) -> Option<String> {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        None
+    } else if essence.eq_ignore_ascii_case("multipart/form-data") {
+        Some("multipart/form-data bodies are not supported yet; read request.body()".into())
+    } else {
+        Some(format!(
+            "request.form() reads application/x-www-form-urlencoded bodies, not {essence:?}"
+        ))
+    }
+}
+
+/// Parses a typed getter's value; a malformed one is a `BadRequest` (400)
+/// whose detail names the parameter, as the value came from the client.
+fn typed<T>(
+    py: Python<'_>,
+    kind: &str,
+    name: &str,
+    value: &str,
+    parse: fn(&str) -> Result<T, &'static str>,
+) -> PyResult<T> {
+    parse(value.trim()).map_err(|expected| {
+        let message = format!("{kind} {name:?} is not {expected}: {value:?}");
+        match support(py) {
+            Ok(s) => error(py, &s.bad_request, &message),
+            Err(e) => e,
+        }
+    })
+}
+
+fn parse_int(value: &str) -> Result<i64, &'static str> {
+    value.parse().map_err(|_| "an integer")
+}
+
+fn parse_float(value: &str) -> Result<f64, &'static str> {
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err("a finite number"),
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, &'static str> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err("a boolean (true/false, 1/0, yes/no, on/off)"),
     }
 }
 

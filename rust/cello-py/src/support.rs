@@ -22,6 +22,7 @@ pub struct Support {
     pub bad_request: Py<PyType>,
     pub payload_too_large: Py<PyType>,
     pub request_timeout: Py<PyType>,
+    pub unsupported_media_type: Py<PyType>,
     pub client_disconnected: Py<PyType>,
 }
 
@@ -49,6 +50,7 @@ pub fn support(py: Python<'_>) -> PyResult<&'static Support> {
             bad_request: ty("BadRequest")?,
             payload_too_large: ty("PayloadTooLarge")?,
             request_timeout: ty("RequestTimeout")?,
+            unsupported_media_type: ty("UnsupportedMediaType")?,
             client_disconnected: ty("ClientDisconnected")?,
         })
     })
