@@ -3,9 +3,13 @@ unhappy paths: malformed JSON, invalid UTF-8, oversize bodies."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 
 from cello import BadRequest, Request, UnsupportedMediaType
+from cello.testing import TestClient
 
 
 def test_echo_of_request_attributes(client, door, request):
@@ -316,3 +320,66 @@ def test_a_request_kept_by_the_handler_keeps_its_own_data(client):
         {"path": "/reuse/keep", "query": {"n": "1"}, "mark": "m1", "n": "1"},
         {"path": "/reuse/keep", "query": {"n": "2"}, "mark": "m2", "n": "2"},
     ]
+
+
+def asgi_answer(scope_headers: list[tuple[bytes, bytes]], http_version: str = "1.1"):
+    """Status, headers and body of a GET / given to the app as a bare ASGI
+    scope, as a server that does not check the head itself would send it."""
+    from tests.apps.core import app
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": http_version,
+        "method": "GET", "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"",
+        "root_path": "", "headers": scope_headers, "client": ("127.0.0.1", 1), "server": None,
+    }  # fmt: skip
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    return sent[0]["status"], headers, sent[1]["body"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "http_version", "detail"),
+    [
+        ([], "1.1", "an HTTP/1.1 request must have a Host header"),
+        ([(b"host", b"a"), (b"host", b"a")], "1.1", "the request has more than one Host header"),
+        ([(b"host", b"a"), (b"host", b"b")], "2", "the request has more than one Host header"),
+        ([(b"host", b"a/b")], "1.1", 'the Host header "a/b" is not a valid host[:port]'),
+    ],
+)
+def test_asgi_scope_with_bad_host_is_a_400_problem(headers, http_version, detail):
+    status, response_headers, body = asgi_answer(headers, http_version)
+    assert status == 400
+    assert response_headers["content-type"] == "application/problem+json"
+    assert response_headers["connection"] == "close"
+    assert json.loads(body)["detail"] == detail
+
+
+@pytest.mark.parametrize("http_version", ["1.0", "2"])
+def test_asgi_scope_without_host_is_fine_where_host_is_optional(http_version):
+    assert asgi_answer([], http_version)[0] == 200
+
+
+def test_asgi_scope_with_a_transfer_coding_other_than_chunked_is_501():
+    status, _, body = asgi_answer([(b"host", b"h"), (b"transfer-encoding", b"gzip, chunked")])
+    assert status == 501
+    assert json.loads(body)["detail"] == (
+        'transfer coding "gzip" is not supported; only chunked is'
+    )
+
+
+def test_test_client_requests_with_bad_host_are_400():
+    from tests.apps.core import app
+
+    with TestClient(app) as client:
+        assert client.get("/", headers={"Host": "a b"}).status_code == 400
+        twice = client.get("/", headers=[("Host", "a"), ("Host", "a")])
+        assert twice.json()["detail"] == "the request has more than one Host header"
+        assert client.get("/", headers={"Host": "example.com:8000"}).status_code == 200

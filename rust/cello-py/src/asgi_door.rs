@@ -10,7 +10,7 @@ use pyo3::types::PyDict;
 use crate::app::Cello;
 use crate::eager::TaskStarter;
 use crate::pipeline::{self, Completion, Runner};
-use crate::request::{BodyState, Request};
+use crate::request::{refuse_head, BodyState, Request};
 use crate::routing::{dispatch, too_large, Dispatch};
 
 /// The pipeline bound to one event loop, for ASGI calls made on it.
@@ -45,9 +45,13 @@ impl AsgiDoor {
         let (mut head, route_path) = cello_asgi::head_from_scope(scope)?;
         let head_only = head.method == http::Method::HEAD;
         let shown_path = head.path.clone();
-        let routed = match body {
-            None => Dispatch::Respond(too_large(self.runner.app.max_body_size(), &shown_path)),
-            Some(_) => dispatch(&self.runner.app, &head.method, &route_path, &shown_path),
+        let refused = refuse_head(head.version, &head.headers, &shown_path);
+        let routed = match (refused, &body) {
+            (Some(parts), _) => Dispatch::Respond(parts),
+            (None, None) => {
+                Dispatch::Respond(too_large(self.runner.app.max_body_size(), &shown_path))
+            }
+            (None, Some(_)) => dispatch(&self.runner.app, &head.method, &route_path, &shown_path),
         };
         let body = BodyState::Ready(body.unwrap_or_default().into());
         match routed {

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use cello_core::query::{decode_path, parse_urlencoded};
+use cello_core::request::check_head;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use pyo3::exceptions::PyValueError;
@@ -16,11 +17,30 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::convert::problem_parts;
 use crate::json_reader::{self, JsonErrorOrPy};
 use crate::multidict::{Headers, QueryParams};
+use crate::response::ResponseParts;
 use crate::support::{error, support, Ready};
 
 pub use cello_core::request::RequestHead;
+
+/// The answer to a head no door may route (`cello_core::request::check_head`),
+/// or None. The connection is not reused: a body behind such a head cannot be
+/// trusted to end where the server would think it does.
+pub fn refuse_head(
+    version: http::Version,
+    headers: &http::HeaderMap,
+    path: &str,
+) -> Option<ResponseParts> {
+    let problem = check_head(version, headers).err()?.with_instance(path);
+    let mut parts = problem_parts(&problem);
+    parts.headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    Some(parts)
+}
 
 /// The body: read already, still on the socket, or consumed by a failure.
 pub enum BodyState {

@@ -28,7 +28,7 @@ use crate::dispatch::{self, Dispatcher, Job, NativeReply, Queue, ServerHandle, W
 use crate::driver::{LoopDriver, LoopLink};
 use crate::eager::TaskStarter;
 use crate::pipeline::{self, Answer, Completion, NativeIo, Runner};
-use crate::request::{read_limited, BodyError, BodyState, RequestHead};
+use crate::request::{read_limited, refuse_head, BodyError, BodyState, RequestHead};
 use crate::routing::{closing_problem, dispatch, too_large, Dispatch};
 use crate::support;
 
@@ -151,6 +151,9 @@ impl NativeService {
         let (parts, incoming) = req.into_parts();
         let path = decode_path(parts.uri.path());
         let head_only = parts.method == http::Method::HEAD;
+        if let Some(refusal) = refuse_head(parts.version, &parts.headers, &path) {
+            return ready(bytes_response(refusal, head_only));
+        }
         let limit = self.app.max_body_size();
         let body_timeout = self.body_timeout;
         // hyper parsed and checked the declared content-length: for such a
