@@ -284,6 +284,14 @@ def _responses() -> list[Case]:
              expect_headers={"content-type": "text/x-custom", "x-one": "2", "x-many": "b"}),
         Case("cookies", "GET", "/resp/cookies", 200, expect={"ok": True},
              expect_headers={"set-cookie": "theme=dark; Path=/; SameSite=Strict"}),
+        Case("cookie expires", "GET", "/resp/cookie-expires", 200,
+             expect_headers={
+                 "set-cookie": "at=1; Expires=Mon, 06 May 2030 07:08:07 GMT; Path=/app; "
+                               "Domain=example.com; SameSite=Lax",
+                 "x-refused": "expires",
+             }),
+        Case("cookie expires string", "GET", "/resp/cookie-expires", 200,
+             expect_headers={"set-cookie": "fixed=2; Expires=Sun, 06 Nov 1994 08:49:37 GMT; Path=/"}),
         Case("stream sync", "GET", "/resp/stream-sync", 200, expect=b"chunk0;chunk1;chunk2;",
              absent=("content-length",)),
         Case("stream async", "GET", "/resp/stream-async", 200, expect=b"a0;a1;a2;"),
