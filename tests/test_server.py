@@ -60,9 +60,12 @@ def test_pipelined_requests_are_answered_in_order(server):
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
     ],
 )
-def test_malformed_requests_get_400_and_server_keeps_serving(server, payload):
-    reply = exchange(server, payload)
-    assert reply.startswith(b"HTTP/1.1 400")
+def test_malformed_requests_get_400_problems_and_server_keeps_serving(server, payload):
+    status, headers, body = problem_of(exchange(server, payload))
+    assert status == 400
+    assert body["title"] == "Bad Request"
+    assert body["detail"].startswith("the request could not be parsed: ")
+    assert headers["connection"] == "close"
     assert httpx.get(server.url + "/").status_code == 200
 
 
@@ -134,10 +137,26 @@ def test_chunked_applied_twice_is_400(server):
     assert body["detail"] == "the chunked transfer coding is applied more than once"
 
 
-def test_too_many_headers_is_431(server):
-    headers = "".join(f"X-H{i}: v\r\n" for i in range(150))
-    reply = exchange(server, f"GET / HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
-    assert reply.startswith(b"HTTP/1.1 431")
+@pytest.mark.parametrize(
+    "head",
+    [
+        "".join(f"X-H{i}: v\r\n" for i in range(150)),  # over max_headers (100)
+        f"X-Big: {'v' * 9000}\r\n",  # over max_header_size (8192)
+    ],
+)
+def test_head_over_the_limits_is_a_431_problem(server, head):
+    request = f"GET / HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode()
+    status, headers, body = problem_of(exchange(server, request))
+    assert status == 431
+    assert body == {
+        "type": "about:blank",
+        "title": "Request Header Fields Too Large",
+        "status": 431,
+        "detail": (
+            "the request head is over the server's limits of 100 header fields and 8192 bytes"
+        ),
+    }
+    assert headers["connection"] == "close"
 
 
 def test_oversize_content_length_is_413_without_reading_the_body(server):

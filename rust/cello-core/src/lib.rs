@@ -8,6 +8,7 @@ pub mod body;
 pub mod clock;
 mod conn;
 pub mod json;
+mod parse_error;
 pub mod problem;
 pub mod query;
 pub mod request;
