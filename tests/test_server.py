@@ -58,6 +58,9 @@ def test_pipelined_requests_are_answered_in_order(server):
         b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
         b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+        # hyper's own refusals of transfer codings: chunked not last, or on HTTP/1.0.
+        b"POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"POST /body HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
     ],
 )
 def test_malformed_requests_get_400_problems_and_server_keeps_serving(server, payload):
