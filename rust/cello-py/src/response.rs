@@ -7,11 +7,11 @@ use bytes::Bytes;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::cookies::{cookie_expires, cookie_max_age, set_cookie_value, CookieAttributes};
 use crate::headers::{append_pairs, checked_header, extract_headers};
 use crate::json_writer::to_json;
-use crate::support::support;
 
 /// What the body is made of.
 pub enum Payload {
@@ -395,7 +395,6 @@ impl Response {
     #[allow(clippy::too_many_arguments)]
     fn set_cookie(
         &mut self,
-        py: Python<'_>,
         name: &str,
         value: &str,
         max_age: Option<&Bound<'_, PyAny>>,
@@ -410,16 +409,10 @@ impl Response {
             .filter(|v| !v.is_none())
             .map(cookie_max_age)
             .transpose()?;
-        let expires = match expires.filter(|v| !v.is_none()) {
-            Some(v) => Some(
-                support(py)?
-                    .cookie_expires
-                    .bind(py)
-                    .call1((v,))?
-                    .extract()?,
-            ),
-            None => None,
-        };
+        let expires = expires
+            .filter(|v| !v.is_none())
+            .map(cookie_expires)
+            .transpose()?;
         let attributes = CookieAttributes {
             max_age,
             expires,
@@ -482,123 +475,6 @@ impl Response {
         format!("<Response {}>", self.status)
     }
 }
-
-/// A cookie's attributes, `expires` already an HTTP date.
-struct CookieAttributes<'a> {
-    max_age: Option<i64>,
-    expires: Option<String>,
-    path: Option<&'a str>,
-    domain: Option<&'a str>,
-    secure: bool,
-    httponly: bool,
-    samesite: Option<&'a str>,
-}
-
-/// The `Set-Cookie` value: the name must be a token, the value is
-/// percent-encoded into cookie-octets, each attribute is checked.
-fn set_cookie_value(name: &str, value: &str, a: &CookieAttributes<'_>) -> PyResult<String> {
-    if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
-        return Err(PyValueError::new_err(format!(
-            "invalid cookie name {name:?}: it must be a non-empty HTTP token"
-        )));
-    }
-    let mut cookie = format!(
-        "{name}={}",
-        percent_encoding::utf8_percent_encode(value, COOKIE_VALUE_ENCODE)
-    );
-    if let Some(age) = a.max_age {
-        cookie.push_str(&format!("; Max-Age={age}"));
-    }
-    if let Some(expires) = &a.expires {
-        cookie.push_str(&format!("; Expires={expires}"));
-    }
-    if let Some(path) = a.path {
-        check_attribute("Path", path, is_cookie_path_byte, PATH_RULE)?;
-        cookie.push_str(&format!("; Path={path}"));
-    }
-    if let Some(domain) = a.domain {
-        check_attribute("Domain", domain, is_cookie_domain_byte, DOMAIN_RULE)?;
-        cookie.push_str(&format!("; Domain={domain}"));
-    }
-    if a.secure {
-        cookie.push_str("; Secure");
-    }
-    if a.httponly {
-        cookie.push_str("; HttpOnly");
-    }
-    if let Some(site) = a.samesite {
-        cookie.push_str(&format!("; SameSite={}", same_site(site, a.secure)?));
-    }
-    Ok(cookie)
-}
-
-fn check_attribute(attr: &str, value: &str, allowed: fn(u8) -> bool, rule: &str) -> PyResult<()> {
-    if value.is_empty() || !value.bytes().all(allowed) {
-        return Err(PyValueError::new_err(format!(
-            "invalid cookie {attr} {value:?}: it must be {rule}"
-        )));
-    }
-    Ok(())
-}
-
-const PATH_RULE: &str = "non-empty ASCII without ';' or control characters";
-const DOMAIN_RULE: &str = "a host name: ASCII letters, digits, '.', '-' or '_'";
-
-/// RFC 6265 `path-value`: any CHAR except CTLs and `;` (ASCII only: a
-/// non-ASCII path is sent percent-encoded).
-fn is_cookie_path_byte(b: u8) -> bool {
-    (0x20..0x7f).contains(&b) && b != b';'
-}
-
-/// A host name, optionally with the leading dot older clients expect.
-fn is_cookie_domain_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')
-}
-
-/// Browsers drop a `SameSite=None` cookie that is not `Secure`, so that
-/// combination is refused rather than silently lost.
-fn same_site(site: &str, secure: bool) -> PyResult<&'static str> {
-    match site.to_ascii_lowercase().as_str() {
-        "lax" => Ok("Lax"),
-        "strict" => Ok("Strict"),
-        "none" if secure => Ok("None"),
-        "none" => Err(PyValueError::new_err(
-            "samesite='None' needs secure=True: browsers drop such a cookie otherwise",
-        )),
-        _ => Err(PyValueError::new_err(format!(
-            "samesite must be Lax, Strict or None, not {site:?}"
-        ))),
-    }
-}
-
-/// `max_age` in whole seconds; a bool, a float or a string is refused
-/// rather than written into the header as its text.
-fn cookie_max_age(value: &Bound<'_, PyAny>) -> PyResult<i64> {
-    let refused = || {
-        PyValueError::new_err(format!(
-            "max_age must be an int number of seconds, not {}",
-            value.repr().map(|r| r.to_string()).unwrap_or_default()
-        ))
-    };
-    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
-        return Err(refused());
-    }
-    value.extract().map_err(|_| refused())
-}
-
-fn is_cookie_name_byte(b: u8) -> bool {
-    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
-}
-
-/// Bytes outside RFC 6265's cookie-octet set, percent-encoded on the way out
-/// (and decoded again by `Request.cookies`).
-const COOKIE_VALUE_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b',')
-    .add(b';')
-    .add(b'\\')
-    .add(b'%');
 
 fn content_disposition(filename: &str) -> String {
     let ascii_safe = filename.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
