@@ -384,6 +384,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_target_over_hypers_uri_limit_is_a_414_problem() {
+        let config = ServerConfig {
+            max_header_size: 128 * 1024,
+            ..ServerConfig::default()
+        };
+        let (addr, stop, server) = start(config).await;
+        let request = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+        let (status, body) = problem(&exchange(addr, request.as_bytes()).await);
+        assert_eq!(status, 414);
+        assert_eq!(body["detail"], "the request target is too long");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
     async fn an_unparsable_request_after_a_served_one_gets_a_problem_too() {
         let (addr, stop, server) = start(ServerConfig::default()).await;
         let reply = exchange(
