@@ -7,7 +7,9 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use cello_core::query::{decode_path, parse_urlencoded};
+use cello_core::query::{
+    decode_path, form_refusal, parse_bool, parse_float, parse_int, parse_urlencoded,
+};
 use cello_core::request::check_head;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -789,22 +791,6 @@ impl Request {
     }
 }
 
-/// Why `form()` refuses a body of this content type, if it does. No
-/// content type at all is read as URL-encoded, as browsers never omit it and
-/// hand-written clients that do mean the simple case.
-fn form_refusal(content_type: &str) -> Option<String> {
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        None
-    } else if essence.eq_ignore_ascii_case("multipart/form-data") {
-        Some("multipart/form-data bodies are not supported yet; read request.body()".into())
-    } else {
-        Some(format!(
-            "request.form() reads application/x-www-form-urlencoded bodies, not {essence:?}"
-        ))
-    }
-}
-
 /// Parses a typed getter's value; a malformed one is a `BadRequest` (400)
 /// whose detail names the parameter, as the value came from the client.
 fn typed<T>(
@@ -821,25 +807,6 @@ fn typed<T>(
             Err(e) => e,
         }
     })
-}
-
-fn parse_int(value: &str) -> Result<i64, &'static str> {
-    value.parse().map_err(|_| "an integer")
-}
-
-fn parse_float(value: &str) -> Result<f64, &'static str> {
-    match value.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        _ => Err("a finite number"),
-    }
-}
-
-fn parse_bool(value: &str) -> Result<bool, &'static str> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" | "" => Ok(false),
-        _ => Err("a boolean (true/false, 1/0, yes/no, on/off)"),
-    }
 }
 
 /// Characters re-escaped when rebuilding `url` from the decoded path.
