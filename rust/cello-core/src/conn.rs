@@ -261,18 +261,22 @@ impl<S: AsyncWrite + Unpin> TrackedIo<S> {
 
     /// Ends a connection hyper has finished with (without shutting it down):
     /// held bytes go out as they are, or as a problem response when hyper
-    /// ended on a parse error, and then the socket is shut down.
+    /// ended on a parse error. Then the socket is shut down as hyper would
+    /// have: after a clean end or a parse error, not after an I/O failure.
     pub(crate) async fn finish(mut self, ended: &Result<(), hyper::Error>, limits: HeadLimits) {
+        let unparsable = ended.as_ref().err().filter(|e| e.is_parse());
         if let Some(held) = self.held.take() {
-            let answer = match ended {
-                Err(e) if e.is_parse() => problem_answer(&held, e, limits),
-                _ => held,
+            let answer = match unparsable {
+                Some(e) => problem_answer(&held, e, limits),
+                None => held,
             };
             if self.inner.write_all(&answer).await.is_err() {
                 return;
             }
         }
-        let _ = self.inner.shutdown().await;
+        if ended.is_ok() || unparsable.is_some() {
+            let _ = self.inner.shutdown().await;
+        }
     }
 }
 
