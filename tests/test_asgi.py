@@ -127,7 +127,7 @@ async def call(app, scope_overrides: dict, messages: list[dict]) -> list[dict]:
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
         "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
-        "headers": [], "client": ("127.0.0.1", 1234), "server": ("127.0.0.1", 80),
+        "headers": [(b"host", b"t")], "client": ("127.0.0.1", 1234), "server": ("127.0.0.1", 80),
     } | scope_overrides  # fmt: skip
     inbox = list(messages) or [{"type": "http.request", "body": b"", "more_body": False}]
     sent: list[dict] = []
@@ -198,7 +198,7 @@ def test_streaming_stops_when_the_client_is_gone():
         return Response.stream(chunks())
 
     async def main() -> None:
-        scope = {"type": "http", "method": "GET", "path": "/", "headers": [],
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"host", b"t")],
                  "query_string": b"", "root_path": ""}  # fmt: skip
 
         async def receive() -> dict:

@@ -3,9 +3,13 @@ unhappy paths: malformed JSON, invalid UTF-8, oversize bodies."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 
-from cello import BadRequest, Request
+from cello import BadRequest, Request, UnsupportedMediaType
+from cello.testing import TestClient
 
 
 def test_echo_of_request_attributes(client, door, request):
@@ -144,10 +148,57 @@ def test_typed_query_getters(client):
     assert client.get("/typed-query").json() == {"n": 0, "f": None, "b": False, "s": "default"}
 
 
-def test_typed_query_getter_with_bad_value_is_500_not_crash(client):
-    response = client.get("/typed-query?n=abc")
-    assert response.status_code == 500
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("n=abc", 'query parameter "n" is not an integer: "abc"'),
+        ("n=1.5", 'query parameter "n" is not an integer: "1.5"'),
+        ("f=x", 'query parameter "f" is not a finite number: "x"'),
+        ("f=nan", 'query parameter "f" is not a finite number: "nan"'),
+        ("b=maybe", 'query parameter "b" is not a boolean'),
+    ],
+)
+def test_typed_query_getter_with_bad_value_is_a_400_problem(client, query, detail):
+    response = client.get(f"/typed-query?{query}")
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"].startswith(detail)
     assert client.get("/").status_code == 200
+
+
+def test_typed_query_bool_spellings(client):
+    for value, expected in [("ON", True), ("1", True), ("off", False), ("0", False), ("", False)]:
+        assert client.get(f"/typed-query?b={value}").json()["b"] is expected
+
+
+def test_typed_path_param_with_bad_value_is_a_400_problem(client):
+    assert client.get("/typed-param/12").json() == {"id": 12}
+    response = client.get("/typed-param/twelve")
+    assert response.status_code == 400
+    assert response.json()["detail"] == 'path parameter "id" is not an integer: "twelve"'
+
+
+def test_form_refuses_multipart_with_a_415_problem(client):
+    response = client.post("/form", files={"f": ("a.txt", b"hello")}, data={"a": "1"})
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == (
+        "multipart/form-data bodies are not supported yet; read request.body()"
+    )
+
+
+def test_form_refuses_other_content_types_with_a_415_problem(client):
+    response = client.post("/form", json={"a": "1"})
+    assert response.status_code == 415
+    assert response.json()["detail"] == (
+        'request.form() reads application/x-www-form-urlencoded bodies, not "application/json"'
+    )
+
+
+def test_form_without_content_type_is_read_as_urlencoded(client):
+    assert client.post("/form", content=b"a=1&b=2").json() == {"form": {"a": "1", "b": "2"}}
+    charset = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    assert client.post("/form", content=b"a=%C3%A9", headers=charset).json() == {"form": {"a": "é"}}
 
 
 def test_context_is_dict_like_and_per_request(client):
@@ -205,12 +256,29 @@ class TestRequestConstructor:
         with pytest.raises(ValueError, match="invalid HTTP method"):
             Request("GE T", "/")
 
-    def test_typed_getter_errors(self):
-        req = Request("GET", "/?n=x", params=[("id", "y")])
-        with pytest.raises(ValueError, match="not an integer"):
-            req.get_query_int("n")
-        with pytest.raises(ValueError, match="not an integer"):
-            req.get_param_int("id")
+    def test_typed_getter_errors_are_bad_requests(self):
+        req = Request("GET", "/?n=x&f=inf&b=2", params=[("id", "y")])
+        for read in (
+            lambda: req.get_query_int("n"),
+            lambda: req.get_query_float("f"),
+            lambda: req.get_query_bool("b"),
+            lambda: req.get_param_int("id"),
+        ):
+            with pytest.raises(BadRequest) as info:
+                read()
+            assert isinstance(info.value, ValueError)
+            assert info.value.status_code == 400
+
+    def test_form_on_multipart_raises_unsupported_media_type(self):
+        req = Request(
+            "POST",
+            "/",
+            headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+            body=b'--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--xyz--\r\n',
+        )
+        with pytest.raises(UnsupportedMediaType, match="multipart/form-data") as info:
+            req.form()
+        assert info.value.status_code == 415
 
 
 @pytest.mark.parametrize("fill", ["/reuse/fill", "/reuse/fill-async"])
@@ -252,3 +320,66 @@ def test_a_request_kept_by_the_handler_keeps_its_own_data(client):
         {"path": "/reuse/keep", "query": {"n": "1"}, "mark": "m1", "n": "1"},
         {"path": "/reuse/keep", "query": {"n": "2"}, "mark": "m2", "n": "2"},
     ]
+
+
+def asgi_answer(scope_headers: list[tuple[bytes, bytes]], http_version: str = "1.1"):
+    """Status, headers and body of a GET / given to the app as a bare ASGI
+    scope, as a server that does not check the head itself would send it."""
+    from tests.apps.core import app
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": http_version,
+        "method": "GET", "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"",
+        "root_path": "", "headers": scope_headers, "client": ("127.0.0.1", 1), "server": None,
+    }  # fmt: skip
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    return sent[0]["status"], headers, sent[1]["body"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "http_version", "detail"),
+    [
+        ([], "1.1", "an HTTP/1.1 request must have a Host header"),
+        ([(b"host", b"a"), (b"host", b"a")], "1.1", "the request has more than one Host header"),
+        ([(b"host", b"a"), (b"host", b"b")], "2", "the request has more than one Host header"),
+        ([(b"host", b"a/b")], "1.1", 'the Host header "a/b" is not a valid host[:port]'),
+    ],
+)
+def test_asgi_scope_with_bad_host_is_a_400_problem(headers, http_version, detail):
+    status, response_headers, body = asgi_answer(headers, http_version)
+    assert status == 400
+    assert response_headers["content-type"] == "application/problem+json"
+    assert response_headers["connection"] == "close"
+    assert json.loads(body)["detail"] == detail
+
+
+@pytest.mark.parametrize("http_version", ["1.0", "2"])
+def test_asgi_scope_without_host_is_fine_where_host_is_optional(http_version):
+    assert asgi_answer([], http_version)[0] == 200
+
+
+def test_asgi_scope_with_a_transfer_coding_other_than_chunked_is_501():
+    status, _, body = asgi_answer([(b"host", b"h"), (b"transfer-encoding", b"gzip, chunked")])
+    assert status == 501
+    assert json.loads(body)["detail"] == (
+        'transfer coding "gzip" is not supported; only chunked is'
+    )
+
+
+def test_test_client_requests_with_bad_host_are_400():
+    from tests.apps.core import app
+
+    with TestClient(app) as client:
+        assert client.get("/", headers={"Host": "a b"}).status_code == 400
+        twice = client.get("/", headers=[("Host", "a"), ("Host", "a")])
+        assert twice.json()["detail"] == "the request has more than one Host header"
+        assert client.get("/", headers={"Host": "example.com:8000"}).status_code == 200

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+
 import httpx
 import orjson
 import pytest
@@ -238,3 +241,75 @@ class TestResponseObject:
             resp.set_cookie("a", "v", samesite="sometimes")
         with pytest.raises(ValueError, match="invalid cookie Path"):
             resp.set_cookie("a", "v", path="/;evil")
+
+    @staticmethod
+    def cookie(**attributes) -> str:
+        resp = Response()
+        resp.set_cookie("c", "v", **attributes)
+        return resp.headers["set-cookie"]
+
+    @pytest.mark.parametrize(
+        ("attributes", "message"),
+        [
+            ({"expires": "Thu, 01 Jan 1970 00:00:00 GMT; Domain=evil.example"}, "HTTP date"),
+            ({"expires": "tomorrow"}, "HTTP date"),
+            ({"expires": "Fri, 01 Jan 1970 00:00:00 GMT"}, "HTTP date"),  # wrong weekday
+            ({"expires": "Thu, 01 Jan 1970 00:00:00 GMT\r\nX-Evil: 1"}, "HTTP date"),
+            ({"expires": [1]}, "expires must be"),
+            ({"expires": True}, "expires must be"),
+            ({"expires": float("nan")}, "expires must be"),
+            ({"expires": 1e300}, "expires"),
+            ({"max_age": "60; Domain=evil"}, "max_age must be"),
+            ({"max_age": 1.5}, "max_age must be"),
+            ({"max_age": True}, "max_age must be"),
+            ({"path": "/a\x01b"}, "invalid cookie Path"),
+            ({"path": "/a\x7fb"}, "invalid cookie Path"),
+            ({"path": "/é"}, "invalid cookie Path"),
+            ({"domain": "a.example; Secure"}, "invalid cookie Domain"),
+            ({"domain": "a.example\tb"}, "invalid cookie Domain"),
+            ({"domain": "exämple.com"}, "invalid cookie Domain"),
+            ({"domain": ""}, "invalid cookie Domain"),
+            ({"samesite": "Lax; Secure"}, "samesite must be"),
+            ({"samesite": "None"}, "secure=True"),
+        ],
+    )
+    def test_cookie_attributes_are_validated(self, attributes, message):
+        with pytest.raises(ValueError, match=message):
+            self.cookie(**attributes)
+
+    @pytest.mark.parametrize("name", ["a b", "a;b", "a=b", "a\x00", "é", ""])
+    def test_cookie_names_must_be_tokens(self, name):
+        with pytest.raises(ValueError, match="invalid cookie name"):
+            Response().set_cookie(name, "v")
+
+    def test_cookie_values_are_encoded_not_injected(self):
+        resp = Response()
+        resp.set_cookie("c", "a; Domain=evil\r\nX: y é")
+        assert resp.headers["set-cookie"] == (
+            "c=a%3B%20Domain=evil%0D%0AX:%20y%20%C3%A9; Path=/; SameSite=Lax"
+        )
+
+    def test_expires_from_a_datetime(self):
+        aware = datetime(2030, 5, 6, 9, 8, 7, tzinfo=timezone(timedelta(hours=2)))
+        assert "; Expires=Mon, 06 May 2030 07:08:07 GMT;" in self.cookie(expires=aware)
+        naive_is_utc = datetime(2030, 5, 6, 7, 8, 7)
+        assert "; Expires=Mon, 06 May 2030 07:08:07 GMT;" in self.cookie(expires=naive_is_utc)
+
+    def test_expires_from_seconds_from_now(self):
+        header = self.cookie(expires=3600)
+        sent = header.split("Expires=")[1].split(";")[0]
+        expected = datetime.now(UTC) + timedelta(seconds=3600)
+        assert abs(parsedate_to_datetime(sent) - expected) < timedelta(minutes=5)
+        assert "Expires=" in self.cookie(expires=-1.5)
+
+    def test_expires_from_an_http_date_string(self):
+        date = "Sun, 06 Nov 1994 08:49:37 GMT"
+        assert self.cookie(expires=date) == f"c=v; Expires={date}; Path=/; SameSite=Lax"
+
+    def test_valid_attributes(self):
+        assert (
+            self.cookie(
+                max_age=0, path="/a b/~x", domain=".Example-1.com", samesite="none", secure=True
+            )
+            == "c=v; Max-Age=0; Path=/a b/~x; Domain=.Example-1.com; Secure; SameSite=None"
+        )

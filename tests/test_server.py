@@ -3,6 +3,8 @@ pipelining, malformed requests, header limits, startup and shutdown."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import socket
 import subprocess
 import sys
@@ -56,18 +58,108 @@ def test_pipelined_requests_are_answered_in_order(server):
         b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
         b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+        # hyper's own refusals of transfer codings: chunked not last, or on HTTP/1.0.
+        b"POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"POST /body HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
     ],
 )
-def test_malformed_requests_get_400_and_server_keeps_serving(server, payload):
-    reply = exchange(server, payload)
-    assert reply.startswith(b"HTTP/1.1 400")
+def test_malformed_requests_get_400_problems_and_server_keeps_serving(server, payload):
+    status, headers, body = problem_of(exchange(server, payload))
+    assert status == 400
+    assert body["title"] == "Bad Request"
+    assert body["detail"].startswith("the request could not be parsed: ")
+    assert headers["connection"] == "close"
     assert httpx.get(server.url + "/").status_code == 200
 
 
-def test_too_many_headers_is_431(server):
-    headers = "".join(f"X-H{i}: v\r\n" for i in range(150))
-    reply = exchange(server, f"GET / HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
-    assert reply.startswith(b"HTTP/1.1 431")
+def problem_of(reply: bytes) -> tuple[int, dict[str, str], dict]:
+    """Status, headers and JSON body of a single raw HTTP/1.1 problem answer."""
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    assert headers["content-type"] == "application/problem+json", reply
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("head", "detail"),
+    [
+        (b"GET / HTTP/1.1\r\n", "an HTTP/1.1 request must have a Host header"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n", "the request has more than one Host header"),
+        (b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n", "the request has more than one Host header"),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n", 'the Host header "a b" is not a valid host[:port]'),
+        (b"GET / HTTP/1.1\r\nHost: u@h\r\n", 'the Host header "u@h" is not a valid host[:port]'),
+        (b"GET / HTTP/1.1\r\nHost: h:8o\r\n", 'the Host header "h:8o" is not a valid host[:port]'),
+    ],
+)
+def test_bad_host_is_a_400_problem_and_closes(server, head, detail):
+    status, headers, body = problem_of(exchange(server, head + b"\r\n"))
+    assert status == 400
+    assert body == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": detail,
+        "instance": "/",
+    }
+    assert headers["connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    "host", [b"", b"example.com", b"example.com:8080", b"[::1]:80", b"127.0.0.1"]
+)
+def test_valid_hosts_and_http_1_0_without_host_are_served(server, host):
+    reply = exchange(server, b"GET / HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert exchange(server, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+
+
+@pytest.mark.parametrize(
+    "codings",
+    [
+        b"Transfer-Encoding: gzip, chunked\r\n",
+        b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: identity, chunked\r\n",
+    ],
+)
+def test_transfer_codings_other_than_chunked_are_501(server, codings):
+    gzipped = gzip.compress(b"a=1")
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(gzipped), gzipped)
+    request = b"POST /form HTTP/1.1\r\nHost: x\r\n" + codings + b"\r\n" + chunked
+    status, headers, body = problem_of(exchange(server, request))
+    assert status == 501
+    assert body["title"] == "Not Implemented"
+    assert body["detail"].endswith("is not supported; only chunked is")
+    assert headers["connection"] == "close"
+
+
+def test_chunked_applied_twice_is_400(server):
+    request = b"POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"
+    status, _, body = problem_of(exchange(server, request + b"3\r\nabc\r\n0\r\n\r\n"))
+    assert status == 400
+    assert body["detail"] == "the chunked transfer coding is applied more than once"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "".join(f"X-H{i}: v\r\n" for i in range(150)),  # over max_headers (100)
+        f"X-Big: {'v' * 9000}\r\n",  # over max_header_size (8192)
+    ],
+)
+def test_head_over_the_limits_is_a_431_problem(server, head):
+    request = f"GET / HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode()
+    status, headers, body = problem_of(exchange(server, request))
+    assert status == 431
+    assert body == {
+        "type": "about:blank",
+        "title": "Request Header Fields Too Large",
+        "status": 431,
+        "detail": (
+            "the request head is over the server's limits of 100 header fields and 8192 bytes"
+        ),
+    }
+    assert headers["connection"] == "close"
 
 
 def test_oversize_content_length_is_413_without_reading_the_body(server):

@@ -267,6 +267,19 @@ def resp_cookies(request):
     return resp
 
 
+@app.get("/resp/cookie-expires")
+def resp_cookie_expires(request):
+    resp = Response.json({"ok": True})
+    at = dt.datetime(2030, 5, 6, 9, 8, 7, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    resp.set_cookie("at", "1", expires=at, path="/app", domain="example.com")
+    resp.set_cookie("fixed", "2", expires="Sun, 06 Nov 1994 08:49:37 GMT", samesite=None)
+    try:
+        resp.set_cookie("evil", "3", expires="0; Domain=evil.example")
+    except ValueError:
+        resp.set_header("x-refused", "expires")
+    return resp
+
+
 @app.get("/resp/stream-sync")
 def resp_stream_sync(request):
     def chunks():

@@ -17,6 +17,7 @@ from cello.exceptions import (
     HTTPException,
     PayloadTooLarge,
     RequestTimeout,
+    UnsupportedMediaType,
 )
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
@@ -50,6 +51,7 @@ __all__ = [
     "Response",
     "TimeoutConfig",
     "TlsConfig",
+    "UnsupportedMediaType",
     "UuidConstraint",
     "__version__",
 ]

@@ -4,6 +4,7 @@ import asyncio
 import contextvars
 import selectors
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, final
 
 from typing_extensions import disjoint_base
@@ -239,7 +240,7 @@ class Response:
         secure: bool = False,
         httponly: bool = False,
         samesite: str | None = ...,
-        expires: str | None = None,
+        expires: datetime | float | str | None = None,
     ) -> None: ...
     def delete_cookie(
         self, name: str, path: str | None = "/", domain: str | None = None

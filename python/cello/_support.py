@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sys
+import time
 import traceback
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from typing import Any, TypeVar
 
 from cello.exceptions import ClientDisconnected
@@ -142,3 +146,43 @@ def log_hosted_exception(exc: BaseException, method: str, path: str) -> None:
         path,
         exc_info=(type(exc), exc, exc.__traceback__),
     )
+
+
+def cookie_expires(value: object) -> str:
+    """``set_cookie(expires=...)`` as an HTTP date: from a datetime (naive
+    means UTC), from seconds from now (int or float, as ``http.cookies``
+    reads them), or a string that already is one in the IMF-fixdate form.
+    Anything else is a ``ValueError``: the value goes into a header, where
+    a ``;`` would add cookie attributes."""
+    try:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return format_datetime(value.astimezone(UTC), usegmt=True)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ValueError(f"expires must be a finite number of seconds, not {value}")
+            return formatdate(time.time() + value, usegmt=True)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"expires {value!r} is out of range") from exc
+    if isinstance(value, str):
+        if _is_http_date(value):
+            return value
+        raise ValueError(
+            f"expires must be an HTTP date such as 'Thu, 01 Jan 1970 00:00:00 GMT', not {value!r}"
+        )
+    raise ValueError(
+        "expires must be a datetime, a number of seconds or an HTTP date string, "
+        f"not {type(value).__name__}"
+    )
+
+
+def _is_http_date(text: str) -> bool:
+    """True for an IMF-fixdate with the right weekday: what Cello would write."""
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return False
+    if parsed.tzinfo is None:
+        return False
+    return format_datetime(parsed.astimezone(UTC), usegmt=True) == text

@@ -18,6 +18,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "RequestTimeout",
+    "UnsupportedMediaType",
 ]
 
 
@@ -50,7 +51,8 @@ class HTTPException(CelloError):
 
 
 class BadRequest(HTTPException, ValueError):
-    """The request body could not be decoded (bad JSON, bad UTF-8): 400.
+    """The request could not be decoded (bad JSON, bad UTF-8, a malformed
+    typed query or path parameter): 400.
 
     Also a ``ValueError``, so ``except ValueError`` around ``request.json()``
     keeps working.
@@ -91,6 +93,17 @@ class RequestTimeout(HTTPException):
 
     def __init__(self, detail: str | None = None, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(408, detail, headers)
+
+
+class UnsupportedMediaType(HTTPException, ValueError):
+    """The body's content type is not one the method reading it understands
+    (``request.form()`` on JSON or on multipart/form-data): 415.
+
+    Also a ``ValueError``, like ``BadRequest``: the body cannot be read that way.
+    """
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(415, detail)
 
 
 class ClientDisconnected(OSError):

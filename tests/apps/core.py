@@ -189,6 +189,11 @@ def typed_query(request):
     }
 
 
+@app.get("/typed-param/{id}")
+def typed_param(request):
+    return {"id": request.get_param_int("id")}
+
+
 @app.get("/context")
 def context(request):
     request.context["a"] = 1

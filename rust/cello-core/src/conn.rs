@@ -15,13 +15,14 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
 
 use crate::clock::coarse_ms;
+use crate::parse_error::{is_automatic_answer, problem_answer, HeadLimits};
 
 const IDLE: u8 = 0;
 const HEAD: u8 = 1;
@@ -100,6 +101,11 @@ impl ConnState {
         {
             self.phase_since_ms.store(self.now_ms(), Ordering::Release);
         }
+    }
+
+    /// True while a request is with the service or its response body lives.
+    fn serving(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
     }
 
     /// A request head was parsed and handed to the service.
@@ -211,15 +217,66 @@ impl Drop for RequestGuard {
     }
 }
 
-/// A socket that reports arriving bytes and blocked writes to its `ConnState`.
+/// A socket that reports arriving bytes and blocked writes to its `ConnState`,
+/// and holds back what may be hyper's own answer to an unparsable request
+/// (see `parse_error`) until `finish` knows whether it was.
 pub(crate) struct TrackedIo<S> {
     inner: S,
     state: Arc<ConnState>,
+    held: Option<Vec<u8>>,
 }
 
 impl<S> TrackedIo<S> {
     pub(crate) fn new(inner: S, state: Arc<ConnState>) -> Self {
-        TrackedIo { inner, state }
+        TrackedIo {
+            inner,
+            state,
+            held: None,
+        }
+    }
+
+    /// Whether to hold `data` back: no request is being served, so hyper
+    /// writes on its own, and it has the shape of hyper's error answer.
+    fn holds(&self, data: &[u8]) -> bool {
+        !self.state.serving() && is_automatic_answer(data)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> TrackedIo<S> {
+    /// Writes held bytes: hyper wrote more after them, so they were a
+    /// response of that shape and not its error answer.
+    fn poll_release(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(held) = &mut self.held {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, held))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            held.drain(..n);
+            if held.is_empty() {
+                self.held = None;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ends a connection hyper has finished with (without shutting it down):
+    /// held bytes go out as they are, or as a problem response when hyper
+    /// ended on a parse error. Then the socket is shut down as hyper would
+    /// have: after a clean end or a parse error, not after an I/O failure.
+    pub(crate) async fn finish(mut self, ended: &Result<(), hyper::Error>, limits: HeadLimits) {
+        let unparsable = ended.as_ref().err().filter(|e| e.is_parse());
+        if let Some(held) = self.held.take() {
+            let answer = match unparsable {
+                Some(e) => problem_answer(&held, e, limits),
+                None => held,
+            };
+            if self.inner.write_all(&answer).await.is_err() {
+                return;
+            }
+        }
+        if ended.is_ok() || unparsable.is_some() {
+            let _ = self.inner.shutdown().await;
+        }
     }
 }
 
@@ -246,6 +303,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TrackedIo<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        ready!(this.poll_release(cx))?;
+        if this.holds(data) {
+            this.held = Some(data.to_vec());
+            return Poll::Ready(Ok(data.len()));
+        }
         let polled = Pin::new(&mut this.inner).poll_write(cx, data);
         this.state.write_blocked(polled.is_pending());
         polled
@@ -257,6 +319,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TrackedIo<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        ready!(this.poll_release(cx))?;
+        // hyper's answer is one buffer; a response with a body is several.
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (filled.next(), filled.next()) {
+            if this.holds(only) {
+                this.held = Some(only.to_vec());
+                return Poll::Ready(Ok(only.len()));
+            }
+        }
         let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.state.write_blocked(polled.is_pending());
         polled
@@ -266,12 +337,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TrackedIo<S> {
         self.inner.is_write_vectored()
     }
 
+    /// Does not write held bytes: hyper flushes its error answer too, and
+    /// only the end of the connection tells which it was.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        ready!(this.poll_release(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
 

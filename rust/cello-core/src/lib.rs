@@ -9,6 +9,7 @@ pub mod clock;
 mod conn;
 pub mod json;
 pub mod middleware;
+mod parse_error;
 pub mod problem;
 pub mod query;
 pub mod request;

@@ -44,6 +44,44 @@ pub fn decode_path(raw: &str) -> String {
         .into_owned()
 }
 
+/// Why a body of this `Content-Type` is not read as a URL-encoded form, if
+/// it is not. No content type at all is read as one: browsers never omit
+/// it, and hand-written clients that do mean the simple case.
+pub fn form_refusal(content_type: &str) -> Option<String> {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        None
+    } else if essence.eq_ignore_ascii_case("multipart/form-data") {
+        Some("multipart/form-data bodies are not supported yet; read request.body()".into())
+    } else {
+        Some(format!(
+            "request.form() reads application/x-www-form-urlencoded bodies, not {essence:?}"
+        ))
+    }
+}
+
+// The typed parameter parsers: each says, on failure, what it expected.
+
+pub fn parse_int(value: &str) -> Result<i64, &'static str> {
+    value.parse().map_err(|_| "an integer")
+}
+
+/// Finite numbers only: `nan` and `inf` would pass `f64::from_str`.
+pub fn parse_float(value: &str) -> Result<f64, &'static str> {
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err("a finite number"),
+    }
+}
+
+pub fn parse_bool(value: &str) -> Result<bool, &'static str> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err("a boolean (true/false, 1/0, yes/no, on/off)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +124,34 @@ mod tests {
     #[test]
     fn path_decoding_leaves_plus() {
         assert_eq!(decode_path("/a+b/%C3%A9"), "/a+b/é");
+    }
+
+    #[test]
+    fn typed_parsers_refuse_what_they_cannot_read() {
+        assert_eq!(parse_int("-42"), Ok(-42));
+        assert_eq!(parse_int("4.2"), Err("an integer"));
+        assert_eq!(parse_int("99999999999999999999"), Err("an integer"));
+        assert_eq!(parse_float("2.5e3"), Ok(2500.0));
+        for bad in ["nan", "inf", "-infinity", "1e999", "x"] {
+            assert_eq!(parse_float(bad), Err("a finite number"), "{bad}");
+        }
+        assert_eq!(parse_bool("YES"), Ok(true));
+        assert_eq!(parse_bool(""), Ok(false));
+        assert!(parse_bool("maybe").is_err());
+    }
+
+    #[test]
+    fn forms_are_urlencoded_bodies_only() {
+        assert_eq!(
+            form_refusal("application/x-www-form-urlencoded; charset=utf-8"),
+            None
+        );
+        assert_eq!(form_refusal("Application/X-WWW-Form-Urlencoded"), None);
+        assert!(form_refusal("multipart/form-data; boundary=x")
+            .unwrap()
+            .contains("not supported yet"));
+        assert!(form_refusal("application/json")
+            .unwrap()
+            .ends_with("not \"application/json\""));
     }
 }

@@ -23,6 +23,11 @@ use tokio::sync::{mpsc, Semaphore};
 pub use crate::body::{Body, Chunk, StreamAborted};
 pub use crate::conn::Timeouts;
 use crate::conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
+use crate::parse_error::HeadLimits;
+
+/// How long the last bytes of a finished connection may take to leave: a
+/// client that stopped reading must not keep its task alive.
+const FINISH_LIMIT: Duration = Duration::from_secs(10);
 
 /// Addresses of one connection.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +41,10 @@ pub struct ConnInfo {
 /// The response is boxed: it passes through several futures on its way to
 /// hyper, and moving a pointer costs less than moving 176 bytes each time.
 pub trait Service: Send + Sync + 'static {
-    type Future: Future<Output = Box<http::Response<Body>>> + Send + 'static;
+    /// `Unpin`, so the server can drive a connection without letting hyper
+    /// shut it down, and answer a request hyper could not parse (see
+    /// `parse_error`).
+    type Future: Future<Output = Box<http::Response<Body>>> + Send + Unpin + 'static;
     fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> Self::Future;
 }
 
@@ -158,13 +166,18 @@ where
     let local = listener.local_addr()?;
     let mut builder = http1::Builder::new();
     // No `pipeline_flush`: with it, hyper never flushes the automatic 400/431
-    // it writes for unparsable requests. Pipelined requests work without it.
+    // it writes for unparsable requests (which `parse_error` turns into
+    // problem responses). Pipelined requests work without it.
     builder
         .keep_alive(true)
         .max_headers(config.max_headers)
         .max_header_size(config.max_header_size)
         .header_read_timeout(None);
     let builder = Arc::new(builder);
+    let limits = HeadLimits {
+        max_headers: config.max_headers,
+        max_header_size: config.max_header_size,
+    };
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     // Each connection task holds a sender; `recv` returns None once all are gone.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -207,25 +220,28 @@ where
             let _permit = permit;
             let _alive = alive;
             let io = TokioIo::new(TrackedIo::new(stream, state));
-            let conn = builder.serve_connection(io, svc);
-            tokio::pin!(conn);
+            let mut conn = builder.serve_connection(io, svc);
             let mut watching = true;
-            loop {
+            // Without shutdown: the socket must still be open for the
+            // problem answer to a request hyper could not parse.
+            let ended = loop {
                 tokio::select! {
                     biased;
-                    _ = conn.as_mut() => break,
+                    ended = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break ended,
                     why = &mut expired, if watching => {
                         watching = false;
                         match why {
                             Ok(Expired::Idle | Expired::Stopping) => {
-                                conn.as_mut().graceful_shutdown()
+                                Pin::new(&mut conn).graceful_shutdown()
                             }
-                            Ok(Expired::Stalled) => break,
+                            Ok(Expired::Stalled) => return,
                             Err(_) => {}
                         }
                     }
                 }
-            }
+            };
+            let io = conn.into_parts().io.into_inner();
+            let _ = tokio::time::timeout(FINISH_LIMIT, io.finish(&ended, limits)).await;
         });
     }
     drop(listener);
@@ -252,7 +268,34 @@ mod tests {
         }
     }
 
+    /// Answers every request the way hyper answers one it cannot parse.
+    struct LooksLikeHyper;
+
+    impl Service for LooksLikeHyper {
+        type Future = Ready<Box<http::Response<Body>>>;
+        fn call(&self, _req: http::Request<Incoming>, _conn: ConnInfo) -> Self::Future {
+            let mut response = http::Response::new(Body::empty());
+            *response.status_mut() = http::StatusCode::BAD_REQUEST;
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            std::future::ready(Box::new(response))
+        }
+    }
+
     async fn start(
+        config: ServerConfig,
+    ) -> (
+        SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<io::Result<()>>,
+    ) {
+        start_service(Echo, config).await
+    }
+
+    async fn start_service<S: Service>(
+        service: S,
         config: ServerConfig,
     ) -> (
         SocketAddr,
@@ -262,10 +305,124 @@ mod tests {
         let listener = bind("127.0.0.1", 0).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, Arc::new(Echo), config, async move {
+        let server = tokio::spawn(serve(listener, Arc::new(service), config, async move {
             let _ = stop_rx.await;
         }));
         (addr, stop_tx, server)
+    }
+
+    async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client.write_all(request).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), read_all(&mut client))
+            .await
+            .expect("the server closed the connection")
+    }
+
+    /// The status and problem body of a raw answer, checking its framing.
+    fn problem(reply: &str) -> (u16, serde_json::Value) {
+        let (head, body) = reply.split_once("\r\n\r\n").expect("a complete answer");
+        assert!(
+            head.contains("\r\ncontent-type: application/problem+json\r\n"),
+            "{reply}"
+        );
+        assert!(head.contains("\r\nconnection: close\r\n"), "{reply}");
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())),
+            "{reply}"
+        );
+        assert!(head.contains("\r\ndate: "), "{reply}");
+        let status = head[9..12].parse().unwrap();
+        (status, serde_json::from_str(body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn unparsable_requests_get_problem_bodies() {
+        let (addr, stop, server) = start(ServerConfig::default()).await;
+        for request in [
+            &b"NOT A REQUEST\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        ] {
+            let (status, body) = problem(&exchange(addr, request).await);
+            assert_eq!(status, 400);
+            assert_eq!(body["title"], "Bad Request");
+            let detail = body["detail"].as_str().unwrap();
+            assert!(
+                detail.starts_with("the request could not be parsed: "),
+                "{detail}"
+            );
+        }
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn heads_over_the_limits_get_431_problems() {
+        let config = ServerConfig {
+            max_headers: 4,
+            max_header_size: 1024,
+            ..ServerConfig::default()
+        };
+        let (addr, stop, server) = start(config).await;
+        let many = b"GET / HTTP/1.1\r\nHost: x\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\n\r\n";
+        let large = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nbig: {}\r\n\r\n",
+            "v".repeat(2000)
+        );
+        for request in [&many[..], large.as_bytes()] {
+            let (status, body) = problem(&exchange(addr, request).await);
+            assert_eq!(status, 431);
+            assert_eq!(
+                body["detail"],
+                "the request head is over the server's limits of 4 header fields and 1024 bytes"
+            );
+        }
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_target_over_hypers_uri_limit_is_a_414_problem() {
+        let config = ServerConfig {
+            max_header_size: 128 * 1024,
+            ..ServerConfig::default()
+        };
+        let (addr, stop, server) = start(config).await;
+        let request = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+        let (status, body) = problem(&exchange(addr, request.as_bytes()).await);
+        assert_eq!(status, 414);
+        assert_eq!(body["detail"], "the request target is too long");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unparsable_request_after_a_served_one_gets_a_problem_too() {
+        let (addr, stop, server) = start(ServerConfig::default()).await;
+        let reply = exchange(
+            addr,
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nNOT A REQUEST\r\n\r\n",
+        )
+        .await;
+        let (first, second) = reply.split_at(reply.find("HTTP/1.1 400").expect("a 400"));
+        assert!(first.contains("GET /a from 127.0.0.1"), "{reply}");
+        assert_eq!(problem(second).0, 400);
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_response_shaped_like_hypers_own_answer_is_sent_unchanged() {
+        let (addr, stop, server) = start_service(LooksLikeHyper, ServerConfig::default()).await;
+        let reply = exchange(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let expected =
+            "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: ";
+        assert!(reply.starts_with(expected), "{reply}");
+        assert!(reply.ends_with(" GMT\r\n\r\n"), "{reply}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
     }
 
     async fn read_all(client: &mut tokio::net::TcpStream) -> String {

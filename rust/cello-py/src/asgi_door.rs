@@ -19,7 +19,7 @@ use crate::app::Cello;
 use crate::eager::TaskStarter;
 use crate::headers::checked_header_bytes;
 use crate::pipeline::{self, Completion, Endpoint, Runner};
-use crate::request::{BodyState, Request, RequestHead};
+use crate::request::{refuse_head, BodyState, Request, RequestHead};
 use crate::response::{Payload, ResponseParts};
 use crate::routing::{dispatch, Dispatch, Refusal};
 
@@ -54,8 +54,10 @@ impl AsgiDoor {
         let mut context = LayerContext::default();
         let layered = !self.chain.is_empty();
         let head_only = head.method == http::Method::HEAD;
-        let mut plan = None;
-        if layered {
+        // A head no door may route is refused before any middleware, as the
+        // native server refuses what hyper cannot parse.
+        let mut plan = refuse_head(head.version, &head.headers, &head.path).map(Plan::Answer);
+        if layered && plan.is_none() {
             if let Some(answer) = self.chain.request(&mut head, &mut context) {
                 plan = Some(Plan::Answer(ResponseParts {
                     status: answer.status,

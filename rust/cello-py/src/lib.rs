@@ -9,6 +9,7 @@ mod asgi_door;
 mod asgi_host;
 mod capi;
 mod convert;
+mod cookies;
 mod dispatch;
 mod driver;
 mod eager;

@@ -7,7 +7,10 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use cello_core::query::{decode_path, parse_urlencoded};
+use cello_core::query::{
+    decode_path, form_refusal, parse_bool, parse_float, parse_int, parse_urlencoded,
+};
+use cello_core::request::check_head;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use pyo3::exceptions::PyValueError;
@@ -16,11 +19,30 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::convert::problem_parts;
 use crate::json_reader::{self, JsonErrorOrPy};
 use crate::multidict::{Headers, QueryParams};
+use crate::response::ResponseParts;
 use crate::support::{error, support, Ready};
 
 pub use cello_core::request::RequestHead;
+
+/// The answer to a head no door may route (`cello_core::request::check_head`),
+/// or None. The connection is not reused: a body behind such a head cannot be
+/// trusted to end where the server would think it does.
+pub fn refuse_head(
+    version: http::Version,
+    headers: &http::HeaderMap,
+    path: &str,
+) -> Option<ResponseParts> {
+    let problem = check_head(version, headers).err()?.with_instance(path);
+    let mut parts = problem_parts(&problem);
+    parts.headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    Some(parts)
+}
 
 /// The body: read already, still on the socket, or consumed by a failure.
 pub enum BodyState {
@@ -479,8 +501,13 @@ impl Request {
         Ok(value)
     }
 
-    /// URL-encoded form fields; a repeated name keeps the last value.
+    /// URL-encoded form fields; a repeated name keeps the last value. A body
+    /// of another declared type raises `UnsupportedMediaType` (415) before it
+    /// is read: parsed as URL-encoded it would only give garbage fields.
     fn form<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        if let Some(refusal) = self.header("content-type").and_then(|ct| form_refusal(&ct)) {
+            return Err(error(py, &support(py)?.unsupported_media_type, &refusal));
+        }
         let bytes = self.body_bytes(py)?;
         let dict = PyDict::new(py);
         for (k, v) in parse_urlencoded(&bytes) {
@@ -561,6 +588,7 @@ impl Request {
         }
     }
 
+    /// A malformed value is the client's fault: `BadRequest` (400) naming the parameter.
     #[pyo3(signature = (name, default = None))]
     fn get_query_int(
         &self,
@@ -569,13 +597,12 @@ impl Request {
         default: Option<i64>,
     ) -> PyResult<Option<i64>> {
         match self.query_map(py)?.get().0.get(name) {
-            Some(v) => v.trim().parse().map(Some).map_err(|_| {
-                PyValueError::new_err(format!("query parameter {name:?} is not an integer: {v:?}"))
-            }),
+            Some(v) => typed(py, "query parameter", name, v, parse_int).map(Some),
             None => Ok(default),
         }
     }
 
+    /// Finite numbers only: `nan` and `inf` are refused like any malformed value.
     #[pyo3(signature = (name, default = None))]
     fn get_query_float(
         &self,
@@ -584,14 +611,13 @@ impl Request {
         default: Option<f64>,
     ) -> PyResult<Option<f64>> {
         match self.query_map(py)?.get().0.get(name) {
-            Some(v) => v.trim().parse().map(Some).map_err(|_| {
-                PyValueError::new_err(format!("query parameter {name:?} is not a number: {v:?}"))
-            }),
+            Some(v) => typed(py, "query parameter", name, v, parse_float).map(Some),
             None => Ok(default),
         }
     }
 
-    /// True for true/1/yes/on (any case), False for anything else present.
+    /// True for true/1/yes/on, False for false/0/no/off or an empty value
+    /// (any case); anything else is a `BadRequest`.
     #[pyo3(signature = (name, default = None))]
     fn get_query_bool(
         &self,
@@ -599,13 +625,10 @@ impl Request {
         name: &str,
         default: Option<bool>,
     ) -> PyResult<Option<bool>> {
-        Ok(match self.query_map(py)?.get().0.get(name) {
-            Some(v) => Some(matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "true" | "1" | "yes" | "on"
-            )),
-            None => default,
-        })
+        match self.query_map(py)?.get().0.get(name) {
+            Some(v) => typed(py, "query parameter", name, v, parse_bool).map(Some),
+            None => Ok(default),
+        }
     }
 
     #[pyo3(signature = (name, default = None))]
@@ -622,11 +645,14 @@ impl Request {
     }
 
     #[pyo3(signature = (name, default = None))]
-    fn get_param_int(&self, name: &str, default: Option<i64>) -> PyResult<Option<i64>> {
+    fn get_param_int(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        default: Option<i64>,
+    ) -> PyResult<Option<i64>> {
         match self.head.params.iter().find(|(k, _)| k == name) {
-            Some((_, v)) => v.parse().map(Some).map_err(|_| {
-                PyValueError::new_err(format!("path parameter {name:?} is not an integer: {v:?}"))
-            }),
+            Some((_, v)) => typed(py, "path parameter", name, v, parse_int).map(Some),
             None => Ok(default),
         }
     }
@@ -771,6 +797,24 @@ impl Request {
     fn __repr__(&self) -> String {
         format!("<Request {} {}>", self.head.method, self.head.path)
     }
+}
+
+/// Parses a typed getter's value; a malformed one is a `BadRequest` (400)
+/// whose detail names the parameter, as the value came from the client.
+fn typed<T>(
+    py: Python<'_>,
+    kind: &str,
+    name: &str,
+    value: &str,
+    parse: fn(&str) -> Result<T, &'static str>,
+) -> PyResult<T> {
+    parse(value.trim()).map_err(|expected| {
+        let message = format!("{kind} {name:?} is not {expected}: {value:?}");
+        match support(py) {
+            Ok(s) => error(py, &s.bad_request, &message),
+            Err(e) => e,
+        }
+    })
 }
 
 /// Characters re-escaped when rebuilding `url` from the decoded path.

@@ -9,6 +9,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::cookies::{cookie_expires, cookie_max_age, set_cookie_value, CookieAttributes};
 use crate::headers::{append_pairs, checked_header, extract_headers};
 use crate::json_writer::to_json;
 
@@ -407,64 +408,40 @@ impl Response {
         Ok(())
     }
 
+    /// Appends a `Set-Cookie`. Every attribute is checked, as a `;`, CR or LF
+    /// in any of them would add attributes or headers of the caller's choosing.
     #[pyo3(signature = (name, value = "", max_age = None, path = "/", domain = None, secure = false, httponly = false, samesite = Some("Lax"), expires = None))]
     #[allow(clippy::too_many_arguments)]
     fn set_cookie(
         &mut self,
         name: &str,
         value: &str,
-        max_age: Option<i64>,
+        max_age: Option<&Bound<'_, PyAny>>,
         path: Option<&str>,
         domain: Option<&str>,
         secure: bool,
         httponly: bool,
         samesite: Option<&str>,
-        expires: Option<&str>,
+        expires: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
-            return Err(PyValueError::new_err(format!(
-                "invalid cookie name {name:?}"
-            )));
-        }
-        let mut cookie = format!(
-            "{name}={}",
-            percent_encoding::utf8_percent_encode(value, COOKIE_VALUE_ENCODE)
-        );
-        if let Some(age) = max_age {
-            cookie.push_str(&format!("; Max-Age={age}"));
-        }
-        if let Some(expires) = expires {
-            cookie.push_str(&format!("; Expires={expires}"));
-        }
-        for (attr, val) in [("Path", path), ("Domain", domain)] {
-            if let Some(val) = val {
-                if val.contains([';', '\r', '\n', '\0']) {
-                    return Err(PyValueError::new_err(format!(
-                        "invalid cookie {attr} {val:?}"
-                    )));
-                }
-                cookie.push_str(&format!("; {attr}={val}"));
-            }
-        }
-        if secure {
-            cookie.push_str("; Secure");
-        }
-        if httponly {
-            cookie.push_str("; HttpOnly");
-        }
-        if let Some(site) = samesite {
-            let site = match site.to_ascii_lowercase().as_str() {
-                "lax" => "Lax",
-                "strict" => "Strict",
-                "none" => "None",
-                _ => {
-                    return Err(PyValueError::new_err(format!(
-                        "samesite must be Lax, Strict or None, not {site:?}"
-                    )))
-                }
-            };
-            cookie.push_str(&format!("; SameSite={site}"));
-        }
+        let max_age = max_age
+            .filter(|v| !v.is_none())
+            .map(cookie_max_age)
+            .transpose()?;
+        let expires = expires
+            .filter(|v| !v.is_none())
+            .map(cookie_expires)
+            .transpose()?;
+        let attributes = CookieAttributes {
+            max_age,
+            expires,
+            path,
+            domain,
+            secure,
+            httponly,
+            samesite,
+        };
+        let cookie = set_cookie_value(name, value, &attributes)?;
         self.headers.push(("set-cookie".to_owned(), cookie));
         Ok(())
     }
@@ -476,17 +453,18 @@ impl Response {
         path: Option<&str>,
         domain: Option<&str>,
     ) -> PyResult<()> {
-        self.set_cookie(
-            name,
-            "",
-            Some(0),
+        let attributes = CookieAttributes {
+            max_age: Some(0),
+            expires: Some("Thu, 01 Jan 1970 00:00:00 GMT".to_owned()),
             path,
             domain,
-            false,
-            false,
-            Some("Lax"),
-            Some("Thu, 01 Jan 1970 00:00:00 GMT"),
-        )
+            secure: false,
+            httponly: false,
+            samesite: Some("Lax"),
+        };
+        let cookie = set_cookie_value(name, "", &attributes)?;
+        self.headers.push(("set-cookie".to_owned(), cookie));
+        Ok(())
     }
 
     fn body<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -516,20 +494,6 @@ impl Response {
         format!("<Response {}>", self.status)
     }
 }
-
-fn is_cookie_name_byte(b: u8) -> bool {
-    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
-}
-
-/// Bytes outside RFC 6265's cookie-octet set, percent-encoded on the way out
-/// (and decoded again by `Request.cookies`).
-const COOKIE_VALUE_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b',')
-    .add(b';')
-    .add(b'\\')
-    .add(b'%');
 
 fn content_disposition(filename: &str) -> String {
     let ascii_safe = filename.bytes().all(|b| b.is_ascii_graphic() || b == b' ')

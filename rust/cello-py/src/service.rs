@@ -29,7 +29,7 @@ use crate::dispatch::{self, Dispatcher, Job, NativeReply, Queue, ServerHandle, W
 use crate::driver::{LoopDriver, LoopLink};
 use crate::eager::TaskStarter;
 use crate::pipeline::{self, Answer, Completion, Endpoint, NativeIo, Runner};
-use crate::request::{read_limited, BodyError, BodyState, RequestHead};
+use crate::request::{read_limited, refuse_head, BodyError, BodyState, RequestHead};
 use crate::response::{Payload, ResponseParts};
 use crate::routing::{dispatch, Dispatch, Refusal};
 use crate::support;
@@ -199,6 +199,9 @@ impl NativeService {
         let (parts, incoming) = req.into_parts();
         let path = decode_path(parts.uri.path());
         let head_only = parts.method == http::Method::HEAD;
+        if let Some(refusal) = refuse_head(parts.version, &parts.headers, &path) {
+            return ready(bytes_response(refusal, head_only));
+        }
         let limit = self.app.max_body_size();
         // hyper parsed and checked the declared content-length: for such a
         // body the lower bound of the size hint is that length (for a chunked

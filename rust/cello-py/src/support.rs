@@ -18,12 +18,14 @@ pub struct Support {
     pub log_exception: Py<PyAny>,
     pub log_hosted_exception: Py<PyAny>,
     pub format_exception: Py<PyAny>,
+    pub cookie_expires: Py<PyAny>,
     pub http_exception: Py<PyType>,
     /// `cello.exceptions.refusal(status, detail, headers)`.
     pub refusal: Py<PyAny>,
     pub bad_request: Py<PyType>,
     pub payload_too_large: Py<PyType>,
     pub request_timeout: Py<PyType>,
+    pub unsupported_media_type: Py<PyType>,
     pub client_disconnected: Py<PyType>,
 }
 
@@ -47,11 +49,13 @@ pub fn support(py: Python<'_>) -> PyResult<&'static Support> {
             log_exception: get(&helpers, "log_exception")?,
             log_hosted_exception: get(&helpers, "log_hosted_exception")?,
             format_exception: get(&helpers, "format_exception")?,
+            cookie_expires: get(&helpers, "cookie_expires")?,
             http_exception: ty("HTTPException")?,
             refusal: get(&errors, "refusal")?,
             bad_request: ty("BadRequest")?,
             payload_too_large: ty("PayloadTooLarge")?,
             request_timeout: ty("RequestTimeout")?,
+            unsupported_media_type: ty("UnsupportedMediaType")?,
             client_disconnected: ty("ClientDisconnected")?,
         })
     })
