@@ -115,3 +115,16 @@ def test_cello_serve_gives_a_hosted_app_request_ids():
         assert "x-request-id" in dict(door.send("GET", "/nope", [], None).headers)
     finally:
         door.stop()
+
+
+@pytest.mark.parametrize("path", ["/", "/legacy/id"])
+def test_a_bad_host_is_refused_before_middleware_and_mounted_apps(doors, path):
+    for door_name, door in doors.items():
+        observed = door.send("GET", path, [("host", "bad host")], None)
+        assert observed.status == 400, door_name
+        body = json.loads(observed.body)
+        assert body["status"] == 400 and body["instance"] == path, door_name
+        headers = dict(observed.headers)
+        assert headers["content-type"] == "application/problem+json", door_name
+        # Middleware never saw it: no request ID, no stamp.
+        assert "x-request-id" not in headers and "x-stamp" not in headers, door_name
