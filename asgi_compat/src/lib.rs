@@ -1,9 +1,9 @@
-//! The ASGI side of Cello: turning an ASGI `scope` into the transport-neutral
-//! request head the pipeline consumes (door 2), and response heads into
-//! ASGI message fields.
-//!
-//! The ASGI host that serves foreign apps (door 3) will live here too.
+//! The ASGI vocabulary, one module per scope type: turning an ASGI `http`
+//! scope into the transport-neutral request head the pipeline consumes
+//! (door 2), and header maps into ASGI message fields (doors 2 and 3).
+//! Lifespan is driven from Python (`cello.lifespan`); WebSocket scopes
+//! arrive with WebSocket support.
 
-pub mod scope;
+pub mod http;
 
-pub use scope::{head_from_scope, headers_to_asgi, http_scope, HostedRequest};
+pub use http::{head_from_scope, headers_to_asgi, http_scope, HostedRequest};

@@ -2,19 +2,19 @@
 //!
 //! This crate links no libpython. The PyO3 bindings crate (`cello-py`) builds
 //! on it; `cargo test` here runs without a Python interpreter.
+//!
+//! - `http`: the request head every door hands the pipeline, problem
+//!   details, query strings;
+//! - `routing`: the route table;
+//! - `middleware`: the layers every door runs before routing;
+//! - `server`: the HTTP/1.1 server, its connections, bodies and access log;
+//! - `json`: JSON writing primitives.
 
-pub mod access_log;
-pub mod body;
-pub mod clock;
-mod conn;
+pub mod http;
 pub mod json;
 pub mod middleware;
-mod parse_error;
-pub mod problem;
-pub mod query;
-pub mod request;
-pub mod router;
+pub mod routing;
 pub mod server;
 
-pub use problem::Problem;
-pub use router::{Constraint, Lookup, RouteError, Router};
+pub use http::problem::Problem;
+pub use routing::{Constraint, Lookup, RouteError, Router};

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use cello_core::middleware::{Chain, Layer, RequestId};
-use cello_core::router::{Constraint, Lookup, Router};
+use cello_core::routing::{Constraint, Lookup, Router};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
@@ -247,7 +247,7 @@ impl Cello {
         for path in paths {
             router
                 .add(
-                    cello_core::router::ANY_METHOD,
+                    cello_core::routing::ANY_METHOD,
                     &path,
                     Vec::new(),
                     route.clone(),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use cello_core::problem::Problem;
+use cello_core::http::problem::Problem;
 use cello_core::server::{Body, Chunk, StreamAborted};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;

@@ -4,7 +4,7 @@
 //! `Response` means on the wire.
 
 use bytes::Bytes;
-use cello_core::problem::{self, Problem};
+use cello_core::http::problem::{self, Problem};
 use cello_core::server::Body;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

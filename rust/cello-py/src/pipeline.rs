@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use cello_core::problem::Problem;
+use cello_core::http::problem::Problem;
 use cello_core::server::Body;
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::intern;

@@ -7,10 +7,10 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use cello_core::query::{
+use cello_core::http::query::{
     decode_path, form_refusal, parse_bool, parse_float, parse_int, parse_urlencoded,
 };
-use cello_core::request::check_head;
+use cello_core::http::request::check_head;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use pyo3::exceptions::PyValueError;
@@ -25,9 +25,9 @@ use crate::multidict::{Headers, QueryParams};
 use crate::response::ResponseParts;
 use crate::support::{error, support, Ready};
 
-pub use cello_core::request::RequestHead;
+pub use cello_core::http::request::RequestHead;
 
-/// The answer to a head no door may route (`cello_core::request::check_head`),
+/// The answer to a head no door may route (`cello_core::http::request::check_head`),
 /// or None. The connection is not reused: a body behind such a head cannot be
 /// trusted to end where the server would think it does.
 pub fn refuse_head(

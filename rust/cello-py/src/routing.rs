@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cello_core::problem::Problem;
+use cello_core::http::problem::Problem;
 
 use crate::app::{AppCore, Route, Routed};
 use crate::convert::problem_parts;

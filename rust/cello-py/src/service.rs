@@ -11,11 +11,11 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cello_core::access_log::{self, AccessLog, Entry};
-use cello_core::clock;
+use cello_core::http::problem::Problem;
+use cello_core::http::query::decode_path;
 use cello_core::middleware::{Answer as LayerAnswer, Chain, Context as LayerContext};
-use cello_core::problem::Problem;
-use cello_core::query::decode_path;
+use cello_core::server::access_log::{self, AccessLog, Entry};
+use cello_core::server::clock;
 use cello_core::server::{self, Body, ConnInfo, ServerConfig, Service, Timeouts};
 use hyper::body::{Body as _, Incoming};
 use pyo3::exceptions::{PyOSError, PyValueError};

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::problem::{Problem, CONTENT_TYPE};
-use crate::request::RequestHead;
+use crate::http::problem::{Problem, CONTENT_TYPE};
+use crate::http::request::RequestHead;
 
 /// Values layers attach to one request: what they need again on the way out,
 /// and what handlers read as `request.context`.

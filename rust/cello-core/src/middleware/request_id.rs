@@ -3,7 +3,7 @@
 //! `request.context["request_id"]` and the response carries it back.
 
 use super::{Answer, Context, Layer};
-use crate::request::RequestHead;
+use crate::http::request::RequestHead;
 
 /// The context key handlers read the ID under.
 pub const CONTEXT_KEY: &str = "request_id";

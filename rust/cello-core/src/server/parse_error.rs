@@ -9,7 +9,7 @@
 //! problem response goes out instead) or not (then they were a handler's
 //! response of that same shape, and go out unchanged).
 
-use crate::problem::{self, Problem};
+use crate::http::problem::{self, Problem};
 
 /// The limits a refused head may have broken, for the 431 detail.
 #[derive(Debug, Clone, Copy)]

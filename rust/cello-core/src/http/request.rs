@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::problem::Problem;
+use crate::http::problem::Problem;
 
 /// What the pipeline knows about a request before its body: built by the
 /// native server from hyper's parts and by the ASGI door from a scope.

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use crate::conn::RequestGuard;
+use crate::server::conn::RequestGuard;
 
 /// The producer of a streamed body stopped before finishing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,8 +21,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
 
-use crate::clock::coarse_ms;
-use crate::parse_error::{is_automatic_answer, problem_answer, HeadLimits};
+use crate::server::clock::coarse_ms;
+use crate::server::parse_error::{is_automatic_answer, problem_answer, HeadLimits};
 
 const IDLE: u8 = 0;
 const HEAD: u8 = 1;

@@ -20,10 +20,16 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 
-pub use crate::body::{Body, Chunk, StreamAborted};
-pub use crate::conn::Timeouts;
-use crate::conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
-use crate::parse_error::HeadLimits;
+pub mod access_log;
+mod body;
+pub mod clock;
+mod conn;
+mod parse_error;
+
+pub use body::{Body, Chunk, StreamAborted};
+pub use conn::Timeouts;
+use conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
+use parse_error::HeadLimits;
 
 /// How long the last bytes of a finished connection may take to leave: a
 /// client that stopped reading must not keep its task alive.
@@ -106,7 +112,7 @@ impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnect
 /// guard moves into the body, and the last allowed request closes the connection.
 pub struct Tracked<F> {
     inner: F,
-    guard: Option<crate::conn::RequestGuard>,
+    guard: Option<crate::server::conn::RequestGuard>,
     last: bool,
 }
 
