@@ -12,6 +12,7 @@ import pytest
 
 from cello import App
 from cello.testing import TestClient
+from conformance.doors import pipelined
 from tests.live import ROOT, LiveServer
 
 
@@ -59,6 +60,35 @@ def test_mounted_fastapi_features(mounted):
     assert mounted.get("/legacy/stream").text == "part0;part1;part2;"
     assert mounted.get("/legacy/teapot").status_code == 418
     assert "/legacy/openapi.json" in mounted.get("/legacy/docs").text
+
+
+@pytest.fixture(scope="module")
+def hosting() -> Iterator[LiveServer]:
+    with LiveServer("tests.apps.mounted:app", "--env", "production") as live:
+        yield live
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("longer", "Response content longer than Content-Length"),
+        ("longer-streamed", "Response content longer than Content-Length"),
+        ("shorter", "Response content shorter than Content-Length"),
+        ("shorter-streamed", "Response content shorter than Content-Length"),
+    ],
+)
+def test_mounted_body_that_breaks_its_content_length_closes_the_connection(hosting, case, error):
+    received, closed = pipelined(
+        hosting.port,
+        f"GET /protocol/length/{case} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    # One incomplete response, then the connection closes: neither the
+    # surplus nor the next response is read as a response of its own.
+    assert closed, received
+    assert b"injected" not in received
+    assert b"cello" not in received, "the next request was answered on this connection"
+    assert httpx.get(hosting.url + "/protocol/record").json()[f"length-{case}"] == error
 
 
 def test_mount_validation():

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conformance.doors import ROOT
+from conformance.doors import ROOT, pipelined
 
 TARGET = "conformance.asgi.protocol_app:app"
 
@@ -191,6 +191,46 @@ def test_send_after_disconnect_raises_an_oserror(served):
             break
         time.sleep(0.02)
     assert record(served)["send_error_is_oserror"] is True
+
+
+def get(path: str, method: str = "GET") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("longer", "Response content longer than Content-Length"),
+        ("longer-streamed", "Response content longer than Content-Length"),
+        ("shorter", "Response content shorter than Content-Length"),
+        ("shorter-streamed", "Response content shorter than Content-Length"),
+    ],
+)
+def test_a_body_that_breaks_its_content_length_closes_the_connection(served, case, error):
+    received, closed = pipelined(served.port, get(f"/length/{case}"), get("/scope"))
+    # The client sees one incomplete response and a closed connection: the
+    # surplus is never read as a second response, nor the next response as
+    # the rest of a short body.
+    assert closed, received
+    assert b"injected" not in received
+    assert b'"keys"' not in received, "the next request was answered on this connection"
+    assert record(served)[f"length-{case}"] == error
+
+
+def test_a_body_that_ends_at_its_declared_length_keeps_the_connection(served):
+    received, _ = pipelined(served.port, get("/length/exact-then-empty"), get("/scope"), timeout=2)
+    assert received.startswith(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n")
+    assert b"\r\n\r\nhelloHTTP/1.1 200 OK\r\n" in received
+    assert b'"keys"' in received
+    assert record(served)["length-exact-then-empty"] == "sent"
+
+
+def test_head_and_bodyless_responses_keep_their_declared_length(served):
+    received, _ = pipelined(served.port, get("/length/head", "HEAD"), get("/scope"), timeout=2)
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert b"content-length: 100" in head
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n"), "HEAD sent a body"
+    assert record(served)["length-head"] == "sent"
 
 
 def test_app_that_returns_without_responding_gets_500(served):
