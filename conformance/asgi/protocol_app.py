@@ -155,6 +155,17 @@ async def app(scope, receive, send):
         await send({"type": "http.response.body", "body": b""})
     elif path.startswith("/length/"):
         await send_with_length(send, path.removeprefix("/length/"))
+    elif path == "/pending-send":
+        # The client reads nothing and then leaves while a send waits for room.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(2000):
+                returned = await send({"type": "http.response.body", "body": b"x" * 65536,
+                                       "more_body": True})  # fmt: skip
+                if returned is not None:
+                    RECORD["pending_send_returned"] = repr(returned)
+        except OSError:
+            RECORD["pending_send_raised"] = True
     elif path == "/send-after-disconnect":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         try:

@@ -193,6 +193,20 @@ def test_send_after_disconnect_raises_an_oserror(served):
     assert record(served)["send_error_is_oserror"] is True
 
 
+def test_a_send_waiting_for_room_raises_an_oserror_when_the_client_leaves(served):
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /pending-send HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)  # the client reads nothing: the app's send is now waiting for room
+    for _ in range(250):
+        if "pending_send_raised" in record(served):
+            break
+        time.sleep(0.02)
+    state = record(served)
+    assert state.get("pending_send_raised") is True
+    assert "pending_send_returned" not in state  # the waiting send raised, not returned False
+
+
 def get(path: str, method: str = "GET") -> bytes:
     return f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
 

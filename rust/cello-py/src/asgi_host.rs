@@ -505,19 +505,7 @@ impl HostCall {
                     ));
                 }
                 Err(mpsc::error::TrySendError::Full(chunk)) => {
-                    let future = self.new_future(py)?;
-                    let resolve_with = future.clone_ref(py);
-                    let io = self.io()?;
-                    let queue = io.queue.clone();
-                    let sender = tx.clone();
-                    io.runtime.spawn(async move {
-                        let sent = sender.send(chunk).await.is_ok();
-                        queue.push(Work::Resolve {
-                            future: resolve_with,
-                            value: sent,
-                        });
-                    });
-                    Some(future)
+                    Some(self.send_when_room(py, tx.clone(), chunk)?)
                 }
             }
         };
@@ -533,6 +521,29 @@ impl HostCall {
             Some(future) => Ok(future),
             None => self.ready(py, py.None().into_bound(py)),
         }
+    }
+
+    /// A future for `send` that resolves once the chunk is in the channel,
+    /// or fails with `ClientDisconnected` if the client leaves first: a
+    /// spec 2.4 app (Starlette's StreamingResponse) stops on that error alone.
+    fn send_when_room(
+        &self,
+        py: Python<'_>,
+        sender: mpsc::Sender<Chunk>,
+        chunk: Chunk,
+    ) -> PyResult<Py<PyAny>> {
+        let future = self.new_future(py)?;
+        let resolve_with = future.clone_ref(py);
+        let io = self.io()?;
+        let queue = io.queue.clone();
+        io.runtime.spawn(async move {
+            let sent = sender.send(chunk).await.is_ok();
+            queue.push(Work::HostSent {
+                future: resolve_with,
+                sent,
+            });
+        });
+        Ok(future)
     }
 
     /// The body does not match the declared `Content-Length`. Nothing more
@@ -598,6 +609,20 @@ fn response_headers(py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<htt
         headers.append(name, value);
     }
     Ok(headers)
+}
+
+/// On the Python thread: a chunk `send` had to wait for went into the
+/// channel, or the client left first.
+pub fn deliver_sent(py: Python<'_>, future: &Py<PyAny>, sent: bool) {
+    let value = if sent {
+        Ok(py.None().into_bound(py))
+    } else {
+        Err(match support(py) {
+            Ok(s) => error(py, &s.client_disconnected, "client disconnected"),
+            Err(e) => e,
+        })
+    };
+    let _ = resolve(py, future.bind(py), value);
 }
 
 /// The bytes of an ASGI header name or value (bytes, or anything that
