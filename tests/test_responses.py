@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import httpx
 import orjson
 import pytest
@@ -137,6 +140,21 @@ def test_large_stream_with_backpressure(client):
     with client.stream("GET", "/resp/stream-big") as response:
         total = sum(len(c) for c in response.iter_bytes())
     assert total == 64 * 65536
+
+
+def test_a_client_leaving_an_idle_stream_closes_its_generator(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /resp/stream-idle HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"data: first" not in received:
+            received += sock.recv(4096)
+    # The generator now waits an hour for its next event: only noticing the
+    # client's departure can close it.
+    for _ in range(250):
+        if httpx.get(server.url + "/resp/streams-closed").json().get("idle"):
+            break
+        time.sleep(0.02)
+    assert httpx.get(server.url + "/resp/streams-closed").json().get("idle") is True
 
 
 def test_failing_stream_drops_the_connection(client, door):

@@ -353,6 +353,29 @@ def resp_stream_big(request):
     return Response.stream(chunks())
 
 
+# Streams record here when their generator is closed (its `finally` ran).
+STREAMS_CLOSED: dict[str, bool] = {}
+
+
+@app.get("/resp/stream-idle")
+def resp_stream_idle(request):
+    # An event feed that waits far longer than any test between events.
+    async def events():
+        try:
+            yield "data: first\n\n"
+            await asyncio.sleep(3600)
+            yield "data: never\n\n"
+        finally:
+            STREAMS_CLOSED["idle"] = True
+
+    return Response.stream(events(), content_type="text/event-stream")
+
+
+@app.get("/resp/streams-closed")
+def resp_streams_closed(request):
+    return STREAMS_CLOSED
+
+
 @app.get("/resp/stream-fails")
 def resp_stream_fails(request):
     async def chunks():
