@@ -136,6 +136,13 @@ async def app(scope, receive, send):
         RECORD["disconnect"] = "waiting"
         message = await receive()  # the client drops the connection meanwhile
         RECORD["disconnect"] = message["type"]
+    elif path == "/stream-then-wait":
+        await receive()  # the (empty) body
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first;", "more_body": True})
+        RECORD["streaming_disconnect"] = "waiting"
+        message = await receive()  # the client leaves mid-response meanwhile
+        RECORD["streaming_disconnect"] = message["type"]
     elif path == "/record":
         await respond(send, 200, json.dumps(RECORD, default=str).encode())
     elif path == "/flush":

@@ -159,6 +159,21 @@ def test_receive_reports_disconnect_while_the_app_is_working(served):
     assert record(served)["disconnect"] == "http.disconnect"
 
 
+def test_receive_reports_disconnect_when_the_client_leaves_mid_response(served):
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"GET /stream-then-wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"first;" not in received:
+            received += sock.recv(4096)
+    # The app is in receive(), not send(): nothing but the closed socket says
+    # the client is gone.
+    for _ in range(250):
+        if record(served).get("streaming_disconnect") == "http.disconnect":
+            break
+        time.sleep(0.02)
+    assert record(served)["streaming_disconnect"] == "http.disconnect"
+
+
 def test_each_chunk_is_flushed_before_send_returns(served):
     with httpx.Client(base_url=served.url) as client:
         with client.stream("GET", "/flush") as response:
