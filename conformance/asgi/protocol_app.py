@@ -173,6 +173,16 @@ async def app(scope, receive, send):
                     RECORD["pending_send_returned"] = repr(returned)
         except OSError:
             RECORD["pending_send_raised"] = True
+    elif path == "/raise-when-left":
+        # As Starlette does: the OSError from send() becomes the app's own error.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"tick;", "more_body": True})
+                await asyncio.sleep(0.02)
+        except OSError:
+            RECORD["raised_when_left"] = True
+            raise LookupError("the client went away") from None
     elif path == "/send-after-disconnect":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         try:

@@ -177,9 +177,25 @@ async def _close_source(source: Any) -> None:
 
 
 def log_hosted_exception(exc: BaseException, method: str, path: str) -> None:
-    error_log.error(
+    # An app that answers its client leaving by raising (Starlette turns the
+    # OSError from send() into its ClientDisconnect) reports no server error.
+    departed = _raised_for(exc, ClientDisconnected)
+    error_log.log(
+        logging.DEBUG if departed else logging.ERROR,
         "Exception in ASGI application for %s %s",
         method,
         path,
         exc_info=(type(exc), exc, exc.__traceback__),
     )
+
+
+def _raised_for(exc: BaseException, cause: type[BaseException]) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a ``cause``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, cause):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
