@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 
 import httpx
 import orjson
 import pytest
 
 from cello import Response
+from conformance.doors import UvicornDoor
 
 
 def test_json_with_status_and_headers(client):
@@ -142,8 +144,23 @@ def test_large_stream_with_backpressure(client):
     assert total == 64 * 65536
 
 
-def test_a_client_leaving_an_idle_stream_closes_its_generator(server):
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+@pytest.fixture(scope="module")
+def under_uvicorn() -> Iterator[UvicornDoor]:
+    """tests/apps/core.py as an ASGI app under uvicorn (door 2 on a socket)."""
+    door = UvicornDoor("tests.apps.core:app")
+    door.start()
+    yield door
+    door.stop()
+
+
+@pytest.mark.parametrize("where", ["native", "uvicorn"])
+def test_a_client_leaving_an_idle_stream_closes_its_generator(request, where):
+    if where == "native":
+        url = request.getfixturevalue("server").url
+    else:
+        url = str(request.getfixturevalue("under_uvicorn").client.base_url).rstrip("/")
+    port = httpx.URL(url).port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"GET /resp/stream-idle HTTP/1.1\r\nHost: x\r\n\r\n")
         received = b""
         while b"data: first" not in received:
@@ -151,10 +168,10 @@ def test_a_client_leaving_an_idle_stream_closes_its_generator(server):
     # The generator now waits an hour for its next event: only noticing the
     # client's departure can close it.
     for _ in range(250):
-        if httpx.get(server.url + "/resp/streams-closed").json().get("idle"):
+        if httpx.get(url + "/resp/streams-closed").json().get("idle"):
             break
         time.sleep(0.02)
-    assert httpx.get(server.url + "/resp/streams-closed").json().get("idle") is True
+    assert httpx.get(url + "/resp/streams-closed").json().get("idle") is True
 
 
 def test_failing_stream_drops_the_connection(client, door):

@@ -105,10 +105,17 @@ async def pump(source: Any, sink: Any) -> None:
     except ClientDisconnected:
         await _close_source(source)
     except asyncio.CancelledError:
-        sink.abort()
+        left = gone is not None and gone.done()
+        if not left:
+            sink.abort()  # cancelled by someone else: the client is still there
         await _close_source(source)
-        if gone is None or not gone.done():
-            raise  # cancelled by someone else: the client is still there
+        if not left:
+            raise
+        # The cancel was the pump's own doing: the task it ran in (door 2
+        # awaits the pump inside the ASGI call) carries on uncancelled.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
     except BaseException as exc:
         error_log.error(
             "Exception while streaming a response",
