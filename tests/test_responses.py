@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from cello import Response
-from conformance.doors import UvicornDoor
+from conformance.doors import UvicornDoor, pipelined
 
 
 def test_json_with_status_and_headers(client):
@@ -172,6 +172,18 @@ def test_a_client_leaving_an_idle_stream_closes_its_generator(request, where):
             break
         time.sleep(0.02)
     assert httpx.get(url + "/resp/streams-closed").json().get("idle") is True
+
+
+def test_a_streamed_response_is_held_to_its_declared_length(server):
+    second = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    longer, _ = pipelined(server.port, b"GET /resp/stream-declared/60 HTTP/1.1\r\n\r\n", second)
+    # The surplus is cut at the declared length: the next response is the real one.
+    assert b"\r\n\r\nhelloHTTP/1.1 200 OK\r\ncontent-type: application/json" in longer
+    assert b"injected" not in longer
+    shorter, closed = pipelined(
+        server.port, b"GET /resp/stream-declared/4 HTTP/1.1\r\n\r\n", second
+    )
+    assert closed and shorter.endswith(b"\r\n\r\nhell")  # incomplete, then closed
 
 
 def test_failing_stream_drops_the_connection(client, door):

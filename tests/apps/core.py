@@ -371,6 +371,19 @@ def resp_stream_idle(request):
     return Response.stream(events(), content_type="text/event-stream")
 
 
+@app.get("/resp/stream-declared/{size:int}")
+def resp_stream_declared(request):
+    size = request.get_param_int("size")
+    # Five bytes declared; `size` bytes streamed, the surplus a whole response.
+    body = b"hello" + b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\ninjected"
+
+    async def chunks():
+        yield body[:3]
+        yield body[3:size]
+
+    return Response.stream(chunks(), headers={"content-length": "5"})
+
+
 @app.get("/resp/streams-closed")
 def resp_streams_closed(request):
     return STREAMS_CLOSED
