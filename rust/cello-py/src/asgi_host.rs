@@ -153,6 +153,7 @@ fn declared_length(headers: &http::HeaderMap) -> PyResult<Option<u64>> {
         let bytes = value.as_bytes();
         let parsed = std::str::from_utf8(bytes)
             .ok()
+            .map(|v| v.trim_matches([' ', '\t']))
             .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| {
@@ -715,4 +716,39 @@ pub fn start(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declared_length;
+
+    fn headers(values: &[&str]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for value in values {
+            map.append(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn a_declared_length_is_read_strictly() {
+        assert_eq!(declared_length(&headers(&[])).unwrap(), None);
+        assert_eq!(declared_length(&headers(&["12"])).unwrap(), Some(12));
+        assert_eq!(declared_length(&headers(&["5", "5"])).unwrap(), Some(5));
+        assert_eq!(declared_length(&headers(&[" 7\t"])).unwrap(), Some(7));
+        // Forms a lenient parser takes but a client may read otherwise.
+        for bad in [
+            &["+5"][..],
+            &["5, 5"],
+            &["0x5"],
+            &[""],
+            &["-1"],
+            &["5", "6"],
+        ] {
+            assert!(declared_length(&headers(bad)).is_err(), "{bad:?}");
+        }
+    }
 }
