@@ -491,23 +491,12 @@ impl HostCall {
             Stage::Streaming(tx) => tx,
             Stage::Idle | Stage::Sent | Stage::Done => unreachable!("checked above"),
         };
-        let pending = if body.is_empty() {
-            None
-        } else {
-            match tx.try_send(Ok(Bytes::from(body))) {
-                Ok(()) => None,
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    drop(state);
-                    self.signal.finish(py);
-                    return Err(error(
-                        py,
-                        &support(py)?.client_disconnected,
-                        "client disconnected",
-                    ));
-                }
-                Err(mpsc::error::TrySendError::Full(chunk)) => {
-                    Some(self.send_when_room(py, tx.clone(), chunk)?)
-                }
+        let pending = match self.push_chunk(py, &tx, body) {
+            Ok(pending) => pending,
+            Err(gone) => {
+                drop(state);
+                self.signal.finish(py);
+                return Err(gone);
             }
         };
         if ends {
@@ -521,6 +510,30 @@ impl HostCall {
         match pending {
             Some(future) => Ok(future),
             None => self.ready(py, py.None().into_bound(py)),
+        }
+    }
+
+    /// Queues a chunk for hyper: None when it went in at once, else the
+    /// future `send` returns; an error when the client is gone.
+    fn push_chunk(
+        &self,
+        py: Python<'_>,
+        tx: &mpsc::Sender<Chunk>,
+        body: Vec<u8>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        if body.is_empty() {
+            return Ok(None);
+        }
+        match tx.try_send(Ok(Bytes::from(body))) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(error(
+                py,
+                &support(py)?.client_disconnected,
+                "client disconnected",
+            )),
+            Err(mpsc::error::TrySendError::Full(chunk)) => {
+                Ok(Some(self.send_when_room(py, tx.clone(), chunk)?))
+            }
         }
     }
 
