@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -45,6 +46,25 @@ def _observe(response: httpx.Response, ignore: set[str]) -> Observed:
         sorted((k.lower(), v) for k, v in response.headers.multi_items() if k.lower() not in ignore)
     )
     return Observed(response.status_code, headers, response.content)
+
+
+def pipelined(port: int, *requests: bytes, timeout: float = 10) -> tuple[bytes, bool]:
+    """Sends raw HTTP/1.1 requests back to back on one connection; returns
+    what came back, and whether the server closed the connection (False if it
+    was still open after ``timeout`` seconds of silence)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"".join(requests))
+        received = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                return b"".join(received), False
+            except ConnectionResetError:
+                return b"".join(received), True
+            if not data:
+                return b"".join(received), True
+            received.append(data)
 
 
 _URL = re.compile(r"running on (http://[^\s]+)", re.IGNORECASE)

@@ -3,8 +3,10 @@ passed through when the Cello app itself runs under an ASGI server (door 2)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 
 from cello import App
 from cello.testing import TestClient
+from conformance.doors import pipelined
 from tests.live import ROOT, LiveServer
 
 
@@ -59,6 +62,57 @@ def test_mounted_fastapi_features(mounted):
     assert mounted.get("/legacy/stream").text == "part0;part1;part2;"
     assert mounted.get("/legacy/teapot").status_code == 418
     assert "/legacy/openapi.json" in mounted.get("/legacy/docs").text
+
+
+@pytest.fixture(scope="module")
+def hosting() -> Iterator[LiveServer]:
+    with LiveServer("tests.apps.mounted:app", "--env", "production") as live:
+        yield live
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("longer", "Response content longer than Content-Length"),
+        ("longer-streamed", "Response content longer than Content-Length"),
+        ("shorter", "Response content shorter than Content-Length"),
+        ("shorter-streamed", "Response content shorter than Content-Length"),
+    ],
+)
+def test_mounted_body_that_breaks_its_content_length_closes_the_connection(hosting, case, error):
+    received, closed = pipelined(
+        hosting.port,
+        f"GET /protocol/length/{case} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    # One incomplete response, then the connection closes: neither the
+    # surplus nor the next response is read as a response of its own.
+    assert closed, received
+    assert b"injected" not in received
+    assert b"cello" not in received, "the next request was answered on this connection"
+    assert httpx.get(hosting.url + "/protocol/record").json()[f"length-{case}"] == error
+
+
+def test_an_app_raising_because_its_client_left_is_not_logged_as_an_error(hosting):
+    with socket.create_connection(("127.0.0.1", hosting.port), timeout=10) as sock:
+        sock.sendall(b"GET /protocol/raise-when-left HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"tick;" not in received:
+            received += sock.recv(4096)
+    for _ in range(250):
+        if httpx.get(hosting.url + "/protocol/record").json().get("raised_when_left"):
+            break
+        time.sleep(0.02)
+    assert httpx.get(hosting.url + "/protocol/record").json()["raised_when_left"] is True
+    # A genuine failure is still logged, so the log is read after one.
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(hosting.url + "/protocol/raise-after")
+    for _ in range(250):
+        if "/protocol/raise-after" in hosting.stderr():
+            break
+        time.sleep(0.02)
+    assert "Exception in ASGI application for GET /protocol/raise-after" in hosting.stderr()
+    assert "/protocol/raise-when-left" not in hosting.stderr()
 
 
 def test_mount_validation():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
@@ -10,6 +13,7 @@ import orjson
 import pytest
 
 from cello import Response
+from conformance.doors import UvicornDoor, pipelined
 
 
 def test_json_with_status_and_headers(client):
@@ -140,6 +144,50 @@ def test_large_stream_with_backpressure(client):
     with client.stream("GET", "/resp/stream-big") as response:
         total = sum(len(c) for c in response.iter_bytes())
     assert total == 64 * 65536
+
+
+@pytest.fixture(scope="module")
+def under_uvicorn() -> Iterator[UvicornDoor]:
+    """tests/apps/core.py as an ASGI app under uvicorn (door 2 on a socket)."""
+    door = UvicornDoor("tests.apps.core:app")
+    door.start()
+    yield door
+    door.stop()
+
+
+@pytest.mark.parametrize("where", ["native", "uvicorn"])
+def test_a_client_leaving_an_idle_stream_closes_its_generator(request, where):
+    if where == "native":
+        url = request.getfixturevalue("server").url
+    else:
+        url = str(request.getfixturevalue("under_uvicorn").client.base_url).rstrip("/")
+    port = httpx.URL(url).port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /resp/stream-idle HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"data: first" not in received:
+            received += sock.recv(4096)
+    # The generator now waits an hour for its next event: only noticing the
+    # client's departure can close it.
+    for _ in range(250):
+        if httpx.get(url + "/resp/streams-closed").json().get("idle"):
+            break
+        time.sleep(0.02)
+    assert httpx.get(url + "/resp/streams-closed").json().get("idle") is True
+
+
+def test_a_streamed_response_is_held_to_its_declared_length(server):
+    second = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    longer, _ = pipelined(
+        server.port, b"GET /resp/stream-declared/60 HTTP/1.1\r\nHost: x\r\n\r\n", second
+    )
+    # The surplus is cut at the declared length: the next response is the real one.
+    assert b"\r\n\r\nhelloHTTP/1.1 200 OK\r\ncontent-type: application/json" in longer
+    assert b"injected" not in longer
+    shorter, closed = pipelined(
+        server.port, b"GET /resp/stream-declared/4 HTTP/1.1\r\nHost: x\r\n\r\n", second
+    )
+    assert closed and shorter.endswith(b"\r\n\r\nhell")  # incomplete, then closed
 
 
 def test_failing_stream_drops_the_connection(client, door):

@@ -33,6 +33,36 @@ async def send_refused(send, headers: list) -> None:
         await send({"type": "http.response.body", "body": b"accepted"})
 
 
+# A response a body longer than its Content-Length would smuggle onto a
+# kept-alive connection, if the server sent the surplus.
+INJECTED = b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\ninjected"
+
+# Declared Content-Length, then the body messages (the last ends the body).
+LENGTHS: dict[str, tuple[int, list[bytes]]] = {
+    "longer": (5, [b"hello" + INJECTED]),
+    "longer-streamed": (5, [b"hel", b"lo" + INJECTED, b""]),
+    "shorter": (50, [b"short"]),
+    "shorter-streamed": (50, [b"sho", b"rt"]),
+    "exact-then-empty": (5, [b"hello", b""]),
+    "head": (100, [b"abc"]),
+}
+
+
+async def send_with_length(send, case: str) -> None:
+    """Sends a LENGTHS case, recording what ``send`` raised (or "sent")."""
+    declared, chunks = LENGTHS[case]
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(declared).encode())]})  # fmt: skip
+    try:
+        for i, chunk in enumerate(chunks):
+            more = i < len(chunks) - 1
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+    except RuntimeError as exc:
+        RECORD[f"length-{case}"] = str(exc)
+        raise
+    RECORD[f"length-{case}"] = "sent"
+
+
 def describe_scope(scope: dict) -> dict:
     return {
         "keys": sorted(scope),
@@ -74,7 +104,7 @@ async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         await lifespan(scope, receive, send)
         return
-    path = scope["path"]
+    path = scope["path"].removeprefix(scope["root_path"])  # the same when mounted
     if path.startswith("/scope"):
         described = json.dumps(describe_scope(scope)).encode()
         scope["state"]["mutated"] = True  # a shallow copy: must not leak to the next request
@@ -106,6 +136,13 @@ async def app(scope, receive, send):
         RECORD["disconnect"] = "waiting"
         message = await receive()  # the client drops the connection meanwhile
         RECORD["disconnect"] = message["type"]
+    elif path == "/stream-then-wait":
+        await receive()  # the (empty) body
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first;", "more_body": True})
+        RECORD["streaming_disconnect"] = "waiting"
+        message = await receive()  # the client leaves mid-response meanwhile
+        RECORD["streaming_disconnect"] = message["type"]
     elif path == "/record":
         await respond(send, 200, json.dumps(RECORD, default=str).encode())
     elif path == "/flush":
@@ -123,6 +160,29 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
             RECORD["flood_sent"] = int(RECORD["flood_sent"]) + 1
         await send({"type": "http.response.body", "body": b""})
+    elif path.startswith("/length/"):
+        await send_with_length(send, path.removeprefix("/length/"))
+    elif path == "/pending-send":
+        # The client reads nothing and then leaves while a send waits for room.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(2000):
+                returned = await send({"type": "http.response.body", "body": b"x" * 65536,
+                                       "more_body": True})  # fmt: skip
+                if returned is not None:
+                    RECORD["pending_send_returned"] = repr(returned)
+        except OSError:
+            RECORD["pending_send_raised"] = True
+    elif path == "/raise-when-left":
+        # As Starlette does: the OSError from send() becomes the app's own error.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"tick;", "more_body": True})
+                await asyncio.sleep(0.02)
+        except OSError:
+            RECORD["raised_when_left"] = True
+            raise LookupError("the client went away") from None
     elif path == "/send-after-disconnect":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         try:

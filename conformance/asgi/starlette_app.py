@@ -3,6 +3,7 @@ lifespan state, exception handlers and raw request streaming."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from starlette.applications import Starlette
@@ -45,6 +46,29 @@ async def stream(request: Request) -> StreamingResponse:
     return StreamingResponse(chunks(), media_type="text/plain")
 
 
+# The names of the ticking streams whose generator was closed.
+CLOSED: list[str] = []
+
+
+async def ticking(request: Request) -> StreamingResponse:
+    """A feed that waits between chunks, as a server-sent event stream does."""
+    name = request.query_params["name"]
+
+    async def ticks():
+        try:
+            while True:
+                yield "tick\n"
+                await asyncio.sleep(0.05)
+        finally:
+            CLOSED.append(name)
+
+    return StreamingResponse(ticks(), media_type="text/event-stream")
+
+
+async def closed(request: Request) -> JSONResponse:
+    return JSONResponse(CLOSED)
+
+
 async def url(request: Request) -> JSONResponse:
     return JSONResponse(
         {"user_url": str(request.url_for("user", name="ada")), "root": request.scope["root_path"]}
@@ -65,6 +89,8 @@ app = Starlette(
         Route("/users/{name}", user, name="user"),
         Route("/echo", echo, methods=["GET", "POST", "PUT"]),
         Route("/stream", stream),
+        Route("/ticking", ticking),
+        Route("/closed", closed),
         Route("/url", url),
         Route("/forbidden", forbidden),
         Mount("/sub", routes=[Route("/inner", inner)]),

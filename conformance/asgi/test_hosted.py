@@ -4,7 +4,9 @@ apps: identical status, headers (except ``date``/``server``) and bodies."""
 
 from __future__ import annotations
 
+import socket
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -109,3 +111,27 @@ def test_root_path_links_for_mounted_apps(servers):
     }
     docs = door.client.get("/fastapi/docs").text
     assert "/fastapi/openapi.json" in docs
+
+
+@pytest.mark.parametrize("door", ["uvicorn", "cello-serve", "cello-mounted"])
+def test_a_starlette_stream_whose_client_left_is_closed(servers, door):
+    # Told spec 2.4 or later, Starlette's StreamingResponse stops listening
+    # for http.disconnect and relies on send() raising OSError instead.
+    served = servers["starlette"][door]
+    port = served.client.base_url.port
+    name = f"{door}-left"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        request = f"GET {served.prefix}/ticking?name={name} HTTP/1.1\r\nHost: x\r\n\r\n"
+        sock.sendall(request.encode())
+        received = b""
+        while b"tick" not in received:
+            received += sock.recv(4096)
+
+    def closed() -> list[str]:
+        return served.client.get(served.prefix + "/closed").json()
+
+    for _ in range(250):
+        if name in closed():
+            break
+        time.sleep(0.02)
+    assert name in closed()

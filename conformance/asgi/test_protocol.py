@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conformance.doors import ROOT
+from conformance.doors import ROOT, pipelined
 
 TARGET = "conformance.asgi.protocol_app:app"
 
@@ -159,6 +159,21 @@ def test_receive_reports_disconnect_while_the_app_is_working(served):
     assert record(served)["disconnect"] == "http.disconnect"
 
 
+def test_receive_reports_disconnect_when_the_client_leaves_mid_response(served):
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"GET /stream-then-wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"first;" not in received:
+            received += sock.recv(4096)
+    # The app is in receive(), not send(): nothing but the closed socket says
+    # the client is gone.
+    for _ in range(250):
+        if record(served).get("streaming_disconnect") == "http.disconnect":
+            break
+        time.sleep(0.02)
+    assert record(served)["streaming_disconnect"] == "http.disconnect"
+
+
 def test_each_chunk_is_flushed_before_send_returns(served):
     with httpx.Client(base_url=served.url) as client:
         with client.stream("GET", "/flush") as response:
@@ -191,6 +206,60 @@ def test_send_after_disconnect_raises_an_oserror(served):
             break
         time.sleep(0.02)
     assert record(served)["send_error_is_oserror"] is True
+
+
+def test_a_send_waiting_for_room_raises_an_oserror_when_the_client_leaves(served):
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /pending-send HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)  # the client reads nothing: the app's send is now waiting for room
+    for _ in range(250):
+        if "pending_send_raised" in record(served):
+            break
+        time.sleep(0.02)
+    state = record(served)
+    assert state.get("pending_send_raised") is True
+    assert "pending_send_returned" not in state  # the waiting send raised, not returned False
+
+
+def get(path: str, method: str = "GET") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("longer", "Response content longer than Content-Length"),
+        ("longer-streamed", "Response content longer than Content-Length"),
+        ("shorter", "Response content shorter than Content-Length"),
+        ("shorter-streamed", "Response content shorter than Content-Length"),
+    ],
+)
+def test_a_body_that_breaks_its_content_length_closes_the_connection(served, case, error):
+    received, closed = pipelined(served.port, get(f"/length/{case}"), get("/scope"))
+    # The client sees one incomplete response and a closed connection: the
+    # surplus is never read as a second response, nor the next response as
+    # the rest of a short body.
+    assert closed, received
+    assert b"injected" not in received
+    assert b'"keys"' not in received, "the next request was answered on this connection"
+    assert record(served)[f"length-{case}"] == error
+
+
+def test_a_body_that_ends_at_its_declared_length_keeps_the_connection(served):
+    received, _ = pipelined(served.port, get("/length/exact-then-empty"), get("/scope"), timeout=2)
+    assert received.startswith(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n")
+    assert b"\r\n\r\nhelloHTTP/1.1 200 OK\r\n" in received
+    assert b'"keys"' in received
+    assert record(served)["length-exact-then-empty"] == "sent"
+
+
+def test_head_and_bodyless_responses_keep_their_declared_length(served):
+    received, _ = pipelined(served.port, get("/length/head", "HEAD"), get("/scope"), timeout=2)
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert b"content-length: 100" in head
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n"), "HEAD sent a body"
+    assert record(served)["length-head"] == "sent"
 
 
 def test_app_that_returns_without_responding_gets_500(served):

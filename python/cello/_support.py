@@ -89,8 +89,12 @@ async def pump(source: Any, sink: Any) -> None:
     """Feeds a streamed response body into ``sink`` chunk by chunk.
 
     Async iterables run on the event loop; sync iterators are advanced in a
-    worker thread so a slow generator cannot stall other requests.
+    worker thread so a slow generator cannot stall other requests. When the
+    client leaves, the pump is cancelled wherever it waits (a generator idle
+    between events included) and the source is closed, so its ``finally``
+    runs now rather than at its next chunk.
     """
+    gone = _watch_client(sink)
     try:
         if hasattr(source, "__aiter__"):
             async for chunk in source:
@@ -100,14 +104,22 @@ async def pump(source: Any, sink: Any) -> None:
                 await _send(sink, chunk)
         else:
             iterator = iter(source)
-            loop = asyncio.get_running_loop()
-            while (chunk := await loop.run_in_executor(None, next, iterator, _END)) is not _END:
+            while (chunk := await _next_in_thread(iterator)) is not _END:
                 await _send(sink, chunk)
     except ClientDisconnected:
         await _close_source(source)
     except asyncio.CancelledError:
-        sink.abort()
-        raise
+        left = gone is not None and gone.done()
+        if not left:
+            sink.abort()  # cancelled by someone else: the client is still there
+        await _close_source(source)
+        if not left:
+            raise
+        # The cancel was the pump's own doing: the task it ran in (door 2
+        # awaits the pump inside the ASGI call) carries on uncancelled.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
     except BaseException as exc:
         error_log.error(
             "Exception while streaming a response",
@@ -123,6 +135,38 @@ async def pump(source: Any, sink: Any) -> None:
                 pass
 
 
+def _watch_client(sink: Any) -> asyncio.Future[bool] | None:
+    """Cancels the running pump when the client leaves, if ``sink`` can tell.
+
+    Returns the future the sink resolves then, or None.
+    """
+    watch = getattr(sink, "watch", None)
+    task = asyncio.current_task()
+    if watch is None or task is None:
+        return None
+    gone: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    gone.add_done_callback(lambda _: task.cancel())
+    watch(gone)
+    return gone
+
+
+async def _next_in_thread(iterator: Any) -> Any:
+    """``next(iterator, _END)`` in a worker thread.
+
+    A thread cannot be interrupted: cancelled mid-step, the iterator is
+    closed once the step returns instead.
+    """
+    loop = asyncio.get_running_loop()
+    step = loop.run_in_executor(None, next, iterator, _END)
+    try:
+        return await asyncio.shield(step)
+    except asyncio.CancelledError:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            step.add_done_callback(lambda _: loop.run_in_executor(None, close))
+        raise
+
+
 async def _send(sink: Any, chunk: Any) -> None:
     pending = sink.send(chunk)
     if pending is not None and not await pending:
@@ -130,9 +174,13 @@ async def _send(sink: Any, chunk: Any) -> None:
 
 
 async def _close_source(source: Any) -> None:
+    if getattr(source, "gi_running", False):
+        return  # a step is still running in its thread: _next_in_thread closes it
     aclose = getattr(source, "aclose", None)
     if aclose is not None:
-        await aclose()
+        # Shielded: the pump may be cancelled meanwhile (the client left
+        # while it was closing), and the source's cleanup must still finish.
+        await asyncio.shield(aclose())
         return
     close = getattr(source, "close", None)
     if close is not None:
@@ -140,7 +188,11 @@ async def _close_source(source: Any) -> None:
 
 
 def log_hosted_exception(exc: BaseException, method: str, path: str) -> None:
-    error_log.error(
+    # An app that answers its client leaving by raising (Starlette turns the
+    # OSError from send() into its ClientDisconnect) reports no server error.
+    departed = _raised_for(exc, ClientDisconnected)
+    error_log.log(
+        logging.DEBUG if departed else logging.ERROR,
         "Exception in ASGI application for %s %s",
         method,
         path,
@@ -186,3 +238,15 @@ def _is_http_date(text: str) -> bool:
     if parsed.tzinfo is None:
         return False
     return format_datetime(parsed.astimezone(UTC), usegmt=True) == text
+
+
+def _raised_for(exc: BaseException, cause: type[BaseException]) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a ``cause``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, cause):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -84,7 +84,7 @@ class AsgiAdapter:
         if stream is None:
             await send({"type": "http.response.body", "body": payload})
             return
-        sink = _AsgiSink(send)
+        sink = _AsgiSink(send, receive)
         await pump(stream, sink)
         if sink.aborted:
             # Raising after the response started makes the server drop the
@@ -163,9 +163,28 @@ class _LayeredSend:
 class _AsgiSink:
     """``pump``'s sink for door 2: each chunk becomes an ``http.response.body``."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, receive: Receive) -> None:
         self._send = send
+        self._receive = receive
+        self._listener: asyncio.Task[None] | None = None
         self.aborted = False
+
+    def watch(self, gone: asyncio.Future[bool]) -> None:
+        """Resolves ``gone`` with False when the server reports the client
+        gone before the body ends: a server on spec 2.3 (uvicorn) says so only
+        through ``receive()``, its ``send()`` ignoring a departed client."""
+
+        async def listen() -> None:
+            while (await self._receive())["type"] != "http.disconnect":
+                pass
+            if not gone.done():
+                gone.set_result(False)
+
+        self._listener = asyncio.ensure_future(listen())
+
+    def _unwatch(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
 
     def send(self, chunk: Any) -> Awaitable[bool] | None:
         data = _cello.chunk_to_bytes(chunk)
@@ -181,7 +200,9 @@ class _AsgiSink:
         return True
 
     def close(self) -> Awaitable[bool]:
+        self._unwatch()
         return self._body(b"", more=False)
 
     def abort(self) -> None:
+        self._unwatch()
         self.aborted = True

@@ -358,6 +358,42 @@ def resp_stream_big(request):
     return Response.stream(chunks())
 
 
+# Streams record here when their generator is closed (its `finally` ran).
+STREAMS_CLOSED: dict[str, bool] = {}
+
+
+@app.get("/resp/stream-idle")
+def resp_stream_idle(request):
+    # An event feed that waits far longer than any test between events.
+    async def events():
+        try:
+            yield "data: first\n\n"
+            await asyncio.sleep(3600)
+            yield "data: never\n\n"
+        finally:
+            STREAMS_CLOSED["idle"] = True
+
+    return Response.stream(events(), content_type="text/event-stream")
+
+
+@app.get("/resp/stream-declared/{size:int}")
+def resp_stream_declared(request):
+    size = request.get_param_int("size")
+    # Five bytes declared; `size` bytes streamed, the surplus a whole response.
+    body = b"hello" + b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\ninjected"
+
+    async def chunks():
+        yield body[:3]
+        yield body[3:size]
+
+    return Response.stream(chunks(), headers={"content-length": "5"})
+
+
+@app.get("/resp/streams-closed")
+def resp_streams_closed(request):
+    return STREAMS_CLOSED
+
+
 @app.get("/resp/stream-fails")
 def resp_stream_fails(request):
     async def chunks():

@@ -4,6 +4,7 @@ import asyncio
 
 from cello import App
 from conformance.asgi.fastapi_app import api
+from conformance.asgi.protocol_app import app as protocol_app
 
 app = App()
 
@@ -41,3 +42,4 @@ async def raw_asgi(scope, receive, send):
 
 app.mount("/legacy", api)
 app.mount("/raw", raw_asgi)
+app.mount("/protocol", protocol_app)

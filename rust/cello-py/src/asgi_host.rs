@@ -122,6 +122,10 @@ enum Stage {
     },
     /// Head sent; chunks go into the channel.
     Streaming(mpsc::Sender<Chunk>),
+    /// The response is complete on the wire (a bodyless response, or every
+    /// declared byte sent) though the app said `more_body`: later body
+    /// messages may only be empty.
+    Sent,
     Done,
 }
 
@@ -130,6 +134,42 @@ struct CallState {
     reply: Option<oneshot::Sender<NativeReply>>,
     /// The app has asked for the body at least once.
     touched_body: bool,
+    /// Body bytes still owed under the app's `Content-Length`; None when it
+    /// declared none or the response has no body.
+    owed: Option<u64>,
+    /// A response to HEAD, or a 1xx/204/304: body bytes are dropped.
+    bodyless: bool,
+}
+
+const LONGER: &str = "Response content longer than Content-Length";
+const SHORTER: &str = "Response content shorter than Content-Length";
+
+/// The length the app declared in `content-length`, read as strictly as a
+/// client would: a value that is not all digits, or two that differ,
+/// would let the client and the server disagree on where the body ends.
+fn declared_length(headers: &http::HeaderMap) -> PyResult<Option<u64>> {
+    let mut declared = None;
+    for value in headers.get_all(http::header::CONTENT_LENGTH) {
+        let bytes = value.as_bytes();
+        let parsed = std::str::from_utf8(bytes)
+            .ok()
+            .map(|v| v.trim_matches([' ', '\t']))
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "invalid Content-Length response header {:?}",
+                    String::from_utf8_lossy(bytes)
+                ))
+            })?;
+        if declared.is_some_and(|d| d != parsed) {
+            return Err(PyValueError::new_err(
+                "conflicting Content-Length response headers",
+            ));
+        }
+        declared = Some(parsed);
+    }
+    Ok(declared)
 }
 
 /// One hosted ASGI call; its bound `receive` and `send` go to the app.
@@ -264,7 +304,7 @@ impl HostCall {
                     abort_stream(&io.runtime, tx);
                 }
             }
-            Stage::Done => {}
+            Stage::Sent | Stage::Done => {}
         }
         drop(state);
         self.signal.finish(py);
@@ -353,137 +393,250 @@ impl HostCall {
         let kind = message
             .get_item(intern!(py, "type"))?
             .ok_or_else(|| PyValueError::new_err("ASGI message without 'type'"))?;
-        let kind = kind.cast::<PyString>()?.to_str()?;
-        let mut state = self.lock();
-        match kind {
-            "http.response.start" => {
-                if !matches!(state.stage, Stage::Idle) {
-                    return Err(PyRuntimeError::new_err("http.response.start sent twice"));
-                }
-                let status: u16 = message
-                    .get_item(intern!(py, "status"))?
-                    .ok_or_else(|| PyValueError::new_err("http.response.start without 'status'"))?
-                    .extract()?;
-                let mut headers = http::HeaderMap::new();
-                if let Some(list) = message
-                    .get_item(intern!(py, "headers"))?
-                    .filter(|h| !h.is_none())
-                {
-                    for pair in list.try_iter()? {
-                        let pair = pair?;
-                        // The usual shape, a tuple of two bytes, is read in
-                        // place; anything else goes through extraction.
-                        let (name, value) = match pair.cast::<PyTuple>() {
-                            Ok(t) if t.len() == 2 => (t.get_item(0)?, t.get_item(1)?),
-                            _ => {
-                                let mut items = pair.try_iter()?;
-                                match (items.next(), items.next(), items.next()) {
-                                    (Some(name), Some(value), None) => (name?, value?),
-                                    _ => {
-                                        return Err(PyValueError::new_err(
-                                            "each ASGI header must be a [name, value] pair",
-                                        ))
-                                    }
-                                }
-                            }
-                        };
-                        let (name, value) = crate::headers::checked_header_bytes(
-                            &header_bytes(&name)?,
-                            &header_bytes(&value)?,
-                        )?;
-                        headers.append(name, value);
-                    }
-                }
-                state.stage = Stage::Started { status, headers };
-                self.ready(py, py.None().into_bound(py))
-            }
-            "http.response.body" => {
-                let body: Vec<u8> = match message.get_item(intern!(py, "body"))? {
-                    Some(b) if !b.is_none() => b.extract()?,
-                    _ => Vec::new(),
-                };
-                let more = match message.get_item(intern!(py, "more_body"))? {
-                    Some(m) => m.is_truthy()?,
-                    None => false,
-                };
-                if self.signal.gone.load(Ordering::Acquire) && !matches!(state.stage, Stage::Done) {
-                    return Err(error(
-                        py,
-                        &support(py)?.client_disconnected,
-                        "client disconnected",
-                    ));
-                }
-                let tx = match std::mem::replace(&mut state.stage, Stage::Done) {
-                    // The whole body in one message: no channel to stream it.
-                    Stage::Started { status, headers } if !more => {
-                        self.send_head(py, &mut state, status, headers, Some(body.into()))?;
-                        drop(state);
-                        self.signal.finish(py);
-                        return self.ready(py, py.None().into_bound(py));
-                    }
-                    Stage::Started { status, headers } => self
-                        .send_head(py, &mut state, status, headers, None)?
-                        .ok_or_else(|| PyRuntimeError::new_err("no stream for the body"))?,
-                    Stage::Streaming(tx) => tx,
-                    Stage::Idle => {
-                        return Err(PyRuntimeError::new_err(
-                            "http.response.body before http.response.start",
-                        ))
-                    }
-                    Stage::Done => {
-                        return Err(PyRuntimeError::new_err(
-                            "http.response.body after the response finished",
-                        ))
-                    }
-                };
-                let pending = if body.is_empty() {
-                    None
-                } else {
-                    match tx.try_send(Ok(Bytes::from(body))) {
-                        Ok(()) => None,
-                        Err(mpsc::error::TrySendError::Closed(_)) => {
-                            drop(state);
-                            self.signal.finish(py);
-                            return Err(error(
-                                py,
-                                &support(py)?.client_disconnected,
-                                "client disconnected",
-                            ));
-                        }
-                        Err(mpsc::error::TrySendError::Full(chunk)) => {
-                            let future = self.new_future(py)?;
-                            let resolve_with = future.clone_ref(py);
-                            let io = self.io()?;
-                            let queue = io.queue.clone();
-                            let sender = tx.clone();
-                            io.runtime.spawn(async move {
-                                let sent = sender.send(chunk).await.is_ok();
-                                queue.push(Work::Resolve {
-                                    future: resolve_with,
-                                    value: sent,
-                                });
-                            });
-                            Some(future)
-                        }
-                    }
-                };
-                if more {
-                    state.stage = Stage::Streaming(tx);
-                } else {
-                    drop(tx);
-                    drop(state);
-                    self.signal.finish(py);
-                }
-                match pending {
-                    Some(future) => Ok(future),
-                    None => self.ready(py, py.None().into_bound(py)),
-                }
-            }
+        match kind.cast::<PyString>()?.to_str()? {
+            "http.response.start" => self.start_response(py, message),
+            "http.response.body" => self.send_body(py, message),
             other => Err(PyValueError::new_err(format!(
                 "unexpected ASGI message type {other:?}"
             ))),
         }
     }
+}
+
+impl HostCall {
+    fn start_response(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let mut state = self.lock();
+        if !matches!(state.stage, Stage::Idle) {
+            return Err(PyRuntimeError::new_err("http.response.start sent twice"));
+        }
+        let status: u16 = message
+            .get_item(intern!(py, "status"))?
+            .ok_or_else(|| PyValueError::new_err("http.response.start without 'status'"))?
+            .extract()?;
+        let headers = response_headers(py, message)?;
+        let bodyless = self.method == "HEAD" || status < 200 || status == 204 || status == 304;
+        state.owed = if bodyless {
+            None
+        } else {
+            declared_length(&headers)?
+        };
+        state.bodyless = bodyless;
+        state.stage = Stage::Started { status, headers };
+        self.ready(py, py.None().into_bound(py))
+    }
+
+    fn send_body(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let body: Vec<u8> = match message.get_item(intern!(py, "body"))? {
+            Some(b) if !b.is_none() => b.extract()?,
+            _ => Vec::new(),
+        };
+        let more = match message.get_item(intern!(py, "more_body"))? {
+            Some(m) => m.is_truthy()?,
+            None => false,
+        };
+        let mut state = self.lock();
+        match state.stage {
+            Stage::Idle => {
+                return Err(PyRuntimeError::new_err(
+                    "http.response.body before http.response.start",
+                ))
+            }
+            Stage::Done => {
+                return Err(PyRuntimeError::new_err(
+                    "http.response.body after the response finished",
+                ))
+            }
+            Stage::Sent => {
+                if !body.is_empty() && !state.bodyless {
+                    return Err(PyRuntimeError::new_err(LONGER));
+                }
+                if !more {
+                    state.stage = Stage::Done;
+                }
+                return self.ready(py, py.None().into_bound(py));
+            }
+            Stage::Started { .. } | Stage::Streaming(_) => {}
+        }
+        if self.signal.gone.load(Ordering::Acquire) {
+            return Err(error(
+                py,
+                &support(py)?.client_disconnected,
+                "client disconnected",
+            ));
+        }
+        let body = if state.bodyless { Vec::new() } else { body };
+        if let Some(owed) = state.owed {
+            let len = body.len() as u64;
+            if len > owed || (!more && len < owed) {
+                return self.break_length(py, state, len > owed);
+            }
+            state.owed = Some(owed - len);
+        }
+        // The body is over on the wire once all declared bytes are out (hyper
+        // stops reading the stream there) or when there is none to send.
+        let ends = !more || state.owed == Some(0) || state.bodyless;
+        let after = if more { Stage::Sent } else { Stage::Done };
+        let tx = match std::mem::replace(&mut state.stage, Stage::Done) {
+            // The whole body in one message: no channel to stream it.
+            Stage::Started { status, headers } if ends => {
+                self.send_head(py, &mut state, status, headers, Some(body.into()))?;
+                state.stage = after;
+                drop(state);
+                self.signal.finish(py);
+                return self.ready(py, py.None().into_bound(py));
+            }
+            Stage::Started { status, headers } => self
+                .send_head(py, &mut state, status, headers, None)?
+                .ok_or_else(|| PyRuntimeError::new_err("no stream for the body"))?,
+            Stage::Streaming(tx) => tx,
+            Stage::Idle | Stage::Sent | Stage::Done => unreachable!("checked above"),
+        };
+        let pending = match self.push_chunk(py, &tx, body) {
+            Ok(pending) => pending,
+            Err(gone) => {
+                drop(state);
+                self.signal.finish(py);
+                return Err(gone);
+            }
+        };
+        if ends {
+            drop(tx);
+            state.stage = after;
+            drop(state);
+            self.signal.finish(py);
+        } else {
+            state.stage = Stage::Streaming(tx);
+        }
+        match pending {
+            Some(future) => Ok(future),
+            None => self.ready(py, py.None().into_bound(py)),
+        }
+    }
+
+    /// Queues a chunk for hyper: None when it went in at once, else the
+    /// future `send` returns; an error when the client is gone.
+    fn push_chunk(
+        &self,
+        py: Python<'_>,
+        tx: &mpsc::Sender<Chunk>,
+        body: Vec<u8>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        if body.is_empty() {
+            return Ok(None);
+        }
+        match tx.try_send(Ok(Bytes::from(body))) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(error(
+                py,
+                &support(py)?.client_disconnected,
+                "client disconnected",
+            )),
+            Err(mpsc::error::TrySendError::Full(chunk)) => {
+                Ok(Some(self.send_when_room(py, tx.clone(), chunk)?))
+            }
+        }
+    }
+
+    /// A future for `send` that resolves once the chunk is in the channel,
+    /// or fails with `ClientDisconnected` if the client leaves first: a
+    /// spec 2.4 app (Starlette's StreamingResponse) stops on that error alone.
+    fn send_when_room(
+        &self,
+        py: Python<'_>,
+        sender: mpsc::Sender<Chunk>,
+        chunk: Chunk,
+    ) -> PyResult<Py<PyAny>> {
+        let future = self.new_future(py)?;
+        let resolve_with = future.clone_ref(py);
+        let io = self.io()?;
+        let queue = io.queue.clone();
+        io.runtime.spawn(async move {
+            let sent = sender.send(chunk).await.is_ok();
+            queue.push(Work::HostSent {
+                future: resolve_with,
+                sent,
+            });
+        });
+        Ok(future)
+    }
+
+    /// The body does not match the declared `Content-Length`. Nothing more
+    /// is sent and the connection is dropped: the client sees an incomplete
+    /// response, and never reads the surplus as the next response on a
+    /// kept-alive connection.
+    fn break_length(
+        &self,
+        py: Python<'_>,
+        mut state: std::sync::MutexGuard<'_, CallState>,
+        longer: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let tx = match std::mem::replace(&mut state.stage, Stage::Done) {
+            Stage::Started { status, headers } => {
+                self.send_head(py, &mut state, status, headers, None)?
+            }
+            Stage::Streaming(tx) => Some(tx),
+            Stage::Idle | Stage::Sent | Stage::Done => None,
+        };
+        if let (Some(tx), Ok(io)) = (tx, self.io()) {
+            abort_stream(&io.runtime, tx);
+        }
+        drop(state);
+        self.signal.finish(py);
+        Err(PyRuntimeError::new_err(if longer {
+            LONGER
+        } else {
+            SHORTER
+        }))
+    }
+}
+
+/// The headers of `http.response.start`, each pair checked against header
+/// injection.
+fn response_headers(py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<http::HeaderMap> {
+    let mut headers = http::HeaderMap::new();
+    let Some(list) = message
+        .get_item(intern!(py, "headers"))?
+        .filter(|h| !h.is_none())
+    else {
+        return Ok(headers);
+    };
+    for pair in list.try_iter()? {
+        let pair = pair?;
+        // The usual shape, a tuple of two bytes, is read in place; anything
+        // else goes through extraction.
+        let (name, value) = match pair.cast::<PyTuple>() {
+            Ok(t) if t.len() == 2 => (t.get_item(0)?, t.get_item(1)?),
+            _ => {
+                let mut items = pair.try_iter()?;
+                match (items.next(), items.next(), items.next()) {
+                    (Some(name), Some(value), None) => (name?, value?),
+                    _ => {
+                        return Err(PyValueError::new_err(
+                            "each ASGI header must be a [name, value] pair",
+                        ))
+                    }
+                }
+            }
+        };
+        let (name, value) =
+            crate::headers::checked_header_bytes(&header_bytes(&name)?, &header_bytes(&value)?)?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// On the Python thread: a chunk `send` had to wait for went into the
+/// channel, or the client left first.
+pub fn deliver_sent(py: Python<'_>, future: &Py<PyAny>, sent: bool) {
+    let value = if sent {
+        Ok(py.None().into_bound(py))
+    } else {
+        Err(match support(py) {
+            Ok(s) => error(py, &s.client_disconnected, "client disconnected"),
+            Err(e) => e,
+        })
+    };
+    let _ = resolve(py, future.bind(py), value);
 }
 
 /// The bytes of an ASGI header name or value (bytes, or anything that
@@ -522,6 +675,8 @@ pub fn start(
                 stage: Stage::Idle,
                 reply: Some(reply),
                 touched_body: false,
+                owed: None,
+                bodyless: false,
             }),
             signal,
             runner: runner.clone(),
@@ -574,4 +729,39 @@ pub fn start(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declared_length;
+
+    fn headers(values: &[&str]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for value in values {
+            map.append(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn a_declared_length_is_read_strictly() {
+        assert_eq!(declared_length(&headers(&[])).unwrap(), None);
+        assert_eq!(declared_length(&headers(&["12"])).unwrap(), Some(12));
+        assert_eq!(declared_length(&headers(&["5", "5"])).unwrap(), Some(5));
+        assert_eq!(declared_length(&headers(&[" 7\t"])).unwrap(), Some(7));
+        // Forms a lenient parser takes but a client may read otherwise.
+        for bad in [
+            &["+5"][..],
+            &["5, 5"],
+            &["0x5"],
+            &[""],
+            &["-1"],
+            &["5", "6"],
+        ] {
+            assert!(declared_length(&headers(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

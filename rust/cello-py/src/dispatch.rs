@@ -64,6 +64,12 @@ pub enum Work {
     },
     /// A hosted ASGI call's client is gone, or its response is over.
     HostGone(Arc<HostSignal>),
+    /// A chunk a hosted app's `send` waited to queue went in (`sent`), or
+    /// its client left first.
+    HostSent {
+        future: Py<PyAny>,
+        sent: bool,
+    },
     /// Start, as a Task, the coroutine a pipeline on an I/O thread produced
     /// (an async exception handler), and finish that pipeline.
     Settle {
@@ -204,6 +210,7 @@ impl Dispatcher {
                     asgi_host::deliver_body(py, &future, data, more);
                 }
                 Work::HostGone(signal) => signal.finish(py),
+                Work::HostSent { future, sent } => asgi_host::deliver_sent(py, &future, sent),
                 Work::Settle {
                     coro,
                     request,

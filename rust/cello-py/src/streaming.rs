@@ -3,6 +3,9 @@
 //! `send` returns None when the chunk was queued at once, or a future that
 //! resolves (True: sent, False: client gone) once hyper has room: the
 //! producer waits on a slow client instead of buffering without bound.
+//! `watch` tells the pump when the client leaves while the producer is
+//! idle, so an event stream that waits for its next event is not kept alive
+//! for a client that is gone.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +15,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::oneshot;
 
 use crate::dispatch::Work;
 use crate::pipeline::Runner;
@@ -22,6 +26,9 @@ type Chunk = Result<Bytes, StreamAborted>;
 #[pyclass(module = "cello._cello", frozen)]
 pub struct StreamSink {
     tx: Mutex<Option<mpsc::Sender<Chunk>>>,
+    /// Dropped when the body ends, which stops the watcher `watch` started
+    /// (it holds a sender, so the channel stays open until it stops).
+    unwatch: Mutex<Option<oneshot::Sender<()>>>,
     runner: Arc<Runner>,
 }
 
@@ -29,12 +36,21 @@ impl StreamSink {
     pub fn new(tx: mpsc::Sender<Chunk>, runner: Arc<Runner>) -> Self {
         StreamSink {
             tx: Mutex::new(Some(tx)),
+            unwatch: Mutex::new(None),
             runner,
         }
     }
 
     fn sender(&self) -> Option<mpsc::Sender<Chunk>> {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn take_sender(&self) -> Option<mpsc::Sender<Chunk>> {
+        self.unwatch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
@@ -108,15 +124,36 @@ impl StreamSink {
         }
     }
 
+    /// Resolves `gone` (an asyncio future) with False if the client leaves
+    /// before the body ends. hyper drops the body's receiver as soon as it
+    /// sees the connection close, even while no chunk is in flight.
+    fn watch(&self, gone: Py<PyAny>) {
+        let (Some(tx), Some(io)) = (self.sender(), &self.runner.native) else {
+            return;
+        };
+        let (unwatch, stopped) = oneshot::channel::<()>();
+        *self.unwatch.lock().unwrap_or_else(|p| p.into_inner()) = Some(unwatch);
+        let queue = io.queue.clone();
+        io.runtime.spawn(async move {
+            tokio::select! {
+                biased;
+                _ = stopped => {}
+                () = tx.closed() => queue.push(Work::Resolve {
+                    future: gone,
+                    value: false,
+                }),
+            }
+        });
+    }
+
     /// Ends the body normally.
     fn close(&self) {
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.take_sender();
     }
 
     /// Ends the body as failed: the connection is dropped, not finished.
     fn abort(&self) {
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let (Some(tx), Some(io)) = (tx, &self.runner.native) {
+        if let (Some(tx), Some(io)) = (self.take_sender(), &self.runner.native) {
             crate::asgi_host::abort_stream(&io.runtime, tx);
         }
     }

@@ -526,6 +526,54 @@ mod tests {
             .unwrap();
     }
 
+    /// Streams a body whose sender it hands to the test.
+    struct Streaming(std::sync::Mutex<Option<mpsc::Sender<Chunk>>>);
+
+    impl Service for Streaming {
+        type Future = Ready<Box<http::Response<Body>>>;
+        fn call(&self, _req: http::Request<Incoming>, _conn: ConnInfo) -> Self::Future {
+            let (tx, rx) = mpsc::channel(4);
+            *self.0.lock().unwrap() = Some(tx);
+            std::future::ready(Box::new(http::Response::new(Body::channel(rx))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_leaving_drops_a_streamed_body_that_waits_for_its_next_chunk() {
+        // Streamed responses rely on this to learn that their client left
+        // while the producer is idle: hyper keeps reading the connection
+        // while the body waits, sees EOF and drops the body's receiver.
+        let service = Arc::new(Streaming(std::sync::Mutex::new(None)));
+        let listener = bind("127.0.0.1", 0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let config = ServerConfig::default();
+        let server = tokio::spawn(serve(listener, service.clone(), config, async move {
+            let _ = stop_rx.await;
+        }));
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let tx = loop {
+            if let Some(tx) = service.0.lock().unwrap().take() {
+                break tx;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        tx.send(Ok(bytes::Bytes::from("first"))).await.unwrap();
+        let mut head = [0u8; 512];
+        let n = client.read(&mut head).await.unwrap();
+        assert!(String::from_utf8_lossy(&head[..n]).contains("200 OK"));
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(10), tx.closed())
+            .await
+            .expect("the body was dropped when the client left");
+        stop_tx.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
     #[tokio::test]
     async fn max_requests_per_connection_closes_the_connection() {
         let config = ServerConfig {
