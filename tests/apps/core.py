@@ -495,6 +495,58 @@ async def error_async_immediate(request):
     raise RuntimeError("immediate boom")
 
 
+@app.get("/error/exit-sync")
+def error_exit_sync(request):
+    raise SystemExit(request.query.get("code", "3"))
+
+
+@app.get("/error/exit-async")
+async def error_exit_async(request):
+    await asyncio.sleep(0)
+    raise SystemExit(3)
+
+
+@app.get("/error/exit-async-immediate")
+async def error_exit_async_immediate(request):
+    raise SystemExit(3)
+
+
+@app.get("/error/interrupt-async")
+async def error_interrupt_async(request):
+    await asyncio.sleep(0)
+    raise KeyboardInterrupt
+
+
+class ExitInHandlerError(Exception):
+    pass
+
+
+class AsyncExitInHandlerError(Exception):
+    pass
+
+
+@app.exception_handler(ExitInHandlerError)
+def handle_by_exiting(request, exc):
+    raise SystemExit(3)
+
+
+@app.exception_handler(AsyncExitInHandlerError)
+async def handle_by_interrupting(request, exc):
+    await asyncio.sleep(0)
+    raise KeyboardInterrupt
+
+
+@app.get("/error/exit-in-handler")
+def error_exit_in_handler(request):
+    raise ExitInHandlerError()
+
+
+@app.get("/error/exit-in-async-handler")
+async def error_exit_in_async_handler(request):
+    await asyncio.sleep(0)
+    raise AsyncExitInHandlerError()
+
+
 @app.get("/error/teapot")
 def error_teapot(request):
     raise SubTeapotError("short and stout")
