@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import httpx
@@ -124,6 +125,20 @@ def test_many_errors_do_not_break_the_server(client):
     for _ in range(50):
         assert client.get("/error/async").status_code == 500
     assert client.get("/").json() == {"message": "Hello, World!"}
+
+
+@pytest.mark.parametrize("kind", ["partial", "callable", "partial-callable"])
+def test_callables_returning_a_coroutine_are_async_handlers(client, kind):
+    assert client.get(f"/kinds/{kind}").json() == {"kind": kind}
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="inspect.markcoroutinefunction is new in Python 3.12"
+)
+@pytest.mark.parametrize("kind", ["marked", "marked-callable"])
+def test_functions_marked_as_coroutine_functions_are_awaited(client, kind):
+    # Their own code has no await, yet the coroutine they return suspends.
+    assert client.get(f"/kinds/{kind}").json() == {"kind": kind}
 
 
 # Handlers, and exception handlers, that raise SystemExit or KeyboardInterrupt.

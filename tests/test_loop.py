@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import inspect
 import os
 import signal
 import socket
@@ -18,7 +20,7 @@ import httpx
 import pytest
 
 from cello import _loop
-from cello._routes import can_suspend
+from cello._routes import can_suspend, is_async_handler
 from cello.testing import TestClient
 from tests.live import LiveServer
 
@@ -125,10 +127,21 @@ class _CallableAsync:
         (_async_for, True),
         (_CallableAsync(), False),
         (len, True),  # no code object to read: assume it can
+        (functools.partial(_returns), True),  # its result is not seen: assume it can
     ],
 )
 def test_can_suspend(handler, expected):
     assert can_suspend(handler) is expected
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="inspect.markcoroutinefunction is new in Python 3.12"
+)
+def test_a_function_marked_as_a_coroutine_function_may_suspend():
+    # Its own code has no await, but the coroutine it returns may have.
+    marked = inspect.markcoroutinefunction(lambda request: _awaits())
+    assert is_async_handler(marked)
+    assert can_suspend(marked)
 
 
 def test_a_handler_wrongly_judged_unable_to_suspend_fails_its_request_only(client):

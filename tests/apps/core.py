@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 from pathlib import Path
 
 import httpx
@@ -419,6 +421,45 @@ async def async_timeout(request):
     except TimeoutError:
         return {"timed_out": True}
     return {"timed_out": False}
+
+
+# Callables that return an awaitable without being a plain ``async def``.
+
+
+async def _kind(request, kind: str):
+    await asyncio.sleep(0)
+    return {"kind": kind}
+
+
+app.get("/kinds/partial")(functools.partial(_kind, kind="partial"))
+
+
+class AwaitingCall:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    async def __call__(self, request):
+        await asyncio.sleep(0)
+        return {"kind": self.kind}
+
+
+app.get("/kinds/callable")(AwaitingCall("callable"))
+app.get("/kinds/partial-callable")(functools.partial(AwaitingCall("partial-callable")))
+
+if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+
+
+    @app.get("/kinds/marked")
+    @inspect.markcoroutinefunction
+    def marked(request):
+        # Its own code has no await; the coroutine it returns does.
+        return _kind(request, "marked")
+
+    class MarkedCall:
+        @inspect.markcoroutinefunction
+        def __call__(self, request):
+            return _kind(request, "marked-callable")
+
+    app.get("/kinds/marked-callable")(MarkedCall())
 
 
 RENDEZVOUS: dict[str, asyncio.Event] = {}
