@@ -504,3 +504,26 @@ def test_shutdown_cancels_what_is_left_and_runs_its_cleanup(tmp_path, sig, worke
         assert "was destroyed but it is pending" not in live.stderr()
     finally:
         live.close()
+
+
+def test_without_graceful_shutdown_in_flight_requests_are_cut_off(tmp_path):
+    # The request (5 s) would finish well within shutdown_timeout=30 if it
+    # were waited for.
+    env = {"CELLO_TEST_GRACEFUL": "0", "CELLO_TEST_SHUTDOWN_TIMEOUT": "30"}
+    live, outcome = _stop_with_work_left(tmp_path, signal.SIGTERM, env=env)
+    try:
+        assert live.wait(30) == 0
+        assert isinstance(outcome[0], httpx.TransportError)
+        assert (tmp_path / "stuck").exists()
+    finally:
+        live.close()
+
+
+def test_graceful_shutdown_waits_for_in_flight_requests(tmp_path):
+    env = {"CELLO_TEST_SHUTDOWN_TIMEOUT": "30"}
+    live, outcome = _stop_with_work_left(tmp_path, signal.SIGTERM, env=env)
+    try:
+        assert live.wait(30) == 0
+        assert outcome == [200]
+    finally:
+        live.close()

@@ -70,11 +70,14 @@ def serve(app: App, config: RunConfig, fd: int | None = None) -> None:
             raise SystemExit(STARTUP_FAILED) from None
         closed = loop.create_future()
         timeout, limits = config.timeout, config.limits
+        cluster = config.cluster
+        # Not graceful: in-flight requests are cut off as soon as the stop comes.
+        drain = (cluster.shutdown_timeout or 0.0) if cluster.graceful_shutdown else 0.0
         try:
             handle = _cello.start_server(
                 app._core, loop, eager_starter(loop), closed, driver=driver,
                 host=config.host, port=config.port, fd=fd, threads=threads,
-                shutdown_timeout=config.cluster.shutdown_timeout or 0.0,
+                shutdown_timeout=drain,
                 header_read_timeout=timeout.read_header_timeout,
                 body_read_timeout=timeout.read_body_timeout,
                 idle_timeout=timeout.idle_timeout,

@@ -193,7 +193,8 @@ class ClusterConfig:
     that dies is restarted, at most ``max_restarts`` times within
     ``restart_window`` seconds; past that the master stops with an error.
     ``shutdown_timeout`` bounds how long in-flight requests may run after
-    SIGTERM/SIGINT.
+    SIGTERM/SIGINT; with ``graceful_shutdown=False`` they are not waited for
+    at all.
     """
 
     def __init__(
@@ -229,6 +230,7 @@ class ClusterConfig:
     def __repr__(self) -> str:
         return (
             f"ClusterConfig(workers={self.workers}, max_restarts={self.max_restarts}, "
+            f"graceful_shutdown={self.graceful_shutdown}, "
             f"shutdown_timeout={self.shutdown_timeout})"
         )
 
