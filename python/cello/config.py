@@ -210,6 +210,10 @@ class ClusterConfig:
     ) -> None:
         count = _pick("workers", workers, {"processes": processes}, None)
         self.workers = _count("workers", count if count is not None else os.cpu_count() or 1)
+        # How the count was given, if it was: run(workers=N) must agree with it.
+        self._workers_given = (
+            None if count is None else "processes" if processes is not DEFAULT else "workers"
+        )
         self.cpu_affinity = bool(cpu_affinity)
         if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
             raise ValueError(f"max_restarts must be a non-negative integer, not {max_restarts!r}")
