@@ -445,3 +445,18 @@ def test_a_loop_class_with_its_own_iteration_keeps_it():
     finally:
         loop.close()
     assert Counting.iterations > 0
+
+
+# -- the loop under the native server -----------------------------------------
+
+
+def test_loop_stop_from_a_sync_handler_takes_effect_at_once():
+    # The server runs the handler inside the loop's wait; nothing else (no
+    # timer, no other request) comes along to end that wait.
+    with LiveServer(APP) as live:
+        try:
+            httpx.post(live.url + "/stop-loop", timeout=10)
+        except httpx.TransportError:
+            pass  # the process may exit before the response is written
+        assert live.wait(20) == 1
+        assert "Event loop stopped before Future completed" in live.stderr()

@@ -105,6 +105,13 @@ class EventLoop(asyncio.SelectorEventLoop):
         # bound builtin answers without running a Python frame.
         self.get_debug = bool(enabled).__bool__  # type: ignore[method-assign]
 
+    def stop(self) -> None:
+        super().stop()
+        # Called by a handler the server runs inside the wait, this must end
+        # the wait, or the loop stops only once something else wakes it.
+        # (asyncio's own loop never waits while code of its own runs.)
+        self._write_to_self()  # type: ignore[attr-defined]
+
     def close(self) -> None:
         if self._wakes_on_signals and not self.is_closed():
             self._wakes_on_signals = False

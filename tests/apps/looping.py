@@ -129,3 +129,9 @@ app._core.add_route(
 @app.get("/wrongly-judged/closed")
 def wrongly_judged_closed(request):
     return {"closed": len(closed_wrongly_judged)}
+
+
+@app.post("/stop-loop")
+def stop_loop(request):
+    asyncio.get_running_loop().stop()
+    return {"stopping": True}
