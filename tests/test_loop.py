@@ -8,6 +8,7 @@ import contextvars
 import functools
 import inspect
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -460,3 +461,13 @@ def test_loop_stop_from_a_sync_handler_takes_effect_at_once():
             pass  # the process may exit before the response is written
         assert live.wait(20) == 1
         assert "Event loop stopped before Future completed" in live.stderr()
+
+
+@pytest.mark.parametrize("route", ["blocking-sync", "blocking-async"])
+def test_debug_mode_reports_a_slow_handler_as_a_slow_callback(route):
+    with LiveServer(APP, env={"PYTHONASYNCIODEBUG": "1"}) as live:
+        assert httpx.get(f"{live.url}/{route}", timeout=10).json() == {"blocked": True}
+        assert live.stop() == 0
+        # asyncio's message for a callback over slow_callback_duration (0.1 s)
+        message = rf"Executing <handler GET /{route}> took \d+\.\d{{3}} seconds"
+        assert re.search(message, live.stderr())

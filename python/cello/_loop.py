@@ -15,6 +15,7 @@ import asyncio
 import selectors
 import signal
 import threading
+from asyncio.log import logger
 from typing import Any
 
 from cello import _cello
@@ -66,6 +67,15 @@ def report_callback_error(handle: asyncio.Handle, exc: BaseException) -> None:
     if handle._source_traceback:  # type: ignore[attr-defined]
         context["source_traceback"] = handle._source_traceback  # type: ignore[attr-defined]
     handle._loop.call_exception_handler(context)  # type: ignore[attr-defined]
+
+
+def report_slow_handler(name: str, seconds: float) -> None:
+    """Debug mode: what ``asyncio``'s ``_run_once`` logs for a slow callback,
+    for a handler the server ran inside the loop's wait, where no Handle
+    times it. The driver calls this only in debug mode."""
+    loop = asyncio.get_running_loop()
+    if seconds >= loop.slow_callback_duration:
+        logger.warning("Executing <handler %s> took %.3f seconds", name, seconds)
 
 
 def supported() -> bool:

@@ -364,8 +364,9 @@ impl NativeService {
 fn start_or_queue(runner: &Arc<Runner>, link: Option<&LoopLink>, queue: &Queue, job: Job) {
     match link {
         Some(link) if link.on_loop_thread() => Python::attach(|py| {
+            let timed = link.debug_clock().map(|t| (t, job.route.clone()));
             dispatch::start_job(py, runner, job);
-            link.after_python(py);
+            link.after_python(py, timed.as_ref().map(|(t, route)| (*t, &**route)));
         }),
         _ => queue.push(Work::Request(job)),
     }
@@ -410,9 +411,10 @@ fn run_sync(
             }
         };
         let completion = Completion::Inline { head: head_only };
+        let timed = io.link.as_deref().and_then(LoopLink::debug_clock);
         let answer = pipeline::run(py, runner, route, request.clone(), completion);
         if let Some(link) = io.link.as_deref() {
-            link.after_python(py);
+            link.after_python(py, timed.map(|t| (t, route)));
         }
         let path = || request.borrow().head.path.clone();
         let overran = match (handler_timeout, started) {
