@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from cello import ClusterConfig, Http2Config, Http3Config, LimitsConfig, TimeoutConfig, TlsConfig
+from tests.live import ROOT
 
 
 def test_timeout_defaults_and_aliases():
@@ -64,3 +69,40 @@ def test_protocol_configs_validate():
     assert Http3Config().enabled is False
     with pytest.raises(ValueError, match="max_frame_size"):
         Http2Config(max_frame_size=10)
+
+
+def _run(code: str) -> subprocess.Popen[str]:
+    script = f"from cello import ClusterConfig\nfrom examples.hello import app\napp.run({code})\n"
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("spelling", ["workers", "processes"])
+def test_run_workers_and_cluster_workers_that_disagree_are_an_error(spelling):
+    with _run(f"port=0, workers=3, cluster=ClusterConfig({spelling}=2)") as process:
+        try:
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 1
+    assert (
+        f"ValueError: run(workers=3) and ClusterConfig({spelling}=2) disagree: "
+        "give the number of worker processes once"
+    ) in stderr
+
+
+def test_run_workers_and_cluster_workers_that_agree_are_one_setting():
+    with _run("port=0, workers=2, cluster=ClusterConfig(processes=2)") as process:
+        try:
+            assert process.stdout is not None
+            assert "with 2 workers" in process.stdout.readline()
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import httpx
 import pytest
+
+from conformance.doors import UvicornDoor
 
 
 def test_async_handler_without_await(client):
@@ -122,3 +125,52 @@ def test_many_errors_do_not_break_the_server(client):
     for _ in range(50):
         assert client.get("/error/async").status_code == 500
     assert client.get("/").json() == {"message": "Hello, World!"}
+
+
+@pytest.mark.parametrize("kind", ["partial", "callable", "partial-callable"])
+def test_callables_returning_a_coroutine_are_async_handlers(client, kind):
+    assert client.get(f"/kinds/{kind}").json() == {"kind": kind}
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="inspect.markcoroutinefunction is new in Python 3.12"
+)
+@pytest.mark.parametrize("kind", ["marked", "marked-callable"])
+def test_functions_marked_as_coroutine_functions_are_awaited(client, kind):
+    # Their own code has no await, yet the coroutine they return suspends.
+    assert client.get(f"/kinds/{kind}").json() == {"kind": kind}
+
+
+# Handlers, and exception handlers, that raise SystemExit or KeyboardInterrupt.
+EXITS = [
+    "/error/exit-sync",
+    "/error/exit-async",
+    "/error/exit-async-immediate",
+    "/error/interrupt-async",
+    "/error/exit-in-handler",
+    "/error/exit-in-async-handler",
+]
+
+
+@pytest.mark.parametrize("path", EXITS)
+def test_system_exit_and_keyboard_interrupt_from_a_handler_are_a_500(client, door, request, path):
+    # Raised by one request's code, they end that request, not the server.
+    response = client.get(path)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert client.get("/").status_code == 200
+    if door == "native":
+        assert request.getfixturevalue("server").process.poll() is None
+
+
+def test_system_exit_from_a_handler_does_not_stop_uvicorn():
+    pytest.importorskip("uvicorn")
+    uvicorn = UvicornDoor("tests.apps.core:app")
+    uvicorn.start()
+    try:
+        for path in EXITS:
+            assert uvicorn.client.get(path).status_code == 500, path
+        assert uvicorn.client.get("/").status_code == 200
+        assert uvicorn.process.poll() is None
+    finally:
+        uvicorn.stop()

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import inspect
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,7 +21,7 @@ import httpx
 import pytest
 
 from cello import _loop
-from cello._routes import can_suspend
+from cello._routes import can_suspend, is_async_handler
 from cello.testing import TestClient
 from tests.live import LiveServer
 
@@ -125,10 +128,21 @@ class _CallableAsync:
         (_async_for, True),
         (_CallableAsync(), False),
         (len, True),  # no code object to read: assume it can
+        (functools.partial(_returns), True),  # its result is not seen: assume it can
     ],
 )
 def test_can_suspend(handler, expected):
     assert can_suspend(handler) is expected
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="inspect.markcoroutinefunction is new in Python 3.12"
+)
+def test_a_function_marked_as_a_coroutine_function_may_suspend():
+    # Its own code has no await, but the coroutine it returns may have.
+    marked = inspect.markcoroutinefunction(lambda request: _awaits())
+    assert is_async_handler(marked)
+    assert can_suspend(marked)
 
 
 def test_a_handler_wrongly_judged_unable_to_suspend_fails_its_request_only(client):
@@ -432,3 +446,28 @@ def test_a_loop_class_with_its_own_iteration_keeps_it():
     finally:
         loop.close()
     assert Counting.iterations > 0
+
+
+# -- the loop under the native server -----------------------------------------
+
+
+def test_loop_stop_from_a_sync_handler_takes_effect_at_once():
+    # The server runs the handler inside the loop's wait; nothing else (no
+    # timer, no other request) comes along to end that wait.
+    with LiveServer(APP) as live:
+        try:
+            httpx.post(live.url + "/stop-loop", timeout=10)
+        except httpx.TransportError:
+            pass  # the process may exit before the response is written
+        assert live.wait(20) == 1
+        assert "Event loop stopped before Future completed" in live.stderr()
+
+
+@pytest.mark.parametrize("route", ["blocking-sync", "blocking-async"])
+def test_debug_mode_reports_a_slow_handler_as_a_slow_callback(route):
+    with LiveServer(APP, env={"PYTHONASYNCIODEBUG": "1"}) as live:
+        assert httpx.get(f"{live.url}/{route}", timeout=10).json() == {"blocked": True}
+        assert live.stop() == 0
+        # asyncio's message for a callback over slow_callback_duration (0.1 s)
+        message = rf"Executing <handler GET /{route}> took \d+\.\d{{3}} seconds"
+        assert re.search(message, live.stderr())

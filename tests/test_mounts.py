@@ -153,3 +153,12 @@ def test_cello_serve_root_path():
         finally:
             process.terminate()
             process.wait(30)
+
+
+def test_system_exit_from_a_hosted_app_is_a_500_not_an_exit():
+    # As under uvicorn: one call's exception is that call's, not the server's.
+    with LiveServer("tests.apps.mounted:app", "--env", "production") as live:
+        assert httpx.get(live.url + "/exits/now").status_code == 500
+        assert httpx.get(live.url + "/").json() == {"framework": "cello"}
+        assert "Exception in ASGI application" in live.stderr()
+        assert live.process.poll() is None

@@ -459,3 +459,71 @@ def test_cpu_affinity_pins_each_worker_to_one_cpu():
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(30)
+
+
+def _stop_with_work_left(tmp_path, sig: int, *flags: str, env: dict[str, str] | None = None):
+    """Serves tests/apps/shutdown.py, leaves a request running, a task
+    spawned and an async generator suspended, then sends ``sig``. Returns
+    the server and the in-flight request's outcome."""
+    live = LiveServer(
+        "tests.apps.shutdown:app", *flags, env={"CELLO_TEST_MARKERS": str(tmp_path), **(env or {})}
+    ).start()
+    outcome: list[object] = []
+
+    def in_flight() -> None:
+        try:
+            outcome.append(httpx.get(live.url + "/stuck?s=5", timeout=30).status_code)
+        except httpx.TransportError as exc:
+            outcome.append(exc)
+
+    try:
+        assert httpx.post(live.url + "/spawn").json() == {"spawned": True}
+        assert httpx.post(live.url + "/agen").json() == {"suspended": True}
+        request = threading.Thread(target=in_flight)
+        request.start()
+        wait_for(lambda: (tmp_path / "stuck-started").exists(), "the request to start")
+        live.signal(sig)
+        request.join(30)
+        return live, outcome
+    except BaseException:
+        live.close()
+        raise
+
+
+@pytest.mark.parametrize(("workers", "threads"), [("1", "0"), ("1", "1"), ("2", "0")])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_shutdown_cancels_what_is_left_and_runs_its_cleanup(tmp_path, sig, workers, threads):
+    # shutdown_timeout=1: the request (5 s) is still running when it passes.
+    live, outcome = _stop_with_work_left(tmp_path, sig, "--workers", workers, "--threads", threads)
+    try:
+        assert live.wait(30) == 0
+        assert isinstance(outcome[0], httpx.TransportError)
+        cleaned = {p.name for p in tmp_path.iterdir()} - {"stuck-started"}
+        assert cleaned == {"stuck", "task", "agen"}
+        assert "cancelling 1 request(s) still running at shutdown" in live.stderr()
+        assert "was destroyed but it is pending" not in live.stderr()
+    finally:
+        live.close()
+
+
+def test_without_graceful_shutdown_in_flight_requests_are_cut_off(tmp_path):
+    # The request (5 s) would finish well within shutdown_timeout=30 if it
+    # were waited for.
+    env = {"CELLO_TEST_GRACEFUL": "0", "CELLO_TEST_SHUTDOWN_TIMEOUT": "30"}
+    live, outcome = _stop_with_work_left(tmp_path, signal.SIGTERM, env=env)
+    try:
+        assert live.wait(30) == 0
+        assert isinstance(outcome[0], httpx.TransportError)
+        assert (tmp_path / "stuck").exists()
+    finally:
+        live.close()
+
+
+def test_graceful_shutdown_waits_for_in_flight_requests(tmp_path):
+    env = {"CELLO_TEST_SHUTDOWN_TIMEOUT": "30"}
+    live, outcome = _stop_with_work_left(tmp_path, signal.SIGTERM, env=env)
+    try:
+        assert live.wait(30) == 0
+        assert outcome == [200]
+    finally:
+        live.close()

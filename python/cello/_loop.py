@@ -15,6 +15,7 @@ import asyncio
 import selectors
 import signal
 import threading
+from asyncio.log import logger
 from typing import Any
 
 from cello import _cello
@@ -68,6 +69,15 @@ def report_callback_error(handle: asyncio.Handle, exc: BaseException) -> None:
     handle._loop.call_exception_handler(context)  # type: ignore[attr-defined]
 
 
+def report_slow_handler(name: str, seconds: float) -> None:
+    """Debug mode: what ``asyncio``'s ``_run_once`` logs for a slow callback,
+    for a handler the server ran inside the loop's wait, where no Handle
+    times it. The driver calls this only in debug mode."""
+    loop = asyncio.get_running_loop()
+    if seconds >= loop.slow_callback_duration:
+        logger.warning("Executing <handler %s> took %.3f seconds", name, seconds)
+
+
 def supported() -> bool:
     """The platform selector has a descriptor the runtime can watch
     (epoll, kqueue); otherwise the server runs on a thread of its own."""
@@ -104,6 +114,13 @@ class EventLoop(asyncio.SelectorEventLoop):
         # Every Future and Task asks its loop get_debug() when it is made: a
         # bound builtin answers without running a Python frame.
         self.get_debug = bool(enabled).__bool__  # type: ignore[method-assign]
+
+    def stop(self) -> None:
+        super().stop()
+        # Called by a handler the server runs inside the wait, this must end
+        # the wait, or the loop stops only once something else wakes it.
+        # (asyncio's own loop never waits while code of its own runs.)
+        self._write_to_self()  # type: ignore[attr-defined]
 
     def close(self) -> None:
         if self._wakes_on_signals and not self.is_closed():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dis
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,9 +42,14 @@ def _check_guards(guards: Sequence[Any] | None) -> None:
 
 
 def is_async_handler(handler: Callable[..., Any]) -> bool:
+    """Whether calling ``handler`` gives an awaitable to await: an ``async
+    def``, a ``functools.partial`` of one, a function marked with
+    ``inspect.markcoroutinefunction``, or an object with such a ``__call__``."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
     if inspect.iscoroutinefunction(handler):
         return True
-    call = getattr(handler, "__call__", None)  # noqa: B004 - callable objects
+    call = getattr(type(handler), "__call__", None)  # noqa: B004 - callable objects
     return call is not None and inspect.iscoroutinefunction(call)
 
 
@@ -62,12 +68,26 @@ _SUSPENDING_OPCODES = frozenset(
 )
 
 
+def _own_coroutine_code(handler: Callable[..., Any]) -> Any:
+    """The code object that calling ``handler`` runs, if that is an ``async
+    def`` body; None for anything else (a partial, a function merely marked
+    as a coroutine function, a sync wrapper), whose result Cello cannot see."""
+    if inspect.isfunction(handler) or inspect.ismethod(handler):
+        func: Any = handler
+    else:
+        func = getattr(type(handler), "__call__", None)  # noqa: B004 - callable objects
+    func = getattr(func, "__func__", func)  # a bound method runs its function's code
+    if not inspect.isfunction(func) or not func.__code__.co_flags & inspect.CO_COROUTINE:
+        return None
+    return func.__code__
+
+
 def can_suspend(handler: Callable[..., Any]) -> bool:
     """False for an ``async def`` whose own code has no ``await``, ``async
     with`` or ``async for``: it always finishes in one step, so Cello runs it
-    like a sync handler instead of as a Task. True when in doubt."""
-    func = handler if inspect.iscoroutinefunction(handler) else getattr(handler, "__call__", None)  # noqa: B004
-    code = getattr(func, "__code__", None)
+    like a sync handler instead of as a Task. True when in doubt: whatever
+    else returns an awaitable may return one that suspends."""
+    code = _own_coroutine_code(handler)
     if code is None:
         return True
     return any(op.opname in _SUSPENDING_OPCODES for op in dis.get_instructions(code))

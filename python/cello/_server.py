@@ -12,7 +12,8 @@ import os
 import signal
 import sys
 import traceback
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from cello import _cello, _loop
 from cello._settings import STARTUP_FAILED, ConfigError, RunConfig
@@ -70,11 +71,14 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
             raise SystemExit(STARTUP_FAILED) from None
         closed = loop.create_future()
         timeout, limits = config.timeout, config.limits
+        cluster = config.cluster
+        # Not graceful: in-flight requests are cut off as soon as the stop comes.
+        drain = (cluster.shutdown_timeout or 0.0) if cluster.graceful_shutdown else 0.0
         try:
             handle = _cello.start_server(
                 app._core, loop, eager_starter(loop), closed, driver=driver,
                 host=config.host, port=config.port, fd=fd, threads=threads,
-                shutdown_timeout=config.cluster.shutdown_timeout or 0.0,
+                shutdown_timeout=drain,
                 header_read_timeout=timeout.read_header_timeout,
                 body_read_timeout=timeout.read_body_timeout,
                 idle_timeout=timeout.idle_timeout,
@@ -114,10 +118,72 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
         if wake_fd is not None:
             loop.remove_reader(wake_fd)
         handle.join()
-        loop.run_until_complete(app._run_hooks("shutdown", config.cluster.shutdown_timeout))
+        _shut_down(loop, app, config)
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+# How long tasks cancelled at exit get to run their cleanup (finally blocks,
+# async context managers) before the process exits without them.
+CANCEL_GRACE = 5.0
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop, app: ServedApp, config: RunConfig) -> None:
+    """After the server stopped: what uvicorn and ``asyncio.run`` do, so the
+    cleanup in handlers, their tasks and async generators runs. Requests still
+    running past the shutdown timeout are cancelled before the shutdown hooks
+    (which may close what they use); after the hooks, every other task is,
+    then async generators are closed and the default executor shut down."""
+    requests = [t for t in asyncio.all_tasks(loop) if isinstance(t.get_coro(), _cello.Drive)]
+    if requests:
+        print(
+            f"cello: cancelling {len(requests)} request(s) still running at shutdown",
+            file=sys.stderr,
+            flush=True,
+        )
+    _cancel(loop, requests)
+    try:
+        loop.run_until_complete(app._run_hooks("shutdown", config.cluster.shutdown_timeout))
+    finally:
+        _cancel(loop, asyncio.all_tasks(loop))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(_shut_down_executor(loop))
+
+
+def _cancel(loop: asyncio.AbstractEventLoop, tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancels ``tasks`` and waits (bounded) for them to finish, reporting
+    what they raised as ``asyncio.run`` does."""
+    tasks = [t for t in tasks if not t.done()]
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    done, pending = loop.run_until_complete(asyncio.wait(tasks, timeout=CANCEL_GRACE))
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception in a task cancelled at shutdown",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )
+    if pending:
+        print(
+            f"cello: {len(pending)} task(s) still running {CANCEL_GRACE:g}s after being "
+            "cancelled at shutdown; exiting without them",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+async def _shut_down_executor(loop: asyncio.AbstractEventLoop) -> None:
+    # Python 3.12 added a timeout of its own; 3.11 would wait for ever.
+    try:
+        await asyncio.wait_for(loop.shutdown_default_executor(), CANCEL_GRACE)
+    except TimeoutError:
+        print("cello: the default executor did not shut down in time", file=sys.stderr)
 
 
 def _watch_parent(loop: asyncio.AbstractEventLoop, handle: _cello.ServerHandle) -> None:

@@ -124,6 +124,7 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise ConfigError(f"invalid threads {threads!r} (expected 0 or more)")
 
+    _check_workers_agree(code.get("workers"), merged.get("cluster"))
     try:
         timeout = _check_type("timeout", merged.get("timeout"), TimeoutConfig) or TimeoutConfig()
         limits = _check_type("limits", merged.get("limits"), LimitsConfig) or LimitsConfig()
@@ -150,6 +151,20 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
         workers=workers, threads=threads, reload=bool(merged.get("reload", False)),
         reload_dir=reload_dir, timeout=timeout, limits=limits, cluster=cluster,
     )  # fmt: skip
+
+
+def _check_workers_agree(workers: Any, cluster: Any) -> None:
+    """``run(workers=N)`` and ``ClusterConfig(workers=M)`` are one setting:
+    two different values in code are a mistake, not a choice to guess at.
+    (A ``--workers`` flag overrides both, as flags override code.)"""
+    spelling = (
+        getattr(cluster, "_workers_given", None) if isinstance(cluster, ClusterConfig) else None
+    )
+    if spelling and workers is not None and workers != cluster.workers:
+        raise ValueError(
+            f"run(workers={workers!r}) and ClusterConfig({spelling}={cluster.workers}) "
+            "disagree: give the number of worker processes once"
+        )
 
 
 _KNOWN = {

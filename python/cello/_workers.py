@@ -12,7 +12,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from cello import _cello
-from cello._server import serve, url
+from cello._server import CANCEL_GRACE, serve, url
 from cello._settings import STARTUP_FAILED, ConfigError, RunConfig
 
 if TYPE_CHECKING:
@@ -115,7 +115,9 @@ class Supervisor:
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         for _ in range(self.config.workers):
             self.spawn()
-        grace = (self.config.cluster.shutdown_timeout or 0.0) + 5.0
+        # A worker's stop: the drain, then up to three bounded cleanup waits
+        # (requests cancelled, tasks cancelled, executor), plus its hooks.
+        grace = (self.config.cluster.shutdown_timeout or 0.0) + 3 * CANCEL_GRACE + 5.0
         while True:
             info = signal.sigtimedwait(_SIGNALS, 0.5)
             if info is not None and info.si_signo in (signal.SIGINT, signal.SIGTERM):

@@ -193,7 +193,8 @@ class ClusterConfig:
     that dies is restarted, at most ``max_restarts`` times within
     ``restart_window`` seconds; past that the master stops with an error.
     ``shutdown_timeout`` bounds how long in-flight requests may run after
-    SIGTERM/SIGINT.
+    SIGTERM/SIGINT; with ``graceful_shutdown=False`` they are not waited for
+    at all.
     """
 
     def __init__(
@@ -209,6 +210,10 @@ class ClusterConfig:
     ) -> None:
         count = _pick("workers", workers, {"processes": processes}, None)
         self.workers = _count("workers", count if count is not None else os.cpu_count() or 1)
+        # How the count was given, if it was: run(workers=N) must agree with it.
+        self._workers_given = (
+            None if count is None else "processes" if processes is not DEFAULT else "workers"
+        )
         self.cpu_affinity = bool(cpu_affinity)
         if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
             raise ValueError(f"max_restarts must be a non-negative integer, not {max_restarts!r}")
@@ -229,6 +234,7 @@ class ClusterConfig:
     def __repr__(self) -> str:
         return (
             f"ClusterConfig(workers={self.workers}, max_restarts={self.max_restarts}, "
+            f"graceful_shutdown={self.graceful_shutdown}, "
             f"shutdown_timeout={self.shutdown_timeout})"
         )
 

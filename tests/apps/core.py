@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 from pathlib import Path
 
 import httpx
@@ -462,6 +464,45 @@ async def async_timeout(request):
     return {"timed_out": False}
 
 
+# Callables that return an awaitable without being a plain ``async def``.
+
+
+async def _kind(request, kind: str):
+    await asyncio.sleep(0)
+    return {"kind": kind}
+
+
+app.get("/kinds/partial")(functools.partial(_kind, kind="partial"))
+
+
+class AwaitingCall:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    async def __call__(self, request):
+        await asyncio.sleep(0)
+        return {"kind": self.kind}
+
+
+app.get("/kinds/callable")(AwaitingCall("callable"))
+app.get("/kinds/partial-callable")(functools.partial(AwaitingCall("partial-callable")))
+
+if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+
+
+    @app.get("/kinds/marked")
+    @inspect.markcoroutinefunction
+    def marked(request):
+        # Its own code has no await; the coroutine it returns does.
+        return _kind(request, "marked")
+
+    class MarkedCall:
+        @inspect.markcoroutinefunction
+        def __call__(self, request):
+            return _kind(request, "marked-callable")
+
+    app.get("/kinds/marked-callable")(MarkedCall())
+
+
 RENDEZVOUS: dict[str, asyncio.Event] = {}
 
 
@@ -534,6 +575,58 @@ async def error_async(request):
 @app.get("/error/async-immediate")
 async def error_async_immediate(request):
     raise RuntimeError("immediate boom")
+
+
+@app.get("/error/exit-sync")
+def error_exit_sync(request):
+    raise SystemExit(request.query.get("code", "3"))
+
+
+@app.get("/error/exit-async")
+async def error_exit_async(request):
+    await asyncio.sleep(0)
+    raise SystemExit(3)
+
+
+@app.get("/error/exit-async-immediate")
+async def error_exit_async_immediate(request):
+    raise SystemExit(3)
+
+
+@app.get("/error/interrupt-async")
+async def error_interrupt_async(request):
+    await asyncio.sleep(0)
+    raise KeyboardInterrupt
+
+
+class ExitInHandlerError(Exception):
+    pass
+
+
+class AsyncExitInHandlerError(Exception):
+    pass
+
+
+@app.exception_handler(ExitInHandlerError)
+def handle_by_exiting(request, exc):
+    raise SystemExit(3)
+
+
+@app.exception_handler(AsyncExitInHandlerError)
+async def handle_by_interrupting(request, exc):
+    await asyncio.sleep(0)
+    raise KeyboardInterrupt
+
+
+@app.get("/error/exit-in-handler")
+def error_exit_in_handler(request):
+    raise ExitInHandlerError()
+
+
+@app.get("/error/exit-in-async-handler")
+async def error_exit_in_async_handler(request):
+    await asyncio.sleep(0)
+    raise AsyncExitInHandlerError()
 
 
 @app.get("/error/teapot")

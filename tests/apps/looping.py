@@ -4,6 +4,7 @@ background tasks, timers, threads waking the loop, context variables."""
 import asyncio
 import contextvars
 import threading
+import time
 
 from cello import App
 
@@ -129,3 +130,22 @@ app._core.add_route(
 @app.get("/wrongly-judged/closed")
 def wrongly_judged_closed(request):
     return {"closed": len(closed_wrongly_judged)}
+
+
+@app.post("/stop-loop")
+def stop_loop(request):
+    asyncio.get_running_loop().stop()
+    return {"stopping": True}
+
+
+@app.get("/blocking-sync")
+def blocking_sync(request):
+    time.sleep(0.3)
+    return {"blocked": True}
+
+
+@app.get("/blocking-async")
+async def blocking_async(request):
+    time.sleep(0.3)  # in the Task's first step, which the server runs at once
+    await asyncio.sleep(0)
+    return {"blocked": True}

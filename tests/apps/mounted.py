@@ -40,6 +40,14 @@ async def raw_asgi(scope, receive, send):
     await send({"type": "http.response.body", "body": scope["path"].encode()})
 
 
+async def exiting_asgi(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return  # no lifespan support, which ASGI allows
+    await asyncio.sleep(0)
+    raise SystemExit(3)
+
+
 app.mount("/legacy", api)
 app.mount("/raw", raw_asgi)
 app.mount("/protocol", protocol_app)
+app.mount("/exits", exiting_asgi)

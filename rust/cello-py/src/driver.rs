@@ -16,12 +16,12 @@ use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, Notify};
 
@@ -37,6 +37,10 @@ pub struct LoopLink {
     /// Answers produced while the loop ran its callbacks, sent at the start
     /// of its next wait (see `reply`).
     replies: Mutex<Vec<(oneshot::Sender<NativeReply>, NativeReply)>>,
+    /// The loop's debug mode: `call_soon` then leaves the work to asyncio,
+    /// which checks the thread and the callback and keeps tracebacks, and
+    /// handler code run inside a wait is timed (see `debug_clock`).
+    debug: AtomicBool,
 }
 
 /// The loop's own queues, as they were when its wait began.
@@ -80,10 +84,24 @@ impl LoopLink {
         std::thread::current().id() == self.thread
     }
 
+    /// In debug mode, the time before a handler runs inside a wait, for
+    /// `after_python` to report it if slow; `None` (and no clock read)
+    /// otherwise.
+    pub fn debug_clock(&self) -> Option<Instant> {
+        self.debug.load(Ordering::Relaxed).then(Instant::now)
+    }
+
     /// Called after Python code ran inside a wait: if that code gave the
     /// loop something to do (a callback to run, a new timer), the wait ends
     /// so the loop can see it; otherwise it would wait on regardless.
-    pub fn after_python(&self, py: Python<'_>) {
+    ///
+    /// `timed` (from `debug_clock`) is when that code, `route`'s handler,
+    /// began. It ran in no asyncio Handle, so asyncio's debug mode cannot
+    /// time it: a slow one is reported here as asyncio reports a slow callback.
+    pub fn after_python(&self, py: Python<'_>, timed: Option<(Instant, &Py<PyString>)>) {
+        if let Some((started, task_name)) = timed {
+            report_if_slow(py, started, task_name);
+        }
         let busy = match &*self.watch.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(watch) => {
                 watch.ready.bind(py).len().map_or(true, |n| n > 0)
@@ -98,6 +116,19 @@ impl LoopLink {
         if busy {
             self.notify.notify_one();
         }
+    }
+}
+
+/// `cello._loop.report_slow_handler`: a warning from asyncio's logger if the
+/// handler took longer than the loop's `slow_callback_duration`.
+fn report_if_slow(py: Python<'_>, started: Instant, task_name: &Py<PyString>) {
+    let seconds = started.elapsed().as_secs_f64();
+    let reported = py
+        .import("cello._loop")
+        .and_then(|m| m.getattr("report_slow_handler"))
+        .and_then(|report| report.call1((task_name.bind(py), seconds)));
+    if let Err(e) = reported {
+        e.print(py);
     }
 }
 
@@ -116,9 +147,6 @@ pub struct LoopDriver {
     servers: Mutex<Vec<Weak<Dispatcher>>>,
     /// Set by `bind` when `call_soon` makes the loop's Handles itself.
     scheduling: Mutex<Option<Arc<Scheduling>>>,
-    /// The loop's debug mode: `call_soon` then leaves the work to asyncio,
-    /// which checks the thread and the callback and keeps tracebacks.
-    debug: AtomicBool,
     /// The next `call_soon` is a new Task's first step, for `EagerStart`.
     catch_next: AtomicBool,
 }
@@ -330,6 +358,7 @@ impl LoopDriver {
                 thread: std::thread::current().id(),
                 watch: Mutex::new(None),
                 replies: Mutex::new(Vec::new()),
+                debug: AtomicBool::new(false),
             }),
             runtime: Mutex::new(Some(Arc::new(runtime))),
             inner: selector.unbind(),
@@ -338,7 +367,6 @@ impl LoopDriver {
             event_loop: Mutex::new(None),
             servers: Mutex::new(Vec::new()),
             scheduling: Mutex::new(None),
-            debug: AtomicBool::new(false),
             catch_next: AtomicBool::new(false),
         })
     }
@@ -435,7 +463,7 @@ impl LoopDriver {
         } = iteration;
         let (ready, popleft, report) = (ready.bind(py), popleft.bind(py), report.bind(py));
         let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
-        if self.debug.load(Ordering::Relaxed) || scheduled.len()? > 0 {
+        if self.link.debug.load(Ordering::Relaxed) || scheduled.len()? > 0 {
             stock.bind(py).call1((event_loop,))?;
             return Ok(());
         }
@@ -503,7 +531,7 @@ impl LoopDriver {
             return Ok(py.None().into_bound(py));
         }
         let event_loop = scheduling.event_loop.bind(py);
-        if self.debug.load(Ordering::Relaxed) {
+        if self.link.debug.load(Ordering::Relaxed) {
             let mut call_args = vec![event_loop.clone(), callback];
             call_args.extend(args.iter());
             let kwargs = PyDict::new(py);
@@ -537,12 +565,12 @@ impl LoopDriver {
     /// The loop's debug mode, which `EventLoop.set_debug` keeps here.
     #[getter]
     fn get_debug(&self) -> bool {
-        self.debug.load(Ordering::Relaxed)
+        self.link.debug.load(Ordering::Relaxed)
     }
 
     #[setter]
     fn set_debug(&self, debug: bool) {
-        self.debug.store(debug, Ordering::Relaxed);
+        self.link.debug.store(debug, Ordering::Relaxed);
     }
 
     /// `selectors.BaseSelector.select`: waits as `wait` does, then returns

@@ -842,18 +842,11 @@ impl Drive {
     }
 
     /// Runs the pipeline on with what the handler returned or raised.
-    /// Only SystemExit and KeyboardInterrupt go on to the Task (and stop the
-    /// loop); anything else is the pipeline's to answer.
-    fn end(&self, py: Python<'_>, outcome: PyResult<Bound<'_, PyAny>>) -> PyResult<()> {
-        let fatal = match &outcome {
-            Err(e)
-                if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
-                    || e.is_instance_of::<pyo3::exceptions::PySystemExit>(py) =>
-            {
-                Some(e.clone_ref(py))
-            }
-            _ => None,
-        };
+    /// SystemExit and KeyboardInterrupt included: raised by one request's
+    /// code, they are that request's 500, as in a sync handler, and do not
+    /// reach the Task, which would pass them on and stop the event loop with
+    /// every other connection on it (under uvicorn, the whole server).
+    fn end(&self, py: Python<'_>, outcome: PyResult<Bound<'_, PyAny>>) {
         match self.take() {
             Some(Ending::Pipeline(p)) => {
                 let request = p.request.bind(py).clone();
@@ -862,7 +855,6 @@ impl Drive {
             Some(Ending::Hosted(call)) => call.get().app_finished(py, outcome.err()),
             None => {}
         }
-        fatal.map_or(Ok(()), Err)
     }
 
     /// One step of the handler's coroutine: `Some(yielded)`, or `None` once
@@ -880,10 +872,12 @@ impl Drive {
             }
             pyo3::ffi::PySendResult::PYGEN_RETURN => {
                 let value = unsafe { Bound::from_owned_ptr(py, result) };
-                self.end(py, Ok(value)).map(|()| None)
+                self.end(py, Ok(value));
+                Ok(None)
             }
             pyo3::ffi::PySendResult::PYGEN_ERROR => {
-                self.end(py, Err(PyErr::fetch(py))).map(|()| None)
+                self.end(py, Err(PyErr::fetch(py)));
+                Ok(None)
             }
         }
     }
@@ -930,7 +924,7 @@ impl Drive {
             }
             Err(e) => Err(e),
         };
-        self.end(py, outcome)?;
+        self.end(py, outcome);
         Err(PyStopIteration::new_err(()))
     }
 

@@ -467,8 +467,12 @@ impl NativeService {
 fn start_or_queue(runner: &Arc<Runner>, link: Option<&LoopLink>, queue: &Queue, job: Job) {
     match link {
         Some(link) if link.on_loop_thread() => Python::attach(|py| {
+            let timed = link.debug_clock().and_then(|t| match &job.endpoint {
+                Endpoint::Handler(route) => Some((t, route.task_name.clone_ref(py))),
+                Endpoint::Refusal(_) => None,
+            });
             dispatch::start_job(py, runner, job);
-            link.after_python(py);
+            link.after_python(py, timed.as_ref().map(|(t, name)| (*t, name)));
         }),
         _ => queue.push(Work::Request(job)),
     }
@@ -513,10 +517,11 @@ fn run_sync(
             }
         };
         let completion = Completion::Inline { head: head_only };
+        let timed = io.link.as_deref().and_then(LoopLink::debug_clock);
         // Requests with Python middleware never come here (it is async).
         let answer = pipeline::run_handler(py, runner, route, request.clone(), completion);
         if let Some(link) = io.link.as_deref() {
-            link.after_python(py);
+            link.after_python(py, timed.map(|t| (t, &route.task_name)));
         }
         let path = || request.borrow().head.path.clone();
         let overran = match (handler_timeout, started) {

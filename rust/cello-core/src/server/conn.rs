@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
 
 use crate::server::clock::coarse_ms;
 use crate::server::parse_error::{is_automatic_answer, problem_answer, HeadLimits};
@@ -154,30 +155,41 @@ impl ConnState {
 /// Every live connection of one server, for the sweeper.
 #[derive(Default)]
 pub(crate) struct Registry {
-    conns: Mutex<Vec<Weak<ConnState>>>,
+    /// Each connection, with its task so a stop can cut it off.
+    conns: Mutex<Vec<(Weak<ConnState>, Option<AbortHandle>)>>,
 }
 
 impl Registry {
-    pub(crate) fn add(&self, state: &Arc<ConnState>) {
+    pub(crate) fn add(&self, state: &Arc<ConnState>, task: Option<AbortHandle>) {
         self.conns
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::downgrade(state));
+            .push((Arc::downgrade(state), task));
     }
 
     /// Tells every live connection the server is stopping. One that was
     /// already told to close (idle, stalled) is on its way out anyway.
     pub(crate) fn stop_all(&self) {
         let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        for state in conns.iter().filter_map(Weak::upgrade) {
+        for state in conns.iter().filter_map(|(weak, _)| weak.upgrade()) {
             state.fire(Expired::Stopping);
+        }
+    }
+
+    /// Closes every connection still open: the shutdown stopped waiting for
+    /// them. Their tasks would otherwise live on in a runtime that outlives
+    /// the server (the event loop's), answering requests after the stop.
+    pub(crate) fn abort_all(&self) {
+        let conns = std::mem::take(&mut *self.conns.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in conns.into_iter().filter_map(|(_, task)| task) {
+            task.abort();
         }
     }
 
     /// Fires every expired connection and forgets closed ones.
     fn sweep(&self, timeouts: &Timeouts) {
         let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        conns.retain(|weak| match weak.upgrade() {
+        conns.retain(|(weak, _)| match weak.upgrade() {
             Some(state) => {
                 if let Some(why) = state.expired(timeouts) {
                     state.fire(why);
@@ -364,7 +376,7 @@ mod tests {
 
     fn sweep_until_fired(state: &Arc<ConnState>, rx: &mut oneshot::Receiver<Expired>) -> Expired {
         let registry = Registry::default();
-        registry.add(state);
+        registry.add(state, None);
         for _ in 0..200 {
             registry.sweep(&timeouts());
             if let Ok(why) = rx.try_recv() {
@@ -415,7 +427,7 @@ mod tests {
     fn registry_forgets_closed_connections() {
         let registry = Registry::default();
         let (state, _rx) = ConnState::new();
-        registry.add(&state);
+        registry.add(&state, None);
         drop(state);
         registry.sweep(&timeouts());
         assert!(registry.conns.lock().unwrap().is_empty());

@@ -156,7 +156,8 @@ pub fn bind(host: &str, port: u16) -> io::Result<std::net::TcpListener> {
 }
 
 /// Serves connections until `stop` resolves, then stops accepting, closes
-/// idle connections and lets busy ones finish (bounded by `shutdown_timeout`).
+/// idle connections and lets busy ones finish (bounded by `shutdown_timeout`);
+/// those still open then are closed.
 pub async fn serve<S, F>(
     listener: std::net::TcpListener,
     service: Arc<S>,
@@ -213,7 +214,7 @@ where
         };
         let _ = stream.set_nodelay(true);
         let (state, mut expired) = ConnState::new();
-        registry.add(&state);
+        let conn_state = state.clone();
         let svc = PerConnection {
             service: service.clone(),
             conn: ConnInfo { peer, local },
@@ -222,7 +223,7 @@ where
         };
         let builder = builder.clone();
         let alive = alive_tx.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _permit = permit;
             let _alive = alive;
             let io = TokioIo::new(TrackedIo::new(stream, state));
@@ -249,12 +250,13 @@ where
             let io = conn.into_parts().io.into_inner();
             let _ = tokio::time::timeout(FINISH_LIMIT, io.finish(&ended, limits)).await;
         });
+        registry.add(&conn_state, Some(task.abort_handle()));
     }
     drop(listener);
     registry.stop_all();
-    drop(registry);
     drop(alive_tx);
     let _ = tokio::time::timeout(config.shutdown_timeout, alive_rx.recv()).await;
+    registry.abort_all();
     Ok(())
 }
 
@@ -538,6 +540,19 @@ mod tests {
         }
     }
 
+    /// A handler that never answers; `called` says when it was.
+    struct Stuck {
+        called: Arc<tokio::sync::Notify>,
+    }
+
+    impl Service for Stuck {
+        type Future = std::future::Pending<Box<http::Response<Body>>>;
+        fn call(&self, _req: http::Request<Incoming>, _conn: ConnInfo) -> Self::Future {
+            self.called.notify_one();
+            std::future::pending()
+        }
+    }
+
     #[tokio::test]
     async fn a_client_leaving_drops_a_streamed_body_that_waits_for_its_next_chunk() {
         // Streamed responses rely on this to learn that their client left
@@ -572,6 +587,38 @@ mod tests {
             .expect("the body was dropped when the client left");
         stop_tx.send(()).unwrap();
         server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn connections_still_busy_after_the_shutdown_timeout_are_closed() {
+        let config = ServerConfig {
+            shutdown_timeout: Duration::from_millis(50),
+            ..ServerConfig::default()
+        };
+        let listener = bind("127.0.0.1", 0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let called = Arc::new(tokio::sync::Notify::new());
+        let service = Arc::new(Stuck {
+            called: called.clone(),
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, service, config, async move {
+            let _ = stopped.await;
+        }));
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        called.notified().await;
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        // The runtime lives on (as the event loop's does): the connection
+        // must be closed by the server, not by the runtime going away.
+        let rest = tokio::time::timeout(Duration::from_secs(10), read_all(&mut client))
+            .await
+            .expect("the busy connection was closed once the server stopped waiting");
+        assert_eq!(rest, "");
     }
 
     #[tokio::test]
