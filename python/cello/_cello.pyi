@@ -25,6 +25,7 @@ __all__ = [
     "bind_listener",
     "chunk_to_bytes",
     "dumps",
+    "fast_paths",
     "loads",
     "start_server",
 ]
@@ -345,4 +346,7 @@ def start_server(
     access_log: str | None = None,
 ) -> ServerHandle: ...
 def dumps(obj: Any) -> bytes: ...
+def fast_paths() -> dict[str, bool]:
+    """Which fast paths over asyncio's internals this interpreter takes."""
+
 def loads(data: bytes) -> Any: ...

@@ -57,7 +57,9 @@ def report_callback_error(handle: asyncio.Handle, exc: BaseException) -> None:
     ``_run_once`` runs plain Handles itself and calls this on an error."""
     from asyncio import format_helpers
 
-    callback = format_helpers._format_callback_source(handle._callback, handle._args)  # type: ignore[attr-defined]
+    # A private helper of asyncio's: a Python without it still gets a report.
+    describe = getattr(format_helpers, "_format_callback_source", None)
+    callback = describe(handle._callback, handle._args) if describe else repr(handle)  # type: ignore[attr-defined]
     context: dict[str, Any] = {
         "message": f"Exception in callback {callback}",
         "exception": exc,

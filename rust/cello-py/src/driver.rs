@@ -26,7 +26,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, Notify};
 
 use crate::dispatch::{Dispatcher, NativeReply};
-use crate::handle::{Field, HandleLayout, HANDLE_SLOTS};
+use crate::fast_paths::fast_paths;
+use crate::handle::{Field, HandleLayout};
 
 /// What the server's I/O side shares with the loop it runs inside.
 pub struct LoopLink {
@@ -40,10 +41,15 @@ pub struct LoopLink {
 }
 
 /// The loop's own queues, as they were when its wait began.
-struct Watch {
-    ready: Py<PyAny>,
-    scheduled: Py<PyAny>,
-    scheduled_len: usize,
+enum Watch {
+    Queues {
+        ready: Py<PyAny>,
+        scheduled: Py<PyAny>,
+        scheduled_len: usize,
+    },
+    /// A loop without asyncio's queues: any Python code may have given it
+    /// work, so every wait ends after some ran.
+    Unknown,
 }
 
 impl LoopLink {
@@ -85,14 +91,18 @@ impl LoopLink {
     /// so the loop can see it; otherwise it would wait on regardless.
     pub fn after_python(&self, py: Python<'_>) {
         let busy = match &*self.watch.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(watch) => {
-                watch.ready.bind(py).len().map_or(true, |n| n > 0)
-                    || watch
-                        .scheduled
+            Some(Watch::Queues {
+                ready,
+                scheduled,
+                scheduled_len,
+            }) => {
+                ready.bind(py).len().map_or(true, |n| n > 0)
+                    || scheduled
                         .bind(py)
                         .len()
-                        .map_or(true, |n| n != watch.scheduled_len)
+                        .map_or(true, |n| n != *scheduled_len)
             }
+            Some(Watch::Unknown) => true,
             None => false,
         };
         if busy {
@@ -127,7 +137,7 @@ pub struct LoopDriver {
 struct Scheduling {
     event_loop: Py<PyAny>,
     /// Where `asyncio.Handle` keeps its fields.
-    layout: HandleLayout,
+    layout: &'static HandleLayout,
     /// `loop._ready.append`
     append: Py<PyAny>,
     /// `asyncio.BaseEventLoop.call_soon`, for debug mode and closed loops.
@@ -196,14 +206,18 @@ impl LoopDriver {
         let event_loop = event_loop.bind(py);
         // Private attributes of asyncio's BaseEventLoop (3.4 onwards): the
         // ready callbacks and the timer heap. Only read, never changed.
-        let ready = event_loop.getattr(intern!(py, "_ready"))?;
-        let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
-        let scheduled_len = scheduled.len()?;
-        *self.link.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Watch {
-            ready: ready.unbind(),
-            scheduled: scheduled.unbind(),
-            scheduled_len,
-        });
+        let queues = (|| -> PyResult<Watch> {
+            let ready = event_loop.getattr(intern!(py, "_ready"))?;
+            let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
+            let scheduled_len = scheduled.len()?;
+            Ok(Watch::Queues {
+                ready: ready.unbind(),
+                scheduled: scheduled.unbind(),
+                scheduled_len,
+            })
+        })();
+        *self.link.watch.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(queues.unwrap_or(Watch::Unknown));
         Ok(())
     }
 
@@ -221,13 +235,12 @@ impl LoopDriver {
     }
 }
 
-/// Whether `run_once` can stand in for the loop's `_run_once`: its class
-/// keeps asyncio's own `_run_once` and `_process_events`, on a Python whose
-/// `_run_once` is the one `run_once` follows.
+/// Whether `run_once` can stand in for the loop's `_run_once`: asyncio's is
+/// one `run_once` follows (`crate::fast_paths`), and the loop's class keeps
+/// asyncio's own `_run_once` and `_process_events`.
 fn iteration_of(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = event_loop.py();
-    let version = py.version_info();
-    if !((3, 11)..(3, 14)).contains(&(version.major, version.minor)) {
+    if !fast_paths(py)?.run_once {
         return Ok(false);
     }
     let asyncio = py.import("asyncio")?;
@@ -235,10 +248,13 @@ fn iteration_of(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
     let stock_run_once = asyncio
         .getattr("BaseEventLoop")?
         .getattr(intern!(py, "_run_once"))?;
-    let stock_events = py
+    let Ok(stock_events) = py
         .import("asyncio.selector_events")?
         .getattr("BaseSelectorEventLoop")?
-        .getattr(intern!(py, "_process_events"))?;
+        .getattr(intern!(py, "_process_events"))
+    else {
+        return Ok(false);
+    };
     Ok(class.getattr(intern!(py, "_run_once"))?.is(&stock_run_once)
         && class
             .getattr(intern!(py, "_process_events"))?
@@ -353,24 +369,13 @@ impl LoopDriver {
         *driver.event_loop.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(event_loop.clone().unbind());
         let asyncio = py.import("asyncio")?;
-        let handle_type = asyncio.getattr("Handle")?;
-        let slots: Vec<String> = handle_type
-            .getattr("__slots__")?
-            .extract()
-            .unwrap_or_default();
-        let known = slots.len() == HANDLE_SLOTS.len() + 1
-            && HANDLE_SLOTS
-                .iter()
-                .all(|name| slots.iter().any(|s| s == name))
-            && slots.iter().any(|s| s == "__weakref__");
-        let Some(layout) = known
-            .then(|| HandleLayout::probe(&handle_type))
-            .transpose()?
-            .flatten()
-        else {
+        let Some(layout) = fast_paths(py)?.handle_layout.as_ref() else {
             return Ok(());
         };
-        let ready = event_loop.getattr(intern!(py, "_ready"))?;
+        // A loop without asyncio's ready queue keeps its own call_soon.
+        let Ok(ready) = event_loop.getattr(intern!(py, "_ready")) else {
+            return Ok(());
+        };
         let iteration = match iteration_of(&event_loop)? {
             true => Some(Iteration {
                 ready: ready.clone().unbind(),

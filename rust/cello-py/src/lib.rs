@@ -12,6 +12,7 @@ mod convert;
 mod dispatch;
 mod driver;
 mod eager;
+mod fast_paths;
 mod handle;
 mod headers;
 mod json_reader;
@@ -76,6 +77,7 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(streaming::chunk_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(service::start_server, m)?)?;
     m.add_function(wrap_pyfunction!(service::bind_listener, m)?)?;
+    m.add_function(wrap_pyfunction!(fast_paths::report, m)?)?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
     Ok(())
