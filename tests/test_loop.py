@@ -78,6 +78,28 @@ def test_an_awaiting_handler_runs_in_a_task_named_after_its_route(client):
     assert client.get("/current-task").json() == {"in_task": True, "name": "GET /current-task"}
 
 
+def test_a_handler_task_shows_the_handlers_coroutine(client):
+    # task.get_coro() is Cello's driver of the handler; what asyncio and
+    # tracing integrations read off it is the handler coroutine's.
+    body = client.get("/task-coro").json()
+    assert body["qualname"] == "task_coro"
+    assert body["handler_code"] is True
+    assert "coro=<task_coro() running at " in body["repr"]
+    assert body["stack"][-1] == "task_coro"  # newest last
+
+
+def test_handler_tasks_are_made_by_the_loops_task_factory(client):
+    assert client.get("/task-factory").json() == {"made": False, "name": "GET /task-factory"}
+    assert client.post("/task-factory/on").json() == {"factory": True}
+    try:
+        for _ in range(2):  # and again: the factory stays in charge
+            body = client.get("/task-factory").json()
+            assert body == {"made": True, "name": "GET /task-factory"}
+    finally:
+        client.post("/task-factory/off")
+    assert client.get("/task-factory").json()["made"] is False
+
+
 @pytest.mark.parametrize("route", ["set", "set-sync", "set-awaiting"])
 def test_context_variables_do_not_leak_between_requests(client, route):
     for value in ("a", "b", "c"):

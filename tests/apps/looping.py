@@ -4,6 +4,7 @@ background tasks, timers, threads waking the loop, context variables."""
 import asyncio
 import contextvars
 import threading
+import weakref
 
 from cello import App
 
@@ -129,3 +130,44 @@ app._core.add_route(
 @app.get("/wrongly-judged/closed")
 def wrongly_judged_closed(request):
     return {"closed": len(closed_wrongly_judged)}
+
+
+@app.get("/task-coro")
+async def task_coro(request):
+    await asyncio.sleep(0)
+    task = asyncio.current_task()
+    assert task is not None
+    coro = task.get_coro()
+    return {
+        "qualname": coro.__qualname__,
+        "handler_code": coro.cr_code is task_coro.__code__,
+        "repr": repr(task),
+        "stack": [frame.f_code.co_name for frame in task.get_stack()],
+    }
+
+
+made_by_factory: "weakref.WeakSet[asyncio.Task]" = weakref.WeakSet()
+
+
+def _recording_factory(loop, coro, **kwargs):
+    # What tracing integrations do: wrap the coroutine, then make the Task.
+    async def traced():
+        return await coro
+
+    task = asyncio.Task(traced(), loop=loop, **kwargs)
+    made_by_factory.add(task)
+    return task
+
+
+@app.post("/task-factory/{state}")
+def set_task_factory(request):
+    factory = _recording_factory if request.params["state"] == "on" else None
+    asyncio.get_running_loop().set_task_factory(factory)
+    return {"factory": factory is not None}
+
+
+@app.get("/task-factory")
+async def made_by_task_factory(request):
+    await asyncio.sleep(0)
+    task = asyncio.current_task()
+    return {"made": task in made_by_factory, "name": task.get_name() if task else None}

@@ -19,8 +19,8 @@ use crate::fast_paths::{fast_paths, StepHooks};
 /// not: a new Task schedules its first step with `loop.call_soon`, so
 /// `EagerStart` shadows that method on the loop instance while the Task is
 /// made, catches the step, and runs it at once. Where asyncio has neither
-/// (`crate::fast_paths`), the Task is made as `loop.create_task` makes it
-/// and its first step waits its turn.
+/// (`crate::fast_paths`), or a task factory is set on the loop, the Task is
+/// made as `loop.create_task` makes it and its first step waits its turn.
 #[pyclass(module = "cello._cello", frozen)]
 pub struct EagerStart {
     event_loop: Py<PyAny>,
@@ -32,6 +32,16 @@ pub struct EagerStart {
     /// Python 3.11 only: how the first step is caught, and the asyncio
     /// functions that run it as the Task's own step would.
     catch: Option<(Catch, &'static StepHooks)>,
+    factory: Factory,
+}
+
+/// How `EagerStart` sees whether the loop has a task factory
+/// (`loop.set_task_factory`), which must then make every Task.
+enum Factory {
+    /// asyncio's loops keep it in the instance dict: one lookup per Task.
+    Field(Py<PyDict>),
+    /// Any other loop (uvloop) is asked.
+    Ask(Py<PyAny>),
 }
 
 /// How `EagerStart` catches a new Task's first step on Python 3.11.
@@ -93,10 +103,20 @@ impl EagerStart {
             }
             None => None,
         };
+        let fields = bound_loop
+            .getattr(intern!(py, "__dict__"))
+            .ok()
+            .and_then(|d| d.cast_into::<PyDict>().ok())
+            .filter(|d| d.contains(intern!(py, "_task_factory")).unwrap_or(false));
+        let factory = match fields {
+            Some(fields) => Factory::Field(fields.unbind()),
+            None => Factory::Ask(bound_loop.getattr("get_task_factory")?.unbind()),
+        };
         Ok(EagerStart {
             task_type: tasks.getattr("Task")?.unbind(),
             task_kwargs: task_kwargs.unbind(),
             catch,
+            factory,
             event_loop,
         })
     }
@@ -113,6 +133,17 @@ impl EagerStart {
 }
 
 impl EagerStart {
+    /// Whether the loop has a task factory.
+    fn has_factory(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(match &self.factory {
+            Factory::Field(fields) => fields
+                .bind(py)
+                .get_item(intern!(py, "_task_factory"))?
+                .is_some_and(|f| !f.is_none()),
+            Factory::Ask(get) => !get.bind(py).call0()?.is_none(),
+        })
+    }
+
     /// Makes a Task of `coro` named `name` (None: asyncio's `Task-N`) and
     /// runs its first step.
     pub fn start<'py>(
@@ -122,6 +153,13 @@ impl EagerStart {
         name: Option<&Bound<'py, PyString>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let event_loop = self.event_loop.bind(py);
+        if self.has_factory(py)? {
+            // Integrations (tracing, Sentry) see every Task through the
+            // factory they set; eagerness is the factory's to decide.
+            let kwargs = PyDict::new(py);
+            kwargs.set_item(intern!(py, "name"), name)?;
+            return event_loop.call_method(intern!(py, "create_task"), (coro,), Some(&kwargs));
+        }
         let kwargs = self.task_kwargs.bind(py);
         match name {
             Some(name) => kwargs.set_item(intern!(py, "name"), name)?,
