@@ -113,6 +113,33 @@ def test_sync_handlers_see_the_running_loop(client):
     assert client.get("/running-loop").json() == {"running": True}
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_handlers_on_io_threads_schedule_work_on_the_loop(threads):
+    """With I/O threads of their own, sync handlers (and async ones that
+    cannot suspend) run beside the loop's thread: create_task, call_soon and
+    call_later there must reach the loop, wake it, and keep the handler's
+    context."""
+    with LiveServer(APP, "--env", "production", "--threads", threads) as live:
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            tags = [f"t{threads}-{i}" for i in range(3)]
+            for tag in tags:
+                assert c.post(f"/schedule/{tag}").json() == {"task": f"record {tag}"}
+            async_tag = f"t{threads}-async"
+            assert c.post(f"/schedule-async/{async_tag}").json() == {"task": True}
+            expected = {
+                f"{tag}-{kind}": f"MainThread {tag}"
+                for tag in tags
+                for kind in ("task", "loop-task", "soon", "later")
+            }
+            expected[f"{async_tag}-task"] = f"MainThread {async_tag}"
+            for _ in range(200):  # no other request needed: the loop was woken
+                if len(c.get("/scheduled").json()) >= len(expected):
+                    break
+                time.sleep(0.05)
+            assert c.get("/scheduled").json() == expected
+        assert "Traceback" not in live.stderr()
+
+
 # -- which handlers can suspend ------------------------------------------------
 
 

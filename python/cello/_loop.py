@@ -12,12 +12,17 @@ kept by the platform's selector, whose own descriptor the runtime watches.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import selectors
 import signal
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from cello import _cello
+
+T = TypeVar("T")
 
 
 class RuntimeSelector(selectors.BaseSelector):
@@ -115,3 +120,79 @@ class EventLoop(asyncio.SelectorEventLoop):
             except ValueError:  # not the main thread any more
                 pass
         super().close()
+
+
+class IoThreadLoop:
+    """What ``asyncio.get_running_loop()`` gives on Cello's own I/O threads
+    (``threads=N``), where sync handlers, and async ones that cannot suspend,
+    run beside the event loop's thread.
+
+    asyncio's loops are not thread-safe: what would schedule work on the loop
+    goes there through ``call_soon_threadsafe``, which also wakes it, and what
+    returns a Task or a timer handle waits for the loop's thread to make it
+    (in the handler's context, as if made here). Everything else is the
+    loop's own attribute. Set once per I/O thread, so a handler that does
+    not touch the loop pays nothing for it.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    def __repr__(self) -> str:
+        return f"<IoThreadLoop of {self._loop!r}>"
+
+    def create_task(
+        self, coro: Any, *, name: str | None = None, context: contextvars.Context | None = None
+    ) -> asyncio.Task[Any]:
+        context = context if context is not None else contextvars.copy_context()
+        return self._on_loop(lambda: self._loop.create_task(coro, name=name, context=context))
+
+    def call_soon(
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        return self._loop.call_soon_threadsafe(callback, *args, context=context)
+
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        context = context if context is not None else contextvars.copy_context()
+        return self._on_loop(lambda: self._loop.call_later(delay, callback, *args, context=context))
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        context = context if context is not None else contextvars.copy_context()
+        return self._on_loop(lambda: self._loop.call_at(when, callback, *args, context=context))
+
+    def _on_loop(self, make: Callable[[], T]) -> T:
+        """``make()``, called on the loop's thread; this one waits for it
+        (the GIL released). The loop never waits for an I/O thread, so this
+        cannot deadlock while it runs."""
+        if asyncio._get_running_loop() is self._loop:
+            return make()  # kept and used on the loop's own thread
+        if not self._loop.is_running():
+            raise RuntimeError("the event loop is not running")
+        made: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                made.set_result(make())
+            except BaseException as exc:
+                made.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(run)
+        return made.result()
