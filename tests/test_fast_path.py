@@ -44,7 +44,9 @@ def client(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
             yield c
 
 
-def calls_per_request(client: httpx.Client, path: str, suffix: str = "") -> dict[str, float]:
+def calls_per_request(
+    client: httpx.Client, path: str, suffix: str = "", ours: tuple[str, ...] = ("cello.", "tests.")
+) -> dict[str, float]:
     """The Python functions of Cello and of the app called per request to
     `path`, on the thread that runs its handler: what a window with no
     requests costs (the start/stop requests themselves) is subtracted."""
@@ -58,7 +60,6 @@ def calls_per_request(client: httpx.Client, path: str, suffix: str = "") -> dict
 
     baseline = window(0)
     counts = window(REQUESTS)
-    ours = ("cello.", "tests.")
     return {
         name: (n - baseline.get(name, 0)) / REQUESTS
         for name, n in counts.items()
@@ -87,6 +88,18 @@ def test_an_async_request_that_awaits_adds_only_the_resumed_step_natively(native
     assert calls_per_request(native, "/async-sleep", "-async") == {
         "tests.apps.counting.index_async_sleep": 2.0,
     }
+
+
+def test_a_pending_timer_keeps_the_native_loop_iteration():
+    """A worker always has a timer pending (its 1 s parent watch): loop
+    iterations must stay native then too, or production would never run
+    the path the benchmark measures."""
+    with LiveServer(APP, "--env", "production") as live:
+        with httpx.Client(base_url=live.url, timeout=10) as client:
+            assert client.post("/arm-timer").json() == {"armed": 1}
+            calls = calls_per_request(client, "/async-sleep", "-async", ours=("asyncio.", "tests."))
+    assert "asyncio.base_events.BaseEventLoop._run_once" not in calls
+    assert calls["tests.apps.counting.index_async_sleep"] == 2.0
 
 
 # Door 2: the ASGI adapter's Python layer, once per request.

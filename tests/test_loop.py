@@ -433,6 +433,66 @@ def test_the_driver_runs_loop_iterations_as_asyncio_does(loop, timer):
     assert expected.index(("scheduled by first", 2)) > expected.index(("last", 1))
 
 
+def _timer_trace(loop: asyncio.AbstractEventLoop) -> list:
+    """Timers that fire, get cancelled at the head of the heap, and pile up
+    cancelled (past asyncio's sweep threshold), with what the loop's timer
+    bookkeeping says afterwards."""
+    fired: list[str] = []
+    trace: list = []
+    loop.call_later(3600, fired.append, "far")  # always pending, as a worker's parent watch
+    loop.call_later(0.001, fired.append, "cancelled at the head").cancel()
+    for i in range(150):
+        loop.call_later(60 + i, fired.append, "swept").cancel()
+    loop.call_later(0.002, fired.append, "second")
+    loop.call_later(0.001, fired.append, "first")
+    loop.call_soon(fired.append, "soon")
+    loop.run_until_complete(asyncio.sleep(0.02))
+    trace.append(list(fired))
+    trace.append((len(loop._scheduled), loop._timer_cancelled_count))  # type: ignore[attr-defined]
+    for i in range(3):
+        loop.call_later(0.001 * (3 - i), fired.append, f"again {i}")
+    loop.call_later(0.001, fired.append, "cancelled again").cancel()
+    loop.run_until_complete(asyncio.sleep(0.02))
+    trace.append(list(fired))
+    trace.append((len(loop._scheduled), loop._timer_cancelled_count))  # type: ignore[attr-defined]
+    return trace
+
+
+def test_the_driver_keeps_timers_as_asyncio_does(loop):
+    stock = asyncio.SelectorEventLoop()
+    try:
+        expected = _timer_trace(stock)
+    finally:
+        stock.close()
+    assert _timer_trace(loop) == expected
+    assert expected[0] == ["soon", "first", "second"]
+
+
+def test_a_pending_timer_keeps_the_driver_iteration(loop):
+    """A worker process always has a timer pending (its parent watch): the
+    loop's iterations must stay the driver's, not fall back to asyncio's."""
+    loop.call_later(3600, lambda: None)
+    called: set[str] = set()
+
+    def profile(frame, event, arg):
+        if event == "call":
+            called.add(frame.f_code.co_qualname)
+
+    async def awaits() -> str:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.005)  # a timer of its own, which must fire
+        return "done"
+
+    sys.setprofile(profile)
+    try:
+        result = loop.run_until_complete(awaits())
+    finally:
+        sys.setprofile(None)
+    assert result == "done"
+    assert any(name.endswith(".awaits") for name in called)
+    assert "BaseEventLoop._run_once" not in called
+
+
 def test_the_driver_iteration_runs_ready_callbacks_without_timers(loop):
     # No timer pending: the driver's own path, not asyncio's fallback.
     seen: list[str] = []

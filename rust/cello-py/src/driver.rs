@@ -151,11 +151,21 @@ struct Iteration {
     /// `loop._ready`, the deque of callbacks due, and its `popleft`.
     ready: Py<PyAny>,
     popleft: Py<PyAny>,
-    /// `asyncio.BaseEventLoop._run_once`: with timers pending, in debug mode.
+    /// `asyncio.BaseEventLoop._run_once`: in debug mode, and to sweep a
+    /// timer heap that is mostly cancelled timers.
     stock: Py<PyAny>,
     heappop: Py<PyAny>,
     /// `cello._loop.report_callback_error`: `Handle._run`'s error branch.
     report: Py<PyAny>,
+    /// `loop.time`, or `time.monotonic` itself when that is all it does
+    /// (asyncio's own): the clock is read twice per iteration with timers
+    /// pending, and asyncio's `time` is a Python frame.
+    clock: Py<PyAny>,
+    /// asyncio's `MAXIMUM_SELECT_TIMEOUT`, `_MIN_SCHEDULED_TIMER_HANDLES`
+    /// and `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`.
+    max_timeout: f64,
+    sweep_above: usize,
+    sweep_fraction: f64,
 }
 
 impl LoopDriver {
@@ -259,6 +269,48 @@ fn iteration_of(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
         && class
             .getattr(intern!(py, "_process_events"))?
             .is(&stock_events))
+}
+
+/// What `run_once` needs of `event_loop`, or None if asyncio's module lacks
+/// one of the constants its `_run_once` uses.
+fn iteration(
+    event_loop: &Bound<'_, PyAny>,
+    ready: &Bound<'_, PyAny>,
+) -> PyResult<Option<Iteration>> {
+    let py = event_loop.py();
+    let base_events = py.import("asyncio.base_events")?;
+    let constant = |name: &str| base_events.getattr(name).and_then(|v| v.extract::<f64>());
+    let (Ok(max_timeout), Ok(sweep_above), Ok(sweep_fraction)) = (
+        constant("MAXIMUM_SELECT_TIMEOUT"),
+        constant("_MIN_SCHEDULED_TIMER_HANDLES"),
+        constant("_MIN_CANCELLED_TIMER_HANDLES_FRACTION"),
+    ) else {
+        return Ok(None);
+    };
+    let base = base_events.getattr("BaseEventLoop")?;
+    let clock = if event_loop
+        .get_type()
+        .getattr(intern!(py, "time"))?
+        .is(base.getattr(intern!(py, "time"))?)
+    {
+        py.import("time")?.getattr("monotonic")?
+    } else {
+        event_loop.getattr(intern!(py, "time"))?
+    };
+    Ok(Some(Iteration {
+        ready: ready.clone().unbind(),
+        popleft: ready.getattr(intern!(py, "popleft"))?.unbind(),
+        stock: base.getattr(intern!(py, "_run_once"))?.unbind(),
+        heappop: py.import("heapq")?.getattr("heappop")?.unbind(),
+        report: py
+            .import("cello._loop")?
+            .getattr("report_callback_error")?
+            .unbind(),
+        clock: clock.unbind(),
+        max_timeout,
+        sweep_above: sweep_above as usize,
+        sweep_fraction,
+    }))
 }
 
 /// `asyncio.Handle._run` for a plain Handle: the callback in its context;
@@ -377,19 +429,7 @@ impl LoopDriver {
             return Ok(());
         };
         let iteration = match iteration_of(&event_loop)? {
-            true => Some(Iteration {
-                ready: ready.clone().unbind(),
-                popleft: ready.getattr(intern!(py, "popleft"))?.unbind(),
-                stock: asyncio
-                    .getattr("BaseEventLoop")?
-                    .getattr(intern!(py, "_run_once"))?
-                    .unbind(),
-                heappop: py.import("heapq")?.getattr("heappop")?.unbind(),
-                report: py
-                    .import("cello._loop")?
-                    .getattr("report_callback_error")?
-                    .unbind(),
-            }),
+            true => iteration(&event_loop, &ready)?,
             false => None,
         };
         let fast_iteration = iteration.is_some();
@@ -417,10 +457,12 @@ impl LoopDriver {
     }
 
     /// `loop._run_once()`: one iteration of the event loop, as asyncio's
-    /// `BaseEventLoop._run_once` runs it (Python 3.11 to 3.13), without its
-    /// Python frames. It runs every iteration, at least once per awaiting
-    /// request. With timers pending, and in debug mode, asyncio's own runs:
-    /// the timer heap's upkeep and the slow-callback warnings stay its own.
+    /// `BaseEventLoop._run_once` runs it, without its Python frames. It runs
+    /// every iteration, at least once per awaiting request, timers pending
+    /// or not (a worker process always has one: the parent watch). In debug
+    /// mode asyncio's own runs, for its slow-callback warnings, and so it
+    /// does for the rare iteration that sweeps a heap of mostly cancelled
+    /// timers.
     fn run_once(&self, py: Python<'_>) -> PyResult<()> {
         let scheduling = self.scheduling();
         let Some((scheduling, iteration)) = scheduling
@@ -431,33 +473,65 @@ impl LoopDriver {
         };
         let event_loop = scheduling.event_loop.bind(py);
         let layout = &scheduling.layout;
-        let Iteration {
-            ready,
-            popleft,
-            stock,
-            heappop,
-            report,
-        } = iteration;
-        let (ready, popleft, report) = (ready.bind(py), popleft.bind(py), report.bind(py));
+        let (ready, popleft, report) = (
+            iteration.ready.bind(py),
+            iteration.popleft.bind(py),
+            iteration.report.bind(py),
+        );
+        let (heappop, clock) = (iteration.heappop.bind(py), iteration.clock.bind(py));
+        let now = || -> PyResult<f64> { clock.call0()?.extract() };
+        let stock = || -> PyResult<()> { iteration.stock.bind(py).call1((event_loop,)).map(drop) };
+        if self.debug.load(Ordering::Relaxed) {
+            return stock();
+        }
         let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
-        if self.debug.load(Ordering::Relaxed) || scheduled.len()? > 0 {
-            stock.bind(py).call1((event_loop,))?;
-            return Ok(());
+        let mut timers = scheduled.len()?;
+        if timers > iteration.sweep_above {
+            let cancelled: f64 = event_loop
+                .getattr(intern!(py, "_timer_cancelled_count"))?
+                .extract()?;
+            if cancelled / timers as f64 > iteration.sweep_fraction {
+                return stock();
+            }
+        }
+        // Cancelled timers at the head of the heap are dropped, as asyncio does.
+        while timers > 0 {
+            let head = scheduled.get_item(0)?;
+            if !head.getattr(intern!(py, "_cancelled"))?.is_truthy()? {
+                break;
+            }
+            let cancelled: isize = event_loop
+                .getattr(intern!(py, "_timer_cancelled_count"))?
+                .extract()?;
+            event_loop.setattr(intern!(py, "_timer_cancelled_count"), cancelled - 1)?;
+            heappop
+                .call1((&scheduled,))?
+                .setattr(intern!(py, "_scheduled"), false)?;
+            timers -= 1;
         }
         let stopping = event_loop.getattr(intern!(py, "_stopping"))?.is_truthy()?;
-        let timeout = (ready.len()? > 0 || stopping).then_some(0.0);
+        let timeout = if ready.len()? > 0 || stopping {
+            Some(0.0)
+        } else if timers > 0 {
+            let when: f64 = scheduled
+                .get_item(0)?
+                .getattr(intern!(py, "_when"))?
+                .extract()?;
+            Some((when - now()?).clamp(0.0, iteration.max_timeout))
+        } else {
+            None
+        };
+        drop(scheduled);
         let events = self.select(py, timeout)?;
         // asyncio's `_process_events` does nothing with no events.
         if events.len()? > 0 {
             event_loop.call_method1(intern!(py, "_process_events"), (&events,))?;
         }
         drop(events);
-        // A handler that ran inside the wait may have set a timer.
+        // Read again: a handler that ran inside the wait may have set a timer.
         let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
         if scheduled.len()? > 0 {
-            let end: f64 = event_loop
-                .call_method0(intern!(py, "time"))?
-                .extract::<f64>()?
+            let end = now()?
                 + event_loop
                     .getattr(intern!(py, "_clock_resolution"))?
                     .extract::<f64>()?;
@@ -469,7 +543,7 @@ impl LoopDriver {
                 if when >= end {
                     break;
                 }
-                let handle = heappop.bind(py).call1((&scheduled,))?;
+                let handle = heappop.call1((&scheduled,))?;
                 handle.setattr(intern!(py, "_scheduled"), false)?;
                 ready.call_method1(intern!(py, "append"), (handle,))?;
             }
