@@ -112,6 +112,12 @@ class EventLoop(asyncio.SelectorEventLoop):
         # bound builtin answers without running a Python frame.
         self.get_debug = bool(enabled).__bool__  # type: ignore[method-assign]
 
+    def set_task_factory(self, factory: Any) -> None:
+        super().set_task_factory(factory)
+        # Handler Tasks are made through the factory when there is one; the
+        # driver keeps whether there is, so asking costs nothing per Task.
+        self.driver.task_factory_set = factory is not None
+
     def close(self) -> None:
         if self._wakes_on_signals and not self.is_closed():
             self._wakes_on_signals = False

@@ -131,6 +131,9 @@ pub struct LoopDriver {
     debug: AtomicBool,
     /// The next `call_soon` is a new Task's first step, for `EagerStart`.
     catch_next: AtomicBool,
+    /// The loop has a task factory, which `EventLoop.set_task_factory` keeps
+    /// here: `EagerStart` asks once per Task, and an atomic costs nothing.
+    task_factory: AtomicBool,
 }
 
 /// What `LoopDriver.call_soon` needs to make an `asyncio.Handle` itself.
@@ -178,6 +181,11 @@ impl LoopDriver {
     /// Disarms `catch_next_call` if no `call_soon` came.
     pub(crate) fn clear_catch(&self) {
         self.catch_next.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the loop has a task factory (`loop.set_task_factory`).
+    pub(crate) fn has_task_factory(&self) -> bool {
+        self.task_factory.load(Ordering::Relaxed)
     }
 
     /// Whether `call_soon` is this driver's (see `bind`).
@@ -408,6 +416,7 @@ impl LoopDriver {
             scheduling: Mutex::new(None),
             debug: AtomicBool::new(false),
             catch_next: AtomicBool::new(false),
+            task_factory: AtomicBool::new(false),
         })
     }
 
@@ -622,6 +631,18 @@ impl LoopDriver {
     #[setter]
     fn set_debug(&self, debug: bool) {
         self.debug.store(debug, Ordering::Relaxed);
+    }
+
+    /// Whether the loop has a task factory, which `EventLoop.set_task_factory`
+    /// keeps here.
+    #[getter]
+    fn get_task_factory_set(&self) -> bool {
+        self.has_task_factory()
+    }
+
+    #[setter]
+    fn set_task_factory_set(&self, set: bool) {
+        self.task_factory.store(set, Ordering::Relaxed);
     }
 
     /// `selectors.BaseSelector.select`: waits as `wait` does, then returns

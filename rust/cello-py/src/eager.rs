@@ -38,6 +38,8 @@ pub struct EagerStart {
 /// How `EagerStart` sees whether the loop has a task factory
 /// (`loop.set_task_factory`), which must then make every Task.
 enum Factory {
+    /// Cello's event loop keeps a flag in its driver.
+    Driver(Py<LoopDriver>),
     /// asyncio's loops keep it in the instance dict: one lookup per Task.
     Field(Py<PyDict>),
     /// Any other loop (uvloop) is asked.
@@ -103,14 +105,21 @@ impl EagerStart {
             }
             None => None,
         };
-        let fields = bound_loop
-            .getattr(intern!(py, "__dict__"))
+        let driver = bound_loop
+            .getattr(intern!(py, "driver"))
             .ok()
-            .and_then(|d| d.cast_into::<PyDict>().ok())
-            .filter(|d| d.contains(intern!(py, "_task_factory")).unwrap_or(false));
-        let factory = match fields {
-            Some(fields) => Factory::Field(fields.unbind()),
-            None => Factory::Ask(bound_loop.getattr("get_task_factory")?.unbind()),
+            .and_then(|d| d.cast_into::<LoopDriver>().ok());
+        let fields = || {
+            bound_loop
+                .getattr(intern!(py, "__dict__"))
+                .ok()
+                .and_then(|d| d.cast_into::<PyDict>().ok())
+                .filter(|d| d.contains(intern!(py, "_task_factory")).unwrap_or(false))
+        };
+        let factory = match (driver, fields()) {
+            (Some(driver), _) => Factory::Driver(driver.unbind()),
+            (None, Some(fields)) => Factory::Field(fields.unbind()),
+            (None, None) => Factory::Ask(bound_loop.getattr("get_task_factory")?.unbind()),
         };
         Ok(EagerStart {
             task_type: tasks.getattr("Task")?.unbind(),
@@ -136,6 +145,7 @@ impl EagerStart {
     /// Whether the loop has a task factory.
     fn has_factory(&self, py: Python<'_>) -> PyResult<bool> {
         Ok(match &self.factory {
+            Factory::Driver(driver) => driver.get().has_task_factory(),
             Factory::Field(fields) => fields
                 .bind(py)
                 .get_item(intern!(py, "_task_factory"))?
