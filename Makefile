@@ -11,14 +11,17 @@ STAMP := $(VENV)/.installed-test
 export VIRTUAL_ENV := $(abspath $(VENV))
 export CARGO_TARGET_DIR ?= $(abspath target)
 
-# A second interpreter for the abi3 check: the one wheel must import and pass
-# the tests on 3.12 too. Found on PATH or in pyenv; skipped when absent.
-PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
+# More interpreters for the abi3 check: the one wheel must import and pass
+# the tests on each (tests/test_fast_path.py checks which fast paths each
+# takes). Found in pyenv or on PATH (or given as PYTHON_3.12=...); a version
+# with no interpreter is skipped.
+ABI3_VERSIONS ?= 3.12 3.13
+abi3_python = $(or $(PYTHON_$(1)),$(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)) $(shell command -v python$(1) 2>/dev/null)))
 
-.PHONY: help run test build build-release test-rust test-python test-abi3 lint fmt bench conformance clean
+.PHONY: help run test build build-release test-rust test-python test-abi3 abi3-wheel lint fmt bench conformance clean
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,19 +46,22 @@ test-rust: ## Rust unit and integration tests of the core
 test-python: build ## pytest: behaviour tests, examples, property tests
 	$(BIN)/python -m pytest
 
-test-abi3: $(STAMP) ## Build the abi3 wheel and run the tests with Python 3.12
-ifeq ($(PY312),)
-	@echo "test-abi3: no Python 3.12 found, skipped"
-else
-	rm -rf target/wheels target/venv312 target/abi3-tests
+test-abi3: $(addprefix test-abi3-,$(ABI3_VERSIONS)) ## Build the abi3 wheel and run the tests with Python 3.12 and 3.13
+
+abi3-wheel: $(STAMP)
+	rm -rf target/wheels
 	$(BIN)/maturin build --quiet --out target/wheels
-	$(PY312) -m venv target/venv312
-	target/venv312/bin/python -m pip install --quiet --upgrade "pip>=25.1"
-	target/venv312/bin/python -m pip install --quiet target/wheels/*.whl
-	target/venv312/bin/python -m pip install --quiet --group test
-	mkdir -p target/abi3-tests && cp -r tests examples conformance benchmarks pyproject.toml target/abi3-tests/
-	cd target/abi3-tests && ../venv312/bin/python -m pytest -q -p no:cacheprovider
-endif
+
+test-abi3-%: abi3-wheel
+	@if [ -z "$(call abi3_python,$*)" ]; then echo "test-abi3: no Python $* found, skipped"; exit 0; fi; \
+	set -ex; \
+	rm -rf target/venv$* target/abi3-tests-$*; \
+	$(call abi3_python,$*) -m venv target/venv$*; \
+	target/venv$*/bin/python -m pip install --quiet --upgrade "pip>=25.1"; \
+	target/venv$*/bin/python -m pip install --quiet target/wheels/*.whl; \
+	target/venv$*/bin/python -m pip install --quiet --group test; \
+	mkdir -p target/abi3-tests-$* && cp -r tests examples conformance benchmarks pyproject.toml target/abi3-tests-$*/; \
+	cd target/abi3-tests-$* && ../venv$*/bin/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP) ## rustfmt, clippy (-D warnings) and ruff
 	cargo fmt --all --check

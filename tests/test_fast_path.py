@@ -9,13 +9,18 @@ number of requests served.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from cello.testing import TestClient
-from tests.live import LiveServer
+from tests.live import ROOT, LiveServer
 
 REQUESTS = 200
 APP = "tests.apps.counting:app"
@@ -39,7 +44,9 @@ def client(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
             yield c
 
 
-def calls_per_request(client: httpx.Client, path: str, suffix: str = "") -> dict[str, float]:
+def calls_per_request(
+    client: httpx.Client, path: str, suffix: str = "", ours: tuple[str, ...] = ("cello.", "tests.")
+) -> dict[str, float]:
     """The Python functions of Cello and of the app called per request to
     `path`, on the thread that runs its handler: what a window with no
     requests costs (the start/stop requests themselves) is subtracted."""
@@ -53,7 +60,6 @@ def calls_per_request(client: httpx.Client, path: str, suffix: str = "") -> dict
 
     baseline = window(0)
     counts = window(REQUESTS)
-    ours = ("cello.", "tests.")
     return {
         name: (n - baseline.get(name, 0)) / REQUESTS
         for name, n in counts.items()
@@ -82,6 +88,18 @@ def test_an_async_request_that_awaits_adds_only_the_resumed_step_natively(native
     assert calls_per_request(native, "/async-sleep", "-async") == {
         "tests.apps.counting.index_async_sleep": 2.0,
     }
+
+
+def test_a_pending_timer_keeps_the_native_loop_iteration():
+    """A worker always has a timer pending (its 1 s parent watch): loop
+    iterations must stay native then too, or production would never run
+    the path the benchmark measures."""
+    with LiveServer(APP, "--env", "production") as live:
+        with httpx.Client(base_url=live.url, timeout=10) as client:
+            assert client.post("/arm-timer").json() == {"armed": 1}
+            calls = calls_per_request(client, "/async-sleep", "-async", ours=("asyncio.", "tests."))
+    assert "asyncio.base_events.BaseEventLoop._run_once" not in calls
+    assert calls["tests.apps.counting.index_async_sleep"] == 2.0
 
 
 # Door 2: the ASGI adapter's Python layer, once per request.
@@ -129,3 +147,93 @@ def test_serving_does_not_grow_memory(client, path):
         assert client.get(path).status_code == 200
     after = client.get("/blocks").json()["blocks"]
     assert after - before < 300, (before, after)
+
+
+# -- which fast paths each Python takes ------------------------------------
+
+# The fast paths of cello._cello.fast_paths() (docs/handlers.md), as each
+# supported Python takes them. An interpreter not listed here is only
+# checked to serve correctly with whatever it found (see the fallback tests).
+FAST_PATHS = {
+    (3, 11): {"eager_start": False, "eager_step": True, "handle_slots": True, "run_once": True},
+    (3, 12): {"eager_start": True, "eager_step": False, "handle_slots": True, "run_once": True},
+    (3, 13): {"eager_start": True, "eager_step": False, "handle_slots": True, "run_once": True},
+}
+NO_FAST_PATHS = dict.fromkeys(FAST_PATHS[(3, 11)], False)
+
+
+def test_each_supported_python_takes_its_fast_paths():
+    from cello import _cello, _loop
+
+    found = _cello.fast_paths()
+    assert set(found) == set(NO_FAST_PATHS) and all(isinstance(v, bool) for v in found.values())
+    expected = FAST_PATHS.get(sys.version_info[:2])
+    if expected is None:
+        pytest.skip(f"no table entry for Python {sys.version_info[:2]}")
+    assert found == expected
+    # The loop installs what was found, and nothing else.
+    loop = _loop.EventLoop()
+    try:
+        assert ("call_soon" in vars(loop)) is expected["handle_slots"]
+        assert (loop._run_once == loop.driver.run_once) is expected["run_once"]  # type: ignore[attr-defined]
+    finally:
+        loop.close()
+
+
+FALLBACKS = {
+    "switched-off": {"CELLO_NO_FAST_PATHS": "1"},
+    "unfamiliar-asyncio": {"CELLO_TEST_UNFAMILIAR_ASYNCIO": "1"},
+}
+
+_THROUGH_ASGI = """
+import json, sys, time
+from cello.testing import TestClient
+from tests.apps.fallbacks import app
+with TestClient(app) as client:
+    print(json.dumps([client.get(path).json() for path in sys.argv[1:]]))
+"""
+
+
+def _serve_fallback_requests(get) -> None:
+    assert get("/fast-paths") == NO_FAST_PATHS
+    assert get("/sync") == {"kind": "sync"}
+    assert get("/async") == {"kind": "async"}
+    assert get("/awaiting/a") == {"name": "GET /awaiting/{tag}"}
+    assert get("/awaiting/b")["name"] == "GET /awaiting/{tag}"
+
+
+@pytest.mark.parametrize("fallback", FALLBACKS)
+def test_without_fast_paths_the_native_server_serves_as_usual(fallback):
+    env = FALLBACKS[fallback]
+    with LiveServer("tests.apps.fallbacks:app", "--env", "production", env=env) as live:
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            _serve_fallback_requests(lambda path: c.get(path).json())
+            wait_for(lambda: sorted(c.get("/ran").json()["ran"]) == ["a", "b"])
+        assert "Traceback" not in live.stderr()
+
+
+@pytest.mark.parametrize("fallback", FALLBACKS)
+def test_without_fast_paths_the_asgi_door_serves_as_usual(fallback):
+    paths = ["/fast-paths", "/sync", "/async", "/awaiting/a", "/awaiting/b", "/ran"]
+    out = subprocess.run(
+        [sys.executable, "-c", _THROUGH_ASGI, *paths],
+        env={**os.environ, **FALLBACKS[fallback]},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    answers = dict(zip(paths, json.loads(out.stdout), strict=True))
+    _serve_fallback_requests(answers.__getitem__)
+    # TestClient's loop ran the background tasks before the last request.
+    assert sorted(answers["/ran"]["ran"]) == ["a", "b"]
+
+
+def wait_for(predicate, attempts: int = 200, pause: float = 0.05):
+    for _ in range(attempts):
+        value = predicate()
+        if value:
+            return value
+        time.sleep(pause)
+    raise AssertionError("gave up waiting")

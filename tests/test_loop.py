@@ -81,6 +81,28 @@ def test_an_awaiting_handler_runs_in_a_task_named_after_its_route(client):
     assert client.get("/current-task").json() == {"in_task": True, "name": "GET /current-task"}
 
 
+def test_a_handler_task_shows_the_handlers_coroutine(client):
+    # task.get_coro() is Cello's driver of the handler; what asyncio and
+    # tracing integrations read off it is the handler coroutine's.
+    body = client.get("/task-coro").json()
+    assert body["qualname"] == "task_coro"
+    assert body["handler_code"] is True
+    assert "coro=<task_coro() running at " in body["repr"]
+    assert body["stack"][-1] == "task_coro"  # newest last
+
+
+def test_handler_tasks_are_made_by_the_loops_task_factory(client):
+    assert client.get("/task-factory").json() == {"made": False, "name": "GET /task-factory"}
+    assert client.post("/task-factory/on").json() == {"factory": True}
+    try:
+        for _ in range(2):  # and again: the factory stays in charge
+            body = client.get("/task-factory").json()
+            assert body == {"made": True, "name": "GET /task-factory"}
+    finally:
+        client.post("/task-factory/off")
+    assert client.get("/task-factory").json()["made"] is False
+
+
 @pytest.mark.parametrize("route", ["set", "set-sync", "set-awaiting"])
 def test_context_variables_do_not_leak_between_requests(client, route):
     for value in ("a", "b", "c"):
@@ -92,6 +114,33 @@ def test_context_variables_do_not_leak_between_requests(client, route):
 
 def test_sync_handlers_see_the_running_loop(client):
     assert client.get("/running-loop").json() == {"running": True}
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_handlers_on_io_threads_schedule_work_on_the_loop(threads):
+    """With I/O threads of their own, sync handlers (and async ones that
+    cannot suspend) run beside the loop's thread: create_task, call_soon and
+    call_later there must reach the loop, wake it, and keep the handler's
+    context."""
+    with LiveServer(APP, "--env", "production", "--threads", threads) as live:
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            tags = [f"t{threads}-{i}" for i in range(3)]
+            for tag in tags:
+                assert c.post(f"/schedule/{tag}").json() == {"task": f"record {tag}"}
+            async_tag = f"t{threads}-async"
+            assert c.post(f"/schedule-async/{async_tag}").json() == {"task": True}
+            expected = {
+                f"{tag}-{kind}": f"MainThread {tag}"
+                for tag in tags
+                for kind in ("task", "loop-task", "soon", "later")
+            }
+            expected[f"{async_tag}-task"] = f"MainThread {async_tag}"
+            for _ in range(200):  # no other request needed: the loop was woken
+                if len(c.get("/scheduled").json()) >= len(expected):
+                    break
+                time.sleep(0.05)
+            assert c.get("/scheduled").json() == expected
+        assert "Traceback" not in live.stderr()
 
 
 # -- which handlers can suspend ------------------------------------------------
@@ -287,7 +336,9 @@ def test_call_soon_makes_asyncio_handles(loop):
     cancelled = loop.call_soon(record, "cancelled")
     cancelled.cancel()
     assert isinstance(plain, asyncio.Handle)
-    assert "record('plain')" in repr(plain)
+    # asyncio's own repr (which shows the arguments only before 3.13).
+    assert repr(plain) == repr(asyncio.Handle(record, ("plain",), loop))
+    assert "record(" in repr(plain)
     assert not plain.cancelled() and cancelled.cancelled()
     loop.run_until_complete(asyncio.sleep(0))
     assert calls == [("plain", "outer"), ("in-context", "inner")]
@@ -394,6 +445,66 @@ def test_the_driver_runs_loop_iterations_as_asyncio_does(loop, timer):
     message = "Exception in callback _iteration_trace.<locals>.fails()"
     assert ("handler", message, "ValueError", True) in expected
     assert expected.index(("scheduled by first", 2)) > expected.index(("last", 1))
+
+
+def _timer_trace(loop: asyncio.AbstractEventLoop) -> list:
+    """Timers that fire, get cancelled at the head of the heap, and pile up
+    cancelled (past asyncio's sweep threshold), with what the loop's timer
+    bookkeeping says afterwards."""
+    fired: list[str] = []
+    trace: list = []
+    loop.call_later(3600, fired.append, "far")  # always pending, as a worker's parent watch
+    loop.call_later(0.001, fired.append, "cancelled at the head").cancel()
+    for i in range(150):
+        loop.call_later(60 + i, fired.append, "swept").cancel()
+    loop.call_later(0.002, fired.append, "second")
+    loop.call_later(0.001, fired.append, "first")
+    loop.call_soon(fired.append, "soon")
+    loop.run_until_complete(asyncio.sleep(0.02))
+    trace.append(list(fired))
+    trace.append((len(loop._scheduled), loop._timer_cancelled_count))  # type: ignore[attr-defined]
+    for i in range(3):
+        loop.call_later(0.001 * (3 - i), fired.append, f"again {i}")
+    loop.call_later(0.001, fired.append, "cancelled again").cancel()
+    loop.run_until_complete(asyncio.sleep(0.02))
+    trace.append(list(fired))
+    trace.append((len(loop._scheduled), loop._timer_cancelled_count))  # type: ignore[attr-defined]
+    return trace
+
+
+def test_the_driver_keeps_timers_as_asyncio_does(loop):
+    stock = asyncio.SelectorEventLoop()
+    try:
+        expected = _timer_trace(stock)
+    finally:
+        stock.close()
+    assert _timer_trace(loop) == expected
+    assert expected[0] == ["soon", "first", "second"]
+
+
+def test_a_pending_timer_keeps_the_driver_iteration(loop):
+    """A worker process always has a timer pending (its parent watch): the
+    loop's iterations must stay the driver's, not fall back to asyncio's."""
+    loop.call_later(3600, lambda: None)
+    called: set[str] = set()
+
+    def profile(frame, event, arg):
+        if event == "call":
+            called.add(frame.f_code.co_qualname)
+
+    async def awaits() -> str:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.005)  # a timer of its own, which must fire
+        return "done"
+
+    sys.setprofile(profile)
+    try:
+        result = loop.run_until_complete(awaits())
+    finally:
+        sys.setprofile(None)
+    assert result == "done"
+    assert any(name.endswith(".awaits") for name in called)
+    assert "BaseEventLoop._run_once" not in called
 
 
 def test_the_driver_iteration_runs_ready_callbacks_without_timers(loop):

@@ -12,13 +12,18 @@ kept by the platform's selector, whose own descriptor the runtime watches.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import selectors
 import signal
 import threading
 from asyncio.log import logger
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from cello import _cello
+
+T = TypeVar("T")
 
 
 class RuntimeSelector(selectors.BaseSelector):
@@ -58,7 +63,9 @@ def report_callback_error(handle: asyncio.Handle, exc: BaseException) -> None:
     ``_run_once`` runs plain Handles itself and calls this on an error."""
     from asyncio import format_helpers
 
-    callback = format_helpers._format_callback_source(handle._callback, handle._args)  # type: ignore[attr-defined]
+    # A private helper of asyncio's: a Python without it still gets a report.
+    describe = getattr(format_helpers, "_format_callback_source", None)
+    callback = describe(handle._callback, handle._args) if describe else repr(handle)  # type: ignore[attr-defined]
     context: dict[str, Any] = {
         "message": f"Exception in callback {callback}",
         "exception": exc,
@@ -122,6 +129,12 @@ class EventLoop(asyncio.SelectorEventLoop):
         # (asyncio's own loop never waits while code of its own runs.)
         self._write_to_self()  # type: ignore[attr-defined]
 
+    def set_task_factory(self, factory: Any) -> None:
+        super().set_task_factory(factory)
+        # Handler Tasks are made through the factory when there is one; the
+        # driver keeps whether there is, so asking costs nothing per Task.
+        self.driver.task_factory_set = factory is not None
+
     def close(self) -> None:
         if self._wakes_on_signals and not self.is_closed():
             self._wakes_on_signals = False
@@ -130,3 +143,79 @@ class EventLoop(asyncio.SelectorEventLoop):
             except ValueError:  # not the main thread any more
                 pass
         super().close()
+
+
+class IoThreadLoop:
+    """What ``asyncio.get_running_loop()`` gives on Cello's own I/O threads
+    (``threads=N``), where sync handlers, and async ones that cannot suspend,
+    run beside the event loop's thread.
+
+    asyncio's loops are not thread-safe: what would schedule work on the loop
+    goes there through ``call_soon_threadsafe``, which also wakes it, and what
+    returns a Task or a timer handle waits for the loop's thread to make it
+    (in the handler's context, as if made here). Everything else is the
+    loop's own attribute. Set once per I/O thread, so a handler that does
+    not touch the loop pays nothing for it.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    def __repr__(self) -> str:
+        return f"<IoThreadLoop of {self._loop!r}>"
+
+    def create_task(
+        self, coro: Any, *, name: str | None = None, context: contextvars.Context | None = None
+    ) -> asyncio.Task[Any]:
+        context = context if context is not None else contextvars.copy_context()
+        return self._on_loop(lambda: self._loop.create_task(coro, name=name, context=context))
+
+    def call_soon(
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        return self._loop.call_soon_threadsafe(callback, *args, context=context)
+
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        context = context if context is not None else contextvars.copy_context()
+        return self._on_loop(lambda: self._loop.call_later(delay, callback, *args, context=context))
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        context = context if context is not None else contextvars.copy_context()
+        return self._on_loop(lambda: self._loop.call_at(when, callback, *args, context=context))
+
+    def _on_loop(self, make: Callable[[], T]) -> T:
+        """``make()``, called on the loop's thread; this one waits for it
+        (the GIL released). The loop never waits for an I/O thread, so this
+        cannot deadlock while it runs."""
+        if asyncio._get_running_loop() is self._loop:
+            return make()  # kept and used on the loop's own thread
+        if not self._loop.is_running():
+            raise RuntimeError("the event loop is not running")
+        made: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                made.set_result(make())
+            except BaseException as exc:
+                made.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(run)
+        return made.result()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import sys
 import time
 import traceback
 from collections.abc import Callable, Coroutine
@@ -70,15 +69,16 @@ def eager_starter(
     ``asyncio.current_task()``, ``asyncio.timeout()`` and anyio cancel scopes
     behave as they do anywhere else.
     """
-    if sys.version_info < (3, 12):
+    from cello import _cello
+
+    if _cello.fast_paths()["eager_step"]:
         try:
             vars(loop)
         except TypeError:
-            # Python 3.11 steps the Task by shadowing loop.call_soon on the
-            # instance; a loop without __dict__ gets plain tasks.
+            # Without asyncio's eager start (3.11), the Task is stepped by
+            # shadowing loop.call_soon on the instance; a loop without
+            # __dict__ gets plain tasks.
             return loop.create_task
-    from cello import _cello
-
     return _cello.EagerStart(loop)
 
 

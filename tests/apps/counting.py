@@ -75,3 +75,13 @@ async def index_async_sleep(request):
 def blocks(request):
     gc.collect()
     return {"blocks": sys.getallocatedblocks()}
+
+
+armed: list[asyncio.TimerHandle] = []
+
+
+@app.post("/arm-timer")
+def arm_timer(request):
+    # What every worker process has: a timer always pending (its parent watch).
+    armed.append(asyncio.get_running_loop().call_later(3600, armed.clear))
+    return {"armed": len(armed)}

@@ -5,6 +5,7 @@ import asyncio
 import contextvars
 import threading
 import time
+import weakref
 
 from cello import App
 
@@ -149,3 +150,88 @@ async def blocking_async(request):
     time.sleep(0.3)  # in the Task's first step, which the server runs at once
     await asyncio.sleep(0)
     return {"blocked": True}
+
+
+@app.get("/task-coro")
+async def task_coro(request):
+    await asyncio.sleep(0)
+    task = asyncio.current_task()
+    assert task is not None
+    coro = task.get_coro()
+    return {
+        "qualname": coro.__qualname__,
+        "handler_code": coro.cr_code is task_coro.__code__,
+        "repr": repr(task),
+        "stack": [frame.f_code.co_name for frame in task.get_stack()],
+    }
+
+
+made_by_factory: "weakref.WeakSet[asyncio.Task]" = weakref.WeakSet()
+
+
+def _recording_factory(loop, coro, **kwargs):
+    # What tracing integrations do: wrap the coroutine, then make the Task.
+    async def traced():
+        return await coro
+
+    task = asyncio.Task(traced(), loop=loop, **kwargs)
+    made_by_factory.add(task)
+    return task
+
+
+@app.post("/task-factory/{state}")
+def set_task_factory(request):
+    factory = _recording_factory if request.params["state"] == "on" else None
+    asyncio.get_running_loop().set_task_factory(factory)
+    return {"factory": factory is not None}
+
+
+@app.get("/task-factory")
+async def made_by_task_factory(request):
+    await asyncio.sleep(0)
+    task = asyncio.current_task()
+    return {"made": task in made_by_factory, "name": task.get_name() if task else None}
+
+
+# What sync handlers, and async ones that cannot suspend, schedule on the
+# loop; with --threads N they run on I/O threads beside the loop's thread.
+scheduled: dict[str, str] = {}
+
+
+async def _record(tag: str) -> None:
+    await asyncio.sleep(0)
+    scheduled[tag] = f"{threading.current_thread().name} {seen.get()}"
+
+
+def _record_now(tag: str) -> None:
+    scheduled[tag] = f"{threading.current_thread().name} {seen.get()}"
+
+
+background_tasks: set[asyncio.Task] = set()
+
+
+@app.post("/schedule/{tag}")
+def schedule_from_sync(request):
+    tag = request.params["tag"]
+    seen.set(tag)  # what the scheduled work must see: the handler's context
+    task = asyncio.create_task(_record(f"{tag}-task"), name=f"record {tag}")
+    background_tasks.add(task)
+    task.add_done_callback(background_tasks.discard)
+    loop = asyncio.get_running_loop()
+    background_tasks.add(loop.create_task(_record(f"{tag}-loop-task")))
+    loop.call_soon(_record_now, f"{tag}-soon")
+    loop.call_later(0.01, _record_now, f"{tag}-later")
+    return {"task": task.get_name()}
+
+
+@app.post("/schedule-async/{tag}")
+async def schedule_without_await(request):
+    tag = request.params["tag"]
+    seen.set(tag)
+    background_tasks.add(asyncio.create_task(_record(f"{tag}-task")))
+    return {"task": True}
+
+
+@app.get("/scheduled")
+def scheduled_so_far(request):
+    return scheduled

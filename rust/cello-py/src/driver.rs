@@ -26,7 +26,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, Notify};
 
 use crate::dispatch::{Dispatcher, NativeReply};
-use crate::handle::{Field, HandleLayout, HANDLE_SLOTS};
+use crate::fast_paths::fast_paths;
+use crate::handle::{Field, HandleLayout};
 
 /// What the server's I/O side shares with the loop it runs inside.
 pub struct LoopLink {
@@ -44,10 +45,15 @@ pub struct LoopLink {
 }
 
 /// The loop's own queues, as they were when its wait began.
-struct Watch {
-    ready: Py<PyAny>,
-    scheduled: Py<PyAny>,
-    scheduled_len: usize,
+enum Watch {
+    Queues {
+        ready: Py<PyAny>,
+        scheduled: Py<PyAny>,
+        scheduled_len: usize,
+    },
+    /// A loop without asyncio's queues: any Python code may have given it
+    /// work, so every wait ends after some ran.
+    Unknown,
 }
 
 impl LoopLink {
@@ -103,14 +109,18 @@ impl LoopLink {
             report_if_slow(py, started, task_name);
         }
         let busy = match &*self.watch.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(watch) => {
-                watch.ready.bind(py).len().map_or(true, |n| n > 0)
-                    || watch
-                        .scheduled
+            Some(Watch::Queues {
+                ready,
+                scheduled,
+                scheduled_len,
+            }) => {
+                ready.bind(py).len().map_or(true, |n| n > 0)
+                    || scheduled
                         .bind(py)
                         .len()
-                        .map_or(true, |n| n != watch.scheduled_len)
+                        .map_or(true, |n| n != *scheduled_len)
             }
+            Some(Watch::Unknown) => true,
             None => false,
         };
         if busy {
@@ -149,13 +159,16 @@ pub struct LoopDriver {
     scheduling: Mutex<Option<Arc<Scheduling>>>,
     /// The next `call_soon` is a new Task's first step, for `EagerStart`.
     catch_next: AtomicBool,
+    /// The loop has a task factory, which `EventLoop.set_task_factory` keeps
+    /// here: `EagerStart` asks once per Task, and an atomic costs nothing.
+    task_factory: AtomicBool,
 }
 
 /// What `LoopDriver.call_soon` needs to make an `asyncio.Handle` itself.
 struct Scheduling {
     event_loop: Py<PyAny>,
     /// Where `asyncio.Handle` keeps its fields.
-    layout: HandleLayout,
+    layout: &'static HandleLayout,
     /// `loop._ready.append`
     append: Py<PyAny>,
     /// `asyncio.BaseEventLoop.call_soon`, for debug mode and closed loops.
@@ -169,11 +182,21 @@ struct Iteration {
     /// `loop._ready`, the deque of callbacks due, and its `popleft`.
     ready: Py<PyAny>,
     popleft: Py<PyAny>,
-    /// `asyncio.BaseEventLoop._run_once`: with timers pending, in debug mode.
+    /// `asyncio.BaseEventLoop._run_once`: in debug mode, and to sweep a
+    /// timer heap that is mostly cancelled timers.
     stock: Py<PyAny>,
     heappop: Py<PyAny>,
     /// `cello._loop.report_callback_error`: `Handle._run`'s error branch.
     report: Py<PyAny>,
+    /// `loop.time`, or `time.monotonic` itself when that is all it does
+    /// (asyncio's own): the clock is read twice per iteration with timers
+    /// pending, and asyncio's `time` is a Python frame.
+    clock: Py<PyAny>,
+    /// asyncio's `MAXIMUM_SELECT_TIMEOUT`, `_MIN_SCHEDULED_TIMER_HANDLES`
+    /// and `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`.
+    max_timeout: f64,
+    sweep_above: usize,
+    sweep_fraction: f64,
 }
 
 impl LoopDriver {
@@ -186,6 +209,11 @@ impl LoopDriver {
     /// Disarms `catch_next_call` if no `call_soon` came.
     pub(crate) fn clear_catch(&self) {
         self.catch_next.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the loop has a task factory (`loop.set_task_factory`).
+    pub(crate) fn has_task_factory(&self) -> bool {
+        self.task_factory.load(Ordering::Relaxed)
     }
 
     /// Whether `call_soon` is this driver's (see `bind`).
@@ -224,14 +252,18 @@ impl LoopDriver {
         let event_loop = event_loop.bind(py);
         // Private attributes of asyncio's BaseEventLoop (3.4 onwards): the
         // ready callbacks and the timer heap. Only read, never changed.
-        let ready = event_loop.getattr(intern!(py, "_ready"))?;
-        let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
-        let scheduled_len = scheduled.len()?;
-        *self.link.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Watch {
-            ready: ready.unbind(),
-            scheduled: scheduled.unbind(),
-            scheduled_len,
-        });
+        let queues = (|| -> PyResult<Watch> {
+            let ready = event_loop.getattr(intern!(py, "_ready"))?;
+            let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
+            let scheduled_len = scheduled.len()?;
+            Ok(Watch::Queues {
+                ready: ready.unbind(),
+                scheduled: scheduled.unbind(),
+                scheduled_len,
+            })
+        })();
+        *self.link.watch.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(queues.unwrap_or(Watch::Unknown));
         Ok(())
     }
 
@@ -249,13 +281,12 @@ impl LoopDriver {
     }
 }
 
-/// Whether `run_once` can stand in for the loop's `_run_once`: its class
-/// keeps asyncio's own `_run_once` and `_process_events`, on a Python whose
-/// `_run_once` is the one `run_once` follows.
+/// Whether `run_once` can stand in for the loop's `_run_once`: asyncio's is
+/// one `run_once` follows (`crate::fast_paths`), and the loop's class keeps
+/// asyncio's own `_run_once` and `_process_events`.
 fn iteration_of(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = event_loop.py();
-    let version = py.version_info();
-    if !((3, 11)..(3, 14)).contains(&(version.major, version.minor)) {
+    if !fast_paths(py)?.run_once {
         return Ok(false);
     }
     let asyncio = py.import("asyncio")?;
@@ -263,14 +294,59 @@ fn iteration_of(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
     let stock_run_once = asyncio
         .getattr("BaseEventLoop")?
         .getattr(intern!(py, "_run_once"))?;
-    let stock_events = py
+    let Ok(stock_events) = py
         .import("asyncio.selector_events")?
         .getattr("BaseSelectorEventLoop")?
-        .getattr(intern!(py, "_process_events"))?;
+        .getattr(intern!(py, "_process_events"))
+    else {
+        return Ok(false);
+    };
     Ok(class.getattr(intern!(py, "_run_once"))?.is(&stock_run_once)
         && class
             .getattr(intern!(py, "_process_events"))?
             .is(&stock_events))
+}
+
+/// What `run_once` needs of `event_loop`, or None if asyncio's module lacks
+/// one of the constants its `_run_once` uses.
+fn iteration(
+    event_loop: &Bound<'_, PyAny>,
+    ready: &Bound<'_, PyAny>,
+) -> PyResult<Option<Iteration>> {
+    let py = event_loop.py();
+    let base_events = py.import("asyncio.base_events")?;
+    let constant = |name: &str| base_events.getattr(name).and_then(|v| v.extract::<f64>());
+    let (Ok(max_timeout), Ok(sweep_above), Ok(sweep_fraction)) = (
+        constant("MAXIMUM_SELECT_TIMEOUT"),
+        constant("_MIN_SCHEDULED_TIMER_HANDLES"),
+        constant("_MIN_CANCELLED_TIMER_HANDLES_FRACTION"),
+    ) else {
+        return Ok(None);
+    };
+    let base = base_events.getattr("BaseEventLoop")?;
+    let clock = if event_loop
+        .get_type()
+        .getattr(intern!(py, "time"))?
+        .is(base.getattr(intern!(py, "time"))?)
+    {
+        py.import("time")?.getattr("monotonic")?
+    } else {
+        event_loop.getattr(intern!(py, "time"))?
+    };
+    Ok(Some(Iteration {
+        ready: ready.clone().unbind(),
+        popleft: ready.getattr(intern!(py, "popleft"))?.unbind(),
+        stock: base.getattr(intern!(py, "_run_once"))?.unbind(),
+        heappop: py.import("heapq")?.getattr("heappop")?.unbind(),
+        report: py
+            .import("cello._loop")?
+            .getattr("report_callback_error")?
+            .unbind(),
+        clock: clock.unbind(),
+        max_timeout,
+        sweep_above: sweep_above as usize,
+        sweep_fraction,
+    }))
 }
 
 /// `asyncio.Handle._run` for a plain Handle: the callback in its context;
@@ -368,6 +444,7 @@ impl LoopDriver {
             servers: Mutex::new(Vec::new()),
             scheduling: Mutex::new(None),
             catch_next: AtomicBool::new(false),
+            task_factory: AtomicBool::new(false),
         })
     }
 
@@ -381,38 +458,15 @@ impl LoopDriver {
         *driver.event_loop.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(event_loop.clone().unbind());
         let asyncio = py.import("asyncio")?;
-        let handle_type = asyncio.getattr("Handle")?;
-        let slots: Vec<String> = handle_type
-            .getattr("__slots__")?
-            .extract()
-            .unwrap_or_default();
-        let known = slots.len() == HANDLE_SLOTS.len() + 1
-            && HANDLE_SLOTS
-                .iter()
-                .all(|name| slots.iter().any(|s| s == name))
-            && slots.iter().any(|s| s == "__weakref__");
-        let Some(layout) = known
-            .then(|| HandleLayout::probe(&handle_type))
-            .transpose()?
-            .flatten()
-        else {
+        let Some(layout) = fast_paths(py)?.handle_layout.as_ref() else {
             return Ok(());
         };
-        let ready = event_loop.getattr(intern!(py, "_ready"))?;
+        // A loop without asyncio's ready queue keeps its own call_soon.
+        let Ok(ready) = event_loop.getattr(intern!(py, "_ready")) else {
+            return Ok(());
+        };
         let iteration = match iteration_of(&event_loop)? {
-            true => Some(Iteration {
-                ready: ready.clone().unbind(),
-                popleft: ready.getattr(intern!(py, "popleft"))?.unbind(),
-                stock: asyncio
-                    .getattr("BaseEventLoop")?
-                    .getattr(intern!(py, "_run_once"))?
-                    .unbind(),
-                heappop: py.import("heapq")?.getattr("heappop")?.unbind(),
-                report: py
-                    .import("cello._loop")?
-                    .getattr("report_callback_error")?
-                    .unbind(),
-            }),
+            true => iteration(&event_loop, &ready)?,
             false => None,
         };
         let fast_iteration = iteration.is_some();
@@ -440,10 +494,12 @@ impl LoopDriver {
     }
 
     /// `loop._run_once()`: one iteration of the event loop, as asyncio's
-    /// `BaseEventLoop._run_once` runs it (Python 3.11 to 3.13), without its
-    /// Python frames. It runs every iteration, at least once per awaiting
-    /// request. With timers pending, and in debug mode, asyncio's own runs:
-    /// the timer heap's upkeep and the slow-callback warnings stay its own.
+    /// `BaseEventLoop._run_once` runs it, without its Python frames. It runs
+    /// every iteration, at least once per awaiting request, timers pending
+    /// or not (a worker process always has one: the parent watch). In debug
+    /// mode asyncio's own runs, for its slow-callback warnings, and so it
+    /// does for the rare iteration that sweeps a heap of mostly cancelled
+    /// timers.
     fn run_once(&self, py: Python<'_>) -> PyResult<()> {
         let scheduling = self.scheduling();
         let Some((scheduling, iteration)) = scheduling
@@ -454,33 +510,65 @@ impl LoopDriver {
         };
         let event_loop = scheduling.event_loop.bind(py);
         let layout = &scheduling.layout;
-        let Iteration {
-            ready,
-            popleft,
-            stock,
-            heappop,
-            report,
-        } = iteration;
-        let (ready, popleft, report) = (ready.bind(py), popleft.bind(py), report.bind(py));
+        let (ready, popleft, report) = (
+            iteration.ready.bind(py),
+            iteration.popleft.bind(py),
+            iteration.report.bind(py),
+        );
+        let (heappop, clock) = (iteration.heappop.bind(py), iteration.clock.bind(py));
+        let now = || -> PyResult<f64> { clock.call0()?.extract() };
+        let stock = || -> PyResult<()> { iteration.stock.bind(py).call1((event_loop,)).map(drop) };
+        if self.link.debug.load(Ordering::Relaxed) {
+            return stock();
+        }
         let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
-        if self.link.debug.load(Ordering::Relaxed) || scheduled.len()? > 0 {
-            stock.bind(py).call1((event_loop,))?;
-            return Ok(());
+        let mut timers = scheduled.len()?;
+        if timers > iteration.sweep_above {
+            let cancelled: f64 = event_loop
+                .getattr(intern!(py, "_timer_cancelled_count"))?
+                .extract()?;
+            if cancelled / timers as f64 > iteration.sweep_fraction {
+                return stock();
+            }
+        }
+        // Cancelled timers at the head of the heap are dropped, as asyncio does.
+        while timers > 0 {
+            let head = scheduled.get_item(0)?;
+            if !head.getattr(intern!(py, "_cancelled"))?.is_truthy()? {
+                break;
+            }
+            let cancelled: isize = event_loop
+                .getattr(intern!(py, "_timer_cancelled_count"))?
+                .extract()?;
+            event_loop.setattr(intern!(py, "_timer_cancelled_count"), cancelled - 1)?;
+            heappop
+                .call1((&scheduled,))?
+                .setattr(intern!(py, "_scheduled"), false)?;
+            timers -= 1;
         }
         let stopping = event_loop.getattr(intern!(py, "_stopping"))?.is_truthy()?;
-        let timeout = (ready.len()? > 0 || stopping).then_some(0.0);
+        let timeout = if ready.len()? > 0 || stopping {
+            Some(0.0)
+        } else if timers > 0 {
+            let when: f64 = scheduled
+                .get_item(0)?
+                .getattr(intern!(py, "_when"))?
+                .extract()?;
+            Some((when - now()?).clamp(0.0, iteration.max_timeout))
+        } else {
+            None
+        };
+        drop(scheduled);
         let events = self.select(py, timeout)?;
         // asyncio's `_process_events` does nothing with no events.
         if events.len()? > 0 {
             event_loop.call_method1(intern!(py, "_process_events"), (&events,))?;
         }
         drop(events);
-        // A handler that ran inside the wait may have set a timer.
+        // Read again: a handler that ran inside the wait may have set a timer.
         let scheduled = event_loop.getattr(intern!(py, "_scheduled"))?;
         if scheduled.len()? > 0 {
-            let end: f64 = event_loop
-                .call_method0(intern!(py, "time"))?
-                .extract::<f64>()?
+            let end = now()?
                 + event_loop
                     .getattr(intern!(py, "_clock_resolution"))?
                     .extract::<f64>()?;
@@ -492,7 +580,7 @@ impl LoopDriver {
                 if when >= end {
                     break;
                 }
-                let handle = heappop.bind(py).call1((&scheduled,))?;
+                let handle = heappop.call1((&scheduled,))?;
                 handle.setattr(intern!(py, "_scheduled"), false)?;
                 ready.call_method1(intern!(py, "append"), (handle,))?;
             }
@@ -571,6 +659,18 @@ impl LoopDriver {
     #[setter]
     fn set_debug(&self, debug: bool) {
         self.link.debug.store(debug, Ordering::Relaxed);
+    }
+
+    /// Whether the loop has a task factory, which `EventLoop.set_task_factory`
+    /// keeps here.
+    #[getter]
+    fn get_task_factory_set(&self) -> bool {
+        self.has_task_factory()
+    }
+
+    #[setter]
+    fn set_task_factory_set(&self, set: bool) {
+        self.task_factory.store(set, Ordering::Relaxed);
     }
 
     /// `selectors.BaseSelector.select`: waits as `wait` does, then returns

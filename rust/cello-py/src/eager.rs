@@ -11,13 +11,16 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::driver::LoopDriver;
+use crate::fast_paths::{fast_paths, StepHooks};
 
 /// `start(coro, name=None) -> Task`, stepping the Task once right away.
 ///
 /// Python 3.12+ has this built in (`eager_start=True`). Python 3.11 does
 /// not: a new Task schedules its first step with `loop.call_soon`, so
 /// `EagerStart` shadows that method on the loop instance while the Task is
-/// made, catches the step, and runs it at once.
+/// made, catches the step, and runs it at once. Where asyncio has neither
+/// (`crate::fast_paths`), or a task factory is set on the loop, the Task is
+/// made as `loop.create_task` makes it and its first step waits its turn.
 #[pyclass(module = "cello._cello", frozen)]
 pub struct EagerStart {
     event_loop: Py<PyAny>,
@@ -26,11 +29,21 @@ pub struct EagerStart {
     /// One dict for every Task: `name` is replaced before each call, and
     /// Task() has read its arguments before any other Python code runs.
     task_kwargs: Py<PyDict>,
-    /// Python 3.11 only: how the first step is caught.
-    catch: Option<Catch>,
-    current_tasks: Option<Py<PyDict>>,
-    enter_task: Option<Py<PyAny>>,
-    leave_task: Option<Py<PyAny>>,
+    /// Python 3.11 only: how the first step is caught, and the asyncio
+    /// functions that run it as the Task's own step would.
+    catch: Option<(Catch, &'static StepHooks)>,
+    factory: Factory,
+}
+
+/// How `EagerStart` sees whether the loop has a task factory
+/// (`loop.set_task_factory`), which must then make every Task.
+enum Factory {
+    /// Cello's event loop keeps a flag in its driver.
+    Driver(Py<LoopDriver>),
+    /// asyncio's loops keep it in the instance dict: one lookup per Task.
+    Field(Py<PyDict>),
+    /// Any other loop (uvloop) is asked.
+    Ask(Py<PyAny>),
 }
 
 /// How `EagerStart` catches a new Task's first step on Python 3.11.
@@ -69,42 +82,50 @@ impl EagerStart {
     #[new]
     fn new(py: Python<'_>, event_loop: Py<PyAny>) -> PyResult<Self> {
         let tasks = py.import("asyncio.tasks")?;
-        let built_in = py.version_info() >= (3, 12);
+        let found = fast_paths(py)?;
         let task_kwargs = PyDict::new(py);
         task_kwargs.set_item("loop", &event_loop)?;
         task_kwargs.set_item("name", py.None())?;
-        if built_in {
+        if found.eager_start {
             task_kwargs.set_item("eager_start", true)?;
         }
-        let get = |name: &str| -> PyResult<Option<Py<PyAny>>> {
-            Ok(if built_in {
-                None
-            } else {
-                Some(tasks.getattr(name)?.unbind())
-            })
-        };
-        Ok(EagerStart {
-            task_type: tasks.getattr("Task")?.unbind(),
-            task_kwargs: task_kwargs.unbind(),
-            catch: if built_in {
-                None
-            } else {
-                let driver = event_loop
-                    .bind(py)
+        let bound_loop = event_loop.bind(py);
+        let catch = match &found.eager_step {
+            Some(hooks) => {
+                let driver = bound_loop
                     .getattr(intern!(py, "driver"))
                     .ok()
                     .and_then(|d| d.cast_into::<LoopDriver>().ok())
                     .filter(|d| d.get().schedules());
-                Some(match driver {
+                let catch = match driver {
                     Some(driver) => Catch::Driver(driver.unbind()),
                     None => Catch::Shadow(wrap_pyfunction!(catch_step, py)?.into_any().unbind()),
-                })
-            },
-            current_tasks: get("_current_tasks")?
-                .map(|d| d.into_bound(py).cast_into::<PyDict>().map(Bound::unbind))
-                .transpose()?,
-            enter_task: get("_enter_task")?,
-            leave_task: get("_leave_task")?,
+                };
+                Some((catch, hooks))
+            }
+            None => None,
+        };
+        let driver = bound_loop
+            .getattr(intern!(py, "driver"))
+            .ok()
+            .and_then(|d| d.cast_into::<LoopDriver>().ok());
+        let fields = || {
+            bound_loop
+                .getattr(intern!(py, "__dict__"))
+                .ok()
+                .and_then(|d| d.cast_into::<PyDict>().ok())
+                .filter(|d| d.contains(intern!(py, "_task_factory")).unwrap_or(false))
+        };
+        let factory = match (driver, fields()) {
+            (Some(driver), _) => Factory::Driver(driver.unbind()),
+            (None, Some(fields)) => Factory::Field(fields.unbind()),
+            (None, None) => Factory::Ask(bound_loop.getattr("get_task_factory")?.unbind()),
+        };
+        Ok(EagerStart {
+            task_type: tasks.getattr("Task")?.unbind(),
+            task_kwargs: task_kwargs.unbind(),
+            catch,
+            factory,
             event_loop,
         })
     }
@@ -121,6 +142,18 @@ impl EagerStart {
 }
 
 impl EagerStart {
+    /// Whether the loop has a task factory.
+    fn has_factory(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(match &self.factory {
+            Factory::Driver(driver) => driver.get().has_task_factory(),
+            Factory::Field(fields) => fields
+                .bind(py)
+                .get_item(intern!(py, "_task_factory"))?
+                .is_some_and(|f| !f.is_none()),
+            Factory::Ask(get) => !get.bind(py).call0()?.is_none(),
+        })
+    }
+
     /// Makes a Task of `coro` named `name` (None: asyncio's `Task-N`) and
     /// runs its first step.
     pub fn start<'py>(
@@ -129,21 +162,23 @@ impl EagerStart {
         coro: &Bound<'py, PyAny>,
         name: Option<&Bound<'py, PyString>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let event_loop = self.event_loop.bind(py);
+        if self.has_factory(py)? {
+            // Integrations (tracing, Sentry) see every Task through the
+            // factory they set; eagerness is the factory's to decide.
+            let kwargs = PyDict::new(py);
+            kwargs.set_item(intern!(py, "name"), name)?;
+            return event_loop.call_method(intern!(py, "create_task"), (coro,), Some(&kwargs));
+        }
         let kwargs = self.task_kwargs.bind(py);
         match name {
             Some(name) => kwargs.set_item(intern!(py, "name"), name)?,
             None => kwargs.set_item(intern!(py, "name"), py.None())?,
         }
         let new_task = || self.task_type.bind(py).call((coro,), Some(kwargs));
-        let (Some(catch), Some(current_tasks), Some(enter), Some(leave)) = (
-            &self.catch,
-            &self.current_tasks,
-            &self.enter_task,
-            &self.leave_task,
-        ) else {
+        let Some((catch, hooks)) = &self.catch else {
             return new_task();
         };
-        let event_loop = self.event_loop.bind(py);
         let task = match catch {
             Catch::Driver(driver) => {
                 driver.get().catch_next_call();
@@ -169,9 +204,10 @@ impl EagerStart {
         };
         // Called from inside another task (an ASGI server's), the new one
         // steps as that task's guest, as 3.12's eager tasks do.
-        let outer = current_tasks.bind(py).get_item(event_loop)?;
+        let (enter, leave) = (hooks.enter_task.bind(py), hooks.leave_task.bind(py));
+        let outer = hooks.current_tasks.bind(py).get_item(event_loop)?;
         if let Some(outer) = &outer {
-            leave.bind(py).call1((event_loop, outer))?;
+            leave.call1((event_loop, outer))?;
         }
         let stepped = match context {
             Some(context) => {
@@ -181,7 +217,7 @@ impl EagerStart {
             None => step.bind(py).call1(args.bind(py)).map(drop),
         };
         if let Some(outer) = &outer {
-            enter.bind(py).call1((event_loop, outer))?;
+            enter.call1((event_loop, outer))?;
         }
         stepped?;
         Ok(task)

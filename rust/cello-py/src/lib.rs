@@ -13,6 +13,7 @@ mod cookies;
 mod dispatch;
 mod driver;
 mod eager;
+mod fast_paths;
 mod handle;
 mod headers;
 mod json_reader;
@@ -81,6 +82,7 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::as_response, m)?)?;
     m.add_function(wrap_pyfunction!(service::start_server, m)?)?;
     m.add_function(wrap_pyfunction!(service::bind_listener, m)?)?;
+    m.add_function(wrap_pyfunction!(fast_paths::report, m)?)?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
     Ok(())

@@ -936,4 +936,44 @@ impl Drive {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(self.coro.bind(py).repr()?.to_string())
     }
+
+    // `task.get_coro()` is this Drive. What asyncio (`Task.__repr__`,
+    // `get_stack`) and tracing integrations read off a coroutine is the
+    // handler's, so the Task shows and names what it runs.
+
+    /// The handler's coroutine (or hosted app's call) this Drive runs.
+    #[getter]
+    fn cr_coro(&self, py: Python<'_>) -> Py<PyAny> {
+        self.coro.clone_ref(py)
+    }
+
+    #[getter]
+    fn cr_code<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.coro.bind(py).getattr(intern!(py, "cr_code"))
+    }
+
+    #[getter]
+    fn cr_frame<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.coro.bind(py).getattr(intern!(py, "cr_frame"))
+    }
+
+    #[getter]
+    fn cr_await<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.coro.bind(py).getattr(intern!(py, "cr_await"))
+    }
+
+    #[getter]
+    fn cr_running<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.coro.bind(py).getattr(intern!(py, "cr_running"))
+    }
+
+    #[getter(__name__)]
+    fn name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.coro.bind(py).getattr(intern!(py, "__name__"))
+    }
+
+    #[getter(__qualname__)]
+    fn qualname<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.coro.bind(py).getattr(intern!(py, "__qualname__"))
+    }
 }

@@ -815,6 +815,7 @@ pub fn start_server(
         shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
     };
     let link = driver.map(|d| d.link.clone());
+    let running_loop = Arc::new(support::io_thread_loop(start_task.py(), &event_loop)?);
     let (runtime, wake, wake_reader) = match driver {
         Some(driver) => (
             Runtime::Loop(driver.runtime()?),
@@ -826,7 +827,7 @@ pub fn start_server(
             wake_reader.set_nonblocking(true)?;
             waker.set_nonblocking(true)?;
             (
-                Runtime::Own(io_runtime(threads)?),
+                Runtime::Own(io_runtime(threads, running_loop.clone())?),
                 Wake::Socket(waker),
                 Some(wake_reader),
             )
@@ -883,7 +884,7 @@ pub fn start_server(
         }
         Runtime::Own(runtime) => Some(std::thread::Builder::new().name("cello-io".into()).spawn(
             move || {
-                support::adopt_thread();
+                support::adopt_thread(&running_loop);
                 runtime.block_on(serving);
                 // Streams cut off by the shutdown timeout may still hold the runtime.
                 runtime.shutdown_timeout(Duration::from_secs(1));
@@ -919,9 +920,13 @@ impl Runtime {
 }
 
 /// A runtime on I/O threads of its own. Sync handlers run on those threads,
-/// so each keeps a Python thread state. One thread needs no scheduler of its
-/// own: it is the thread that drives the runtime.
-fn io_runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+/// so each keeps a Python thread state, with `running_loop` as its running
+/// asyncio loop. One thread needs no scheduler of its own: it is the thread
+/// that drives the runtime.
+fn io_runtime(
+    threads: usize,
+    running_loop: Arc<Py<PyAny>>,
+) -> std::io::Result<tokio::runtime::Runtime> {
     if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -929,7 +934,7 @@ fn io_runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
-            .on_thread_start(support::adopt_thread)
+            .on_thread_start(move || support::adopt_thread(&running_loop))
             .on_thread_stop(support::release_thread)
             .enable_all()
             .build()

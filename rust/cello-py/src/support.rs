@@ -116,16 +116,41 @@ thread_local! {
 }
 
 /// Gives the calling (I/O) thread a Python thread state that lives as long
-/// as the thread, then releases the GIL. Without it, every request handled
-/// on the thread would create and destroy a thread state when it takes the
-/// GIL. Undone by `release_thread`.
-pub fn adopt_thread() {
+/// as the thread, with `running_loop` (see [`io_thread_loop`]) as its
+/// running asyncio loop, then releases the GIL. Without it, every request
+/// handled on the thread would create and destroy a thread state when it
+/// takes the GIL. Undone by `release_thread`.
+pub fn adopt_thread(running_loop: &Py<PyAny>) {
     // SAFETY: the interpreter is initialized (this module was imported), and
     // the state/thread-state pair is restored in `release_thread` on this thread.
     unsafe {
         let state = pyo3::ffi::PyGILState_Ensure();
+        set_running_loop(Python::assume_attached(), running_loop);
         let thread_state = pyo3::ffi::PyEval_SaveThread();
         ADOPTED.set(Some((state, thread_state as usize)));
+    }
+}
+
+/// What `asyncio.get_running_loop()` gives on the I/O threads of a server
+/// whose event loop is `event_loop`: a `cello._loop.IoThreadLoop`, so sync
+/// handlers there can start Tasks and set timers on the loop safely.
+pub fn io_thread_loop(py: Python<'_>, event_loop: &Py<PyAny>) -> PyResult<Py<PyAny>> {
+    Ok(py
+        .import("cello._loop")?
+        .getattr("IoThreadLoop")?
+        .call1((event_loop,))?
+        .unbind())
+}
+
+/// `asyncio._set_running_loop(running_loop)` on this thread. A Python
+/// without it leaves the thread with no running loop, as before.
+fn set_running_loop(py: Python<'_>, running_loop: &Py<PyAny>) {
+    let set = py
+        .import("asyncio")
+        .and_then(|asyncio| asyncio.getattr("_set_running_loop"))
+        .and_then(|set| set.call1((running_loop,)));
+    if let Err(e) = set {
+        e.print(py);
     }
 }
 
@@ -138,6 +163,7 @@ pub fn release_thread() {
     unsafe {
         if pyo3::ffi::Py_IsInitialized() != 0 {
             pyo3::ffi::PyEval_RestoreThread(thread_state as *mut pyo3::ffi::PyThreadState);
+            set_running_loop(Python::assume_attached(), &Python::assume_attached().None());
             pyo3::ffi::PyGILState_Release(state);
         }
     }
