@@ -63,12 +63,13 @@ test-abi3-%: abi3-wheel
 	mkdir -p target/abi3-tests-$* && cp -r tests examples conformance benchmarks pyproject.toml target/abi3-tests-$*/; \
 	cd target/abi3-tests-$* && ../venv$*/bin/python -m pytest -q -p no:cacheprovider
 
-lint: $(STAMP) ## rustfmt, clippy (-D warnings) and ruff
+lint: $(STAMP) ## rustfmt, clippy (-D warnings), ruff, stubtest and the import-cycle check
 	cargo fmt --all --check
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	$(BIN)/ruff check python tests examples benchmarks conformance tools
 	$(BIN)/ruff format --check python tests examples benchmarks conformance tools
 	$(BIN)/python -m mypy.stubtest cello._cello
+	$(BIN)/python tools/cycles.py
 
 fmt: $(STAMP) ## Format Rust and Python sources
 	cargo fmt --all

@@ -6,8 +6,9 @@ functions and ``if TYPE_CHECKING:`` blocks too): a cycle there is a design
 cycle even when it cannot fail at import time.
 
 Rust: a file's module depends on every module it names through ``crate::``
-(``use`` lines and paths in code). A folder module and its own submodules
-may name each other; between any other two modules, dependencies go one way.
+(``use`` lines and paths in code), and on the folders around that module. A
+folder module and its own submodules may name each other; between any other
+two modules, and between folders, dependencies go one way.
 """
 
 from __future__ import annotations
@@ -62,12 +63,15 @@ def rust_graph(src: Path) -> dict[str, set[str]]:
         text = re.sub(r"//[^\n]*", "", path.read_text())
         named = [m.group(1) for m in USE.finditer(text)]
         for group in USE_GROUP.finditer(text):
-            named += [item.strip().split("::")[0] for item in group.group(1).split(",")]
+            named += [item.strip() for item in group.group(1).split(",") if item.strip()]
         for name in named:
             target = _known_prefix(name, modules)
-            if target is None or target == module or _related(module, target):
-                continue
-            graph[module].add(target)
+            # Naming `a::b` from outside `a` depends on the folder `a` too:
+            # to everything outside it, a folder is one unit.
+            while target is not None:
+                if target != module and not _related(module, target):
+                    graph[module].add(target)
+                target = target.rpartition("::")[0] or None
     return graph
 
 

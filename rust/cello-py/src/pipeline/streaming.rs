@@ -17,9 +17,9 @@ use pyo3::types::{PyByteArray, PyBytes, PyString};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::oneshot;
 
-use crate::dispatch::Work;
+use crate::ffi::support::{error, support};
+use crate::pipeline::queue::Work;
 use crate::pipeline::Runner;
-use crate::support::{error, support};
 
 type Chunk = Result<Bytes, StreamAborted>;
 
@@ -154,7 +154,17 @@ impl StreamSink {
     /// Ends the body as failed: the connection is dropped, not finished.
     fn abort(&self) {
         if let (Some(tx), Some(io)) = (self.take_sender(), &self.runner.native) {
-            crate::asgi_host::abort_stream(&io.runtime, tx);
+            abort_stream(&io.runtime, tx);
         }
+    }
+}
+
+/// Ends a streamed body as failed, waiting for room if the channel is full
+/// (a plain `try_send` could lose the error and let the body end cleanly).
+pub fn abort_stream(runtime: &tokio::runtime::Handle, tx: mpsc::Sender<Chunk>) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Err(StreamAborted)) {
+        runtime.spawn(async move {
+            let _ = tx.send(Err(StreamAborted)).await;
+        });
     }
 }

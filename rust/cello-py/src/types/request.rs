@@ -19,11 +19,11 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::convert::problem_parts;
-use crate::json_reader::{self, JsonErrorOrPy};
-use crate::multidict::{Headers, QueryParams};
-use crate::response::ResponseParts;
-use crate::support::{error, support, Ready};
+use crate::conversion::json_reader::{self, JsonErrorOrPy};
+use crate::ffi::support::{error, support, Ready};
+use crate::types::convert::problem_parts;
+use crate::types::multidict::{Headers, QueryParams};
+use crate::types::response::ResponseParts;
 
 pub use cello_core::http::request::RequestHead;
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use cello_core::http::problem::Problem;
 
-use crate::app::{AppCore, Route, Routed};
-use crate::convert::problem_parts;
-use crate::response::ResponseParts;
+use crate::pipeline::app::{AppCore, Route, Routed};
+use crate::types::convert::problem_parts;
+use crate::types::response::ResponseParts;
 
 pub enum Dispatch {
     Handle {

@@ -10,9 +10,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyInt, PyTuple};
 
-use crate::headers::extract_headers;
-use crate::json_writer::to_json;
-use crate::response::{Payload, Response, ResponseParts, JSON_TYPE, OCTET_STREAM_TYPE};
+use crate::conversion::headers::extract_headers;
+use crate::conversion::json_writer::to_json;
+use crate::types::response::{Payload, Response, ResponseParts, JSON_TYPE, OCTET_STREAM_TYPE};
 
 const PROBLEM_TYPE: http::HeaderValue = http::HeaderValue::from_static(problem::CONTENT_TYPE);
 
@@ -139,7 +139,7 @@ pub fn problem_response(problem: &Problem, head: bool) -> http::Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::{finalize, finalize_for_hyper, to_http};
-    use crate::response::{ResponseParts, JSON, JSON_TYPE};
+    use crate::types::response::{ResponseParts, JSON, JSON_TYPE};
     use cello_core::server::Body;
 
     fn content_length(parts: &ResponseParts) -> Option<&str> {

@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt};
 
-use crate::support::support;
+use crate::ffi::support::support;
 
 /// A cookie's attributes, `expires` already an HTTP date.
 pub(crate) struct CookieAttributes<'a> {

@@ -4,29 +4,37 @@
 //! Doors only create the `Request` and say how to deliver (`Completion`);
 //! everything that shapes a response happens here, once.
 
+pub(crate) mod app;
+pub(crate) mod drive;
+pub(crate) mod errors;
+pub(crate) mod queue;
+pub(crate) mod routing;
+pub(crate) mod streaming;
+
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use cello_core::http::problem::Problem;
 use cello_core::server::Body;
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::app::{AppCore, HandlerKey, Route};
-use crate::capi;
-use crate::convert::{finalize, finalize_for_hyper, problem_parts, to_http, to_parts};
-use crate::dispatch::{NativeReply, Queue, Work};
-use crate::eager::TaskStarter;
-use crate::headers::extract_headers;
-use crate::request::{BodyState, Request, RequestHead};
-use crate::response::{Payload, Response, ResponseParts};
-use crate::routing::Refusal;
-use crate::streaming::StreamSink;
-use crate::support::support;
+use crate::bridge::eager::TaskStarter;
+use crate::ffi::capi;
+use crate::ffi::support::support;
+use crate::pipeline::app::{AppCore, Route};
+use crate::pipeline::queue::{NativeReply, Queue, Work};
+use crate::pipeline::routing::Refusal;
+use crate::pipeline::streaming::StreamSink;
+use crate::types::convert::{finalize, finalize_for_hyper, to_http, to_parts};
+use crate::types::request::{BodyState, Request, RequestHead};
+use crate::types::response::{Payload, Response, ResponseParts};
+
+pub use drive::{CoroutineEnded, Drive, Ending, Pending};
+use errors::{handle_exception, internal_error, log_error};
 
 /// Everything the pipeline needs from the event loop it runs on.
 pub struct Runner {
@@ -54,7 +62,7 @@ pub struct NativeIo {
     /// Sync handlers run on I/O threads; Tasks can only start on this one.
     pub loop_thread: std::thread::ThreadId,
     /// Set when the runtime runs inside the event loop's waits.
-    pub link: Option<Arc<crate::driver::LoopLink>>,
+    pub link: Option<Arc<crate::bridge::driver::LoopLink>>,
     /// A finished sync request's object that nobody else held, emptied,
     /// for the next sync request to reuse (see `new_request`).
     pub spare_request: Mutex<Option<Py<Request>>>,
@@ -532,158 +540,6 @@ fn finish(
     }
 }
 
-/// A user exception handler for the exception's class or nearest base, then
-/// `HTTPException`, then a logged 500.
-fn handle_exception(
-    py: Python<'_>,
-    runner: &Arc<Runner>,
-    request: &Bound<'_, Request>,
-    err: PyErr,
-    completion: Completion,
-) -> Answer {
-    // `into_value` attaches the traceback, which handlers and logs need.
-    let exc = err.clone_ref(py).into_value(py).into_bound(py).into_any();
-    if let Some((handler, is_async)) = find_exception_handler(py, &runner.app, &exc) {
-        let outcome = handler.bind(py).call1((request, &exc));
-        return settle(
-            py,
-            runner,
-            request,
-            outcome,
-            is_async,
-            Stage::ExceptionHandler,
-            completion,
-            None,
-        );
-    }
-    let parts = match http_exception_parts(py, request, &exc) {
-        Some(parts) => parts,
-        None => internal_error(py, runner, request, &err),
-    };
-    deliver(py, runner, parts, completion, request)
-}
-
-fn find_exception_handler(
-    py: Python<'_>,
-    app: &AppCore,
-    exc: &Bound<'_, PyAny>,
-) -> Option<(Py<PyAny>, bool)> {
-    let handlers = app
-        .exception_handlers
-        .read()
-        .unwrap_or_else(|p| p.into_inner());
-    if handlers.is_empty() {
-        return None;
-    }
-    // As in Starlette, a handler for an `HTTPException`'s status code comes
-    // before the handlers for its classes.
-    if handlers
-        .iter()
-        .any(|h| matches!(h.key, HandlerKey::Status(_)))
-    {
-        let support = support(py).ok()?;
-        if exc.is_instance(support.http_exception.bind(py)).ok()? {
-            let status: u16 = exc
-                .getattr(intern!(py, "status_code"))
-                .ok()?
-                .extract()
-                .ok()?;
-            let found = handlers
-                .iter()
-                .find(|h| matches!(h.key, HandlerKey::Status(s) if s == status));
-            if let Some(h) = found {
-                return Some((h.handler.clone_ref(py), h.is_async));
-            }
-        }
-    }
-    let mro = exc.get_type().getattr(intern!(py, "__mro__")).ok()?;
-    for cls in mro.try_iter().ok()? {
-        let cls = cls.ok()?;
-        let found = handlers
-            .iter()
-            .find(|h| matches!(&h.key, HandlerKey::Class(c) if c.bind(py).is(&cls)));
-        if let Some(h) = found {
-            return Some((h.handler.clone_ref(py), h.is_async));
-        }
-    }
-    None
-}
-
-/// `HTTPException(status_code, detail, headers)` as a problem response.
-fn http_exception_parts(
-    py: Python<'_>,
-    request: &Bound<'_, Request>,
-    exc: &Bound<'_, PyAny>,
-) -> Option<ResponseParts> {
-    let support = support(py).ok()?;
-    if !exc.is_instance(support.http_exception.bind(py)).ok()? {
-        return None;
-    }
-    let status: u16 = exc
-        .getattr(intern!(py, "status_code"))
-        .ok()?
-        .extract()
-        .ok()?;
-    let mut problem = Problem::new(status).with_instance(request.borrow().head.path.clone());
-    if let Ok(detail) = exc.getattr(intern!(py, "detail")) {
-        if !detail.is_none() {
-            problem = problem.with_detail(detail.str().map(|s| s.to_string()).unwrap_or_default());
-        }
-    }
-    let mut parts = problem_parts(&problem);
-    if let Ok(headers) = exc.getattr(intern!(py, "headers")) {
-        if let Ok(extra) = extract_headers(Some(&headers)) {
-            parts.append_headers(&extra);
-        }
-    }
-    Some(parts)
-}
-
-/// Logs the exception and builds the 500 problem (traceback only in debug).
-fn internal_error(
-    py: Python<'_>,
-    runner: &Runner,
-    request: &Bound<'_, Request>,
-    err: &PyErr,
-) -> ResponseParts {
-    log_error(py, err, request);
-    let mut problem = Problem::new(500).with_instance(request.borrow().head.path.clone());
-    if runner.app.debug() {
-        let value = err.clone_ref(py).into_value(py).into_bound(py);
-        let name = value
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default();
-        let message = value.str().map(|s| s.to_string()).unwrap_or_default();
-        problem = problem.with_detail(if message.is_empty() {
-            name
-        } else {
-            format!("{name}: {message}")
-        });
-        if let Ok(support) = support(py) {
-            if let Ok(tb) = support.format_exception.bind(py).call1((value,)) {
-                if let Ok(tb) = tb.cast::<PyString>() {
-                    problem
-                        .extensions
-                        .push(("traceback".to_owned(), tb.to_string()));
-                }
-            }
-        }
-    } else {
-        problem = problem.with_detail("The server encountered an unexpected error.");
-    }
-    problem_parts(&problem)
-}
-
-fn log_error(py: Python<'_>, err: &PyErr, request: &Bound<'_, Request>) {
-    let exc = err.clone_ref(py).into_value(py);
-    let logged = support(py).and_then(|s| s.log_exception.bind(py).call1((exc, request)));
-    if logged.is_err() {
-        err.print(py);
-    }
-}
-
 /// Sends the response through its door.
 pub(crate) fn deliver(
     py: Python<'_>,
@@ -802,178 +658,4 @@ fn asgi_result<'py>(py: Python<'py>, parts: ResponseParts) -> PyResult<Bound<'py
             stream,
         ],
     )
-}
-
-pub struct Pending {
-    runner: Arc<Runner>,
-    request: Py<Request>,
-    stage: Stage,
-    completion: Completion,
-}
-
-/// What a Drive does once its coroutine has ended.
-pub enum Ending {
-    /// Finish the request pipeline with the handler's outcome.
-    Pipeline(Pending),
-    /// Tell the hosted ASGI call its app has returned (or raised).
-    Hosted(Py<crate::asgi_host::HostCall>),
-}
-
-/// The coroutine a handler's (or hosted app's) Task runs: the handler's
-/// coroutine, then, in the step where that ends, the rest of the pipeline.
-/// (A done callback on the Task would cost another trip through the event
-/// loop.)
-#[pyclass(module = "cello._cello", frozen)]
-pub struct Drive {
-    coro: Py<PyAny>,
-    ending: Mutex<Option<Ending>>,
-}
-
-impl Drive {
-    pub fn new(coro: Bound<'_, PyAny>, ending: Ending) -> Self {
-        Drive {
-            coro: coro.unbind(),
-            ending: Mutex::new(Some(ending)),
-        }
-    }
-
-    pub fn take(&self) -> Option<Ending> {
-        self.ending.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-
-    /// Runs the pipeline on with what the handler returned or raised.
-    /// SystemExit and KeyboardInterrupt included: raised by one request's
-    /// code, they are that request's 500, as in a sync handler, and do not
-    /// reach the Task, which would pass them on and stop the event loop with
-    /// every other connection on it (under uvicorn, the whole server).
-    fn end(&self, py: Python<'_>, outcome: PyResult<Bound<'_, PyAny>>) {
-        match self.take() {
-            Some(Ending::Pipeline(p)) => {
-                let request = p.request.bind(py).clone();
-                finish(py, &p.runner, &request, outcome, p.stage, p.completion).delivered();
-            }
-            Some(Ending::Hosted(call)) => call.get().app_finished(py, outcome.err()),
-            None => {}
-        }
-    }
-
-    /// One step of the handler's coroutine: `Some(yielded)`, or `None` once
-    /// it has ended (and the pipeline with it).
-    fn step(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
-        let mut result: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
-        // SAFETY: both objects are alive and the GIL is held; `result`
-        // receives a new reference, or NULL with an exception set.
-        let sent =
-            unsafe { pyo3::ffi::PyIter_Send(self.coro.as_ptr(), value.as_ptr(), &mut result) };
-        match sent {
-            // SAFETY: on NEXT and RETURN `result` is a new, non-NULL reference.
-            pyo3::ffi::PySendResult::PYGEN_NEXT => {
-                Ok(Some(unsafe { Bound::from_owned_ptr(py, result) }.unbind()))
-            }
-            pyo3::ffi::PySendResult::PYGEN_RETURN => {
-                let value = unsafe { Bound::from_owned_ptr(py, result) };
-                self.end(py, Ok(value));
-                Ok(None)
-            }
-            pyo3::ffi::PySendResult::PYGEN_ERROR => {
-                self.end(py, Err(PyErr::fetch(py)));
-                Ok(None)
-            }
-        }
-    }
-}
-
-#[pymethods]
-impl Drive {
-    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    /// What a Task calls for `send(None)`: no StopIteration to build.
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.step(py, &py.None().into_bound(py))
-    }
-
-    fn send(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.step(py, value)?
-            .ok_or_else(|| PyStopIteration::new_err(()))
-    }
-
-    /// Cancellation (and any other exception a Task throws in).
-    #[pyo3(signature = (typ, val = None, tb = None))]
-    fn throw(
-        &self,
-        py: Python<'_>,
-        typ: &Bound<'_, PyAny>,
-        val: Option<&Bound<'_, PyAny>>,
-        tb: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let coro = self.coro.bind(py);
-        let thrown = match (val, tb) {
-            (None, None) => coro.call_method1(intern!(py, "throw"), (typ,)),
-            _ => coro.call_method1(intern!(py, "throw"), (typ, val, tb)),
-        };
-        let outcome = match thrown {
-            Ok(yielded) => return Ok(yielded.unbind()),
-            Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
-                e.value(py).getattr(intern!(py, "value"))
-            }
-            Err(e) => Err(e),
-        };
-        self.end(py, outcome);
-        Err(PyStopIteration::new_err(()))
-    }
-
-    fn close(&self, py: Python<'_>) -> PyResult<()> {
-        self.coro.bind(py).call_method0(intern!(py, "close"))?;
-        Ok(())
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(self.coro.bind(py).repr()?.to_string())
-    }
-
-    // `task.get_coro()` is this Drive. What asyncio (`Task.__repr__`,
-    // `get_stack`) and tracing integrations read off a coroutine is the
-    // handler's, so the Task shows and names what it runs.
-
-    /// The handler's coroutine (or hosted app's call) this Drive runs.
-    #[getter]
-    fn cr_coro(&self, py: Python<'_>) -> Py<PyAny> {
-        self.coro.clone_ref(py)
-    }
-
-    #[getter]
-    fn cr_code<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.coro.bind(py).getattr(intern!(py, "cr_code"))
-    }
-
-    #[getter]
-    fn cr_frame<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.coro.bind(py).getattr(intern!(py, "cr_frame"))
-    }
-
-    #[getter]
-    fn cr_await<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.coro.bind(py).getattr(intern!(py, "cr_await"))
-    }
-
-    #[getter]
-    fn cr_running<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.coro.bind(py).getattr(intern!(py, "cr_running"))
-    }
-
-    #[getter(__name__)]
-    fn name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.coro.bind(py).getattr(intern!(py, "__name__"))
-    }
-
-    #[getter(__qualname__)]
-    fn qualname<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.coro.bind(py).getattr(intern!(py, "__qualname__"))
-    }
 }

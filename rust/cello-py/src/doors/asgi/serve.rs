@@ -15,13 +15,13 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::app::Cello;
-use crate::eager::TaskStarter;
-use crate::headers::checked_header_bytes;
+use super::io::asgi_header_map;
+use crate::bridge::eager::TaskStarter;
+use crate::pipeline::app::Cello;
+use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
 use crate::pipeline::{self, Completion, Endpoint, Runner};
-use crate::request::{refuse_head, BodyState, Request, RequestHead};
-use crate::response::{Payload, ResponseParts};
-use crate::routing::{dispatch, Dispatch, Refusal};
+use crate::types::request::{refuse_head, BodyState, Request, RequestHead};
+use crate::types::response::{Payload, ResponseParts};
 
 /// The pipeline bound to one event loop, for ASGI calls made on it.
 #[pyclass(module = "cello._cello", frozen)]
@@ -107,7 +107,7 @@ enum Plan {
         head_only: bool,
     },
     /// A mounted ASGI app (door 3 inside door 2).
-    Mount(Arc<crate::app::Route>),
+    Mount(Arc<crate::pipeline::app::Route>),
 }
 
 /// One request through door 2, between `begin` and its response head.
@@ -131,7 +131,7 @@ impl Exchange {
             .ok_or_else(|| PyRuntimeError::new_err("this exchange has already been used"))
     }
 
-    fn peek_mount(&self) -> Option<Arc<crate::app::Route>> {
+    fn peek_mount(&self) -> Option<Arc<crate::pipeline::app::Route>> {
         match &*self.state.lock().unwrap_or_else(|p| p.into_inner()) {
             Some((_, Plan::Mount(route))) => Some(route.clone()),
             _ => None,
@@ -247,16 +247,4 @@ fn refusal_plan(runner: &Runner, refusal: Refusal, head: &RequestHead, head_only
     } else {
         Plan::Answer(refusal.parts(&head.path))
     }
-}
-
-/// An ASGI header list (`[(name, value), ...]` of bytes) as a header map,
-/// under the rules every door applies to response headers.
-fn asgi_header_map(headers: &Bound<'_, PyAny>) -> PyResult<http::HeaderMap> {
-    let mut map = http::HeaderMap::new();
-    for pair in headers.try_iter()? {
-        let (name, value): (Vec<u8>, Vec<u8>) = pair?.extract()?;
-        let (name, value) = checked_header_bytes(&name, &value)?;
-        map.append(name, value);
-    }
-    Ok(map)
 }

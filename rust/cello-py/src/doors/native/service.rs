@@ -1,42 +1,41 @@
-//! Door 1: the hyper service that routes on the I/O thread and runs or
-//! queues the matched handler, plus `start_server`.
+//! Door 1's hyper service: middleware, routing and the endpoint for each
+//! request, with sync handlers run inline and async ones handed to the loop.
 
 use std::future::Future;
-use std::os::unix::net::UnixStream;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use std::os::fd::{FromRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cello_core::http::problem::Problem;
 use cello_core::http::query::decode_path;
 use cello_core::middleware::{Answer as LayerAnswer, Chain, Context as LayerContext};
-use cello_core::server::access_log::{self, AccessLog, Entry};
+use cello_core::server::access_log::{AccessLog, Entry};
 use cello_core::server::clock;
-use cello_core::server::{self, Body, ConnInfo, ServerConfig, Service, Timeouts};
+use cello_core::server::{Body, ConnInfo, Service};
 use hyper::body::{Body as _, Incoming};
-use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::app::{AppCore, Cello, Route};
-use crate::asgi_host::{GoneOnDrop, HostSignal};
-use crate::convert::{bytes_response, problem_response};
-use crate::dispatch::{self, Dispatcher, Job, NativeReply, Queue, ServerHandle, Wake, Work};
-use crate::driver::{LoopDriver, LoopLink};
-use crate::eager::TaskStarter;
-use crate::pipeline::{self, Answer, Completion, Endpoint, NativeIo, Runner};
-use crate::request::{read_limited, refuse_head, BodyError, BodyState, RequestHead};
-use crate::response::{Payload, ResponseParts};
-use crate::routing::{dispatch, Dispatch, Refusal};
-use crate::support;
+use super::io::{body_is_lazy, close_after, discard_then, finish_unread, read_first};
+use crate::bridge::driver::LoopLink;
+use crate::doors::mounts::{
+    self,
+    serve::{GoneOnDrop, HostSignal},
+};
+use crate::pipeline::app::{AppCore, Route};
+use crate::pipeline::queue::{self as queue, Job, NativeReply, Queue, Work};
+use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
+use crate::pipeline::{self, Answer, Completion, Endpoint, Runner};
+use crate::types::convert::{bytes_response, problem_response};
+use crate::types::request::{refuse_head, BodyError, BodyState, RequestHead};
+use crate::types::response::{Payload, ResponseParts};
 
 /// The service's answer: most sync handlers have it at once, and a ready
 /// response then goes to hyper without a boxed future around it.
-enum ResponseFuture {
+pub(crate) enum ResponseFuture {
     Ready(Option<Box<http::Response<Body>>>),
     Later(Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>),
 }
@@ -60,61 +59,23 @@ impl Future for ResponseFuture {
     }
 }
 
-struct NativeService {
-    app: Arc<AppCore>,
-    runner: Arc<Runner>,
-    queue: Arc<Queue>,
-    runtime: tokio::runtime::Handle,
+pub(crate) struct NativeService {
+    pub(crate) app: Arc<AppCore>,
+    pub(crate) runner: Arc<Runner>,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) runtime: tokio::runtime::Handle,
     /// Set when the runtime runs inside the event loop's waits: handlers
     /// then start right here instead of being queued.
-    link: Option<Arc<LoopLink>>,
-    body_timeout: Option<Duration>,
-    handler_timeout: Option<Duration>,
-    log: Option<AccessLog>,
+    pub(crate) link: Option<Arc<LoopLink>>,
+    pub(crate) body_timeout: Option<Duration>,
+    pub(crate) handler_timeout: Option<Duration>,
+    pub(crate) log: Option<AccessLog>,
     /// The app's native middleware, as it was when the server started.
-    chain: Arc<Chain>,
+    pub(crate) chain: Arc<Chain>,
 }
 
-/// Methods whose bodies are left on the socket until the handler asks.
-fn body_is_lazy(method: &http::Method) -> bool {
-    matches!(
-        *method,
-        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::DELETE
-    )
-}
-
-fn ready(response: http::Response<Body>) -> ResponseFuture {
+pub(crate) fn ready(response: http::Response<Body>) -> ResponseFuture {
     ResponseFuture::Ready(Some(Box::new(response)))
-}
-
-/// Reads an eagerly-read body within the body timeout.
-async fn read_body(
-    incoming: Incoming,
-    limit: usize,
-    timeout: Option<Duration>,
-) -> Result<bytes::Bytes, BodyError> {
-    match timeout {
-        Some(d) => tokio::time::timeout(d, read_limited(incoming, limit))
-            .await
-            .unwrap_or(Err(BodyError::TimedOut)),
-        None => read_limited(incoming, limit).await,
-    }
-}
-
-/// Reads a body before its handler runs. For methods whose bodies are read
-/// only on demand (`lazy`), a failed read is kept, to be raised only if the
-/// handler asks for the body; for the others it is the answer.
-async fn read_first(
-    incoming: Incoming,
-    lazy: bool,
-    limit: usize,
-    timeout: Option<Duration>,
-) -> Result<BodyState, BodyError> {
-    match read_body(incoming, limit, timeout).await {
-        Ok(bytes) => Ok(BodyState::Ready(bytes)),
-        Err(e) if lazy => Ok(BodyState::Failed(e)),
-        Err(e) => Err(e),
-    }
 }
 
 impl Service for NativeService {
@@ -149,7 +110,7 @@ impl Service for NativeService {
 }
 
 /// What the access log needs of a request, taken before the service consumes it.
-struct Logged {
+pub(crate) struct Logged {
     log: AccessLog,
     started: Instant,
     client: std::net::SocketAddr,
@@ -338,15 +299,27 @@ impl NativeService {
                 armed: true,
             };
             let (reply, response) = oneshot::channel();
-            let job = Job {
-                endpoint: Endpoint::Handler(route),
-                head,
-                body: BodyState::Ready(Bytes::new()),
-                host: Some(signal),
-                head_only,
-                reply,
+            let start = {
+                let runner = runner.clone();
+                move |py: Python<'_>| {
+                    if reply.is_closed() {
+                        return; // the client left while the call was queued
+                    }
+                    let mount = route.mount.as_ref().expect("a hosted route is a mount");
+                    if let Err(e) =
+                        mounts::serve::start(py, &runner, &route, mount, head, signal, reply)
+                    {
+                        e.print(py);
+                    }
+                }
             };
-            start_or_queue(&runner, link.as_deref(), &queue, job);
+            match link.as_deref() {
+                Some(link) if link.on_loop_thread() => Python::attach(|py| {
+                    start(py);
+                    link.after_python(py, None);
+                }),
+                _ => queue.push(Work::call(start)),
+            }
             let answered = response.await;
             gone.armed = false;
             answer(answered, limit, body_timeout, head_only).await
@@ -448,7 +421,6 @@ impl NativeService {
                 endpoint,
                 head,
                 body,
-                host: None,
                 head_only,
                 reply,
             };
@@ -464,30 +436,27 @@ impl NativeService {
 }
 
 /// Starts `job` now when this thread runs the event loop, else queues it.
-fn start_or_queue(runner: &Arc<Runner>, link: Option<&LoopLink>, queue: &Queue, job: Job) {
+pub(crate) fn start_or_queue(
+    runner: &Arc<Runner>,
+    link: Option<&LoopLink>,
+    queue: &Queue,
+    job: Job,
+) {
     match link {
         Some(link) if link.on_loop_thread() => Python::attach(|py| {
             let timed = link.debug_clock().and_then(|t| match &job.endpoint {
                 Endpoint::Handler(route) => Some((t, route.task_name.clone_ref(py))),
                 Endpoint::Refusal(_) => None,
             });
-            dispatch::start_job(py, runner, job);
+            queue::start_job(py, runner, job);
             link.after_python(py, timed.as_ref().map(|(t, name)| (*t, name)));
         }),
         _ => queue.push(Work::Request(job)),
     }
 }
 
-/// Marks a response as the connection's last (a request body is left on it).
-fn close_after(response: &mut http::Response<Body>) {
-    response.headers_mut().insert(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    );
-}
-
 /// How a sync handler answered.
-enum Inline {
+pub(crate) enum Inline {
     Now(Box<http::Response<Body>>),
     /// An async exception handler is finishing the request on the event-loop
     /// thread; the path is for the 504 should it take too long.
@@ -495,7 +464,7 @@ enum Inline {
 }
 
 /// Calls a sync handler on this thread, holding the GIL for the call.
-fn run_sync(
+pub(crate) fn run_sync(
     runner: &Arc<Runner>,
     route: &Route,
     head: Box<RequestHead>,
@@ -544,7 +513,7 @@ fn run_sync(
 }
 
 /// Waits for the Python side's answer, or answers 504 after `limit`.
-async fn reply_within(
+pub(crate) async fn reply_within(
     rx: oneshot::Receiver<NativeReply>,
     limit: Option<Duration>,
     path: String,
@@ -562,7 +531,11 @@ async fn reply_within(
     }
 }
 
-fn handler_timed_out(limit: Duration, path: String, head_only: bool) -> http::Response<Body> {
+pub(crate) fn handler_timed_out(
+    limit: Duration,
+    path: String,
+    head_only: bool,
+) -> http::Response<Body> {
     let problem = Problem::new(504)
         .with_detail(format!(
             "the handler did not respond within {:.3}s",
@@ -572,7 +545,7 @@ fn handler_timed_out(limit: Duration, path: String, head_only: bool) -> http::Re
     problem_response(&problem, head_only)
 }
 
-fn no_response(head_only: bool) -> http::Response<Body> {
+pub(crate) fn no_response(head_only: bool) -> http::Response<Body> {
     problem_response(
         &Problem::new(500).with_detail("no response was produced"),
         head_only,
@@ -581,7 +554,7 @@ fn no_response(head_only: bool) -> http::Response<Body> {
 
 /// What a request's future needs to hand work to the event-loop thread.
 #[derive(Clone)]
-struct Handoff {
+pub(crate) struct Handoff {
     runner: Arc<Runner>,
     link: Option<Arc<LoopLink>>,
     queue: Arc<Queue>,
@@ -609,7 +582,6 @@ impl Handoff {
             endpoint,
             head,
             body: BodyState::Ready(Bytes::new()),
-            host: None,
             head_only,
             reply,
         };
@@ -641,27 +613,8 @@ impl Handoff {
     }
 }
 
-/// The last step of a refusal answered through Python: what is left of the
-/// request body is discarded, or the connection closed when it is too large.
-async fn finish_unread(
-    incoming: Incoming,
-    too_long: bool,
-    limit: usize,
-    timeout: Option<Duration>,
-    mut response: http::Response<Body>,
-) -> http::Response<Body> {
-    if incoming.is_end_stream() {
-        return response;
-    }
-    if too_long {
-        close_after(&mut response);
-        return response;
-    }
-    discard_then(incoming, limit, timeout, response).await
-}
-
 /// A layer's own answer as response parts.
-fn layer_parts(answer: LayerAnswer) -> ResponseParts {
+pub(crate) fn layer_parts(answer: LayerAnswer) -> ResponseParts {
     ResponseParts {
         status: answer.status,
         headers: answer.headers,
@@ -671,7 +624,7 @@ fn layer_parts(answer: LayerAnswer) -> ResponseParts {
 
 /// The response the Python side produced, after discarding any body it left
 /// unread; a 500 if it produced none.
-async fn answer(
+pub(crate) async fn answer(
     answered: Result<NativeReply, oneshot::error::RecvError>,
     limit: usize,
     body_timeout: Option<Duration>,
@@ -687,256 +640,5 @@ async fn answer(
             unread: Some(body),
         }) => discard_then(body, limit, body_timeout, *response).await,
         Err(_) => no_response(head_only),
-    }
-}
-
-/// Reads and drops a body nobody read, then returns `response`; a body that
-/// is too large or too slow is left, and the connection closed after the
-/// response, as it cannot be reused with a body still on it.
-async fn discard_then(
-    incoming: Incoming,
-    limit: usize,
-    timeout: Option<Duration>,
-    mut response: http::Response<Body>,
-) -> http::Response<Body> {
-    if read_body(incoming, limit, timeout).await.is_err() {
-        response.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
-    }
-    response
-}
-
-fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
-    match value {
-        None => Ok(None),
-        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(Duration::from_secs_f64(v))),
-        Some(v) => Err(PyValueError::new_err(format!(
-            "{name} must be a positive number of seconds, not {v}"
-        ))),
-    }
-}
-
-/// Binds a listening socket and returns `(fd, host, port)`; the caller owns
-/// the descriptor (worker processes inherit it across `fork`).
-#[pyfunction]
-pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
-    let listener = server::bind(host, port)
-        .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?;
-    let local = listener.local_addr()?;
-    Ok((listener.into_raw_fd(), local.ip().to_string(), local.port()))
-}
-
-/// Starts serving `app` on a new socket bound to `host:port`, or on the
-/// listening socket `fd` (whose ownership passes here).
-///
-/// `event_loop` is the loop the caller runs on this thread. With `driver`
-/// (that loop's `LoopDriver`, `threads` 0), connections run inside the
-/// loop's waits; without, on `threads` I/O threads of their own, and the
-/// loop must watch `handle.fileno()` and call `handle.drain()`. `closed` (a
-/// future of that loop) resolves once the server has stopped and drained its
-/// connections. Timeouts are in seconds; `None` disables one.
-#[pyfunction]
-#[pyo3(signature = (
-    app, event_loop, start_task, closed, *, driver = None, host = "127.0.0.1", port = 0, fd = None,
-    threads = 1, shutdown_timeout = 30.0, header_read_timeout = None, body_read_timeout = None,
-    idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
-    max_requests_per_connection = None, max_headers = 100, max_header_size = 8192, access_log = None
-))]
-#[allow(clippy::too_many_arguments)]
-pub fn start_server(
-    app: &Cello,
-    event_loop: Py<PyAny>,
-    start_task: Bound<'_, PyAny>,
-    closed: Py<PyAny>,
-    driver: Option<&LoopDriver>,
-    host: &str,
-    port: u16,
-    fd: Option<i32>,
-    threads: usize,
-    shutdown_timeout: f64,
-    header_read_timeout: Option<f64>,
-    body_read_timeout: Option<f64>,
-    idle_timeout: Option<f64>,
-    write_timeout: Option<f64>,
-    handler_timeout: Option<f64>,
-    max_connections: usize,
-    max_requests_per_connection: Option<usize>,
-    max_headers: usize,
-    max_header_size: usize,
-    access_log: Option<&str>,
-) -> PyResult<ServerHandle> {
-    if driver.is_some() != (threads == 0) {
-        return Err(PyValueError::new_err(
-            "threads must be 0 with a driver (the server runs inside the event loop's \
-             waits) and at least 1 without",
-        ));
-    }
-    if !(shutdown_timeout.is_finite() && shutdown_timeout >= 0.0) {
-        return Err(PyValueError::new_err(
-            "shutdown_timeout must be a non-negative number",
-        ));
-    }
-    if max_connections == 0 || max_headers == 0 || max_requests_per_connection == Some(0) {
-        return Err(PyValueError::new_err(
-            "connection and header limits must be at least 1",
-        ));
-    }
-    let log = match access_log {
-        None => None,
-        Some("text") => Some(AccessLog::stdout(access_log::Format::Text)),
-        Some("json") => Some(AccessLog::stdout(access_log::Format::Json)),
-        Some(other) => {
-            return Err(PyValueError::new_err(format!(
-                "access_log must be 'text' or 'json', not {other:?}"
-            )))
-        }
-    };
-    let listener = match fd {
-        // SAFETY: the caller hands over a listening socket it owns (documented above).
-        Some(fd) => unsafe { std::net::TcpListener::from_raw_fd(fd) },
-        None => server::bind(host, port)
-            .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?,
-    };
-    let local = listener.local_addr()?;
-    let body_timeout = seconds("body_read_timeout", body_read_timeout)?;
-    let handler_timeout = seconds("handler_timeout", handler_timeout)?;
-    let config = ServerConfig {
-        max_headers,
-        max_header_size,
-        max_connections,
-        max_requests_per_connection,
-        timeouts: Timeouts {
-            header_read: seconds("header_read_timeout", header_read_timeout)?,
-            idle: seconds("idle_timeout", idle_timeout)?,
-            write: seconds("write_timeout", write_timeout)?,
-        },
-        shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
-    };
-    let link = driver.map(|d| d.link.clone());
-    let running_loop = Arc::new(support::io_thread_loop(start_task.py(), &event_loop)?);
-    let (runtime, wake, wake_reader) = match driver {
-        Some(driver) => (
-            Runtime::Loop(driver.runtime()?),
-            Wake::Loop(driver.link.clone()),
-            None,
-        ),
-        None => {
-            let (wake_reader, waker) = UnixStream::pair()?;
-            wake_reader.set_nonblocking(true)?;
-            waker.set_nonblocking(true)?;
-            (
-                Runtime::Own(io_runtime(threads, running_loop.clone())?),
-                Wake::Socket(waker),
-                Some(wake_reader),
-            )
-        }
-    };
-    let queue = Arc::new(Queue::new(wake));
-    let py = start_task.py();
-    let runner = Arc::new(Runner {
-        app: app.core.clone(),
-        start_task: TaskStarter::new(py, start_task.unbind()),
-        event_loop,
-        native: Some(NativeIo {
-            runtime: runtime.handle().clone(),
-            queue: queue.clone(),
-            loop_thread: std::thread::current().id(),
-            link: link.clone(),
-            spare_request: Mutex::new(None),
-        }),
-        python_middleware: app.core.python_middleware(py),
-    });
-    let service = Arc::new(NativeService {
-        app: app.core.clone(),
-        runner: runner.clone(),
-        queue: queue.clone(),
-        runtime: runtime.handle().clone(),
-        link,
-        body_timeout,
-        handler_timeout,
-        log,
-        chain: app.core.chain(),
-    });
-    let dispatcher = Arc::new(Dispatcher {
-        runner,
-        queue: queue.clone(),
-        closed,
-    });
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let serving = async move {
-        let stopped = async move {
-            let _ = stop_rx.await;
-        };
-        if let Err(e) = server::serve(listener, service, config, stopped).await {
-            eprintln!("cello: server error: {e}");
-        }
-        queue.push(Work::Finished);
-    };
-    let thread = match runtime {
-        Runtime::Loop(runtime) => {
-            if let Some(driver) = driver {
-                driver.add_server(&dispatcher);
-            }
-            runtime.spawn(serving);
-            None
-        }
-        Runtime::Own(runtime) => Some(std::thread::Builder::new().name("cello-io".into()).spawn(
-            move || {
-                support::adopt_thread(&running_loop);
-                runtime.block_on(serving);
-                // Streams cut off by the shutdown timeout may still hold the runtime.
-                runtime.shutdown_timeout(Duration::from_secs(1));
-                support::release_thread();
-            },
-        )?),
-    };
-    Ok(ServerHandle {
-        dispatcher,
-        wake_reader,
-        stop: Mutex::new(Some(stop_tx)),
-        thread: Mutex::new(thread),
-        host: local.ip().to_string(),
-        port: local.port(),
-    })
-}
-
-/// The runtime a server runs on.
-enum Runtime {
-    /// The event loop's, run inside its waits.
-    Loop(Arc<tokio::runtime::Runtime>),
-    /// Its own, on its own threads.
-    Own(tokio::runtime::Runtime),
-}
-
-impl Runtime {
-    fn handle(&self) -> &tokio::runtime::Handle {
-        match self {
-            Runtime::Loop(runtime) => runtime.handle(),
-            Runtime::Own(runtime) => runtime.handle(),
-        }
-    }
-}
-
-/// A runtime on I/O threads of its own. Sync handlers run on those threads,
-/// so each keeps a Python thread state, with `running_loop` as its running
-/// asyncio loop. One thread needs no scheduler of its own: it is the thread
-/// that drives the runtime.
-fn io_runtime(
-    threads: usize,
-    running_loop: Arc<Py<PyAny>>,
-) -> std::io::Result<tokio::runtime::Runtime> {
-    if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .on_thread_start(move || support::adopt_thread(&running_loop))
-            .on_thread_stop(support::release_thread)
-            .enable_all()
-            .build()
     }
 }

@@ -3,15 +3,13 @@
 //! the event loop, yet runs inside a real Task (`asyncio.current_task()`,
 //! `asyncio.timeout()` and anyio cancel scopes behave as anywhere else).
 
-use std::cell::RefCell;
-
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use crate::driver::LoopDriver;
-use crate::fast_paths::{fast_paths, StepHooks};
+use crate::bridge::driver::{caught, take_caught, LoopDriver};
+use crate::bridge::fast_paths::{fast_paths, StepHooks};
 
 /// `start(coro, name=None) -> Task`, stepping the Task once right away.
 ///
@@ -19,7 +17,7 @@ use crate::fast_paths::{fast_paths, StepHooks};
 /// not: a new Task schedules its first step with `loop.call_soon`, so
 /// `EagerStart` shadows that method on the loop instance while the Task is
 /// made, catches the step, and runs it at once. Where asyncio has neither
-/// (`crate::fast_paths`), or a task factory is set on the loop, the Task is
+/// (`crate::bridge::fast_paths`), or a task factory is set on the loop, the Task is
 /// made as `loop.create_task` makes it and its first step waits its turn.
 #[pyclass(module = "cello._cello", frozen)]
 pub struct EagerStart {
@@ -52,19 +50,6 @@ enum Catch {
     Driver(Py<LoopDriver>),
     /// Any other loop: `catch_step` shadows `call_soon` on the instance.
     Shadow(Py<PyAny>),
-}
-
-/// A scheduled callback: `(callback, args, context)`.
-type Scheduled = (Py<PyAny>, Py<PyTuple>, Option<Py<PyAny>>);
-
-thread_local! {
-    /// The first step `catch_step` took from the Task being made on this thread.
-    static CAUGHT: RefCell<Option<Scheduled>> = const { RefCell::new(None) };
-}
-
-/// Keeps the first step of the Task being made (Python 3.11).
-pub(crate) fn caught(callback: Py<PyAny>, args: Py<PyTuple>, context: Option<Py<PyAny>>) {
-    CAUGHT.with(|caught| *caught.borrow_mut() = Some((callback, args, context)));
 }
 
 /// Stands in for `loop.call_soon` while a Task is made (Python 3.11). A
@@ -195,7 +180,7 @@ impl EagerStart {
         };
         // Taken before any error returns, so a Task that failed after
         // scheduling its step leaves nothing behind for the next one.
-        let caught = CAUGHT.with(|caught| caught.borrow_mut().take());
+        let caught = take_caught();
         let task = task?;
         let Some((step, args, context)) = caught else {
             return Err(PyRuntimeError::new_err(
@@ -210,10 +195,12 @@ impl EagerStart {
             leave.call1((event_loop, outer))?;
         }
         let stepped = match context {
-            Some(context) => {
-                crate::capi::run_tuple_in_context(context.bind(py), step.bind(py), args.bind(py))
-                    .map(drop)
-            }
+            Some(context) => crate::ffi::capi::run_tuple_in_context(
+                context.bind(py),
+                step.bind(py),
+                args.bind(py),
+            )
+            .map(drop),
             None => step.bind(py).call1(args.bind(py)).map(drop),
         };
         if let Some(outer) = &outer {

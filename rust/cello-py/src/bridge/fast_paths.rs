@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 
-use crate::handle::{HandleLayout, HANDLE_SLOTS};
+use crate::ffi::handle::{HandleLayout, HANDLE_SLOTS};
 
 /// What the fast paths found in this interpreter's asyncio.
 pub(crate) struct FastPaths {

@@ -4,42 +4,28 @@
 //! queue per wake-up, so under load one wake-up delivers many requests. The
 //! wake-up is sent only when the loop has said it is about to sleep. With
 //! I/O threads of their own, it is a byte on a socket pair the loop watches;
-//! when the runtime runs inside the loop's waits (`crate::driver`), it ends
+//! when the runtime runs inside the loop's waits (`crate::bridge::driver`), it ends
 //! the current wait.
 
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
-use cello_core::server::Body;
 use pyo3::intern;
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::asgi_host::{self, HostSignal};
-use crate::driver::LoopLink;
+use crate::bridge::driver::{LoopLink, RunQueued};
+pub use crate::bridge::reply::NativeReply;
 use crate::pipeline::{self, Completion, Endpoint, Runner, Stage};
-use crate::request::{BodyState, Request, RequestHead};
-
-/// The answer to a native request, with the request body if the handler
-/// left it unread: the I/O side discards it so the connection stays usable.
-pub struct NativeReply {
-    /// Boxed: the response is handed through several layers on its way to
-    /// hyper, and moving a pointer is cheaper than moving 176 bytes.
-    pub response: Box<http::Response<Body>>,
-    pub unread: Option<hyper::body::Incoming>,
-}
+use crate::types::request::{BodyState, Request, RequestHead};
 
 /// A routed request waiting for its handler.
 pub struct Job {
     pub endpoint: Endpoint,
     pub head: Box<RequestHead>,
     pub body: BodyState,
-    /// Set for requests to a mounted ASGI app.
-    pub host: Option<Arc<HostSignal>>,
     pub head_only: bool,
     pub reply: oneshot::Sender<NativeReply>,
 }
@@ -56,20 +42,9 @@ pub enum Work {
     },
     /// The server has stopped; resolve the `closed` future.
     Finished,
-    /// A request body frame for a hosted ASGI app's `receive()`.
-    HostBody {
-        future: Py<PyAny>,
-        data: bytes::Bytes,
-        more: bool,
-    },
-    /// A hosted ASGI call's client is gone, or its response is over.
-    HostGone(Arc<HostSignal>),
-    /// A chunk a hosted app's `send` waited to queue went in (`sent`), or
-    /// its client left first.
-    HostSent {
-        future: Py<PyAny>,
-        sent: bool,
-    },
+    /// Anything else for the Python thread (a hosted ASGI call's body
+    /// frames and disconnects): boxed, as these are rare next to requests.
+    Call(Box<dyn FnOnce(Python<'_>) + Send>),
     /// Start, as a Task, the coroutine a pipeline on an I/O thread produced
     /// (an async exception handler), and finish that pipeline.
     Settle {
@@ -97,6 +72,12 @@ pub struct Queue {
     items: Mutex<Vec<Work>>,
     sleeping: AtomicBool,
     waker: Wake,
+}
+
+impl Work {
+    pub fn call(f: impl FnOnce(Python<'_>) + Send + 'static) -> Self {
+        Work::Call(Box::new(f))
+    }
 }
 
 impl Queue {
@@ -143,41 +124,17 @@ pub struct Dispatcher {
     pub closed: Py<PyAny>,
 }
 
-/// A running native server, driven from the Python event loop.
-#[pyclass(module = "cello._cello", frozen)]
-pub struct ServerHandle {
-    pub dispatcher: Arc<Dispatcher>,
-    /// The socket the loop watches; `None` when the runtime runs inside the
-    /// loop's waits, which handle the queue themselves.
-    pub wake_reader: Option<UnixStream>,
-    pub stop: Mutex<Option<oneshot::Sender<()>>>,
-    pub thread: Mutex<Option<JoinHandle<()>>>,
-    #[pyo3(get)]
-    pub host: String,
-    #[pyo3(get)]
-    pub port: u16,
-}
-
 /// Starts the handler (or hosted ASGI app) of a routed request.
 pub fn start_job(py: Python<'_>, runner: &Arc<Runner>, job: Job) {
     let Job {
         endpoint,
         head,
         body,
-        host,
         head_only,
         reply,
     } = job;
     if reply.is_closed() {
         return; // the client left while the job was queued
-    }
-    if let (Endpoint::Handler(route), Some(signal)) = (&endpoint, host) {
-        if let Some(mount) = &route.mount {
-            if let Err(e) = asgi_host::start(py, runner, route, mount, head, signal, reply) {
-                e.print(py);
-            }
-            return;
-        }
     }
     match Bound::new(py, Request::new(head, body)) {
         Ok(request) => {
@@ -206,11 +163,7 @@ impl Dispatcher {
                         let _ = future.call_method1(intern!(py, "set_result"), (value,));
                     }
                 }
-                Work::HostBody { future, data, more } => {
-                    asgi_host::deliver_body(py, &future, data, more);
-                }
-                Work::HostGone(signal) => signal.finish(py),
-                Work::HostSent { future, sent } => asgi_host::deliver_sent(py, &future, sent),
+                Work::Call(call) => call(py),
                 Work::Settle {
                     coro,
                     request,
@@ -241,9 +194,11 @@ impl Dispatcher {
             }
         }
     }
+}
 
+impl RunQueued for Dispatcher {
     /// Handles everything queued, until the queue stays empty.
-    pub fn run_queued(&self, py: Python<'_>) {
+    fn run_queued(&self, py: Python<'_>) {
         let queue = &self.queue;
         loop {
             let batch = queue.take();
@@ -258,41 +213,6 @@ impl Dispatcher {
                 continue;
             }
             self.process(py, batch);
-        }
-    }
-}
-
-#[pymethods]
-impl ServerHandle {
-    /// The descriptor the event loop watches (`loop.add_reader`), or None
-    /// when the server runs inside the loop's waits.
-    fn fileno(&self) -> Option<i32> {
-        self.wake_reader.as_ref().map(|r| r.as_raw_fd())
-    }
-
-    /// Handles everything queued; called by the event loop on wake-up.
-    fn drain(&self, py: Python<'_>) {
-        if let Some(reader) = &self.wake_reader {
-            let mut sink = [0u8; 256];
-            while matches!((&*reader).read(&mut sink), Ok(n) if n > 0) {}
-        }
-        self.dispatcher.run_queued(py);
-    }
-
-    /// Stops accepting connections; in-flight requests finish, then `closed` resolves.
-    fn shutdown(&self) {
-        if let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = stop.send(());
-        }
-    }
-
-    /// Waits for the server thread to end (after `closed` resolved).
-    fn join(&self, py: Python<'_>) {
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(thread) = thread {
-            py.detach(|| {
-                let _ = thread.join();
-            });
         }
     }
 }

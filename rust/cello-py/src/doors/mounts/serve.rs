@@ -7,110 +7,28 @@
 //! streams the response into hyper through a bounded channel, so a slow
 //! client makes `send` wait instead of buffering without bound.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use cello_core::http::problem::Problem;
-use cello_core::server::{Body, Chunk, StreamAborted};
+use cello_core::server::{Body, Chunk};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::app::{Mount, Route};
-use crate::convert::{bytes_response, problem_parts};
-use crate::dispatch::{NativeReply, Work};
-use crate::pipeline::{Drive, Ending, Runner};
-use crate::request::RequestHead;
-use crate::support::{error, support, Ready};
+use crate::ffi::support::{error, support, Ready};
+use crate::pipeline::app::{Mount, Route};
+use crate::pipeline::queue::{NativeReply, Work};
+use crate::pipeline::{CoroutineEnded, Drive, Ending, Runner};
+use crate::types::convert::{bytes_response, problem_parts};
+use crate::types::request::RequestHead;
 
-/// Shared between the I/O side and the call: the body still to read, and
-/// whether the client is gone.
-pub struct HostSignal {
-    incoming: Mutex<Option<Incoming>>,
-    /// The last body frame has been read (or the body was discarded).
-    body_done: AtomicBool,
-    /// A `receive()` is waiting for a body frame.
-    reading: AtomicBool,
-    gone: AtomicBool,
-    /// Futures of `receive()` calls waiting for `http.disconnect`.
-    waiters: Mutex<Vec<Py<PyAny>>>,
-}
-
-impl HostSignal {
-    pub fn new(incoming: Option<Incoming>) -> Arc<Self> {
-        Arc::new(HostSignal {
-            body_done: AtomicBool::new(false),
-            incoming: Mutex::new(incoming),
-            reading: AtomicBool::new(false),
-            gone: AtomicBool::new(false),
-            waiters: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// On the Python thread: the client left (or the response is over).
-    pub fn finish(&self, py: Python<'_>) {
-        self.gone.store(true, Ordering::Release);
-        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
-        for future in waiters {
-            let _ = resolve(py, future.bind(py), disconnect_message(py));
-        }
-    }
-}
-
-/// Pushes `HostGone` unless disarmed: dropped with the service future when
-/// the client leaves before the response head is sent.
-pub struct GoneOnDrop {
-    pub signal: Arc<HostSignal>,
-    pub queue: Arc<crate::dispatch::Queue>,
-    pub armed: bool,
-}
-
-impl Drop for GoneOnDrop {
-    fn drop(&mut self) {
-        if self.armed {
-            self.queue.push(Work::HostGone(self.signal.clone()));
-        }
-    }
-}
-
-fn disconnect_message(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let message = PyDict::new(py);
-    message.set_item("type", "http.disconnect")?;
-    Ok(message.into_any())
-}
-
-fn body_message<'py>(py: Python<'py>, data: &[u8], more: bool) -> PyResult<Bound<'py, PyAny>> {
-    let message = PyDict::new(py);
-    message.set_item("type", "http.request")?;
-    message.set_item("body", PyBytes::new(py, data))?;
-    message.set_item("more_body", more)?;
-    Ok(message.into_any())
-}
-
-fn resolve(
-    py: Python<'_>,
-    future: &Bound<'_, PyAny>,
-    value: PyResult<Bound<'_, PyAny>>,
-) -> PyResult<()> {
-    if future.call_method0(intern!(py, "done"))?.is_truthy()? {
-        return Ok(());
-    }
-    match value {
-        Ok(v) => future.call_method1(intern!(py, "set_result"), (v,))?,
-        Err(e) => future.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
-    };
-    Ok(())
-}
-
-/// On the Python thread: a body frame read by the I/O side arrived.
-pub fn deliver_body(py: Python<'_>, future: &Py<PyAny>, data: Bytes, more: bool) {
-    let _ = resolve(py, future.bind(py), body_message(py, &data, more));
-}
+use super::io::{body_message, deliver_body, deliver_sent, disconnect_message};
+pub(crate) use super::io::{GoneOnDrop, HostSignal};
 
 enum Stage {
     /// Waiting for `http.response.start`.
@@ -217,10 +135,10 @@ impl HostCall {
         headers: http::HeaderMap,
         whole: Option<Bytes>,
     ) -> PyResult<Option<mpsc::Sender<Chunk>>> {
-        let parts = crate::response::ResponseParts {
+        let parts = crate::types::response::ResponseParts {
             status,
             headers,
-            payload: crate::response::Payload::Bytes(Bytes::new()),
+            payload: crate::types::response::Payload::Bytes(Bytes::new()),
         };
         let (body, tx) = match whole {
             Some(bytes) => (Body::full(bytes), None),
@@ -230,11 +148,12 @@ impl HostCall {
                 // left), tell receive().
                 let queue = self.io()?.queue.clone();
                 let signal = self.signal.clone();
-                let body = Body::channel(rx).on_drop(move || queue.push(Work::HostGone(signal)));
+                let body = Body::channel(rx)
+                    .on_drop(move || queue.push(Work::call(move |py| signal.finish(py))));
                 (body, Some(tx))
             }
         };
-        let response = Box::new(crate::convert::to_http(parts, body));
+        let response = Box::new(crate::types::convert::to_http(parts, body));
         // A body the app never started reading is discarded by the I/O side,
         // so the connection can serve the next request.
         let unread = if state.touched_body || self.signal.body_done.load(Ordering::Acquire) {
@@ -301,7 +220,7 @@ impl HostCall {
                 // response is incomplete, so the connection is dropped rather
                 // than the body ended as if it were whole.
                 if let Ok(io) = self.io() {
-                    abort_stream(&io.runtime, tx);
+                    crate::pipeline::streaming::abort_stream(&io.runtime, tx);
                 }
             }
             Stage::Sent | Stage::Done => {}
@@ -351,12 +270,11 @@ impl HostCall {
                             // The client left mid-body.
                             signal.body_done.store(true, Ordering::Release);
                             signal.reading.store(false, Ordering::Release);
-                            queue.push(Work::HostGone(signal.clone()));
-                            queue.push(Work::HostBody {
-                                future: resolve_with,
-                                data: Bytes::new(),
-                                more: false,
-                            });
+                            let gone = signal.clone();
+                            queue.push(Work::call(move |py| {
+                                gone.finish(py);
+                                deliver_body(py, &resolve_with, Bytes::new(), false);
+                            }));
                             return;
                         }
                         None => break (Bytes::new(), false),
@@ -368,11 +286,9 @@ impl HostCall {
                     signal.body_done.store(true, Ordering::Release);
                 }
                 signal.reading.store(false, Ordering::Release);
-                queue.push(Work::HostBody {
-                    future: resolve_with,
-                    data,
-                    more,
-                });
+                queue.push(Work::call(move |py| {
+                    deliver_body(py, &resolve_with, data, more);
+                }));
             });
             return Ok(future);
         }
@@ -552,10 +468,7 @@ impl HostCall {
         let queue = io.queue.clone();
         io.runtime.spawn(async move {
             let sent = sender.send(chunk).await.is_ok();
-            queue.push(Work::HostSent {
-                future: resolve_with,
-                sent,
-            });
+            queue.push(Work::call(move |py| deliver_sent(py, &resolve_with, sent)));
         });
         Ok(future)
     }
@@ -578,7 +491,7 @@ impl HostCall {
             Stage::Idle | Stage::Sent | Stage::Done => None,
         };
         if let (Some(tx), Ok(io)) = (tx, self.io()) {
-            abort_stream(&io.runtime, tx);
+            crate::pipeline::streaming::abort_stream(&io.runtime, tx);
         }
         drop(state);
         self.signal.finish(py);
@@ -618,25 +531,13 @@ fn response_headers(py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<htt
                 }
             }
         };
-        let (name, value) =
-            crate::headers::checked_header_bytes(&header_bytes(&name)?, &header_bytes(&value)?)?;
+        let (name, value) = crate::conversion::headers::checked_header_bytes(
+            &header_bytes(&name)?,
+            &header_bytes(&value)?,
+        )?;
         headers.append(name, value);
     }
     Ok(headers)
-}
-
-/// On the Python thread: a chunk `send` had to wait for went into the
-/// channel, or the client left first.
-pub fn deliver_sent(py: Python<'_>, future: &Py<PyAny>, sent: bool) {
-    let value = if sent {
-        Ok(py.None().into_bound(py))
-    } else {
-        Err(match support(py) {
-            Ok(s) => error(py, &s.client_disconnected, "client disconnected"),
-            Err(e) => e,
-        })
-    };
-    let _ = resolve(py, future.bind(py), value);
 }
 
 /// The bytes of an ASGI header name or value (bytes, or anything that
@@ -645,16 +546,6 @@ fn header_bytes<'a>(item: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a,
     match item.cast::<PyBytes>() {
         Ok(bytes) => Ok(std::borrow::Cow::Borrowed(bytes.as_bytes())),
         Err(_) => Ok(std::borrow::Cow::Owned(item.extract::<Vec<u8>>()?)),
-    }
-}
-
-/// Ends a streamed body as failed, waiting for room if the channel is full
-/// (a plain `try_send` could lose the error and let the body end cleanly).
-pub fn abort_stream(runtime: &tokio::runtime::Handle, tx: mpsc::Sender<Chunk>) {
-    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Err(StreamAborted)) {
-        runtime.spawn(async move {
-            let _ = tx.send(Err(StreamAborted)).await;
-        });
     }
 }
 
@@ -719,7 +610,8 @@ pub fn start(
             return Ok(());
         }
     };
-    let drive = Bound::new(py, Drive::new(coro, Ending::Hosted(call.clone().unbind())))?;
+    let ending = Ending::Notify(Box::new(AppEnded(call.clone().unbind())));
+    let drive = Bound::new(py, Drive::new(coro, ending))?;
     if let Err(e) = runner
         .start_task
         .start(py, drive.as_any(), Some(route.task_name.bind(py)))
@@ -729,6 +621,15 @@ pub fn start(
         }
     }
     Ok(())
+}
+
+/// Tells a hosted call that its app returned or raised.
+struct AppEnded(Py<HostCall>);
+
+impl CoroutineEnded for AppEnded {
+    fn ended(&self, py: Python<'_>, failure: Option<PyErr>) {
+        self.0.get().app_finished(py, failure);
+    }
 }
 
 #[cfg(test)]

@@ -25,9 +25,9 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, Notify};
 
-use crate::dispatch::{Dispatcher, NativeReply};
-use crate::fast_paths::fast_paths;
-use crate::handle::{Field, HandleLayout};
+use crate::bridge::fast_paths::fast_paths;
+use crate::bridge::reply::NativeReply;
+use crate::ffi::handle::{Field, HandleLayout};
 
 /// What the server's I/O side shares with the loop it runs inside.
 pub struct LoopLink {
@@ -154,7 +154,7 @@ pub struct LoopDriver {
     /// The loop's selector reported events last time: look again before blocking.
     more: AtomicBool,
     event_loop: Mutex<Option<Py<PyAny>>>,
-    servers: Mutex<Vec<Weak<Dispatcher>>>,
+    servers: Mutex<Vec<Weak<dyn RunQueued>>>,
     /// Set by `bind` when `call_soon` makes the loop's Handles itself.
     scheduling: Mutex<Option<Arc<Scheduling>>>,
     /// The next `call_soon` is a new Task's first step, for `EagerStart`.
@@ -238,7 +238,7 @@ impl LoopDriver {
     }
 
     /// Has work a server queued for the loop handled after each wait.
-    pub fn add_server(&self, server: &Arc<Dispatcher>) {
+    pub fn add_server(&self, server: &Arc<dyn RunQueued>) {
         let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
         servers.retain(|s| s.strong_count() > 0);
         servers.push(Arc::downgrade(server));
@@ -268,7 +268,7 @@ impl LoopDriver {
     }
 
     fn run_queued(&self, py: Python<'_>) {
-        let servers: Vec<Arc<Dispatcher>> = self
+        let servers: Vec<Arc<dyn RunQueued>> = self
             .servers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -282,7 +282,7 @@ impl LoopDriver {
 }
 
 /// Whether `run_once` can stand in for the loop's `_run_once`: asyncio's is
-/// one `run_once` follows (`crate::fast_paths`), and the loop's class keeps
+/// one `run_once` follows (`crate::bridge::fast_paths`), and the loop's class keeps
 /// asyncio's own `_run_once` and `_process_events`.
 fn iteration_of(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = event_loop.py();
@@ -365,7 +365,7 @@ fn run_handle(
     };
     let context = layout.get(handle, Field::Context)?;
     let callback = layout.get(handle, Field::Callback)?;
-    match crate::capi::run_tuple_in_context(&context, &callback, args) {
+    match crate::ffi::capi::run_tuple_in_context(&context, &callback, args) {
         Ok(_) => Ok(()),
         Err(e)
             if e.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
@@ -615,7 +615,7 @@ impl LoopDriver {
             return Err(PyRuntimeError::new_err("Event loop is closed"));
         };
         if self.catch_next.swap(false, Ordering::Relaxed) {
-            crate::eager::caught(callback.unbind(), args.unbind(), context.map(Bound::unbind));
+            caught(callback.unbind(), args.unbind(), context.map(Bound::unbind));
             return Ok(py.None().into_bound(py));
         }
         let event_loop = scheduling.event_loop.bind(py);
@@ -631,7 +631,7 @@ impl LoopDriver {
         }
         let context = match context {
             Some(context) if !context.is_none() => context,
-            _ => crate::capi::copy_context(py)?,
+            _ => crate::ffi::capi::copy_context(py)?,
         };
         // What Handle.__init__ does with debug off, without its Python frame.
         let handle = scheduling.layout.new_handle(
@@ -807,4 +807,28 @@ impl LoopDriver {
         }
         Ok(())
     }
+}
+
+/// A server's queue of work for the loop, handled after each wait.
+pub trait RunQueued: Send + Sync {
+    fn run_queued(&self, py: Python<'_>);
+}
+
+/// A scheduled callback: `(callback, args, context)`.
+pub(crate) type Scheduled = (Py<PyAny>, Py<PyTuple>, Option<Py<PyAny>>);
+
+thread_local! {
+    /// The first step of the Task being made on this thread, handed over by
+    /// the driver's `call_soon` or `EagerStart`'s stand-in (Python 3.11).
+    static CAUGHT: std::cell::RefCell<Option<Scheduled>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps the first step of the Task being made (Python 3.11).
+pub(crate) fn caught(callback: Py<PyAny>, args: Py<PyTuple>, context: Option<Py<PyAny>>) {
+    CAUGHT.with(|caught| *caught.borrow_mut() = Some((callback, args, context)));
+}
+
+/// The step `caught` kept, if any.
+pub(crate) fn take_caught() -> Option<Scheduled> {
+    CAUGHT.with(|caught| caught.borrow_mut().take())
 }

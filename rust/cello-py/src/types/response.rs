@@ -9,9 +9,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::cookies::{cookie_expires, cookie_max_age, set_cookie_value, CookieAttributes};
-use crate::headers::{append_pairs, checked_header, extract_headers};
-use crate::json_writer::to_json;
+use crate::conversion::headers::{append_pairs, checked_header, extract_headers};
+use crate::conversion::json_writer::to_json;
+use crate::types::cookies::{cookie_expires, cookie_max_age, set_cookie_value, CookieAttributes};
 
 /// What the body is made of.
 pub enum Payload {

@@ -1,0 +1,92 @@
+//! Door 1's request bodies: reading them before a handler runs, and
+//! discarding what nobody read so the connection can be reused.
+
+use std::time::Duration;
+
+use cello_core::server::Body;
+use hyper::body::{Body as _, Incoming};
+
+use crate::types::request::{read_limited, BodyError, BodyState};
+
+/// Methods whose bodies are left on the socket until the handler asks.
+pub(crate) fn body_is_lazy(method: &http::Method) -> bool {
+    matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::DELETE
+    )
+}
+
+/// Reads an eagerly-read body within the body timeout.
+pub(crate) async fn read_body(
+    incoming: Incoming,
+    limit: usize,
+    timeout: Option<Duration>,
+) -> Result<bytes::Bytes, BodyError> {
+    match timeout {
+        Some(d) => tokio::time::timeout(d, read_limited(incoming, limit))
+            .await
+            .unwrap_or(Err(BodyError::TimedOut)),
+        None => read_limited(incoming, limit).await,
+    }
+}
+
+/// Reads a body before its handler runs. For methods whose bodies are read
+/// only on demand (`lazy`), a failed read is kept, to be raised only if the
+/// handler asks for the body; for the others it is the answer.
+pub(crate) async fn read_first(
+    incoming: Incoming,
+    lazy: bool,
+    limit: usize,
+    timeout: Option<Duration>,
+) -> Result<BodyState, BodyError> {
+    match read_body(incoming, limit, timeout).await {
+        Ok(bytes) => Ok(BodyState::Ready(bytes)),
+        Err(e) if lazy => Ok(BodyState::Failed(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Marks a response as the connection's last (a request body is left on it).
+pub(crate) fn close_after(response: &mut http::Response<Body>) {
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+}
+
+/// The last step of a refusal answered through Python: what is left of the
+/// request body is discarded, or the connection closed when it is too large.
+pub(crate) async fn finish_unread(
+    incoming: Incoming,
+    too_long: bool,
+    limit: usize,
+    timeout: Option<Duration>,
+    mut response: http::Response<Body>,
+) -> http::Response<Body> {
+    if incoming.is_end_stream() {
+        return response;
+    }
+    if too_long {
+        close_after(&mut response);
+        return response;
+    }
+    discard_then(incoming, limit, timeout, response).await
+}
+
+/// Reads and drops a body nobody read, then returns `response`; a body that
+/// is too large or too slow is left, and the connection closed after the
+/// response, as it cannot be reused with a body still on it.
+pub(crate) async fn discard_then(
+    incoming: Incoming,
+    limit: usize,
+    timeout: Option<Duration>,
+    mut response: http::Response<Body>,
+) -> http::Response<Body> {
+    if read_body(incoming, limit, timeout).await.is_err() {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}

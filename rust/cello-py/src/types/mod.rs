@@ -1,0 +1,8 @@
+//! The types handlers see (`Request`, `Response`, the header and query
+//! mappings, cookies) and what a handler's return value means.
+
+pub(crate) mod convert;
+pub(crate) mod cookies;
+pub(crate) mod multidict;
+pub(crate) mod request;
+pub(crate) mod response;
