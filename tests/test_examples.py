@@ -43,3 +43,30 @@ def test_production_example_runs_two_workers():
             process.send_signal(signal.SIGTERM)
             process.wait(30)
     assert process.returncode == 0
+
+
+def test_middleware_example():
+    from cello.testing import TestClient
+    from examples.middleware import app
+
+    with (
+        LiveServer("examples.middleware:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            index = client.get("/", headers={"x-request-id": "abc"})
+            assert index.json() == {"hello": "world", "request_id": "abc"}
+            assert index.headers["x-request-id"] == "abc"
+            assert index.headers["server-timing"].startswith("app;dur=")
+            denied = client.get("/admin/stats")
+            assert denied.status_code == 401
+            assert denied.headers["www-authenticate"] == "Bearer"
+            allowed = client.get("/admin/stats", headers={"authorization": "Bearer s3cret"})
+            assert allowed.json() == {"requests": "many"}
+            missing = client.get("/nowhere")
+            assert missing.status_code == 404
+            body = missing.json()
+            assert body["path"] == "/nowhere"
+            assert body["request_id"] == missing.headers["x-request-id"]
+            assert "server-timing" in missing.headers

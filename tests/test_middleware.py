@@ -222,3 +222,16 @@ def test_cancelling_the_asgi_call_cancels_the_handler():
 
     asyncio.run(scenario())
     assert seen == ["cancelled"]
+
+
+def test_middleware_added_after_a_first_asgi_call_applies_to_the_next():
+    app = App()
+
+    @app.get("/")
+    def index(request):
+        return {}
+
+    with TestClient(app) as client:
+        assert "x-request-id" not in client.get("/").headers
+        app.enable_request_id()
+        assert "x-request-id" in client.get("/").headers

@@ -11,8 +11,6 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
-from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from typing import Any, TypeVar
 
 from cello.exceptions import ClientDisconnected
@@ -206,6 +204,11 @@ def cookie_expires(value: object) -> str:
     reads them), or a string that already is one in the IMF-fixdate form.
     Anything else is a ``ValueError``: the value goes into a header, where
     a ``;`` would add cookie attributes."""
+    # Imported here: email.utils brings in a dozen modules (random, urllib,
+    # ipaddress...) that every worker would otherwise hold for cookies alone.
+    from datetime import UTC, datetime
+    from email.utils import format_datetime, formatdate
+
     try:
         if isinstance(value, datetime):
             if value.tzinfo is None:
@@ -231,6 +234,9 @@ def cookie_expires(value: object) -> str:
 
 def _is_http_date(text: str) -> bool:
     """True for an IMF-fixdate with the right weekday: what Cello would write."""
+    from datetime import UTC
+    from email.utils import format_datetime, parsedate_to_datetime
+
     try:
         parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError):

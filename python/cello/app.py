@@ -116,6 +116,9 @@ class App(RouteDecorators, MiddlewareDecorators):
     # -- middleware --------------------------------------------------------
 
     def _add_middleware(self, entry: Entry) -> None:
+        # Doors take the middleware they start with; the ASGI door's next
+        # call opens a new one that sees this middleware too.
+        self._asgi.forget_doors()
         if entry.native is not None:
             kind, options = entry.native._layer()
             self._core.add_layer(kind, entry.prefix, options)

@@ -35,6 +35,10 @@ class AsgiAdapter:
             weakref.WeakKeyDictionary()
         )
 
+    def forget_doors(self) -> None:
+        """Drops the doors opened so far, so the next call sees new middleware."""
+        self._doors.clear()
+
     def _door(self) -> _cello.AsgiDoor:
         loop = asyncio.get_running_loop()
         door = self._doors.get(loop)
