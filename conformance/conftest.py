@@ -6,20 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from conformance.doors import DOORS, Door
+from conformance.doors import Door, started_doors
 
 APP = "conformance.http.app:app"
 
 
 @pytest.fixture(scope="session")
 def doors() -> Iterator[dict[str, Door]]:
-    started: dict[str, Door] = {}
-    try:
-        for door_type in DOORS:
-            door = door_type(APP)
-            door.start()
-            started[door.name] = door
+    with started_doors(APP) as started:
         yield started
-    finally:
-        for door in started.values():
-            door.stop()

@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,3 +213,18 @@ def comparable(observed: Observed, door: str) -> Observed:
         return observed
     headers = tuple(h for h in observed.headers if h[0] not in HOP_BY_HOP)
     return Observed(observed.status, headers, observed.body)
+
+
+@contextmanager
+def started_doors(app_target: str) -> Iterator[dict[str, Door]]:
+    """Every door of ``DOORS`` serving ``app_target``, stopped on exit."""
+    started: dict[str, Door] = {}
+    try:
+        for door_type in DOORS:
+            door = door_type(app_target)
+            door.start()
+            started[door.name] = door
+        yield started
+    finally:
+        for door in started.values():
+            door.stop()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conformance.doors import DOORS, Door, _LiveDoor, comparable
+from conformance.doors import Door, _LiveDoor, comparable, started_doors
 
 APP = "conformance.middleware.app:app"
 ID = [("x-request-id", "conformance-1")]
@@ -20,16 +20,8 @@ ID = [("x-request-id", "conformance-1")]
 
 @pytest.fixture(scope="module")
 def doors() -> Iterator[dict[str, Door]]:
-    started: dict[str, Door] = {}
-    try:
-        for door_type in DOORS:
-            door = door_type(APP)
-            door.start()
-            started[door.name] = door
+    with started_doors(APP) as started:
         yield started
-    finally:
-        for door in started.values():
-            door.stop()
 
 
 CASES = [

@@ -117,6 +117,13 @@ impl NativeIo {
 }
 
 impl Runner {
+    /// Whether a refusal with `status` must go through Python: an exception
+    /// handler claims it, or Python middleware must see it.
+    pub fn refusal_needs_python(&self, status: u16) -> bool {
+        self.app
+            .refusal_needs_python(status, self.python_middleware.is_some())
+    }
+
     /// The queue to the event-loop thread when called from any other thread.
     fn off_loop(&self) -> Option<&Queue> {
         let io = self.native.as_ref()?;

@@ -45,6 +45,17 @@ pub const JSON_TYPE: http::HeaderValue = http::HeaderValue::from_static(JSON);
 pub const OCTET_STREAM_TYPE: http::HeaderValue =
     http::HeaderValue::from_static("application/octet-stream");
 
+/// A middleware layer's own answer (a preflight, a refusal).
+impl From<cello_core::middleware::Answer> for ResponseParts {
+    fn from(answer: cello_core::middleware::Answer) -> Self {
+        ResponseParts {
+            status: answer.status,
+            headers: answer.headers,
+            payload: Payload::Bytes(answer.body),
+        }
+    }
+}
+
 impl ResponseParts {
     pub fn bytes(status: u16, content_type: http::HeaderValue, body: impl Into<Bytes>) -> Self {
         // Room for the content-length that `finalize` adds.

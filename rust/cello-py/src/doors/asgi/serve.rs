@@ -21,7 +21,7 @@ use crate::pipeline::app::Cello;
 use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
 use crate::pipeline::{self, Completion, Endpoint, Runner};
 use crate::types::request::{refuse_head, BodyState, Request, RequestHead};
-use crate::types::response::{Payload, ResponseParts};
+use crate::types::response::ResponseParts;
 
 /// The pipeline bound to one event loop, for ASGI calls made on it.
 #[pyclass(module = "cello._cello", frozen)]
@@ -59,11 +59,7 @@ impl AsgiDoor {
         let mut plan = refuse_head(head.version, &head.headers, &head.path).map(Plan::Answer);
         if layered && plan.is_none() {
             if let Some(answer) = self.chain.request(&mut head, &mut context) {
-                plan = Some(Plan::Answer(ResponseParts {
-                    status: answer.status,
-                    headers: answer.headers,
-                    payload: Payload::Bytes(answer.body),
-                }));
+                plan = Some(Plan::Answer(answer.into()));
             }
             head.context = context.values().to_vec();
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cello_core::http::problem::Problem;
 use cello_core::http::query::decode_path;
-use cello_core::middleware::{Answer as LayerAnswer, Chain, Context as LayerContext};
+use cello_core::middleware::{Chain, Context as LayerContext};
 use cello_core::server::access_log::{AccessLog, Entry};
 use cello_core::server::clock;
 use cello_core::server::{Body, ConnInfo, Service};
@@ -31,7 +31,7 @@ use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
 use crate::pipeline::{self, Answer, Completion, Endpoint, Runner};
 use crate::types::convert::{bytes_response, problem_response};
 use crate::types::request::{refuse_head, BodyError, BodyState, RequestHead};
-use crate::types::response::{Payload, ResponseParts};
+use crate::types::response::ResponseParts;
 
 /// The service's answer: most sync handlers have it at once, and a ready
 /// response then goes to hyper without a boxed future around it.
@@ -183,7 +183,7 @@ impl NativeService {
         });
         if let Some(context) = layers {
             if let Some(answer) = self.chain.request(&mut head, context) {
-                return self.answer_now(layer_parts(answer), incoming, head_only, too_long);
+                return self.answer_now(answer.into(), incoming, head_only, too_long);
             }
             head.context = context.values().to_vec();
         }
@@ -563,10 +563,7 @@ pub(crate) struct Handoff {
 
 impl Handoff {
     fn needs_python(&self, refusal: &Refusal) -> bool {
-        let has_middleware = self.runner.python_middleware.is_some();
-        self.runner
-            .app
-            .refusal_needs_python(refusal.status, has_middleware)
+        self.runner.refusal_needs_python(refusal.status)
     }
 
     /// Runs `endpoint` with an empty body on the event-loop thread.
@@ -610,15 +607,6 @@ impl Handoff {
             return self.through_python(endpoint, head, head_only).await;
         }
         bytes_response(refusal.parts(&head.path), head_only)
-    }
-}
-
-/// A layer's own answer as response parts.
-pub(crate) fn layer_parts(answer: LayerAnswer) -> ResponseParts {
-    ResponseParts {
-        status: answer.status,
-        headers: answer.headers,
-        payload: Payload::Bytes(answer.body),
     }
 }
 
