@@ -60,7 +60,7 @@ test-abi3-%: abi3-wheel
 	target/venv$*/bin/python -m pip install --quiet --upgrade "pip>=25.1"; \
 	target/venv$*/bin/python -m pip install --quiet target/wheels/*.whl; \
 	target/venv$*/bin/python -m pip install --quiet --group test; \
-	mkdir -p target/abi3-tests-$* && cp -r tests examples conformance benchmarks pyproject.toml target/abi3-tests-$*/; \
+	mkdir -p target/abi3-tests-$* && cp -r tests examples conformance benchmarks tools pyproject.toml target/abi3-tests-$*/; \
 	cd target/abi3-tests-$* && ../venv$*/bin/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP) ## rustfmt, clippy (-D warnings), ruff, stubtest and the import-cycle check
