@@ -26,6 +26,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, Notify};
 
 use crate::bridge::fast_paths::fast_paths;
+use crate::bridge::first_step::caught;
 use crate::bridge::reply::NativeReply;
 use crate::ffi::handle::{Field, HandleLayout};
 
@@ -812,23 +813,4 @@ impl LoopDriver {
 /// A server's queue of work for the loop, handled after each wait.
 pub trait RunQueued: Send + Sync {
     fn run_queued(&self, py: Python<'_>);
-}
-
-/// A scheduled callback: `(callback, args, context)`.
-pub(crate) type Scheduled = (Py<PyAny>, Py<PyTuple>, Option<Py<PyAny>>);
-
-thread_local! {
-    /// The first step of the Task being made on this thread, handed over by
-    /// the driver's `call_soon` or `EagerStart`'s stand-in (Python 3.11).
-    static CAUGHT: std::cell::RefCell<Option<Scheduled>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Keeps the first step of the Task being made (Python 3.11).
-pub(crate) fn caught(callback: Py<PyAny>, args: Py<PyTuple>, context: Option<Py<PyAny>>) {
-    CAUGHT.with(|caught| *caught.borrow_mut() = Some((callback, args, context)));
-}
-
-/// The step `caught` kept, if any.
-pub(crate) fn take_caught() -> Option<Scheduled> {
-    CAUGHT.with(|caught| caught.borrow_mut().take())
 }

@@ -8,8 +8,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use crate::bridge::driver::{caught, take_caught, LoopDriver};
+use crate::bridge::driver::LoopDriver;
 use crate::bridge::fast_paths::{fast_paths, StepHooks};
+use crate::bridge::first_step::{caught, take_caught};
 
 /// `start(coro, name=None) -> Task`, stepping the Task once right away.
 ///

@@ -5,4 +5,5 @@
 pub(crate) mod driver;
 pub(crate) mod eager;
 pub(crate) mod fast_paths;
+pub(crate) mod first_step;
 pub(crate) mod reply;

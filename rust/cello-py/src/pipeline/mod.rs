@@ -29,8 +29,9 @@ use crate::pipeline::app::{AppCore, Route};
 use crate::pipeline::queue::{NativeReply, Queue, Work};
 use crate::pipeline::routing::Refusal;
 use crate::pipeline::streaming::StreamSink;
+use crate::types::body::BodyState;
 use crate::types::convert::{finalize, finalize_for_hyper, to_http, to_parts};
-use crate::types::request::{BodyState, Request, RequestHead};
+use crate::types::request::{Request, RequestHead};
 use crate::types::response::{Payload, Response, ResponseParts};
 
 pub use drive::{CoroutineEnded, Drive, Ending, Pending};

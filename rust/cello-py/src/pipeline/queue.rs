@@ -19,7 +19,8 @@ use tokio::sync::oneshot;
 use crate::bridge::driver::{LoopLink, RunQueued};
 pub use crate::bridge::reply::NativeReply;
 use crate::pipeline::{self, Completion, Endpoint, Runner, Stage};
-use crate::types::request::{BodyState, Request, RequestHead};
+use crate::types::body::BodyState;
+use crate::types::request::{Request, RequestHead};
 
 /// A routed request waiting for its handler.
 pub struct Job {

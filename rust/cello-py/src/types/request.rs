@@ -11,7 +11,6 @@ use cello_core::http::query::{
     decode_path, form_refusal, parse_bool, parse_float, parse_int, parse_urlencoded,
 };
 use cello_core::http::request::check_head;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
@@ -21,6 +20,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::conversion::json_reader::{self, JsonErrorOrPy};
 use crate::ffi::support::{error, support, Ready};
+use crate::types::body::{body_error, read_limited, BodyError, BodyState};
 use crate::types::convert::problem_parts;
 use crate::types::multidict::{Headers, QueryParams};
 use crate::types::response::ResponseParts;
@@ -42,69 +42,6 @@ pub fn refuse_head(
         http::HeaderValue::from_static("close"),
     );
     Some(parts)
-}
-
-/// The body: read already, still on the socket, or consumed by a failure.
-pub enum BodyState {
-    Ready(Bytes),
-    /// Read ahead for a handler on an I/O thread, and that read failed: the
-    /// error is raised only if the handler asks for the body.
-    Failed(BodyError),
-    Pending {
-        incoming: Incoming,
-        runtime: tokio::runtime::Handle,
-        limit: usize,
-        timeout: Option<std::time::Duration>,
-    },
-    Gone,
-}
-
-/// Why reading a body failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyError {
-    TooLarge(usize),
-    Disconnected,
-    TimedOut,
-}
-
-/// Reads `incoming` to the end, failing as soon as it passes `limit`.
-pub async fn read_limited(mut incoming: Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    let mut buf = bytes::BytesMut::new();
-    while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|_| BodyError::Disconnected)?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(BodyError::TooLarge(limit));
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(buf.freeze())
-}
-
-/// The exception a handler sees when it asks for a body that could not be read.
-fn body_error(py: Python<'_>, e: BodyError) -> PyErr {
-    let support = match support(py) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    match e {
-        BodyError::TooLarge(limit) => error(
-            py,
-            &support.payload_too_large,
-            &format!("request body exceeds the limit of {limit} bytes"),
-        ),
-        BodyError::Disconnected => error(
-            py,
-            &support.client_disconnected,
-            "client disconnected while sending the body",
-        ),
-        BodyError::TimedOut => error(
-            py,
-            &support.request_timeout,
-            "the request body was not received in time",
-        ),
-    }
 }
 
 /// Not `frozen`: a sync handler's `Request` that nobody kept is emptied and

@@ -20,7 +20,8 @@ use crate::bridge::eager::TaskStarter;
 use crate::pipeline::app::Cello;
 use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
 use crate::pipeline::{self, Completion, Endpoint, Runner};
-use crate::types::request::{refuse_head, BodyState, Request, RequestHead};
+use crate::types::body::BodyState;
+use crate::types::request::{refuse_head, Request, RequestHead};
 use crate::types::response::ResponseParts;
 
 /// The pipeline bound to one event loop, for ASGI calls made on it.

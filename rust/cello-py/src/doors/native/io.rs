@@ -6,7 +6,7 @@ use std::time::Duration;
 use cello_core::server::Body;
 use hyper::body::{Body as _, Incoming};
 
-use crate::types::request::{read_limited, BodyError, BodyState};
+use crate::types::body::{read_limited, BodyError, BodyState};
 
 /// Methods whose bodies are left on the socket until the handler asks.
 pub(crate) fn body_is_lazy(method: &http::Method) -> bool {

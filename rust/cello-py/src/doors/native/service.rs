@@ -29,8 +29,9 @@ use crate::pipeline::app::{AppCore, Route};
 use crate::pipeline::queue::{self as queue, Job, NativeReply, Queue, Work};
 use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
 use crate::pipeline::{self, Answer, Completion, Endpoint, Runner};
+use crate::types::body::{BodyError, BodyState};
 use crate::types::convert::{bytes_response, problem_response};
-use crate::types::request::{refuse_head, BodyError, BodyState, RequestHead};
+use crate::types::request::{refuse_head, RequestHead};
 use crate::types::response::ResponseParts;
 
 /// The service's answer: most sync handlers have it at once, and a ready
