@@ -105,12 +105,12 @@ async def pump(source: Any, sink: Any) -> None:
             while (chunk := await _next_in_thread(iterator)) is not _END:
                 await _send(sink, chunk)
     except ClientDisconnected:
-        await _close_source(source)
+        await close_source(source)
     except asyncio.CancelledError:
         left = gone is not None and gone.done()
         if not left:
             sink.abort()  # cancelled by someone else: the client is still there
-        await _close_source(source)
+        await close_source(source)
         if not left:
             raise
         # The cancel was the pump's own doing: the task it ran in (door 2
@@ -171,7 +171,7 @@ async def _send(sink: Any, chunk: Any) -> None:
         raise ClientDisconnected("client disconnected during a streamed response")
 
 
-async def _close_source(source: Any) -> None:
+async def close_source(source: Any) -> None:
     if getattr(source, "gi_running", False):
         return  # a step is still running in its thread: _next_in_thread closes it
     aclose = getattr(source, "aclose", None)

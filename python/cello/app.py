@@ -139,6 +139,14 @@ class App(RouteDecorators, MiddlewareDecorators):
         """Gives every request an ID (see ``cello.middleware.RequestId``)."""
         self.use(RequestId(header))
 
+    # -- CORS and security headers -----------------------------------------
+
+    # -- compression ---------------------------------------------------------
+
+    # -- conditional requests and access logging -----------------------------
+
+    # -- static files --------------------------------------------------------
+
     # -- errors ------------------------------------------------------------
 
     def exception_handler(self, exc_type: type[BaseException] | int) -> Callable[[F], F]:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from cello import _cello
-from cello._support import eager_starter, pump
+from cello._support import close_source, eager_starter, pump
 from cello.exceptions import ClientDisconnected
 from cello.types import Message, Receive, Scope, Send, ServedApp
 
@@ -83,12 +83,18 @@ class AsgiAdapter:
         exchange.run(body, future)
         status, headers, payload, stream = await future
         if exchange.layered:
-            headers = exchange.finish_headers(status, headers)
+            status, headers, whole = exchange.finish(
+                status, headers, payload if stream is None else None
+            )
+            if whole is not None:
+                if stream is not None:
+                    await close_source(stream)  # a layer answered without it (a 304)
+                payload, stream = whole, None
         await send({"type": "http.response.start", "status": status, "headers": headers})
         if stream is None:
             await send({"type": "http.response.body", "body": payload})
             return
-        sink = _AsgiSink(send, receive)
+        sink = _AsgiSink(send, receive, exchange if exchange.encoding else None)
         await pump(stream, sink)
         if sink.aborted:
             # Raising after the response started makes the server drop the
@@ -151,25 +157,59 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
 
 
 class _LayeredSend:
-    """A mounted app's ``send``, passing its response head through the middleware."""
+    """A mounted app's ``send``, passing its response through the middleware.
+
+    The response start is held back until the first body message shows
+    whether the body comes whole (the layers may then replace it, as
+    compression does) or streams (its chunks then pass the layers' encoders).
+    """
 
     def __init__(self, exchange: _cello.Exchange, send: Send) -> None:
         self._exchange = exchange
         self._send = send
+        self._start: Message | None = None
+        self._state = "head"  # then "streaming" or "done"
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = self._exchange.finish_headers(message["status"], message.get("headers", []))
-            message = {**message, "headers": headers}
-        await self._send(message)
+        kind = message["type"]
+        if kind == "http.response.start":
+            self._start = message
+            return
+        if kind != "http.response.body":
+            await self._send(message)
+            return
+        if self._state == "done":
+            return  # the layers answered without the rest of this body
+        more = bool(message.get("more_body", False))
+        body = bytes(message.get("body", b""))
+        if self._state == "head":
+            start, self._start = self._start, None
+            if start is None:
+                raise RuntimeError("http.response.body sent before http.response.start")
+            status, headers, whole = self._exchange.finish(
+                start["status"], start.get("headers", []), None if more else body
+            )
+            await self._send({**start, "status": status, "headers": headers})
+            if whole is not None:
+                self._state = "done"
+                await self._send({"type": "http.response.body", "body": whole})
+                return
+            self._state = "streaming"
+        if self._exchange.encoding:
+            body = self._exchange.encode(body)
+            if not more:
+                body += self._exchange.end()
+        if body or not more:
+            await self._send({"type": "http.response.body", "body": body, "more_body": more})
 
 
 class _AsgiSink:
     """``pump``'s sink for door 2: each chunk becomes an ``http.response.body``."""
 
-    def __init__(self, send: Send, receive: Receive) -> None:
+    def __init__(self, send: Send, receive: Receive, encoder: _cello.Exchange | None) -> None:
         self._send = send
         self._receive = receive
+        self._encoder = encoder
         self._listener: asyncio.Task[None] | None = None
         self.aborted = False
 
@@ -192,6 +232,8 @@ class _AsgiSink:
 
     def send(self, chunk: Any) -> Awaitable[bool] | None:
         data = _cello.chunk_to_bytes(chunk)
+        if data and self._encoder is not None:
+            data = self._encoder.encode(data)
         if not data:
             return None
         return self._body(data, more=True)
@@ -205,7 +247,8 @@ class _AsgiSink:
 
     def close(self) -> Awaitable[bool]:
         self._unwatch()
-        return self._body(b"", more=False)
+        tail = self._encoder.end() if self._encoder is not None else b""
+        return self._body(tail, more=False)
 
     def abort(self) -> None:
         self._unwatch()

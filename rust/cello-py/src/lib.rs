@@ -7,6 +7,7 @@ mod bridge;
 mod conversion;
 mod doors;
 mod ffi;
+mod layers;
 mod pipeline;
 mod types;
 

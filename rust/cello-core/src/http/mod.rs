@@ -1,6 +1,7 @@
 //! HTTP vocabulary shared by every door: the request head, problem details
-//! (the body of every framework error) and query strings.
+//! (the body of every framework error), query strings and file bodies.
 
+pub mod file;
 pub mod problem;
 pub mod query;
 pub mod request;

@@ -2,30 +2,57 @@
 //! response on its way out, whichever door the request came through.
 //!
 //! A layer's hooks are plain synchronous functions over the request head and
-//! the response head: they run on the I/O thread, without the GIL, and cost
-//! nothing when no layer is installed (the doors skip the chain entirely).
-//! Layers run in the order they were added on the way in and in reverse on
-//! the way out, like the layers of an onion; a layer that answers a request
-//! itself (a CORS preflight, a refusal) sends that answer back out through
-//! the layers it has passed, so every response, the framework's own 404, 405
-//! and 413 included, is seen by the same layers.
+//! the outgoing response: they run on the I/O thread, without the GIL, and
+//! cost nothing when no layer is installed (the doors skip the chain
+//! entirely). Requests pass the layers in the order of their [`Stage`] (and,
+//! within a stage, the order they were added) and responses pass them in
+//! reverse, like the layers of an onion. A layer that answers a request
+//! itself (a CORS preflight, a static file) sends that answer back out
+//! through the layers it has passed, so every response, the framework's own
+//! 404, 405 and 413 included, is seen by the same layers.
+//!
+//! On the way out a layer may change the status and headers, replace a body
+//! held in memory, or add an [`Encoder`] that every chunk of a streamed body
+//! passes through (compression).
 
 mod request_id;
 
 pub use request_id::RequestId;
 
+use std::any::Any;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
+use crate::http::file::FileSlice;
 use crate::http::problem::{Problem, CONTENT_TYPE};
 use crate::http::request::RequestHead;
 
-/// Values layers attach to one request: what they need again on the way out,
-/// and what handlers read as `request.context`.
-#[derive(Debug, Default, Clone)]
+/// Where a layer sits in the chain, outermost first. The built-in layers
+/// take a fixed place, so the order an app enables them in changes nothing:
+/// a request ID is on every response, the access log sees the status the
+/// client got, CORS and security headers reach static files and refusals,
+/// and validators are computed over the bytes the client receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    RequestId,
+    Logging,
+    Cors,
+    SecurityHeaders,
+    /// Conditional requests (`ETag`, `If-None-Match`): outside compression,
+    /// so each encoding of a body has its own validator.
+    ConditionalRequests,
+    Compression,
+    /// Layers that answer requests themselves (static files).
+    Endpoint,
+}
+
+/// Values layers attach to one request: public ones that handlers read as
+/// `request.context`, and each layer's private notes for the way out.
+#[derive(Default)]
 pub struct Context {
     values: Vec<(&'static str, String)>,
+    notes: Vec<Box<dyn Any + Send>>,
     /// Bit `i` is set when the request passed layer `i` on its way in.
     passed: u64,
 }
@@ -48,6 +75,41 @@ impl Context {
     pub fn values(&self) -> &[(&'static str, String)] {
         &self.values
     }
+
+    /// Keeps a value for the way out, one per type: a layer's own type
+    /// makes its notes private to it.
+    pub fn note<T: Any + Send>(&mut self, value: T) {
+        match self.notes.iter_mut().find(|n| n.is::<T>()) {
+            Some(slot) => *slot = Box::new(value),
+            None => self.notes.push(Box::new(value)),
+        }
+    }
+
+    pub fn noted<T: Any + Send>(&self) -> Option<&T> {
+        self.notes.iter().find_map(|n| n.downcast_ref::<T>())
+    }
+
+    pub fn take_note<T: Any + Send>(&mut self) -> Option<T> {
+        let at = self.notes.iter().position(|n| n.is::<T>())?;
+        self.notes.swap_remove(at).downcast::<T>().ok().map(|b| *b)
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("values", &self.values)
+            .field("notes", &self.notes.len())
+            .finish()
+    }
+}
+
+/// The body of a layer's own answer.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Bytes(Bytes),
+    /// Part or all of a file, read as it is sent.
+    File(FileSlice),
 }
 
 /// A response a layer gives instead of routing the request.
@@ -55,7 +117,7 @@ impl Context {
 pub struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
-    pub body: Bytes,
+    pub body: Content,
 }
 
 impl Answer {
@@ -69,8 +131,147 @@ impl Answer {
         Answer {
             status: problem.status,
             headers,
-            body: problem.to_json().into(),
+            body: Content::Bytes(problem.to_json().into()),
         }
+    }
+
+    /// An answer with no body (a preflight's 204, a 304).
+    pub fn empty(status: u16, headers: http::HeaderMap) -> Self {
+        Answer {
+            status,
+            headers,
+            body: Content::Bytes(Bytes::new()),
+        }
+    }
+}
+
+/// A response's body as layers see it on the way out.
+#[derive(Debug)]
+pub enum OutBody {
+    /// The whole body, in memory: a layer may replace it.
+    Full(Bytes),
+    /// A body that arrives in chunks (a stream, a file, a mounted app's
+    /// body): a layer may add an encoder its chunks pass through.
+    Streamed,
+    /// No body goes out: a HEAD request, or a 1xx, 204 or 304 status. The
+    /// headers still describe the body a GET would get.
+    Withheld,
+}
+
+/// The response on its way out through the layers.
+pub struct Outgoing {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: OutBody,
+    encoders: Vec<Box<dyn Encoder>>,
+}
+
+impl Outgoing {
+    /// A response as a door hands it to the layers. `head_only` is true for
+    /// a HEAD request, whose body is not sent.
+    pub fn new(
+        status: u16,
+        headers: http::HeaderMap,
+        body: Option<Bytes>,
+        head_only: bool,
+    ) -> Self {
+        let body = match body {
+            _ if head_only || bodyless(status) => OutBody::Withheld,
+            Some(bytes) => OutBody::Full(bytes),
+            None => OutBody::Streamed,
+        };
+        Outgoing {
+            status,
+            headers,
+            body,
+            encoders: Vec::new(),
+        }
+    }
+
+    /// Passes every chunk of a streamed body through `encoder`, after the
+    /// encoders of the layers inside this one.
+    pub fn encode_with(&mut self, encoder: Box<dyn Encoder>) {
+        self.encoders.push(encoder);
+    }
+
+    /// The encoders a streamed body's chunks must pass, if any.
+    pub fn take_encoders(&mut self) -> Option<Encoders> {
+        (!self.encoders.is_empty()).then(|| Encoders(std::mem::take(&mut self.encoders)))
+    }
+
+    /// Keeps the framing headers true to what the layers left: no body for
+    /// a bodyless status, the length of a replaced body, and no length for a
+    /// body whose encoding changes it as it streams.
+    fn settle(&mut self) {
+        if bodyless(self.status) {
+            if !matches!(self.body, OutBody::Withheld) {
+                self.body = OutBody::Withheld;
+            }
+            self.headers.remove(http::header::CONTENT_LENGTH);
+            self.encoders.clear();
+            return;
+        }
+        match &self.body {
+            OutBody::Full(bytes) if self.headers.contains_key(http::header::CONTENT_LENGTH) => {
+                self.headers
+                    .insert(http::header::CONTENT_LENGTH, bytes.len().into());
+            }
+            OutBody::Streamed if !self.encoders.is_empty() => {
+                self.headers.remove(http::header::CONTENT_LENGTH);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A status whose response has no body.
+pub fn bodyless(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
+}
+
+/// Transforms a streamed body chunk by chunk. Each call returns what is
+/// ready to send now, which may be nothing; an encoder that buffers must
+/// not hold back data a client is waiting for (a compressor flushes every
+/// chunk, so server-sent events arrive as they are sent).
+pub trait Encoder: Send {
+    fn chunk(&mut self, data: Bytes) -> Bytes;
+
+    /// The end of the body: the last bytes to send.
+    fn finish(&mut self) -> Bytes;
+}
+
+/// The encoders layers added to one response, innermost first.
+pub struct Encoders(Vec<Box<dyn Encoder>>);
+
+impl Encoders {
+    pub fn chunk(&mut self, data: Bytes) -> Bytes {
+        self.0.iter_mut().fold(data, |data, encoder| {
+            if data.is_empty() {
+                data
+            } else {
+                encoder.chunk(data)
+            }
+        })
+    }
+
+    /// Ends the body: each encoder's last bytes pass the encoders outside it.
+    pub fn finish(&mut self) -> Bytes {
+        let mut carry = Bytes::new();
+        for encoder in &mut self.0 {
+            let mut out = BytesMut::new();
+            if !carry.is_empty() {
+                out.extend_from_slice(&encoder.chunk(carry));
+            }
+            out.extend_from_slice(&encoder.finish());
+            carry = out.freeze();
+        }
+        carry
+    }
+}
+
+impl std::fmt::Debug for Encoders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Encoders({})", self.0.len())
     }
 }
 
@@ -79,6 +280,9 @@ pub trait Layer: Send + Sync + 'static {
     /// The name `repr()` and error messages use.
     fn name(&self) -> &'static str;
 
+    /// Where the layer sits in the chain.
+    fn stage(&self) -> Stage;
+
     /// Before routing. Returning an answer skips routing and the endpoint.
     fn request(&self, _head: &mut RequestHead, _context: &mut Context) -> Option<Answer> {
         None
@@ -86,7 +290,7 @@ pub trait Layer: Send + Sync + 'static {
 
     /// On every response the request gets, after the endpoint (or a layer)
     /// produced it and before the door sends it.
-    fn response(&self, _context: &Context, _status: u16, _headers: &mut http::HeaderMap) {}
+    fn response(&self, _context: &mut Context, _response: &mut Outgoing) {}
 }
 
 /// A layer limited to the paths under a prefix (a blueprint's `use`).
@@ -117,15 +321,24 @@ impl Chain {
     }
 
     /// Adds `layer` for every path (`prefix` empty) or for `prefix` and the
-    /// paths below it.
+    /// paths below it, after the layers of its stage already there.
     pub fn push(&mut self, prefix: &str, layer: Box<dyn Layer>) -> Result<(), TooManyLayers> {
         if self.layers.len() >= MAX_LAYERS {
             return Err(TooManyLayers);
         }
-        self.layers.push(Scoped {
-            prefix: prefix.trim_end_matches('/').to_owned(),
-            layer: Arc::from(layer),
-        });
+        let stage = layer.stage();
+        let at = self
+            .layers
+            .iter()
+            .position(|s| s.layer.stage() > stage)
+            .unwrap_or(self.layers.len());
+        self.layers.insert(
+            at,
+            Scoped {
+                prefix: prefix.trim_end_matches('/').to_owned(),
+                layer: Arc::from(layer),
+            },
+        );
         Ok(())
     }
 
@@ -150,13 +363,15 @@ impl Chain {
         None
     }
 
-    /// Runs the response hooks of the layers the request passed, innermost first.
-    pub fn response(&self, context: &Context, status: u16, headers: &mut http::HeaderMap) {
+    /// Runs the response hooks of the layers the request passed, innermost
+    /// first, then makes the framing headers match the body they left.
+    pub fn response(&self, context: &mut Context, response: &mut Outgoing) {
         for (index, scoped) in self.layers.iter().enumerate().rev() {
             if context.passed & (1 << index) != 0 {
-                scoped.layer.response(context, status, headers);
+                scoped.layer.response(context, response);
             }
         }
+        response.settle();
     }
 }
 
@@ -207,6 +422,7 @@ pub(crate) mod tests {
     /// Records its hooks into a shared log and answers when told to.
     struct Probe {
         tag: &'static str,
+        stage: Stage,
         answers: bool,
         log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     }
@@ -216,19 +432,29 @@ pub(crate) mod tests {
             self.tag
         }
 
+        fn stage(&self) -> Stage {
+            self.stage
+        }
+
         fn request(&self, _head: &mut RequestHead, _context: &mut Context) -> Option<Answer> {
             self.log.lock().unwrap().push(format!("in {}", self.tag));
             self.answers
                 .then(|| Answer::problem(&Problem::new(418).with_detail(self.tag)))
         }
 
-        fn response(&self, _context: &Context, status: u16, headers: &mut http::HeaderMap) {
+        fn response(&self, _context: &mut Context, response: &mut Outgoing) {
             self.log
                 .lock()
                 .unwrap()
-                .push(format!("out {} {status}", self.tag));
-            headers.append("x-seen", http::HeaderValue::from_static(self.tag));
+                .push(format!("out {} {}", self.tag, response.status));
+            response
+                .headers
+                .append("x-seen", http::HeaderValue::from_static(self.tag));
         }
+    }
+
+    fn outgoing(status: u16, body: Option<&'static str>) -> Outgoing {
+        Outgoing::new(status, http::HeaderMap::new(), body.map(Bytes::from), false)
     }
 
     fn chain(
@@ -242,6 +468,7 @@ pub(crate) mod tests {
                     prefix,
                     Box::new(Probe {
                         tag,
+                        stage: Stage::Cors,
                         answers: *answers,
                         log: log.clone(),
                     }),
@@ -257,13 +484,13 @@ pub(crate) mod tests {
         let mut head = head("/x", &[]);
         let mut context = Context::default();
         assert!(chain.request(&mut head, &mut context).is_none());
-        let mut headers = http::HeaderMap::new();
-        chain.response(&context, 200, &mut headers);
+        let mut out = outgoing(200, Some("x"));
+        chain.response(&mut context, &mut out);
         assert_eq!(
             *log.lock().unwrap(),
             ["in a", "in b", "out b 200", "out a 200"]
         );
-        let seen: Vec<_> = headers.get_all("x-seen").iter().collect();
+        let seen: Vec<_> = out.headers.get_all("x-seen").iter().collect();
         assert_eq!(seen, ["b", "a"]);
     }
 
@@ -274,8 +501,8 @@ pub(crate) mod tests {
         let mut context = Context::default();
         let answer = chain.request(&mut head, &mut context).expect("b answers");
         assert_eq!(answer.status, 418);
-        let mut headers = answer.headers;
-        chain.response(&context, answer.status, &mut headers);
+        let mut out = Outgoing::new(answer.status, answer.headers, None, false);
+        chain.response(&mut context, &mut out);
         assert_eq!(
             *log.lock().unwrap(),
             ["in a", "in b", "out b 418", "out a 418"]
@@ -289,7 +516,7 @@ pub(crate) mod tests {
             let mut head = head(path, &[]);
             let mut context = Context::default();
             chain.request(&mut head, &mut context);
-            chain.response(&context, 200, &mut http::HeaderMap::new());
+            chain.response(&mut context, &mut outgoing(200, None));
         }
         assert_eq!(
             *log.lock().unwrap(),
@@ -303,6 +530,7 @@ pub(crate) mod tests {
         for _ in 0..MAX_LAYERS {
             let probe = Probe {
                 tag: "p",
+                stage: Stage::Cors,
                 answers: false,
                 log: log.clone(),
             };
@@ -310,6 +538,7 @@ pub(crate) mod tests {
         }
         let probe = Probe {
             tag: "p",
+            stage: Stage::Cors,
             answers: false,
             log,
         };
@@ -323,5 +552,94 @@ pub(crate) mod tests {
         context.insert("k", "2".into());
         assert_eq!(context.get("k"), Some("2"));
         assert_eq!(context.values().len(), 1);
+    }
+
+    #[test]
+    fn layers_take_their_stage_s_place_whatever_the_order_they_come_in() {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut chain = Chain::default();
+        for (tag, stage) in [
+            ("files", Stage::Endpoint),
+            ("cors-1", Stage::Cors),
+            ("id", Stage::RequestId),
+            ("cors-2", Stage::Cors),
+        ] {
+            let probe = Probe {
+                tag,
+                stage,
+                answers: false,
+                log: log.clone(),
+            };
+            chain.push("", Box::new(probe)).unwrap();
+        }
+        let names: Vec<_> = chain.names().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["id", "cors-1", "cors-2", "files"]);
+    }
+
+    #[test]
+    fn notes_are_kept_one_per_type() {
+        #[derive(Debug, PartialEq)]
+        struct Origin(&'static str);
+        let mut context = Context::default();
+        assert!(context.noted::<Origin>().is_none());
+        context.note(Origin("a"));
+        context.note(Origin("b"));
+        context.note(7_u32);
+        assert_eq!(context.noted::<Origin>(), Some(&Origin("b")));
+        assert_eq!(context.take_note::<u32>(), Some(7));
+        assert_eq!(context.take_note::<u32>(), None);
+    }
+
+    /// Upper-cases its chunks and ends the body with its name.
+    struct Shout(&'static str);
+
+    impl Encoder for Shout {
+        fn chunk(&mut self, data: Bytes) -> Bytes {
+            data.to_ascii_uppercase().into()
+        }
+
+        fn finish(&mut self) -> Bytes {
+            Bytes::from(self.0)
+        }
+    }
+
+    #[test]
+    fn encoders_apply_innermost_first_and_each_one_s_tail_passes_the_outer_ones() {
+        let mut out = outgoing(200, None);
+        out.encode_with(Box::new(Shout("inner")));
+        out.encode_with(Box::new(Shout("-outer")));
+        let mut encoders = out.take_encoders().unwrap();
+        assert_eq!(encoders.chunk(Bytes::from("ab")), "AB");
+        assert!(encoders.chunk(Bytes::new()).is_empty());
+        assert_eq!(encoders.finish(), "INNER-outer");
+    }
+
+    #[test]
+    fn settling_keeps_framing_headers_true_to_the_body() {
+        let length = |n: usize| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::CONTENT_LENGTH, n.into());
+            headers
+        };
+        let mut replaced = Outgoing::new(200, length(3), Some(Bytes::from("abc")), false);
+        replaced.body = OutBody::Full(Bytes::from("a"));
+        replaced.settle();
+        assert_eq!(replaced.headers[http::header::CONTENT_LENGTH], "1");
+
+        let mut encoded = Outgoing::new(200, length(3), None, false);
+        encoded.encode_with(Box::new(Shout("")));
+        encoded.settle();
+        assert!(!encoded.headers.contains_key(http::header::CONTENT_LENGTH));
+
+        let mut not_modified = Outgoing::new(200, length(3), Some(Bytes::from("abc")), false);
+        not_modified.status = 304;
+        not_modified.settle();
+        assert!(matches!(not_modified.body, OutBody::Withheld));
+        assert!(!not_modified
+            .headers
+            .contains_key(http::header::CONTENT_LENGTH));
+
+        let head = Outgoing::new(200, length(3), Some(Bytes::new()), true);
+        assert!(matches!(head.body, OutBody::Withheld));
     }
 }

@@ -2,7 +2,7 @@
 //! when it sent a usable one, else a new UUID v4; handlers read it as
 //! `request.context["request_id"]` and the response carries it back.
 
-use super::{Answer, Context, Layer};
+use super::{Answer, Context, Layer, Outgoing, Stage};
 use crate::http::request::RequestHead;
 
 /// The context key handlers read the ID under.
@@ -48,6 +48,10 @@ impl Layer for RequestId {
         "RequestId"
     }
 
+    fn stage(&self) -> Stage {
+        Stage::RequestId
+    }
+
     fn request(&self, head: &mut RequestHead, context: &mut Context) -> Option<Answer> {
         let mut incoming = head.headers.get_all(&self.header).iter();
         let kept = match (incoming.next(), incoming.next()) {
@@ -70,12 +74,12 @@ impl Layer for RequestId {
         None
     }
 
-    fn response(&self, context: &Context, _status: u16, headers: &mut http::HeaderMap) {
+    fn response(&self, context: &mut Context, response: &mut Outgoing) {
         if let Some(value) = context
             .get(CONTEXT_KEY)
             .and_then(|id| http::HeaderValue::from_str(id).ok())
         {
-            headers.insert(self.header.clone(), value);
+            response.headers.insert(self.header.clone(), value);
         }
     }
 }
@@ -90,9 +94,9 @@ mod tests {
         let mut head = head("/", headers);
         let mut context = Context::default();
         assert!(layer.request(&mut head, &mut context).is_none());
-        let mut out = http::HeaderMap::new();
-        layer.response(&context, 200, &mut out);
-        (context.get(CONTEXT_KEY).unwrap().to_owned(), out)
+        let mut out = Outgoing::new(200, http::HeaderMap::new(), None, false);
+        layer.response(&mut context, &mut out);
+        (context.get(CONTEXT_KEY).unwrap().to_owned(), out.headers)
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The response body type the server sends: whole bytes or a channel of chunks.
+//! The response body type the server sends: whole bytes, a channel of
+//! chunks, or a slice of a file; a streamed one may pass the middleware's
+//! encoders on its way out.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -7,6 +9,8 @@ use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 
+use crate::http::file::{FileSlice, CHUNK};
+use crate::middleware::Encoders;
 use crate::server::conn::RequestGuard;
 
 /// The producer of a streamed body stopped before finishing it.
@@ -27,6 +31,8 @@ pub type Chunk = Result<Bytes, StreamAborted>;
 enum Kind {
     Full(Option<Bytes>),
     Channel(mpsc::Receiver<Chunk>),
+    /// A file slice and how much of it has been sent.
+    File(FileSlice, u64),
 }
 
 /// A response body: complete bytes, or chunks arriving over a channel.
@@ -37,6 +43,9 @@ enum Kind {
 /// marks its request finished when the body is done with.
 pub struct Body {
     kind: Kind,
+    /// Set for a streamed body whose chunks are transformed on the way out;
+    /// taken once they have been told the body ended.
+    encoders: Option<Encoders>,
     guard: Option<RequestGuard>,
     on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
@@ -64,9 +73,17 @@ impl Body {
         Body::from_kind(Kind::Channel(rx))
     }
 
+    /// A file slice, read chunk by chunk as the connection takes it. The
+    /// reads are synchronous: from the page cache they cost less than
+    /// handing each one to another thread would.
+    pub fn file(slice: FileSlice) -> Self {
+        Body::from_kind(Kind::File(slice, 0))
+    }
+
     fn from_kind(kind: Kind) -> Self {
         Body {
             kind,
+            encoders: None,
             guard: None,
             on_drop: None,
         }
@@ -83,12 +100,51 @@ impl Body {
         self.guard = Some(guard);
     }
 
-    /// The exact length, when the body is complete bytes.
+    /// The exact length, when it is known before sending.
     pub fn exact_len(&self) -> Option<u64> {
+        if self.encoders.is_some() {
+            return None;
+        }
         match &self.kind {
             Kind::Full(None) => Some(0),
             Kind::Full(Some(b)) => Some(b.len() as u64),
             Kind::Channel(_) => None,
+            Kind::File(slice, _) => Some(slice.len),
+        }
+    }
+
+    /// The body's bytes when it is held whole in memory, leaving it empty.
+    pub fn take_full(&mut self) -> Option<Bytes> {
+        match &mut self.kind {
+            Kind::Full(bytes) => Some(bytes.take().unwrap_or_default()),
+            _ => None,
+        }
+    }
+
+    /// Makes this body `bytes`, dropping what it held (a stream's producer
+    /// sees its channel close).
+    pub fn set_full(&mut self, bytes: Bytes) {
+        self.kind = Kind::Full((!bytes.is_empty()).then_some(bytes));
+        self.encoders = None;
+    }
+
+    /// Passes every chunk through `encoders` on its way out.
+    pub fn encode_with(&mut self, encoders: Encoders) {
+        self.encoders = Some(encoders);
+    }
+
+    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Option<Chunk>> {
+        match &mut self.kind {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
+            Kind::Channel(rx) => rx.poll_recv(cx),
+            Kind::File(slice, sent) => Poll::Ready(match slice.read_at(*sent, CHUNK) {
+                Ok(chunk) if chunk.is_empty() => None,
+                Ok(chunk) => {
+                    *sent += chunk.len() as u64;
+                    Some(Ok(chunk))
+                }
+                Err(_) => Some(Err(StreamAborted)),
+            }),
         }
     }
 }
@@ -102,18 +158,39 @@ impl hyper::body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, StreamAborted>>> {
         let this = self.get_mut();
-        let polled = match &mut this.kind {
-            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Channel(rx) => rx.poll_recv(cx).map(|c| c.map(|r| r.map(Frame::data))),
+        let polled = loop {
+            let chunk = std::task::ready!(this.poll_source(cx));
+            let Some(encoders) = this.encoders.as_mut() else {
+                break chunk;
+            };
+            match chunk {
+                // An encoder may hold a chunk back (it has too little to
+                // emit yet); an empty data frame would say nothing.
+                Some(Ok(data)) => {
+                    let encoded = encoders.chunk(data);
+                    if !encoded.is_empty() {
+                        break Some(Ok(encoded));
+                    }
+                }
+                Some(Err(aborted)) => break Some(Err(aborted)),
+                None => {
+                    let tail = encoders.finish();
+                    this.encoders = None;
+                    if !tail.is_empty() {
+                        break Some(Ok(tail));
+                    }
+                    break None;
+                }
+            }
         };
-        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+        if matches!(polled, None | Some(Err(_))) {
             this.guard.take();
         }
-        polled
+        Poll::Ready(polled.map(|r| r.map(Frame::data)))
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.kind, Kind::Full(None))
+        matches!(self.kind, Kind::Full(None)) && self.encoders.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -160,6 +237,61 @@ mod tests {
         drop(body);
         assert!(rx.try_recv().is_ok());
         assert!(rx.try_recv().is_err());
+    }
+
+    /// Wraps each chunk in brackets and ends the body with a full stop.
+    struct Brackets;
+
+    impl crate::middleware::Encoder for Brackets {
+        fn chunk(&mut self, data: Bytes) -> Bytes {
+            format!("[{}]", String::from_utf8_lossy(&data)).into()
+        }
+
+        fn finish(&mut self) -> Bytes {
+            Bytes::from_static(b".")
+        }
+    }
+
+    fn brackets() -> Encoders {
+        let mut out = crate::middleware::Outgoing::new(200, http::HeaderMap::new(), None, false);
+        out.encode_with(Box::new(Brackets));
+        out.take_encoders().unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_encoded_stream_passes_each_chunk_and_its_end_through_the_encoders() {
+        let (tx, rx) = mpsc::channel(4);
+        for part in ["one", "two"] {
+            tx.send(Ok(Bytes::from(part))).await.unwrap();
+        }
+        drop(tx);
+        let mut body = Body::channel(rx);
+        body.encode_with(brackets());
+        assert_eq!(body.exact_len(), None);
+        let collected = http_body_util::BodyExt::collect(body)
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(collected, "[one][two].");
+    }
+
+    #[tokio::test]
+    async fn a_file_body_sends_its_slice() {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!("cello-body-file-{}", std::process::id()));
+        let mut f = std::fs::File::create(&path).unwrap();
+        let content: Vec<u8> = (0..(CHUNK + 10)).map(|i| (i % 251) as u8).collect();
+        f.write_all(&content).unwrap();
+        let file = std::sync::Arc::new(std::fs::File::open(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        let len = content.len() as u64 - 5;
+        let body = Body::file(FileSlice::new(file, 5, len));
+        assert_eq!(body.exact_len(), Some(len));
+        let collected = http_body_util::BodyExt::collect(body)
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&collected[..], &content[5..]);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use cello_core::middleware::{Chain, Layer, RequestId};
+use crate::layers::{self, Options};
+use cello_core::middleware::Chain;
 use cello_core::routing::{Constraint, Lookup, Router};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -303,26 +304,7 @@ impl Cello {
         prefix: &str,
         options: Option<&Bound<'_, pyo3::types::PyDict>>,
     ) -> PyResult<()> {
-        let option = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
-            match options {
-                Some(o) => o.get_item(name),
-                None => Ok(None),
-            }
-        };
-        let layer: Box<dyn Layer> = match kind {
-            "request_id" => match option("header")? {
-                Some(header) => Box::new(
-                    RequestId::new(&header.extract::<String>()?)
-                        .map_err(|e| PyValueError::new_err(format!("invalid header name: {e}")))?,
-                ),
-                None => Box::new(RequestId::default()),
-            },
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown native middleware {other:?}"
-                )))
-            }
-        };
+        let layer = layers::build(kind, &Options(options))?;
         let mut chain = self.core.chain.write().unwrap_or_else(|p| p.into_inner());
         // Servers and doors hold the chain they started with: a layer added
         // later makes a new chain rather than changing one in use.

@@ -32,7 +32,7 @@ use crate::pipeline::streaming::StreamSink;
 use crate::types::body::BodyState;
 use crate::types::convert::{finalize, finalize_for_hyper, to_http, to_parts};
 use crate::types::request::{Request, RequestHead};
-use crate::types::response::{Payload, Response, ResponseParts};
+use crate::types::response::{FileChunks, Payload, Response, ResponseParts};
 
 pub use drive::{CoroutineEnded, Drive, Ending, Pending};
 use errors::{handle_exception, internal_error, log_error};
@@ -605,6 +605,19 @@ pub(crate) fn deliver(
                 None => Answer::Here(answer),
             }
         }
+        Payload::File(slice) => {
+            let answer = NativeReply {
+                response: Box::new(to_http(parts, Body::file(slice))),
+                unread: request.borrow().take_unread(),
+            };
+            match reply {
+                Some(reply) => {
+                    send_reply(runner, reply, answer);
+                    Answer::Delivered
+                }
+                None => Answer::Here(answer),
+            }
+        }
         Payload::Stream(source) => {
             let (tx, rx) = mpsc::channel(16);
             let answer = NativeReply {
@@ -656,6 +669,10 @@ fn asgi_result<'py>(py: Python<'py>, parts: ResponseParts) -> PyResult<Bound<'py
     let (body, stream) = match parts.payload {
         Payload::Bytes(b) => (PyBytes::new(py, &b).into_any(), py.None().into_bound(py)),
         Payload::Stream(s) => (PyBytes::new(py, b"").into_any(), s.into_bound(py)),
+        Payload::File(slice) => (
+            PyBytes::new(py, b"").into_any(),
+            Bound::new(py, FileChunks::new(slice))?.into_any(),
+        ),
     };
     PyTuple::new(
         py,

@@ -85,7 +85,12 @@ pub fn finalize_for_hyper(parts: &mut ResponseParts, head: bool) {
 
 fn frame(parts: &mut ResponseParts, head: bool, length_header: bool) {
     let bodyless_status = parts.status < 200 || parts.status == 204 || parts.status == 304;
-    if let Payload::Bytes(body) = &parts.payload {
+    let known_length = match &parts.payload {
+        Payload::Bytes(body) => Some(body.len()),
+        Payload::File(slice) => Some(slice.len as usize),
+        Payload::Stream(_) => None,
+    };
+    if let Some(length) = known_length {
         if bodyless_status || !length_header {
             // Looked for first: most responses carry one or two headers, and
             // a scan of those costs less than the hashing `remove` does.
@@ -99,7 +104,7 @@ fn frame(parts: &mut ResponseParts, head: bool, length_header: bool) {
         } else {
             parts
                 .headers
-                .insert(http::header::CONTENT_LENGTH, body.len().into());
+                .insert(http::header::CONTENT_LENGTH, length.into());
         }
     }
     if head || bodyless_status {
@@ -126,6 +131,7 @@ pub fn bytes_response(mut parts: ResponseParts, head: bool) -> http::Response<Bo
     finalize_for_hyper(&mut parts, head);
     let body = match &parts.payload {
         Payload::Bytes(b) => Body::full(b.clone()),
+        Payload::File(slice) => Body::file(slice.clone()),
         Payload::Stream(_) => Body::empty(),
     };
     to_http(parts, body)

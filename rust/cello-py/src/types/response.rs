@@ -4,6 +4,8 @@
 //! Python iterable/async iterable streamed chunk by chunk.
 
 use bytes::Bytes;
+use cello_core::http::file::{FileSlice, CHUNK};
+use cello_core::middleware::Content;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -17,6 +19,8 @@ use crate::types::cookies::{cookie_expires, cookie_max_age, set_cookie_value, Co
 pub enum Payload {
     Bytes(Bytes),
     Stream(Py<PyAny>),
+    /// A file's bytes, read as they are sent (a static file).
+    File(FileSlice),
 }
 
 impl Payload {
@@ -24,7 +28,39 @@ impl Payload {
         match self {
             Payload::Bytes(b) => Payload::Bytes(b.clone()),
             Payload::Stream(s) => Payload::Stream(s.clone_ref(py)),
+            Payload::File(f) => Payload::File(f.clone()),
         }
+    }
+}
+
+/// A file slice as a Python iterator of chunks, for the doors that send
+/// bodies through Python (the app under an ASGI server).
+#[pyclass(module = "cello._cello")]
+pub struct FileChunks {
+    slice: FileSlice,
+    sent: u64,
+}
+
+impl FileChunks {
+    pub fn new(slice: FileSlice) -> Self {
+        FileChunks { slice, sent: 0 }
+    }
+}
+
+#[pymethods]
+impl FileChunks {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let (slice, sent) = (&self.slice, self.sent);
+        let chunk = py.detach(|| slice.read_at(sent, CHUNK))?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        self.sent += chunk.len() as u64;
+        Ok(Some(PyBytes::new(py, &chunk)))
     }
 }
 
@@ -51,7 +87,10 @@ impl From<cello_core::middleware::Answer> for ResponseParts {
         ResponseParts {
             status: answer.status,
             headers: answer.headers,
-            payload: Payload::Bytes(answer.body),
+            payload: match answer.body {
+                Content::Bytes(bytes) => Payload::Bytes(bytes),
+                Content::File(slice) => Payload::File(slice),
+            },
         }
     }
 }
@@ -484,6 +523,7 @@ impl Response {
             Payload::Stream(_) => Err(PyTypeError::new_err(
                 "a streaming response has no body bytes until it is sent",
             )),
+            Payload::File(slice) => Ok(PyBytes::new(py, &py.detach(|| slice.read_all())?)),
         }
     }
 
@@ -498,6 +538,7 @@ impl Response {
         match &self.payload {
             Payload::Bytes(b) => Some(b.len()),
             Payload::Stream(_) => None,
+            Payload::File(slice) => Some(slice.len as usize),
         }
     }
 

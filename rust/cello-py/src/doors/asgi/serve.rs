@@ -10,10 +10,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use cello_core::middleware::{Chain, Context as LayerContext};
+use bytes::Bytes;
+use cello_core::middleware::{Chain, Context as LayerContext, Encoders, OutBody, Outgoing};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::io::asgi_header_map;
 use crate::bridge::eager::TaskStarter;
@@ -88,7 +89,9 @@ impl AsgiDoor {
         Ok(Exchange {
             runner: self.runner.clone(),
             chain: self.chain.clone(),
-            context,
+            context: Mutex::new(context),
+            encoders: Mutex::new(None),
+            head_only,
             layered,
             state: Mutex::new(Some((head, plan))),
         })
@@ -112,8 +115,12 @@ enum Plan {
 pub struct Exchange {
     runner: Arc<Runner>,
     chain: Arc<Chain>,
-    context: LayerContext,
-    /// Whether any middleware layer must see the response head.
+    context: Mutex<LayerContext>,
+    /// What a streamed body's chunks pass through on the way out, when a
+    /// layer changes them (compression).
+    encoders: Mutex<Option<Encoders>>,
+    head_only: bool,
+    /// Whether any middleware layer must see the response.
     #[pyo3(get)]
     layered: bool,
     state: Mutex<Option<(Box<RequestHead>, Plan)>>,
@@ -215,17 +222,64 @@ impl Exchange {
         )
     }
 
-    /// The response headers after the middleware's response hooks, as an
-    /// ASGI header list.
-    fn finish_headers<'py>(
+    /// Runs the middleware's response hooks: `(status, headers, body)` as
+    /// they leave, with `body` None when the response streams (`body` given
+    /// None) and still should. A streamed body's chunks then pass `encode`,
+    /// and its end `end`, when `encoding` says so.
+    fn finish<'py>(
         &self,
         py: Python<'py>,
         status: u16,
         headers: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let mut map = asgi_header_map(headers)?;
-        self.chain.response(&self.context, status, &mut map);
-        cello_asgi::headers_to_asgi(py, &map)
+        body: Option<&[u8]>,
+    ) -> PyResult<(u16, Bound<'py, PyList>, Option<Bound<'py, PyBytes>>)> {
+        let map = asgi_header_map(headers)?;
+        let full = body.map(Bytes::copy_from_slice);
+        let mut out = Outgoing::new(status, map, full, self.head_only);
+        let mut context = self.context.lock().unwrap_or_else(|p| p.into_inner());
+        self.chain.response(&mut context, &mut out);
+        *self.encoders.lock().unwrap_or_else(|p| p.into_inner()) = out.take_encoders();
+        let body = match out.body {
+            OutBody::Full(bytes) => Some(PyBytes::new(py, &bytes)),
+            OutBody::Withheld => Some(PyBytes::new(py, b"")),
+            OutBody::Streamed => None,
+        };
+        Ok((
+            out.status,
+            cello_asgi::headers_to_asgi(py, &out.headers)?,
+            body,
+        ))
+    }
+
+    /// Whether a streamed body's chunks must pass `encode` and `end`.
+    #[getter]
+    fn encoding(&self) -> bool {
+        self.encoders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// One chunk of a streamed body as it goes out (possibly empty).
+    fn encode<'py>(&self, py: Python<'py>, chunk: &[u8]) -> Bound<'py, PyBytes> {
+        let mut encoders = self.encoders.lock().unwrap_or_else(|p| p.into_inner());
+        match encoders.as_mut() {
+            Some(encoders) => PyBytes::new(py, &encoders.chunk(Bytes::copy_from_slice(chunk))),
+            None => PyBytes::new(py, chunk),
+        }
+    }
+
+    /// The last bytes of a streamed body, after its last chunk.
+    fn end<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let encoders = self
+            .encoders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match encoders {
+            Some(mut encoders) => PyBytes::new(py, &encoders.finish()),
+            None => PyBytes::new(py, b""),
+        }
     }
 }
 

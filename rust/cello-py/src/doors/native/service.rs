@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cello_core::http::problem::Problem;
 use cello_core::http::query::decode_path;
-use cello_core::middleware::{Chain, Context as LayerContext};
+use cello_core::middleware::{Chain, Context as LayerContext, OutBody, Outgoing};
 use cello_core::server::access_log::{AccessLog, Entry};
 use cello_core::server::clock;
 use cello_core::server::{Body, ConnInfo, Service};
@@ -89,14 +89,14 @@ impl Service for NativeService {
         let logged = self.log.as_ref().map(|log| Logged::start(log, &req, conn));
         let mut context = LayerContext::default();
         let layered = !self.chain.is_empty();
+        let head_only = req.method() == http::Method::HEAD;
         let response = self.respond(req, conn, layered.then_some(&mut context));
         let chain = self.chain.clone();
         // Every response passes here, whoever made it: a handler, a refusal,
         // a timeout, a layer's own answer or a mounted app.
         let finish = move |mut response: Box<http::Response<Body>>| {
             if layered {
-                let status = response.status().as_u16();
-                chain.response(&context, status, response.headers_mut());
+                through_layers(&chain, &mut context, &mut response, head_only);
             }
             if let Some(logged) = logged {
                 logged.record(&response);
@@ -106,6 +106,37 @@ impl Service for NativeService {
         match response {
             ResponseFuture::Ready(Some(response)) => ResponseFuture::Ready(Some(finish(response))),
             pending => ResponseFuture::later(async move { *finish(pending.await) }),
+        }
+    }
+}
+
+/// Runs the layers' response hooks over a response hyper is about to send.
+fn through_layers(
+    chain: &Chain,
+    context: &mut LayerContext,
+    response: &mut http::Response<Body>,
+    head_only: bool,
+) {
+    let status = response.status().as_u16();
+    let headers = std::mem::take(response.headers_mut());
+    let full = response.body_mut().take_full();
+    let was_streamed = full.is_none();
+    let mut out = Outgoing::new(status, headers, full, head_only);
+    chain.response(context, &mut out);
+    *response.status_mut() =
+        http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let encoders = out.take_encoders();
+    *response.headers_mut() = out.headers;
+    match out.body {
+        OutBody::Full(bytes) => response.body_mut().set_full(bytes),
+        // A layer turned the response into one without a body (a 304):
+        // a stream's producer sees its channel close.
+        OutBody::Withheld if was_streamed => response.body_mut().set_full(Bytes::new()),
+        OutBody::Withheld => {}
+        OutBody::Streamed => {
+            if let Some(encoders) = encoders {
+                response.body_mut().encode_with(encoders);
+            }
         }
     }
 }

@@ -1,10 +1,4 @@
-"""Cello's middleware: the classes ``app.use(...)`` takes.
-
-Native middleware runs in Rust before routing, in every door (the native
-server, the app under an ASGI server, mounted ASGI apps), so it sees the
-framework's own responses (404, 405, 413) as well as handlers'. See
-docs/middleware.md for the order in which middleware runs.
-"""
+"""Request IDs: ``X-Request-ID`` on every request and response."""
 
 from __future__ import annotations
 

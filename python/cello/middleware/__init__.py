@@ -1,0 +1,14 @@
+"""Cello's middleware: the classes ``app.use(...)`` takes.
+
+Native middleware runs in Rust before routing, in every door (the native
+server, the app under an ASGI server, mounted ASGI apps), so it sees the
+framework's own responses (404, 405, 413) as well as handlers'. Each kind
+takes a fixed place in the chain, whatever order the app adds them in; see
+docs/middleware.md for the order, drawn as a picture.
+"""
+
+from __future__ import annotations
+
+from cello.middleware.request_id import RequestId
+
+__all__ = ["RequestId"]
