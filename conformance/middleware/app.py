@@ -42,6 +42,16 @@ async def echo(request):
     return {"size": len(request.body())}
 
 
+@app.post("/upload", body_limit=128)
+async def upload(request):
+    return {"size": len(request.body())}
+
+
+@app.put("/tiny", body_limit=8)
+def tiny(request):
+    return {"size": len(request.body())}
+
+
 @app.get("/teapot")
 def teapot(request):
     raise HTTPException(418, "short and stout")

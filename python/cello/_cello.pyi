@@ -51,6 +51,7 @@ class Cello:
         is_async: bool,
         constraints: list[tuple[str, str, str | None]] = ...,
         suspends: bool = True,
+        body_limit: int | None = None,
     ) -> None: ...
     def add_exception_handler(
         self,
@@ -356,6 +357,8 @@ class Exchange:
     def layered(self) -> bool: ...
     @property
     def wants_body(self) -> bool: ...
+    @property
+    def body_limit(self) -> int: ...
     def mount(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None: ...
     def run(
         self,

@@ -27,6 +27,8 @@ class RouteInfo:
     tags: tuple[str, ...] = ()
     summary: str | None = None
     description: str | None = None
+    # This route's request-body limit in bytes; None keeps the app's.
+    body_limit: int | None = None
 
     @property
     def name(self) -> str:
@@ -39,6 +41,15 @@ def _check_guards(guards: Sequence[Any] | None) -> None:
         raise NotImplementedError(
             "guards= is not supported yet: RBAC guards arrive in a later release"
         )
+
+
+def check_body_limit(body_limit: Any, what: str = "body_limit") -> int | None:
+    """``body_limit`` as a byte count, or a ValueError saying what is wrong."""
+    if body_limit is None:
+        return None
+    if isinstance(body_limit, bool) or not isinstance(body_limit, int) or body_limit < 0:
+        raise ValueError(f"{what} must be a non-negative number of bytes, not {body_limit!r}")
+    return body_limit
 
 
 def is_async_handler(handler: Callable[..., Any]) -> bool:
@@ -120,10 +131,13 @@ class RouteDecorators:
         tags: Sequence[str] | None = None,
         summary: str | None = None,
         description: str | None = None,
+        body_limit: int | None = None,
     ) -> Callable[[F], F]:
         """Registers the decorated handler for ``path`` under each of ``methods``
-        (default ``["GET"]``) and returns it unchanged."""
+        (default ``["GET"]``) and returns it unchanged. ``body_limit`` (bytes)
+        replaces the app's request-body limit for this route, up or down."""
         _check_guards(guards)
+        limit = check_body_limit(body_limit)
         if isinstance(methods, str):
             methods = [methods]
         method_list = [m.upper() for m in (methods or ["GET"])]
@@ -143,6 +157,7 @@ class RouteDecorators:
                         tags=tuple(tags or ()),
                         summary=summary,
                         description=description,
+                        body_limit=limit,
                     )
                 )
             return handler
@@ -161,6 +176,7 @@ class RouteDecorators:
         guards: Sequence[Any] | None = None,
         *,
         constraints: ConstraintMap | None = None,
+        body_limit: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a GET handler (HEAD is answered by it automatically)."""
         return self._method(
@@ -171,6 +187,7 @@ class RouteDecorators:
             description=description,
             guards=guards,
             constraints=constraints,
+            body_limit=body_limit,
         )
 
     def post(
@@ -182,6 +199,7 @@ class RouteDecorators:
         guards: Sequence[Any] | None = None,
         *,
         constraints: ConstraintMap | None = None,
+        body_limit: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a POST handler."""
         return self._method(
@@ -192,6 +210,7 @@ class RouteDecorators:
             description=description,
             guards=guards,
             constraints=constraints,
+            body_limit=body_limit,
         )
 
     def put(
@@ -203,6 +222,7 @@ class RouteDecorators:
         guards: Sequence[Any] | None = None,
         *,
         constraints: ConstraintMap | None = None,
+        body_limit: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a PUT handler."""
         return self._method(
@@ -213,6 +233,7 @@ class RouteDecorators:
             description=description,
             guards=guards,
             constraints=constraints,
+            body_limit=body_limit,
         )
 
     def delete(
@@ -224,6 +245,7 @@ class RouteDecorators:
         guards: Sequence[Any] | None = None,
         *,
         constraints: ConstraintMap | None = None,
+        body_limit: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a DELETE handler."""
         return self._method(
@@ -234,6 +256,7 @@ class RouteDecorators:
             description=description,
             guards=guards,
             constraints=constraints,
+            body_limit=body_limit,
         )
 
     def patch(
@@ -245,6 +268,7 @@ class RouteDecorators:
         guards: Sequence[Any] | None = None,
         *,
         constraints: ConstraintMap | None = None,
+        body_limit: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a PATCH handler."""
         return self._method(
@@ -255,6 +279,7 @@ class RouteDecorators:
             description=description,
             guards=guards,
             constraints=constraints,
+            body_limit=body_limit,
         )
 
     def head(
@@ -263,9 +288,12 @@ class RouteDecorators:
         guards: Sequence[Any] | None = None,
         *,
         constraints: ConstraintMap | None = None,
+        body_limit: int | None = None,
     ) -> Callable[[F], F]:
         """Registers an explicit HEAD handler (overrides the automatic one)."""
-        return self._method("HEAD", path, guards=guards, constraints=constraints)
+        return self._method(
+            "HEAD", path, guards=guards, constraints=constraints, body_limit=body_limit
+        )
 
     def options(
         self,
@@ -273,6 +301,9 @@ class RouteDecorators:
         guards: Sequence[Any] | None = None,
         *,
         constraints: ConstraintMap | None = None,
+        body_limit: int | None = None,
     ) -> Callable[[F], F]:
         """Registers an OPTIONS handler."""
-        return self._method("OPTIONS", path, guards=guards, constraints=constraints)
+        return self._method(
+            "OPTIONS", path, guards=guards, constraints=constraints, body_limit=body_limit
+        )

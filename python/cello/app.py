@@ -14,6 +14,7 @@ from cello._routes import (
     RouteDecorators,
     RouteInfo,
     can_suspend,
+    check_body_limit,
     is_async_handler,
     takes_request,
 )
@@ -79,6 +80,7 @@ class App(RouteDecorators, MiddlewareDecorators):
             is_async,
             constraint_specs(info.constraints),
             suspends=is_async and can_suspend(handler),
+            body_limit=info.body_limit,
         )
         self._routes.append(info)
 
@@ -129,11 +131,13 @@ class App(RouteDecorators, MiddlewareDecorators):
     def enable_body_limit(self, max_size: int = 10 * 1024 * 1024) -> None:
         """Request bodies over ``max_size`` bytes get a 413, in every door, before
         they are read when ``Content-Length`` says so. It takes precedence over
-        ``LimitsConfig.max_body_size``."""
-        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
-            raise ValueError(f"max_size must be a non-negative number of bytes, not {max_size!r}")
-        self._body_limit = max_size
-        self._core.max_body_size = max_size
+        ``LimitsConfig.max_body_size``. A route's own ``body_limit=`` replaces
+        it for that route."""
+        limit = check_body_limit(max_size, "max_size")
+        if limit is None:
+            raise ValueError("max_size must be a non-negative number of bytes, not None")
+        self._body_limit = limit
+        self._core.max_body_size = limit
 
     def enable_request_id(self, header: str = "X-Request-ID") -> None:
         """Gives every request an ID (see ``cello.middleware.RequestId``)."""

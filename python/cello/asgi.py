@@ -73,7 +73,7 @@ class AsgiAdapter:
         body: bytes | None = b""
         if exchange.wants_body:
             try:
-                body = await _read_body(scope, receive, self._app._core.max_body_size)
+                body = await _read_body(scope, receive, exchange.body_limit)
             except _Disconnected:
                 return
         future: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, Any]] = (

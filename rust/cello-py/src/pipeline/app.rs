@@ -20,6 +20,8 @@ pub struct Route {
     pub suspends: bool,
     /// Set when the route is a mounted ASGI app rather than a handler.
     pub mount: Option<Mount>,
+    /// This route's request-body limit, replacing the app's.
+    pub body_limit: Option<usize>,
     /// The name of the Tasks that run it ("GET /users/{id}", "mount /api"),
     /// which says what a task is doing in `asyncio.all_tasks()` and costs
     /// nothing per request (asyncio's default "Task-N" is formatted for each).
@@ -158,7 +160,7 @@ impl Cello {
     /// `constraints` holds `(parameter, kind, pattern)`: kind is int, uuid,
     /// alpha, alphanum or regex (with `pattern`). `suspends` False says an
     /// async handler has no `await`, `async with` or `async for`.
-    #[pyo3(signature = (method, path, handler, is_async, constraints = Vec::new(), suspends = true))]
+    #[pyo3(signature = (method, path, handler, is_async, constraints = Vec::new(), suspends = true, body_limit = None))]
     fn add_route(
         &self,
         method: &str,
@@ -167,6 +169,7 @@ impl Cello {
         is_async: bool,
         constraints: Vec<(String, String, Option<String>)>,
         suspends: bool,
+        body_limit: Option<usize>,
     ) -> PyResult<()> {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
             return Err(PyValueError::new_err(format!(
@@ -191,6 +194,7 @@ impl Cello {
             is_async,
             suspends,
             mount: None,
+            body_limit,
             task_name,
         });
         self.core
@@ -228,6 +232,7 @@ impl Cello {
             is_async: false,
             suspends: false,
             task_name: PyString::new(py, &format!("mount {shown_prefix}")).unbind(),
+            body_limit: None,
             mount: Some(Mount {
                 app,
                 prefix: prefix.to_owned(),

@@ -174,11 +174,12 @@ impl Exchange {
     /// Runs the pipeline with the body read from `receive` (`None`: it was
     /// over the limit). `future` receives `(status, headers, body, stream)`.
     fn run(&self, py: Python<'_>, body: Option<Vec<u8>>, future: Py<PyAny>) -> PyResult<()> {
+        let limit = self.body_limit();
         let (head, plan) = self.take()?;
         let head_only = head.method == http::Method::HEAD;
         let plan = match (body.is_some(), plan) {
             (false, Plan::Run { .. }) => {
-                let refusal = Refusal::too_large(self.runner.app.max_body_size());
+                let refusal = Refusal::too_large(limit);
                 refusal_plan(&self.runner, refusal, &head, head_only)
             }
             (_, plan) => plan,
@@ -210,6 +211,23 @@ impl Exchange {
             }
         }
         Ok(())
+    }
+
+    /// The most body bytes `run` takes for this request: its route's own
+    /// limit, else the app's.
+    #[getter]
+    fn body_limit(&self) -> usize {
+        match &*self.state.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((
+                _,
+                Plan::Run {
+                    endpoint: Endpoint::Handler(route),
+                    ..
+                },
+            )) => route.body_limit,
+            _ => None,
+        }
+        .unwrap_or_else(|| self.runner.app.max_body_size())
     }
 
     /// Whether the request needs its body read before `run` (an answer

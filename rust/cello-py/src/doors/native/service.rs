@@ -195,11 +195,11 @@ impl NativeService {
         if let Some(refusal) = refuse_head(parts.version, &parts.headers, &path) {
             return ready(bytes_response(refusal, head_only));
         }
-        let limit = self.app.max_body_size();
         // hyper parsed and checked the declared content-length: for such a
         // body the lower bound of the size hint is that length (for a chunked
         // one it is 0, and the limit is enforced while reading).
-        let too_long = incoming.size_hint().lower() > limit as u64;
+        let declared = incoming.size_hint().lower();
+        let too_long = declared > self.app.max_body_size() as u64;
         let mut head = Box::new(RequestHead {
             query: parts.uri.query().unwrap_or("").to_owned(),
             method: parts.method,
@@ -238,7 +238,8 @@ impl NativeService {
         if route.mount.is_some() {
             return self.host(route, head, incoming, head_only);
         }
-        if too_long {
+        let limit = route.body_limit.unwrap_or_else(|| self.app.max_body_size());
+        if declared > limit as u64 {
             return self.refuse(Refusal::too_large(limit), head, incoming, head_only, true);
         }
         let head_only = head_only || head_from_get;
@@ -246,9 +247,9 @@ impl NativeService {
         // takes the sync path.
         let wrapped = self.runner.python_middleware.is_some();
         if wrapped || (route.is_async && route.suspends) {
-            self.queue_async(Endpoint::Handler(route), head, incoming, head_only)
+            self.queue_async(Endpoint::Handler(route), head, incoming, head_only, limit)
         } else {
-            self.call_sync(route, head, incoming, head_only)
+            self.call_sync(route, head, incoming, head_only, limit)
         }
     }
 
@@ -367,9 +368,9 @@ impl NativeService {
         head: Box<RequestHead>,
         incoming: Incoming,
         head_only: bool,
+        limit: usize,
     ) -> ResponseFuture {
         let handler_timeout = self.handler_timeout;
-        let limit = self.app.max_body_size();
         let body_timeout = self.body_timeout;
         if incoming.is_end_stream() {
             let body = BodyState::Ready(Bytes::new());
@@ -417,6 +418,7 @@ impl NativeService {
         head: Box<RequestHead>,
         incoming: Incoming,
         head_only: bool,
+        limit: usize,
     ) -> ResponseFuture {
         let handoff = self.handoff();
         let queue = self.queue.clone();
@@ -424,7 +426,6 @@ impl NativeService {
         let link = self.link.clone();
         let runtime = self.runtime.clone();
         let handler_timeout = self.handler_timeout;
-        let limit = self.app.max_body_size();
         let body_timeout = self.body_timeout;
         ResponseFuture::later(async move {
             let lazy = body_is_lazy(&head.method);
