@@ -161,6 +161,8 @@ impl Cello {
     /// alpha, alphanum or regex (with `pattern`). `suspends` False says an
     /// async handler has no `await`, `async with` or `async for`.
     #[pyo3(signature = (method, path, handler, is_async, constraints = Vec::new(), suspends = true, body_limit = None))]
+    // Each argument is one of the Python call's keywords.
+    #[allow(clippy::too_many_arguments)]
     fn add_route(
         &self,
         method: &str,
