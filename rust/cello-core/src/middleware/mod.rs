@@ -15,8 +15,12 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
+mod etag;
+mod logging;
 mod request_id;
 
+pub use etag::ETag;
+pub use logging::{Logging, DEFAULT_SKIP as DEFAULT_LOG_SKIP};
 pub use request_id::RequestId;
 
 use std::any::Any;
