@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::json::write_str;
@@ -51,44 +52,99 @@ pub struct Entry<'a> {
 #[derive(Clone)]
 pub struct AccessLog {
     format: Format,
-    lines: mpsc::Sender<String>,
+    writer: Arc<Writer>,
+}
+
+/// Where lines go: a writer thread's channel, started on the first line a
+/// process logs. A log made before `fork` (an app configured in the master
+/// of a worker pool) must not send to a thread that only the master has,
+/// so a forked child starts its own.
+struct Writer {
+    lines: Mutex<Option<(u64, mpsc::Sender<String>)>>,
+    /// Starts the thread that receives the lines (a test reads them instead).
+    start: fn() -> mpsc::Sender<String>,
+}
+
+/// How many times this process's ancestry forked: a sender made under an
+/// older count belongs to a thread this process does not have.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn forked() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+fn count_forks() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `forked` only touches an atomic, which is async-signal-safe
+        // as a child handler must be.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(forked));
+        }
+    });
+}
+
+/// Writes lines to standard output until every sender is gone.
+fn stdout_writer() -> mpsc::Sender<String> {
+    let (lines, rx) = mpsc::channel::<String>();
+    std::thread::Builder::new()
+        .name("cello-access-log".into())
+        .spawn(move || {
+            let stdout = std::io::stdout();
+            while let Ok(line) = rx.recv() {
+                let mut out = stdout.lock();
+                let _ = out.write_all(line.as_bytes());
+                // Batch whatever else is already queued into one flush.
+                while let Ok(more) = rx.try_recv() {
+                    let _ = out.write_all(more.as_bytes());
+                }
+                let _ = out.flush();
+            }
+        })
+        .expect("spawning the access-log thread");
+    lines
 }
 
 impl AccessLog {
-    /// Starts the writer thread, writing to standard output.
+    /// A log writing to standard output from a thread of its own, started
+    /// when the first line comes.
     pub fn stdout(format: Format) -> Self {
-        let (lines, rx) = mpsc::channel::<String>();
-        std::thread::Builder::new()
-            .name("cello-access-log".into())
-            .spawn(move || {
-                let stdout = std::io::stdout();
-                while let Ok(line) = rx.recv() {
-                    let mut out = stdout.lock();
-                    let _ = out.write_all(line.as_bytes());
-                    // Batch whatever else is already queued into one flush.
-                    while let Ok(more) = rx.try_recv() {
-                        let _ = out.write_all(more.as_bytes());
-                    }
-                    let _ = out.flush();
-                }
-            })
-            .expect("spawning the access-log thread");
-        AccessLog { format, lines }
+        count_forks();
+        AccessLog {
+            format,
+            writer: Arc::new(Writer {
+                lines: Mutex::new(None),
+                start: stdout_writer,
+            }),
+        }
     }
 
     /// A log whose lines arrive on the returned receiver instead.
     #[cfg(test)]
     pub(crate) fn channel(format: Format) -> (Self, mpsc::Receiver<String>) {
         let (lines, rx) = mpsc::channel();
-        (AccessLog { format, lines }, rx)
+        let writer = Writer {
+            lines: Mutex::new(Some((FORKS.load(Ordering::Relaxed), lines))),
+            start: || unreachable!("a test's log has its channel"),
+        };
+        let log = AccessLog {
+            format,
+            writer: Arc::new(writer),
+        };
+        (log, rx)
     }
 
-    /// Queues the line for `entry`; the writer thread formats nothing, so
-    /// the caller pays for one line's formatting and a channel send.
+    /// Queues the line for `entry`: the caller pays for formatting one line
+    /// and a channel send, never for the write.
     pub fn record(&self, entry: &Entry<'_>) {
-        let _ = self
-            .lines
-            .send(format_entry(self.format, entry, SystemTime::now()));
+        let line = format_entry(self.format, entry, SystemTime::now());
+        let forks = FORKS.load(Ordering::Relaxed);
+        let mut slot = self.writer.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = match &*slot {
+            Some((made, lines)) if *made == forks => lines,
+            _ => &slot.insert((forks, (self.writer.start)())).1,
+        };
+        let _ = lines.send(line);
     }
 }
 
