@@ -40,7 +40,9 @@ def feed(request):
 
     # A stream has no whole body to hash; its date still answers If-Modified-Since.
     return Response.stream(
-        entries(), content_type="text/plain", headers={"Last-Modified": "Tue, 01 Jul 2025 12:00:00 GMT"}
+        entries(),
+        content_type="text/plain",
+        headers={"Last-Modified": "Tue, 01 Jul 2025 12:00:00 GMT"},
     )
 
 

@@ -156,9 +156,7 @@ def test_probe_paths_and_the_paths_below_them_are_skipped(logged):
 def test_a_client_leaving_mid_stream_still_gets_a_line_marked_aborted(log_server):
     rid = f"gone-{uuid.uuid4()}"
     with socket.create_connection(("127.0.0.1", log_server.port), timeout=10) as sock:
-        sock.sendall(
-            f"GET /endless HTTP/1.1\r\nHost: x\r\nX-Request-ID: {rid}\r\n\r\n".encode()
-        )
+        sock.sendall(f"GET /endless HTTP/1.1\r\nHost: x\r\nX-Request-ID: {rid}\r\n\r\n".encode())
         received = b""
         while b"data: first" not in received:
             received += sock.recv(4096)
@@ -250,9 +248,7 @@ def test_text_lines_cannot_be_forged_by_a_target(capfd):
     assert len([line for line in lines if line.strip()]) == 1, lines
     match = TEXT_LINE.match(lines[-1])
     assert match, lines[-1]
-    assert match["request"] == (
-        r'GET /x\"\n{\"status\":1}\r\x00\x1b[31m\\?q=\"a\"\n\x7f HTTP/1.1'
-    )
+    assert match["request"] == (r"GET /x\"\n{\"status\":1}\r\x00\x1b[31m\\?q=\"a\"\n\x7f HTTP/1.1")
     assert match["status"] == "404"
     assert match["rid"] == "evil"
 
@@ -381,4 +377,3 @@ def test_a_logged_stream_keeps_its_declared_length(capfd):
     assert response.content == b"abcde"
     lines = wait_for(read, lambda line: line.startswith("{"))
     assert [json.loads(line)["size"] for line in lines if line.startswith("{")] == [5]
-

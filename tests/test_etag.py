@@ -210,7 +210,9 @@ def test_weak_tags_when_configured():
 
 @pytest.mark.parametrize("weak", ["yes", 1, None])
 def test_bad_configuration_names_the_option(weak):
-    with pytest.raises(ValueError, match=re.escape(f"ETag weak must be True or False, not {weak!r}")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"ETag weak must be True or False, not {weak!r}")
+    ):
         ETag(weak=weak)
     with pytest.raises(ValueError, match="ETag weak"):
         App().enable_etag(weak=weak)

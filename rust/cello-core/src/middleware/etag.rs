@@ -67,8 +67,7 @@ impl Layer for ETag {
             .collect();
         context.note(Validators {
             if_none_match: (!lines.is_empty()).then_some(lines),
-            if_modified_since: single(&head.headers, header::IF_MODIFIED_SINCE)
-                .and_then(http_date),
+            if_modified_since: single(&head.headers, header::IF_MODIFIED_SINCE).and_then(http_date),
         });
         None
     }
@@ -140,7 +139,7 @@ struct Tag<'a> {
 /// `value` when it is exactly one well-formed entity tag.
 fn parse_tag(value: &str) -> Option<Tag<'_>> {
     match next_tag(value.as_bytes()) {
-        Some((tag, rest)) if rest.is_empty() => Some(tag),
+        Some((tag, [])) => Some(tag),
         _ => None,
     }
 }
@@ -154,7 +153,10 @@ fn next_tag(input: &[u8]) -> Option<(Tag<'_>, &[u8])> {
     let inner = rest.strip_prefix(b"\"")?;
     // etagc is %x21 / %x23-7E / obs-text: no quote, space or control.
     let end = inner.iter().position(|&b| b == b'"')?;
-    if !inner[..end].iter().all(|&b| b == 0x21 || (b >= 0x23 && b != 0x7f)) {
+    if !inner[..end]
+        .iter()
+        .all(|&b| b == 0x21 || (b >= 0x23 && b != 0x7f))
+    {
         return None;
     }
     let opaque = &rest[..end + 2];
@@ -362,7 +364,11 @@ mod tests {
             " * ".to_owned(),
         ];
         for value in &matching {
-            assert_eq!(exchange(&[("if-none-match", value)], &[]).status, 304, "{value}");
+            assert_eq!(
+                exchange(&[("if-none-match", value)], &[]).status,
+                304,
+                "{value}"
+            );
         }
         let split = exchange(&[("if-none-match", "\"x\""), ("if-none-match", &tag)], &[]);
         assert_eq!(split.status, 304, "a tag in a second field line matches");
@@ -421,10 +427,18 @@ mod tests {
         // The two obsolete forms recipients must accept.
         assert_eq!(status("Tuesday, 01-Jul-25 12:00:00 GMT"), 304);
         assert_eq!(status("Tue Jul  1 12:00:00 2025"), 304);
-        for malformed in ["yesterday", "Tue, 32 Jul 2025 12:00:00 GMT", "1751371200", ""] {
+        for malformed in [
+            "yesterday",
+            "Tue, 32 Jul 2025 12:00:00 GMT",
+            "1751371200",
+            "",
+        ] {
             assert_eq!(status(malformed), 200, "{malformed:?} is ignored");
         }
-        let no_last_modified = exchange(&[("if-modified-since", "Tue, 01 Jul 2099 12:00:00 GMT")], &[]);
+        let no_last_modified = exchange(
+            &[("if-modified-since", "Tue, 01 Jul 2099 12:00:00 GMT")],
+            &[],
+        );
         assert_eq!(no_last_modified.status, 200);
         let bad_last_modified = exchange(
             &[("if-modified-since", "Tue, 01 Jul 2099 12:00:00 GMT")],
@@ -448,7 +462,10 @@ mod tests {
     #[test]
     fn a_304_without_an_etag_keeps_last_modified() {
         let layer = ETag::new(false);
-        let mut head = head("/", &[("if-modified-since", "Tue, 01 Jul 2025 12:00:00 GMT")]);
+        let mut head = head(
+            "/",
+            &[("if-modified-since", "Tue, 01 Jul 2025 12:00:00 GMT")],
+        );
         let mut context = Context::default();
         layer.request(&mut head, &mut context);
         let mut headers = HeaderMap::new();
@@ -459,7 +476,10 @@ mod tests {
         let mut out = Outgoing::new(200, headers, None, false);
         layer.response(&mut context, &mut out);
         assert_eq!(out.status, 304);
-        assert!(!out.headers.contains_key(header::ETAG), "a stream is not hashed");
+        assert!(
+            !out.headers.contains_key(header::ETAG),
+            "a stream is not hashed"
+        );
         assert!(out.headers.contains_key(header::LAST_MODIFIED));
     }
 
@@ -469,7 +489,13 @@ mod tests {
         let out = exchange_with(&layer, http::Method::HEAD, &[], &[], 200);
         assert!(!out.headers.contains_key(header::ETAG));
         let cond = [("if-none-match", "\"v1\"")];
-        let out = exchange_with(&layer, http::Method::HEAD, &cond, &[("etag", "\"v1\"")], 200);
+        let out = exchange_with(
+            &layer,
+            http::Method::HEAD,
+            &cond,
+            &[("etag", "\"v1\"")],
+            200,
+        );
         assert_eq!(out.status, 304);
     }
 }

@@ -254,7 +254,10 @@ mod tests {
         assert_eq!(value["size"], 11);
         assert_eq!(value["aborted"], false);
         drop(encoders);
-        assert!(lines.try_recv().is_err(), "dropping a finished body logs nothing more");
+        assert!(
+            lines.try_recv().is_err(),
+            "dropping a finished body logs nothing more"
+        );
     }
 
     #[test]
@@ -292,7 +295,14 @@ mod tests {
         let (layer, lines) = layer(&DEFAULT_SKIP);
         let mut chain = Chain::default();
         chain.push("", Box::new(layer)).unwrap();
-        for path in ["/health", "/health/live", "/metrics", "/healthy", "/api/health", "/"] {
+        for path in [
+            "/health",
+            "/health/live",
+            "/metrics",
+            "/healthy",
+            "/api/health",
+            "/",
+        ] {
             let mut head = head(path, &[]);
             let mut context = Context::default();
             chain.request(&mut head, &mut context);
