@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -70,3 +72,31 @@ def test_middleware_example():
             assert body["path"] == "/nowhere"
             assert body["request_id"] == missing.headers["x-request-id"]
             assert "server-timing" in missing.headers
+
+
+def test_caching_headers_example():
+    with LiveServer("examples.caching_headers:app") as live:
+        first = httpx.get(live.url + "/article", headers={"x-request-id": "ex-1"})
+        assert first.status_code == 200
+        tag = first.headers["etag"]
+        again = httpx.get(live.url + "/article", headers={"if-none-match": tag})
+        assert (again.status_code, again.content) == (304, b"")
+        since = {"if-modified-since": "Wed, 02 Jul 2025 00:00:00 GMT"}
+        assert httpx.get(live.url + "/feed", headers=since).status_code == 304
+        assert httpx.get(live.url + "/feed").text == "entry 0\nentry 1\nentry 2\n"
+        assert httpx.get(live.url + "/health").json() == {"status": "ok"}
+        httpx.get(live.url + "/article", headers={"x-request-id": "ex-last"})
+        for _ in range(500):
+            if any("ex-last" in line for line in live.output):
+                break
+            time.sleep(0.01)
+        entries = [json.loads(line) for line in live.output if line.startswith("{")]
+        assert [(e["target"], e["status"]) for e in entries] == [
+            ("/article", 200),
+            ("/article", 304),
+            ("/feed", 304),
+            ("/feed", 200),
+            ("/article", 200),
+        ], "one line per request, /health skipped"
+        assert entries[0]["request_id"] == "ex-1"
+        assert entries[3]["size"] == len("entry 0\nentry 1\nentry 2\n")

@@ -409,7 +409,6 @@ def start_server(
     max_requests_per_connection: int | None = None,
     max_headers: int = 100,
     max_header_size: int = 8192,
-    access_log: str | None = None,
 ) -> ServerHandle: ...
 def dumps(obj: Any) -> bytes: ...
 def fast_paths() -> dict[str, bool]:

@@ -51,6 +51,8 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
     worker process); without it the socket is bound here and the startup line
     printed."""
     app.debug = config.debug
+    if config.logs and not app._logs_requests():
+        app.enable_logging(format=config.log_format)
     if app._body_limit is None:
         app._core.max_body_size = config.limits.max_body_size
     loop = _new_event_loop(config.threads)
@@ -88,7 +90,6 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
                 max_requests_per_connection=limits.max_requests_per_connection,
                 max_headers=limits.max_headers,
                 max_header_size=limits.max_header_size,
-                access_log=config.log_format if config.logs else None,
             )  # fmt: skip
         except OSError as exc:
             raise ConfigError(str(exc)) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from cello._routes import (
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.exceptions import REFUSALS
-from cello.middleware import RequestId
+from cello.middleware import AccessLog, ETag, RequestId
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -148,6 +148,23 @@ class App(RouteDecorators, MiddlewareDecorators):
     # -- compression ---------------------------------------------------------
 
     # -- conditional requests and access logging -----------------------------
+
+    def enable_etag(self, weak: bool = False) -> None:
+        """ETags on whole GET/HEAD responses and 304s for conditional requests
+        (see ``cello.middleware.ETag``)."""
+        self.use(ETag(weak))
+
+    def enable_logging(
+        self, *, format: str = "text", skip_paths: Iterable[str] = ("/health", "/metrics")
+    ) -> None:
+        """One access-log line per request on standard output (see
+        ``cello.middleware.AccessLog``). ``run()`` calls it when logs are on,
+        unless the app already logs."""
+        self.use(AccessLog(format=format, skip_paths=skip_paths))
+
+    def _logs_requests(self) -> bool:
+        """Whether an access log covers every path already."""
+        return ("AccessLog", "") in self._core.layers()
 
     # -- static files --------------------------------------------------------
 

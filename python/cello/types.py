@@ -6,7 +6,7 @@ the worker supervisor) depend on these shapes, not on ``cello.app``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Protocol
 
 __all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send", "ServedApp"]
@@ -32,3 +32,9 @@ class ServedApp(Protocol):
     def debug(self, value: bool) -> None: ...
 
     async def _run_hooks(self, event: str, shutdown_timeout: float | None = None) -> None: ...
+
+    def _logs_requests(self) -> bool: ...
+
+    def enable_logging(
+        self, *, format: str = "text", skip_paths: Iterable[str] = ("/health", "/metrics")
+    ) -> None: ...

@@ -9,6 +9,8 @@ docs/middleware.md for the order, drawn as a picture.
 
 from __future__ import annotations
 
+from cello.middleware.access_log import AccessLog, LoggingConfig
+from cello.middleware.etag import ETag, ETagConfig
 from cello.middleware.request_id import RequestId
 
-__all__ = ["RequestId"]
+__all__ = ["AccessLog", "ETag", "ETagConfig", "LoggingConfig", "RequestId"]

@@ -15,8 +15,12 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
+mod etag;
+mod logging;
 mod request_id;
 
+pub use etag::ETag;
+pub use logging::{Logging, DEFAULT_SKIP as DEFAULT_LOG_SKIP};
 pub use request_id::RequestId;
 
 use std::any::Any;
@@ -216,7 +220,7 @@ impl Outgoing {
                 self.headers
                     .insert(http::header::CONTENT_LENGTH, bytes.len().into());
             }
-            OutBody::Streamed if !self.encoders.is_empty() => {
+            OutBody::Streamed if self.encoders.iter().any(|e| !e.keeps_length()) => {
                 self.headers.remove(http::header::CONTENT_LENGTH);
             }
             _ => {}
@@ -238,12 +242,24 @@ pub trait Encoder: Send {
 
     /// The end of the body: the last bytes to send.
     fn finish(&mut self) -> Bytes;
+
+    /// Whether the encoder passes every byte through unchanged (one that
+    /// only observes, as the access log's byte counter does), so a body's
+    /// known length still holds and its `Content-Length` can stay.
+    fn keeps_length(&self) -> bool {
+        false
+    }
 }
 
 /// The encoders layers added to one response, innermost first.
 pub struct Encoders(Vec<Box<dyn Encoder>>);
 
 impl Encoders {
+    /// Whether the body's length survives every encoder.
+    pub fn keep_length(&self) -> bool {
+        self.0.iter().all(|encoder| encoder.keeps_length())
+    }
+
     pub fn chunk(&mut self, data: Bytes) -> Bytes {
         self.0.iter_mut().fold(data, |data, encoder| {
             if data.is_empty() {
@@ -603,6 +619,23 @@ pub(crate) mod tests {
         }
     }
 
+    /// Passes chunks through untouched.
+    struct Watch;
+
+    impl Encoder for Watch {
+        fn chunk(&mut self, data: Bytes) -> Bytes {
+            data
+        }
+
+        fn finish(&mut self) -> Bytes {
+            Bytes::new()
+        }
+
+        fn keeps_length(&self) -> bool {
+            true
+        }
+    }
+
     #[test]
     fn encoders_apply_innermost_first_and_each_one_s_tail_passes_the_outer_ones() {
         let mut out = outgoing(200, None);
@@ -630,6 +663,14 @@ pub(crate) mod tests {
         encoded.encode_with(Box::new(Shout("")));
         encoded.settle();
         assert!(!encoded.headers.contains_key(http::header::CONTENT_LENGTH));
+
+        let mut observed = Outgoing::new(200, length(3), None, false);
+        observed.encode_with(Box::new(Watch));
+        observed.settle();
+        assert_eq!(observed.headers[http::header::CONTENT_LENGTH], "3");
+        observed.encode_with(Box::new(Shout("")));
+        observed.settle();
+        assert!(!observed.headers.contains_key(http::header::CONTENT_LENGTH));
 
         let mut not_modified = Outgoing::new(200, length(3), Some(Bytes::from("abc")), false);
         not_modified.status = 304;

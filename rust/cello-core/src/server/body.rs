@@ -102,7 +102,7 @@ impl Body {
 
     /// The exact length, when it is known before sending.
     pub fn exact_len(&self) -> Option<u64> {
-        if self.encoders.is_some() {
+        if self.encoders.as_ref().is_some_and(|e| !e.keep_length()) {
             return None;
         }
         match &self.kind {

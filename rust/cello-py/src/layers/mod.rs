@@ -4,7 +4,8 @@
 //! were checked in Python; what can only be checked here (header names,
 //! paths) is a `ValueError` naming the option.
 
-use cello_core::middleware::{Layer, RequestId};
+use cello_core::middleware::{ETag, Layer, Logging, RequestId, DEFAULT_LOG_SKIP};
+use cello_core::server::access_log::{AccessLog, Format};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -46,6 +47,8 @@ impl<'py> Options<'_, 'py> {
 pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
     Ok(match kind {
         "request_id" => request_id(options)?,
+        "etag" => etag(options)?,
+        "logging" => logging(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"
@@ -62,4 +65,31 @@ fn request_id(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
         ),
         None => Box::new(RequestId::default()),
     })
+}
+
+fn etag(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
+    let weak = options.value::<bool>("weak")?.unwrap_or(false);
+    Ok(Box::new(ETag::new(weak)))
+}
+
+/// The access log, writing to standard output on its own thread.
+fn logging(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
+    let format = match options.value::<String>("format")? {
+        None => Format::Text,
+        Some(name) => Format::from_name(&name).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "middleware option 'format' must be 'text' or 'json', not {name:?}"
+            ))
+        })?,
+    };
+    let skip = match options.value::<Vec<String>>("skip_paths")? {
+        None => DEFAULT_LOG_SKIP.iter().map(|p| p.to_string()).collect(),
+        Some(paths) => paths,
+    };
+    if let Some(bad) = skip.iter().find(|p| !p.starts_with('/')) {
+        return Err(PyValueError::new_err(format!(
+            "middleware option 'skip_paths' takes paths starting with '/', not {bad:?}"
+        )));
+    }
+    Ok(Box::new(Logging::new(AccessLog::stdout(format), skip)))
 }

@@ -9,7 +9,6 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use cello_core::server::access_log::{self, AccessLog};
 use cello_core::server::{self, ServerConfig, Timeouts};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -57,7 +56,7 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     app, event_loop, start_task, closed, *, driver = None, host = "127.0.0.1", port = 0, fd = None,
     threads = 1, shutdown_timeout = 30.0, header_read_timeout = None, body_read_timeout = None,
     idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
-    max_requests_per_connection = None, max_headers = 100, max_header_size = 8192, access_log = None
+    max_requests_per_connection = None, max_headers = 100, max_header_size = 8192
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_server(
@@ -80,7 +79,6 @@ pub fn start_server(
     max_requests_per_connection: Option<usize>,
     max_headers: usize,
     max_header_size: usize,
-    access_log: Option<&str>,
 ) -> PyResult<ServerHandle> {
     if driver.is_some() != (threads == 0) {
         return Err(PyValueError::new_err(
@@ -98,16 +96,6 @@ pub fn start_server(
             "connection and header limits must be at least 1",
         ));
     }
-    let log = match access_log {
-        None => None,
-        Some("text") => Some(AccessLog::stdout(access_log::Format::Text)),
-        Some("json") => Some(AccessLog::stdout(access_log::Format::Json)),
-        Some(other) => {
-            return Err(PyValueError::new_err(format!(
-                "access_log must be 'text' or 'json', not {other:?}"
-            )))
-        }
-    };
     let listener = match fd {
         // SAFETY: the caller hands over a listening socket it owns (documented above).
         Some(fd) => unsafe { std::net::TcpListener::from_raw_fd(fd) },
@@ -171,7 +159,6 @@ pub fn start_server(
         link,
         body_timeout,
         handler_timeout,
-        log,
         chain: app.core.chain(),
     });
     let dispatcher = Arc::new(Dispatcher {

@@ -6,13 +6,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use cello_core::http::problem::Problem;
 use cello_core::http::query::decode_path;
 use cello_core::middleware::{Chain, Context as LayerContext, OutBody, Outgoing};
-use cello_core::server::access_log::{AccessLog, Entry};
 use cello_core::server::clock;
 use cello_core::server::{Body, ConnInfo, Service};
 use hyper::body::{Body as _, Incoming};
@@ -70,7 +69,6 @@ pub(crate) struct NativeService {
     pub(crate) link: Option<Arc<LoopLink>>,
     pub(crate) body_timeout: Option<Duration>,
     pub(crate) handler_timeout: Option<Duration>,
-    pub(crate) log: Option<AccessLog>,
     /// The app's native middleware, as it was when the server started.
     pub(crate) chain: Arc<Chain>,
 }
@@ -83,24 +81,17 @@ impl Service for NativeService {
     type Future = ResponseFuture;
 
     fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> ResponseFuture {
-        if self.chain.is_empty() && self.log.is_none() {
+        if self.chain.is_empty() {
             return self.respond(req, conn, None);
         }
-        let logged = self.log.as_ref().map(|log| Logged::start(log, &req, conn));
         let mut context = LayerContext::default();
-        let layered = !self.chain.is_empty();
         let head_only = req.method() == http::Method::HEAD;
-        let response = self.respond(req, conn, layered.then_some(&mut context));
+        let response = self.respond(req, conn, Some(&mut context));
         let chain = self.chain.clone();
         // Every response passes here, whoever made it: a handler, a refusal,
         // a timeout, a layer's own answer or a mounted app.
-        let finish = move |mut response: Box<http::Response<Body>>| {
-            if layered {
-                through_layers(&chain, &mut context, &mut response, head_only);
-            }
-            if let Some(logged) = logged {
-                logged.record(&response);
-            }
+        let mut finish = move |mut response: Box<http::Response<Body>>| {
+            through_layers(&chain, &mut context, &mut response, head_only);
             response
         };
         match response {
@@ -138,45 +129,6 @@ fn through_layers(
                 response.body_mut().encode_with(encoders);
             }
         }
-    }
-}
-
-/// What the access log needs of a request, taken before the service consumes it.
-pub(crate) struct Logged {
-    log: AccessLog,
-    started: Instant,
-    client: std::net::SocketAddr,
-    method: http::Method,
-    version: http::Version,
-    target: String,
-}
-
-impl Logged {
-    fn start(log: &AccessLog, req: &http::Request<Incoming>, conn: ConnInfo) -> Self {
-        Logged {
-            log: log.clone(),
-            started: Instant::now(),
-            client: conn.peer,
-            method: req.method().clone(),
-            version: req.version(),
-            target: req
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default(),
-        }
-    }
-
-    fn record(self, response: &http::Response<Body>) {
-        self.log.record(&Entry {
-            client: Some(self.client),
-            method: self.method.as_str(),
-            target: &self.target,
-            version: self.version,
-            status: response.status().as_u16(),
-            size: response.body().exact_len(),
-            duration: self.started.elapsed(),
-        });
     }
 }
 
