@@ -15,9 +15,13 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
+mod cors;
 mod request_id;
+mod security_headers;
 
+pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use request_id::RequestId;
+pub use security_headers::{InvalidSecurityHeader, SecurityHeaders};
 
 use std::any::Any;
 use std::sync::Arc;
