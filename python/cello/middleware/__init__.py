@@ -9,6 +9,8 @@ docs/middleware.md for the order, drawn as a picture.
 
 from __future__ import annotations
 
+from cello.middleware.cors import CorsConfig
 from cello.middleware.request_id import RequestId
+from cello.middleware.security import CSP, SecurityHeadersConfig
 
-__all__ = ["RequestId"]
+__all__ = ["CSP", "CorsConfig", "RequestId", "SecurityHeadersConfig"]
