@@ -100,3 +100,60 @@ def test_caching_headers_example():
         ], "one line per request, /health skipped"
         assert entries[0]["request_id"] == "ex-1"
         assert entries[3]["size"] == len("entry 0\nentry 1\nentry 2\n")
+
+
+def test_cors_example():
+    from cello.testing import TestClient
+    from examples.cors import app
+
+    front = "https://app.example.com"
+    with (
+        LiveServer("examples.cors:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            preflight = client.options(
+                "/api/notes",
+                headers={
+                    "origin": front,
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": "content-type, x-csrf-token",
+                },
+            )
+            assert preflight.status_code == 204
+            assert preflight.headers["access-control-allow-origin"] == front
+            assert preflight.headers["access-control-allow-credentials"] == "true"
+            assert preflight.headers["access-control-max-age"] == "3600"
+            refused = client.options(
+                "/api/notes",
+                headers={
+                    "origin": "https://app.example.com.evil.net",
+                    "access-control-request-method": "POST",
+                },
+            )
+            assert refused.status_code == 403
+            assert refused.json()["detail"] == "CORS origin not allowed"
+            assert "access-control-allow-origin" not in refused.headers
+            notes = client.get("/api/notes", headers={"origin": front})
+            assert notes.json()[:2] == [
+                {"id": 1, "text": "buy milk"},
+                {"id": 2, "text": "call home"},
+            ]
+            assert notes.headers["access-control-allow-origin"] == front
+            assert notes.headers["access-control-expose-headers"] == "x-total"
+            assert notes.headers["vary"] == "Origin"
+            assert notes.headers["strict-transport-security"] == (
+                "max-age=31536000; includeSubDomains"
+            )
+            assert notes.headers["content-security-policy"] == (
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'; "
+                "upgrade-insecure-requests"
+            )
+            assert notes.headers["permissions-policy"] == (
+                "camera=(), microphone=(), geolocation=(self)"
+            )
+            embed = client.get("/embed")
+            assert embed.headers["x-frame-options"] == "SAMEORIGIN"
+            assert embed.headers["x-content-type-options"] == "nosniff"
+            assert "access-control-allow-origin" not in embed.headers

@@ -19,6 +19,7 @@ from cello.exceptions import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from cello.middleware import CSP, SecurityHeadersConfig
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -30,6 +31,7 @@ from cello.routing import (
 )
 
 __all__ = [
+    "CSP",
     "AlphaConstraint",
     "AlphanumConstraint",
     "App",
@@ -49,6 +51,7 @@ __all__ = [
     "Request",
     "RequestTimeout",
     "Response",
+    "SecurityHeadersConfig",
     "TimeoutConfig",
     "TlsConfig",
     "UnsupportedMediaType",

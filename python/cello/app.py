@@ -21,7 +21,7 @@ from cello._routes import (
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.exceptions import REFUSALS
-from cello.middleware import AccessLog, ETag, RequestId
+from cello.middleware import AccessLog, CorsConfig, ETag, RequestId, SecurityHeadersConfig
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -144,6 +144,29 @@ class App(RouteDecorators, MiddlewareDecorators):
         self.use(RequestId(header))
 
     # -- CORS and security headers -----------------------------------------
+
+    def enable_cors(self, origins: Any = None, **options: Any) -> None:
+        """Lets pages from other origins call the app from a browser; None
+        allows any origin. The options are ``CorsConfig``'s (Starlette's
+        names included): preflights are answered before routing, and every
+        response gets the ``Access-Control-*`` headers its origin is due."""
+        self.use(CorsConfig(origins, **options))
+
+    def enable_security_headers(
+        self, config: SecurityHeadersConfig | None = None, **options: Any
+    ) -> None:
+        """Adds ``X-Frame-Options``, ``X-Content-Type-Options`` and their kin
+        to every response that lacks them (see ``SecurityHeadersConfig``;
+        keyword options build one)."""
+        if config is None:
+            config = SecurityHeadersConfig(**options)
+        elif options:
+            raise ValueError("give enable_security_headers() a config or options, not both")
+        elif not isinstance(config, SecurityHeadersConfig):
+            raise ValueError(
+                f"enable_security_headers() takes a SecurityHeadersConfig, not {config!r}"
+            )
+        self.use(config)
 
     # -- compression ---------------------------------------------------------
 

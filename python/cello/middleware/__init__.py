@@ -10,7 +10,18 @@ docs/middleware.md for the order, drawn as a picture.
 from __future__ import annotations
 
 from cello.middleware.access_log import AccessLog, LoggingConfig
+from cello.middleware.cors import CorsConfig
 from cello.middleware.etag import ETag, ETagConfig
 from cello.middleware.request_id import RequestId
+from cello.middleware.security import CSP, SecurityHeadersConfig
 
-__all__ = ["AccessLog", "ETag", "ETagConfig", "LoggingConfig", "RequestId"]
+__all__ = [
+    "CSP",
+    "AccessLog",
+    "CorsConfig",
+    "ETag",
+    "ETagConfig",
+    "LoggingConfig",
+    "RequestId",
+    "SecurityHeadersConfig",
+]

@@ -15,13 +15,17 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
+mod cors;
 mod etag;
 mod logging;
 mod request_id;
+mod security_headers;
 
+pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use etag::ETag;
 pub use logging::{Logging, DEFAULT_SKIP as DEFAULT_LOG_SKIP};
 pub use request_id::RequestId;
+pub use security_headers::{InvalidSecurityHeader, SecurityHeaders};
 
 use std::any::Any;
 use std::sync::Arc;

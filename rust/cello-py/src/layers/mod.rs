@@ -4,7 +4,9 @@
 //! were checked in Python; what can only be checked here (header names,
 //! paths) is a `ValueError` naming the option.
 
-use cello_core::middleware::{ETag, Layer, Logging, RequestId, DEFAULT_LOG_SKIP};
+use cello_core::middleware::{
+    Cors, CorsOptions, ETag, Layer, Logging, RequestId, SecurityHeaders, DEFAULT_LOG_SKIP,
+};
 use cello_core::server::access_log::{AccessLog, Format};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -49,6 +51,8 @@ pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> 
         "request_id" => request_id(options)?,
         "etag" => etag(options)?,
         "logging" => logging(options)?,
+        "cors" => cors(options)?,
+        "security_headers" => security_headers(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"
@@ -92,4 +96,32 @@ fn logging(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
         )));
     }
     Ok(Box::new(Logging::new(AccessLog::stdout(format), skip)))
+}
+
+/// Options the Python side leaves out (or sets to None) take the core's defaults.
+fn cors(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
+    let defaults = CorsOptions::default();
+    let cors = CorsOptions {
+        origins: options.value("origins")?,
+        origin_regex: options.value("origin_regex")?,
+        methods: options.value("methods")?.or(defaults.methods),
+        allow_headers: options.value("allow_headers")?,
+        expose_headers: options.value("expose_headers")?.unwrap_or_default(),
+        credentials: options
+            .value("credentials")?
+            .unwrap_or(defaults.credentials),
+        max_age: options.value("max_age")?.unwrap_or(defaults.max_age),
+    };
+    Ok(Box::new(
+        Cors::new(cors).map_err(|e| PyValueError::new_err(e.to_string()))?,
+    ))
+}
+
+fn security_headers(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
+    Ok(match options.value::<Vec<(String, String)>>("headers")? {
+        Some(headers) => Box::new(
+            SecurityHeaders::new(headers).map_err(|e| PyValueError::new_err(e.to_string()))?,
+        ),
+        None => Box::new(SecurityHeaders::defaults()),
+    })
 }
