@@ -15,8 +15,10 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
+pub mod compression;
 mod request_id;
 
+pub use compression::Compression;
 pub use request_id::RequestId;
 
 use std::any::Any;
