@@ -20,7 +20,7 @@ from cello._routes import (
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.exceptions import REFUSALS
-from cello.middleware import RequestId
+from cello.middleware import CompressionConfig, RequestId
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -142,6 +142,12 @@ class App(RouteDecorators, MiddlewareDecorators):
     # -- CORS and security headers -----------------------------------------
 
     # -- compression ---------------------------------------------------------
+
+    def enable_compression(self, min_size: int | None = None) -> None:
+        """Compresses responses of ``min_size`` bytes or more (default 1024) with
+        zstd, brotli or gzip, as the client accepts (see
+        ``cello.middleware.CompressionConfig`` for the other settings)."""
+        self.use(CompressionConfig() if min_size is None else CompressionConfig(min_size))
 
     # -- conditional requests and access logging -----------------------------
 

@@ -9,6 +9,7 @@ docs/middleware.md for the order, drawn as a picture.
 
 from __future__ import annotations
 
+from cello.middleware.compression import CompressionConfig
 from cello.middleware.request_id import RequestId
 
-__all__ = ["RequestId"]
+__all__ = ["CompressionConfig", "RequestId"]
