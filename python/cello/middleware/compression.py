@@ -9,8 +9,8 @@ __all__ = ["CompressionConfig"]
 
 # The codings offered by default, in the order preferred when a client
 # weighs them equally (browsers send ``gzip, deflate, br, zstd``): zstd is
-# the fastest at a ratio at least gzip's, brotli the smallest output for
-# similar work, gzip the one every client understands.
+# the fastest and smaller than gzip, brotli the smallest for more CPU, gzip
+# the one every client understands.
 _CODINGS = ("zstd", "br", "gzip")
 
 _LEVELS = {"gzip_level": (1, 9), "brotli_level": (0, 11), "zstd_level": (1, 19)}

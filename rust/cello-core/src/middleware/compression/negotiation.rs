@@ -43,9 +43,9 @@ impl fmt::Display for Coding {
 
 /// The server's order when the client weighs several codings equally, as
 /// browsers do (`gzip, deflate, br, zstd`): zstd first because at the levels
-/// used here it compresses and decompresses fastest with a ratio at least
-/// gzip's; brotli next, smaller output than gzip for similar work; gzip last,
-/// the one every client understands.
+/// used here it compresses and decompresses fastest, with smaller output
+/// than gzip; brotli next, the smallest output for more CPU than gzip; gzip
+/// last, the one every client understands.
 pub const SERVER_ORDER: [Coding; 3] = [Coding::Zstd, Coding::Brotli, Coding::Gzip];
 
 /// A header longer than this is not parsed: no real client sends one, and
