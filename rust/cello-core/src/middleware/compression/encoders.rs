@@ -48,7 +48,8 @@ const ZSTD_MIN_WINDOW: u32 = 10;
 
 enum Writer {
     Gzip(GzipEncoder<Vec<u8>>),
-    Brotli(BrotliEncoder<Vec<u8>>),
+    // Brotli's state is over 5 kB inline: boxed, so the others stay small.
+    Brotli(Box<BrotliEncoder<Vec<u8>>>),
     Zstd(ZstdEncoder<Vec<u8>>),
 }
 
@@ -80,7 +81,7 @@ impl Compressor {
                 if let Some(n) = size {
                     params = params.size_hint(n);
                 }
-                Writer::Brotli(BrotliEncoder::with_params(buffer, params))
+                Writer::Brotli(Box::new(BrotliEncoder::with_params(buffer, params)))
             }
             Coding::Zstd => Writer::Zstd(ZstdEncoder::with_quality_and_params(
                 buffer,
@@ -104,7 +105,7 @@ impl Compressor {
     fn pinned(&mut self) -> Pin<&mut (dyn AsyncWrite + Send + Unpin)> {
         match &mut self.writer {
             Writer::Gzip(w) => Pin::new(w),
-            Writer::Brotli(w) => Pin::new(w),
+            Writer::Brotli(w) => Pin::new(&mut **w),
             Writer::Zstd(w) => Pin::new(w),
         }
     }
