@@ -16,8 +16,10 @@ import brotli
 import httpx
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cello import App, Blueprint, Response
+from cello import App, Response
 from cello.middleware import CompressionConfig
 from cello.testing import TestClient
 from conformance.doors import UvicornDoor
@@ -528,6 +530,23 @@ def test_repr_shows_the_settings():
     )
 
 
-def test_a_blueprint_takes_the_config_too():
-    bp = Blueprint("/api")
-    assert bp.use(CompressionConfig()) is not None
+_PIECES = st.sampled_from(
+    ["gzip", "x-gzip", "br", "zstd", "identity", "*", "deflate", "GZip", ";", ",", "=", "q",
+     "q=0", "q=1", "q=0.5", "q=1.0", "q=2", "q=abc", "q=0.0001", " ", "\t", "@", '"', "é"]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(header=st.lists(_PIECES, max_size=12).map("".join))
+def test_any_accept_encoding_gives_a_readable_body(asgi_app_client, header):
+    value = header.strip(" \t").encode()
+    got = fetch(asgi_app_client, "/json", value)
+    assert got.status == 200
+    assert got.coding in (None, *CODINGS)
+    assert json.loads(got.body) == apps.ITEMS
+
+
+@pytest.fixture(scope="module")
+def asgi_app_client() -> Iterator[httpx.Client]:
+    with TestClient(apps.app) as client:
+        yield _plain_client(client)
