@@ -157,3 +157,34 @@ def test_cors_example():
             assert embed.headers["x-frame-options"] == "SAMEORIGIN"
             assert embed.headers["x-content-type-options"] == "nosniff"
             assert "access-control-allow-origin" not in embed.headers
+
+
+def test_compression_example():
+    import brotli
+
+    from cello.testing import TestClient
+    from examples.compression import app
+
+    with (
+        LiveServer("examples.compression:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            products = client.get("/products", headers={"accept-encoding": "gzip, br, zstd"})
+            assert products.headers["content-encoding"] == "zstd"
+            assert products.headers["vary"] == "Accept-Encoding"
+            assert len(products.json()["products"]) == 500
+            with client.stream("GET", "/page", headers={"accept-encoding": "br"}) as page:
+                raw = b"".join(page.iter_raw())
+            assert page.headers["content-encoding"] == "br"
+            assert brotli.decompress(raw).startswith(b"<!doctype html><table><tr>")
+            plain = client.get("/products", headers={"accept-encoding": "identity"})
+            assert "content-encoding" not in plain.headers
+            assert plain.json() == products.json()
+            tiny = client.get("/tiny", headers={"accept-encoding": "gzip"})
+            assert "content-encoding" not in tiny.headers
+            clock = client.get("/clock?count=2", headers={"accept-encoding": "gzip"})
+            assert clock.headers["content-encoding"] == "gzip"
+            assert clock.text.startswith("id: 0\ndata: ")
+            assert clock.text.count("\n\n") == 2

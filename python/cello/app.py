@@ -21,7 +21,14 @@ from cello._routes import (
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.exceptions import REFUSALS
-from cello.middleware import AccessLog, CorsConfig, ETag, RequestId, SecurityHeadersConfig
+from cello.middleware import (
+    AccessLog,
+    CompressionConfig,
+    CorsConfig,
+    ETag,
+    RequestId,
+    SecurityHeadersConfig,
+)
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -169,6 +176,12 @@ class App(RouteDecorators, MiddlewareDecorators):
         self.use(config)
 
     # -- compression ---------------------------------------------------------
+
+    def enable_compression(self, min_size: int | None = None) -> None:
+        """Compresses responses of ``min_size`` bytes or more (default 1024) with
+        zstd, brotli or gzip, as the client accepts (see
+        ``cello.middleware.CompressionConfig`` for the other settings)."""
+        self.use(CompressionConfig() if min_size is None else CompressionConfig(min_size))
 
     # -- conditional requests and access logging -----------------------------
 

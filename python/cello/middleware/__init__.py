@@ -10,6 +10,7 @@ docs/middleware.md for the order, drawn as a picture.
 from __future__ import annotations
 
 from cello.middleware.access_log import AccessLog, LoggingConfig
+from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
 from cello.middleware.etag import ETag, ETagConfig
 from cello.middleware.request_id import RequestId
@@ -18,6 +19,7 @@ from cello.middleware.security import CSP, SecurityHeadersConfig
 __all__ = [
     "CSP",
     "AccessLog",
+    "CompressionConfig",
     "CorsConfig",
     "ETag",
     "ETagConfig",

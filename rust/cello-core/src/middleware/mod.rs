@@ -15,12 +15,14 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
+pub mod compression;
 mod cors;
 mod etag;
 mod logging;
 mod request_id;
 mod security_headers;
 
+pub use compression::Compression;
 pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use etag::ETag;
 pub use logging::{Logging, DEFAULT_SKIP as DEFAULT_LOG_SKIP};

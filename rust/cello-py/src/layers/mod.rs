@@ -4,6 +4,8 @@
 //! were checked in Python; what can only be checked here (header names,
 //! paths) is a `ValueError` naming the option.
 
+use cello_core::middleware::compression::{Coding, Levels, DEFAULT_MIN_SIZE};
+use cello_core::middleware::Compression;
 use cello_core::middleware::{
     Cors, CorsOptions, ETag, Layer, Logging, RequestId, SecurityHeaders, DEFAULT_LOG_SKIP,
 };
@@ -53,6 +55,7 @@ pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> 
         "logging" => logging(options)?,
         "cors" => cors(options)?,
         "security_headers" => security_headers(options)?,
+        "compression" => compression(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"
@@ -124,4 +127,51 @@ fn security_headers(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
         ),
         None => Box::new(SecurityHeaders::defaults()),
     })
+}
+
+fn compression(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
+    let defaults = Levels::default();
+    let level = |name: &str, default: i32, range: std::ops::RangeInclusive<i32>| {
+        let value = options.value::<i32>(name)?.unwrap_or(default);
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(PyValueError::new_err(format!(
+                "{name} must be from {} to {}, not {value}",
+                range.start(),
+                range.end()
+            )))
+        }
+    };
+    let levels = Levels {
+        gzip: level("gzip_level", defaults.gzip as i32, 1..=9)? as u32,
+        brotli: level("brotli_level", defaults.brotli as i32, 0..=11)? as u32,
+        zstd: level("zstd_level", defaults.zstd, 1..=19)?,
+    };
+    let min_size = options
+        .value::<usize>("min_size")?
+        .unwrap_or(DEFAULT_MIN_SIZE);
+    let offers = match options.value::<Vec<String>>("encodings")? {
+        None => cello_core::middleware::compression::SERVER_ORDER.to_vec(),
+        Some(names) => {
+            let mut offers = Vec::with_capacity(names.len());
+            for name in &names {
+                let coding = Coding::from_token(name)
+                    .filter(|_| !name.eq_ignore_ascii_case("x-gzip"))
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!("encodings: unknown coding {name:?}"))
+                    })?;
+                if !offers.contains(&coding) {
+                    offers.push(coding);
+                }
+            }
+            if offers.is_empty() {
+                return Err(PyValueError::new_err(
+                    "encodings must name at least one coding",
+                ));
+            }
+            offers
+        }
+    };
+    Ok(Box::new(Compression::new(min_size, levels, offers)))
 }
