@@ -16,8 +16,10 @@
 //! passes through (compression).
 
 mod request_id;
+pub mod static_files;
 
 pub use request_id::RequestId;
+pub use static_files::{StaticFiles, StaticFilesOptions};
 
 use std::any::Any;
 use std::sync::Arc;
