@@ -19,6 +19,7 @@ from cello.exceptions import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from cello.middleware import StaticFilesConfig
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -49,6 +50,7 @@ __all__ = [
     "Request",
     "RequestTimeout",
     "Response",
+    "StaticFilesConfig",
     "TimeoutConfig",
     "TlsConfig",
     "UnsupportedMediaType",

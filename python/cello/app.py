@@ -20,7 +20,7 @@ from cello._routes import (
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.exceptions import REFUSALS
-from cello.middleware import RequestId
+from cello.middleware import RequestId, StaticFilesConfig
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -146,6 +146,16 @@ class App(RouteDecorators, MiddlewareDecorators):
     # -- conditional requests and access logging -----------------------------
 
     # -- static files --------------------------------------------------------
+
+    def enable_static_files(self, config: StaticFilesConfig) -> None:
+        """Serves the files of ``config.root`` under ``config.prefix``, from
+        Rust (see ``cello.middleware.StaticFilesConfig``). Call it once per
+        prefix to serve several directories."""
+        if not isinstance(config, StaticFilesConfig):
+            raise TypeError(
+                f"enable_static_files() takes a StaticFilesConfig, not {type(config).__name__}"
+            )
+        self.use(config)
 
     # -- errors ------------------------------------------------------------
 

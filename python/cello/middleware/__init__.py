@@ -10,5 +10,6 @@ docs/middleware.md for the order, drawn as a picture.
 from __future__ import annotations
 
 from cello.middleware.request_id import RequestId
+from cello.middleware.static_files import StaticFilesConfig
 
-__all__ = ["RequestId"]
+__all__ = ["RequestId", "StaticFilesConfig"]
