@@ -102,7 +102,9 @@ class _SyncTransport(httpx.BaseTransport):
         async def call() -> httpx.Response:
             request.stream = httpx.ByteStream(request.read())
             response = await self._inner.handle_async_request(request)
-            content = await response.aread()
+            # The raw bytes: `aread()` would undo a Content-Encoding here and
+            # the client would then try to decode the bytes a second time.
+            content = b"".join([chunk async for chunk in response.aiter_raw()])
             # A stream, not `content=`: httpx would add a Content-Length header.
             return httpx.Response(
                 response.status_code, headers=response.headers,
