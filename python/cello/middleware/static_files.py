@@ -213,27 +213,29 @@ def _is_dir(value: Any) -> bool:
     return isinstance(value, str | os.PathLike) and os.path.isdir(value)
 
 
-def _looks_like_prefix(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("/") and not os.path.isdir(value)
-
-
 def _order(first: Any, second: Any) -> tuple[Any, Any]:
-    """``(root, prefix)`` from two positional arguments in either order."""
-    first_prefix, second_prefix = _looks_like_prefix(first), _looks_like_prefix(second)
+    """``(root, prefix)`` from two positional arguments in either order: the
+    one that starts with ``/`` and is not an existing directory is the
+    prefix; failing that, the one that is an existing directory is the root."""
+    first_dir, second_dir = _is_dir(first), _is_dir(second)
+    first_prefix = isinstance(first, str) and first.startswith("/") and not first_dir
+    second_prefix = isinstance(second, str) and second.startswith("/") and not second_dir
     if second_prefix and not first_prefix:
         return first, second
     if first_prefix and not second_prefix:
         return second, first
-    if first_prefix and second_prefix:
+    if first_dir != second_dir:
+        return (first, second) if first_dir else (second, first)
+    shown = f"StaticFilesConfig({first!r}, {second!r})"
+    if first_dir:
         raise ValueError(
-            f"StaticFilesConfig({first!r}, {second!r}): neither is an existing directory, "
-            "so neither can be the root"
+            f"{shown}: both are existing directories, so either could be the root; "
+            "pass root_dir= and url_path="
         )
-    raise ValueError(
-        f"StaticFilesConfig({first!r}, {second!r}): cannot tell the URL prefix from the root "
-        "(both are existing directories or neither starts with '/'); "
-        "pass root_dir= and url_path="
-    )
+    for value in (first, second):
+        if isinstance(value, str | os.PathLike) and os.path.exists(value):
+            raise ValueError(f"{shown}: {os.fspath(value)!r} is not a directory")
+    raise ValueError(f"{shown}: neither is an existing directory to serve")
 
 
 def _resolve_root(root: Any) -> str:
