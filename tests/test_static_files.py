@@ -558,6 +558,22 @@ def test_an_absolute_root_and_prefix_are_told_apart_by_the_filesystem(tree):
     assert StaticFilesConfig(str(tree), "/files").prefix == "/files"
 
 
+def test_a_root_prefix_serves_every_path_beside_the_routes(tree):
+    app = App()
+    app.enable_static_files(StaticFilesConfig(str(tree), "/"))
+    assert StaticFilesConfig("/", str(tree)).prefix == "/"
+
+    @app.get("/api")
+    def api() -> dict[str, int]:
+        return {"api": 1}
+
+    with TestClient(app) as client:
+        assert client.get("/hello.txt").content == b"hello, static\n"
+        assert client.get("/").content == b"<h1>home</h1>\n"
+        assert client.get("/api").json() == {"api": 1}
+        assert client.get("/%2e%2e/app.py").json() == ordinary_404("/../app.py")
+
+
 def test_keyword_aliases(tree):
     for config in [
         StaticFilesConfig(root=str(tree), prefix="/p"),

@@ -27,9 +27,10 @@ class StaticFilesConfig:
     ...)`` and ``StaticFilesConfig(url_path, root_dir)``. Given positionally,
     the argument that starts with ``/`` and is not an existing directory is
     the prefix; when both start with ``/``, the existing directory is the
-    root. ``root_dir=``/``directory=`` and ``url_path=`` name them without
-    guessing. The root is resolved (symlinks followed) once, here; a
-    relative root is taken from the current directory.
+    root (``"/"`` itself is always the prefix). ``root_dir=``/``directory=``
+    and ``url_path=`` name them without guessing. The root is resolved
+    (symlinks followed) once, here; a relative root is taken from the
+    current directory.
 
     ``cache_control`` (and ``cache_str()``) takes a duration (``"1h"``,
     ``"30s"``, ``"7d"``, ``"1y"``, or bare seconds), sent as ``public,
@@ -217,7 +218,9 @@ def _order(first: Any, second: Any) -> tuple[Any, Any]:
     """``(root, prefix)`` from two positional arguments in either order: the
     one that starts with ``/`` and is not an existing directory is the
     prefix; failing that, the one that is an existing directory is the root."""
-    first_dir, second_dir = _is_dir(first), _is_dir(second)
+    # "/" is a directory too, but nobody serves the whole file system: as
+    # one of two arguments it is the prefix.
+    first_dir, second_dir = first != "/" and _is_dir(first), second != "/" and _is_dir(second)
     first_prefix = isinstance(first, str) and first.startswith("/") and not first_dir
     second_prefix = isinstance(second, str) and second.startswith("/") and not second_dir
     if second_prefix and not first_prefix:

@@ -71,10 +71,17 @@ fn static_files(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
         .ok_or_else(|| PyValueError::new_err("static files need a 'root' directory"))?;
     let mut built = StaticFilesOptions::new(
         root,
-        options.value::<String>("prefix")?.unwrap_or_else(|| "/static".to_owned()),
+        options
+            .value::<String>("prefix")?
+            .unwrap_or_else(|| "/static".to_owned()),
     );
     // Present-but-None means "no index file"; absent means the default.
-    if let Some(given) = options.0.map(|o| o.get_item("index_file")).transpose()?.flatten() {
+    if let Some(given) = options
+        .0
+        .map(|o| o.get_item("index_file"))
+        .transpose()?
+        .flatten()
+    {
         built.index = given.extract::<Option<String>>().map_err(|_| {
             PyValueError::new_err("middleware option 'index_file' must be a str or None")
         })?;
