@@ -188,3 +188,37 @@ def test_compression_example():
             assert clock.headers["content-encoding"] == "gzip"
             assert clock.text.startswith("id: 0\ndata: ")
             assert clock.text.count("\n\n") == 2
+
+
+def test_static_files_example():
+    from cello.testing import TestClient
+    from examples.static_files import app
+    from tests.test_static_files import raw_get
+
+    hello = (ROOT / "examples" / "static" / "hello.txt").read_bytes()
+    with (
+        LiveServer("examples.static_files:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            index = client.get("/static/")
+            assert index.status_code == 200
+            assert index.headers["content-type"] == "text/html; charset=utf-8"
+            assert b"Served from Rust" in index.content
+            file = client.get("/static/hello.txt")
+            assert file.content == hello
+            assert file.headers["cache-control"] == "public, max-age=3600"
+            assert file.headers["x-content-type-options"] == "nosniff"
+            part = client.get("/static/hello.txt", headers={"range": "bytes=0-4"})
+            assert (part.status_code, part.content) == (206, hello[:5])
+            cached = client.get(
+                "/static/hello.txt", headers={"if-none-match": file.headers["etag"]}
+            )
+            assert (cached.status_code, cached.content) == (304, b"")
+            assert client.get("/static/css/site.css").headers["content-type"].startswith("text/css")
+            assert client.get("/static/version").json() == {"version": 1}
+            assert client.get("/static/%2e%2e/static_files.py").status_code == 404
+        # What the docstring's `curl --path-as-is` sends: the climb itself.
+        status, body = raw_get(live.port, "/static/../static_files.py")
+        assert status == 404 and b"StaticFilesConfig" not in body

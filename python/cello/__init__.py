@@ -19,7 +19,7 @@ from cello.exceptions import (
     RequestTimeout,
     UnsupportedMediaType,
 )
-from cello.middleware import CSP, SecurityHeadersConfig
+from cello.middleware import CSP, SecurityHeadersConfig, StaticFilesConfig
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -52,6 +52,7 @@ __all__ = [
     "RequestTimeout",
     "Response",
     "SecurityHeadersConfig",
+    "StaticFilesConfig",
     "TimeoutConfig",
     "TlsConfig",
     "UnsupportedMediaType",

@@ -28,6 +28,7 @@ from cello.middleware import (
     ETag,
     RequestId,
     SecurityHeadersConfig,
+    StaticFilesConfig,
 )
 from cello.mounts import Mount
 from cello.routing import constraint_specs
@@ -203,6 +204,16 @@ class App(RouteDecorators, MiddlewareDecorators):
         return ("AccessLog", "") in self._core.layers()
 
     # -- static files --------------------------------------------------------
+
+    def enable_static_files(self, config: StaticFilesConfig) -> None:
+        """Serves the files of ``config.root`` under ``config.prefix``, from
+        Rust (see ``cello.middleware.StaticFilesConfig``). Call it once per
+        prefix to serve several directories."""
+        if not isinstance(config, StaticFilesConfig):
+            raise TypeError(
+                f"enable_static_files() takes a StaticFilesConfig, not {type(config).__name__}"
+            )
+        self.use(config)
 
     # -- errors ------------------------------------------------------------
 

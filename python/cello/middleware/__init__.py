@@ -15,6 +15,7 @@ from cello.middleware.cors import CorsConfig
 from cello.middleware.etag import ETag, ETagConfig
 from cello.middleware.request_id import RequestId
 from cello.middleware.security import CSP, SecurityHeadersConfig
+from cello.middleware.static_files import StaticFilesConfig
 
 __all__ = [
     "CSP",
@@ -26,4 +27,5 @@ __all__ = [
     "LoggingConfig",
     "RequestId",
     "SecurityHeadersConfig",
+    "StaticFilesConfig",
 ]

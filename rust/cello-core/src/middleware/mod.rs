@@ -21,6 +21,7 @@ mod etag;
 mod logging;
 mod request_id;
 mod security_headers;
+pub mod static_files;
 
 pub use compression::Compression;
 pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
@@ -28,6 +29,7 @@ pub use etag::ETag;
 pub use logging::{Logging, DEFAULT_SKIP as DEFAULT_LOG_SKIP};
 pub use request_id::RequestId;
 pub use security_headers::{InvalidSecurityHeader, SecurityHeaders};
+pub use static_files::{StaticFiles, StaticFilesOptions};
 
 use std::any::Any;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! paths) is a `ValueError` naming the option.
 
 use cello_core::middleware::compression::{Coding, Levels, DEFAULT_MIN_SIZE};
-use cello_core::middleware::Compression;
+use cello_core::middleware::{Compression, StaticFiles, StaticFilesOptions};
 use cello_core::middleware::{
     Cors, CorsOptions, ETag, Layer, Logging, RequestId, SecurityHeaders, DEFAULT_LOG_SKIP,
 };
@@ -56,6 +56,7 @@ pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> 
         "cors" => cors(options)?,
         "security_headers" => security_headers(options)?,
         "compression" => compression(options)?,
+        "static_files" => static_files(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"
@@ -174,4 +175,40 @@ fn compression(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
         }
     };
     Ok(Box::new(Compression::new(min_size, levels, offers)))
+}
+
+fn static_files(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
+    let root: String = options
+        .value("root")?
+        .ok_or_else(|| PyValueError::new_err("static files need a 'root' directory"))?;
+    let mut built = StaticFilesOptions::new(
+        root,
+        options
+            .value::<String>("prefix")?
+            .unwrap_or_else(|| "/static".to_owned()),
+    );
+    // Present-but-None means "no index file"; absent means the default.
+    if let Some(given) = options
+        .0
+        .map(|o| o.get_item("index_file"))
+        .transpose()?
+        .flatten()
+    {
+        built.index = given.extract::<Option<String>>().map_err(|_| {
+            PyValueError::new_err("middleware option 'index_file' must be a str or None")
+        })?;
+    }
+    let flag = |name: &str, default: bool| -> PyResult<bool> {
+        Ok(options.value::<bool>(name)?.unwrap_or(default))
+    };
+    built.etag = flag("etag", true)?;
+    built.last_modified = flag("last_modified", true)?;
+    built.listing = flag("directory_listing", false)?;
+    built.precompressed = flag("precompressed", false)?;
+    built.cache_control = options.value("cache_control")?;
+    built.headers = options.value("headers")?.unwrap_or_default();
+    built.hide = options.value("hide")?.unwrap_or_default();
+    StaticFiles::new(built)
+        .map(|layer| Box::new(layer) as Box<dyn Layer>)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
