@@ -80,6 +80,7 @@ from settings import (
     WRK_POST_SCRIPT,
     WRK_SCRIPT,
     WRK_THREADS,
+    WRK_TIMEOUT_SECONDS,
     Scenario,
 )
 
@@ -204,7 +205,8 @@ SERVERS: list[Server] = [
         name="cello",
         description="Cello `app.run` (native server), sync `def` handlers",
         command=_cello_script("cello_app.py"),
-        env={"PORT": "{port}"},
+        # Explicitly none, even if the caller's environment names some.
+        env=_cello_middleware(),
         # Also the "3 middleware" table's baseline: the same app and handler
         # with no middleware, asked with the same Origin header.
         scenarios=(*ONE_WORKER, "3 middleware"),
@@ -315,7 +317,7 @@ SERVERS: list[Server] = [
         name="cello-2w",
         description="Cello `app.run --workers 2`",
         command=_cello_script("cello_app.py", "--workers", "2"),
-        env={"PORT": "{port}"},
+        env=_cello_middleware(),
         scenarios=("2 workers",),
     ),
     Server(
@@ -539,6 +541,7 @@ def run_wrk(port: int, scenario: Scenario, path: str, seconds: int) -> dict:
         f"-t{WRK_THREADS}",
         f"-c{WRK_CONNECTIONS}",
         f"-d{seconds}s",
+        f"--timeout={WRK_TIMEOUT_SECONDS}s",
         "--latency",
         *(f"-H{name}: {value}" for name, value in scenario.headers),
         "-s", str(script),

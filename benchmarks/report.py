@@ -18,6 +18,7 @@ from settings import (
     WARMUP_SECONDS,
     WRK_CONNECTIONS,
     WRK_THREADS,
+    WRK_TIMEOUT_SECONDS,
     Scenario,
 )
 
@@ -275,7 +276,10 @@ def render_doc(results: dict) -> str:
     scenarios = "\n".join(
         f"- **{s.title}**: {s.blurb}." for s in SCENARIOS.values() if s.key in results["scenarios"]
     )
-    wrk_command = f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{results['duration_s']}s"
+    wrk_command = (
+        f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{results['duration_s']}s "
+        f"--timeout={WRK_TIMEOUT_SECONDS}s"
+    )
     python_cello = facts["python_cello"].removeprefix("Python ")
     python_peers = facts["python_peers"].removeprefix("Python ")
     runs = results["runs"]
