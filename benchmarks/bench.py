@@ -18,19 +18,26 @@ ceiling binary first. Environment:
   BENCH_SERVERS    comma-separated server names to run (default: all)
   BENCH_SCENARIOS  comma-separated scenario keys to run (default: all)
   BENCH_INSTRUCTIONS  0 skips the callgrind instruction count (default: on)
+
+The middleware tables' 1 MiB static file is written to a temporary directory
+at the start and removed at the end; the apps find it through
+BENCH_STATIC_DIR.
 """
 
 from __future__ import annotations
 
 import datetime
+import gzip
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -64,12 +71,16 @@ from settings import (
     ROBYN_PYTHON,
     SCENARIOS,
     STARTUP_TIMEOUT_SECONDS,
+    STATIC_BYTES,
+    STATIC_FILE,
     STOP_TIMEOUT_SECONDS,
+    UNAVAILABLE_EXIT_CODE,
     WARMUP_SECONDS,
     WRK_CONNECTIONS,
     WRK_POST_SCRIPT,
     WRK_SCRIPT,
     WRK_THREADS,
+    WRK_TIMEOUT_SECONDS,
     Scenario,
 )
 
@@ -96,6 +107,9 @@ class Server:
     scenarios: tuple[str, ...] = ONE_WORKER
     # Rows beyond the shared scenarios, e.g. Cello's async variants.
     extra_probes: tuple[Probe, ...] = ()
+    # Response headers the check requires (lower case): proof that the
+    # middleware a row is named after actually ran.
+    expect_headers: tuple[str, ...] = ()
 
     def probes(self, wanted: set[str] | None = None) -> list[Probe]:
         shared = [Probe(key, SCENARIOS[key].path, self.name) for key in self.scenarios]
@@ -172,6 +186,18 @@ def _robyn(port: int) -> list[str]:
 
 UVLOOP = "uvicorn (uvloop + httptools)"
 
+
+def _cello_middleware(*middleware: str) -> dict[str, str]:
+    # cello_app.py turns these on (see its docstring); a build without one of
+    # them exits with UNAVAILABLE_EXIT_CODE and its rows show as not available.
+    return {"PORT": "{port}", "BENCH_CELLO_MIDDLEWARE": ",".join(middleware)}
+
+
+THREE_MIDDLEWARE = ("cors", "request_id", "security_headers")
+# One header from each of the three.
+THREE_MIDDLEWARE_HEADERS = ("access-control-allow-origin", "x-request-id", "x-content-type-options")
+STARLETTE_THREE = "Starlette with `CORSMiddleware` and pure-ASGI request-ID and security-headers"
+
 # Add rows here. Names are what BENCH_SERVERS filters on; within a table,
 # rows appear in this order.
 SERVERS: list[Server] = [
@@ -179,7 +205,11 @@ SERVERS: list[Server] = [
         name="cello",
         description="Cello `app.run` (native server), sync `def` handlers",
         command=_cello_script("cello_app.py"),
-        env={"PORT": "{port}"},
+        # Explicitly none, even if the caller's environment names some.
+        env=_cello_middleware(),
+        # Also the "3 middleware" table's baseline: the same app and handler
+        # with no middleware, asked with the same Origin header.
+        scenarios=(*ONE_WORKER, "3 middleware"),
         extra_probes=(
             Probe("/", "/async", "cello `async def`"),
             Probe("/", "/async-sleep", "cello `await sleep(0)`"),
@@ -251,11 +281,13 @@ SERVERS: list[Server] = [
         name="granian-starlette",
         description="granian, 1 worker, Starlette",
         command=_granian("starlette_app:app", "asgi"),
+        scenarios=(*ONE_WORKER, "3 middleware"),
     ),
     Server(
         name="uvicorn-starlette",
         description=f"{UVLOOP}, 1 worker, Starlette",
         command=_uvicorn("starlette_app:app"),
+        scenarios=(*ONE_WORKER, "3 middleware"),
     ),
     Server(
         name="granian-fastapi",
@@ -285,7 +317,7 @@ SERVERS: list[Server] = [
         name="cello-2w",
         description="Cello `app.run --workers 2`",
         command=_cello_script("cello_app.py", "--workers", "2"),
-        env={"PORT": "{port}"},
+        env=_cello_middleware(),
         scenarios=("2 workers",),
     ),
     Server(
@@ -299,6 +331,70 @@ SERVERS: list[Server] = [
         description=f"{UVLOOP} `--workers 2`, bare ASGI app",
         command=_uvicorn("raw_asgi:app", workers=2),
         scenarios=("2 workers",),
+    ),
+    # The middleware tables: Cello's native layers against the same features
+    # in Starlette, on granian and on uvicorn. Each configuration is a server
+    # of its own, so no row pays for another table's middleware.
+    Server(
+        name="cello-3mw",
+        description="Cello `app.run` with `enable_cors()`, `enable_request_id()` and "
+        "`enable_security_headers()`",
+        command=_cello_script("cello_app.py"),
+        env=_cello_middleware(*THREE_MIDDLEWARE),
+        scenarios=("3 middleware",),
+        expect_headers=THREE_MIDDLEWARE_HEADERS,
+    ),
+    Server(
+        name="granian-starlette-3mw",
+        description=f"granian, 1 worker, {STARLETTE_THREE} middleware",
+        command=_granian("starlette_middleware_app:three_middleware", "asgi"),
+        scenarios=("3 middleware",),
+        expect_headers=THREE_MIDDLEWARE_HEADERS,
+    ),
+    Server(
+        name="uvicorn-starlette-3mw",
+        description=f"{UVLOOP}, 1 worker, {STARLETTE_THREE} middleware",
+        command=_uvicorn("starlette_middleware_app:three_middleware"),
+        scenarios=("3 middleware",),
+        expect_headers=THREE_MIDDLEWARE_HEADERS,
+    ),
+    Server(
+        name="cello-static",
+        description="Cello `app.run` with `enable_static_files(StaticFilesConfig(dir))`",
+        command=_cello_script("cello_app.py"),
+        env=_cello_middleware("static_files"),
+        scenarios=("static",),
+    ),
+    Server(
+        name="granian-starlette-static",
+        description="granian, 1 worker, Starlette `StaticFiles` mounted at `/static`",
+        command=_granian("starlette_middleware_app:static", "asgi"),
+        scenarios=("static",),
+    ),
+    Server(
+        name="uvicorn-starlette-static",
+        description=f"{UVLOOP}, 1 worker, Starlette `StaticFiles` mounted at `/static`",
+        command=_uvicorn("starlette_middleware_app:static"),
+        scenarios=("static",),
+    ),
+    Server(
+        name="cello-gzip",
+        description="Cello `app.run` with `enable_compression()`",
+        command=_cello_script("cello_app.py"),
+        env=_cello_middleware("compression"),
+        scenarios=("gzip",),
+    ),
+    Server(
+        name="granian-starlette-gzip",
+        description="granian, 1 worker, Starlette with `GZipMiddleware` (defaults)",
+        command=_granian("starlette_middleware_app:gzip", "asgi"),
+        scenarios=("gzip",),
+    ),
+    Server(
+        name="uvicorn-starlette-gzip",
+        description=f"{UVLOOP}, 1 worker, Starlette with `GZipMiddleware` (defaults)",
+        command=_uvicorn("starlette_middleware_app:gzip"),
+        scenarios=("gzip",),
     ),
 ]
 
@@ -334,21 +430,43 @@ def tree_peak_rss_mib(root: int) -> float:
 # Server lifecycle
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    # Lower-cased names; a repeated header keeps its last value.
+    headers: dict[str, str]
+
+
 def http_request(
-    port: int, path: str, method: str = "GET", body: bytes | None = None, timeout: float = 2.0
-) -> tuple[int, bytes, str]:
+    port: int,
+    path: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    timeout: float = 2.0,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Answer:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
+    sent = {"Content-Type": "application/json"} if body is not None else {}
+    # An Accept-Encoding here also stops http.client adding its own
+    # "Accept-Encoding: identity".
+    sent.update(headers)
     try:
-        conn.request(method, path, body=body, headers=headers)
+        conn.request(method, path, body=body, headers=sent)
         response = conn.getresponse()
-        return response.status, response.read(), response.getheader("content-type", "")
+        received = {name.lower(): value for name, value in response.getheaders()}
+        return Answer(response.status, response.read(), received)
     finally:
         conn.close()
 
 
 class StartError(Exception):
     pass
+
+
+class Unavailable(StartError):
+    """The server exited with UNAVAILABLE_EXIT_CODE: this build lacks a
+    feature the row needs (a Cello middleware not merged yet)."""
 
 
 class RunningServer:
@@ -386,6 +504,8 @@ class RunningServer:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if self.process.returncode == UNAVAILABLE_EXIT_CODE:
+                    raise Unavailable(self.log_tail(1).removeprefix("not available: "))
                 raise StartError(f"exited with code {self.process.returncode}: {self.log_tail()}")
             try:
                 http_request(self.port, path, timeout=1.0)
@@ -421,7 +541,9 @@ def run_wrk(port: int, scenario: Scenario, path: str, seconds: int) -> dict:
         f"-t{WRK_THREADS}",
         f"-c{WRK_CONNECTIONS}",
         f"-d{seconds}s",
+        f"--timeout={WRK_TIMEOUT_SECONDS}s",
         "--latency",
+        *(f"-H{name}: {value}" for name, value in scenario.headers),
         "-s", str(script),
         f"http://127.0.0.1:{port}{path}",
     ]  # fmt: skip
@@ -443,21 +565,53 @@ def check(running: RunningServer, probe: Probe) -> dict:
     server)."""
     scenario = SCENARIOS[probe.table]
     row: dict = {"server": running.server.name, **asdict(probe), "method": scenario.method}
-    status, body, content_type = http_request(
-        running.port, probe.path, scenario.method, scenario.body
+    answer = http_request(
+        running.port, probe.path, scenario.method, scenario.body, headers=scenario.headers
     )
-    row.update(check_status=status, check_body=body[:2000].decode(errors="replace"))
-    row["check_content_type"] = content_type
-    if status != 200:
-        row["error"] = f"{scenario.method} {probe.path} returned {status}"
-        return row
+    error = answer_error(scenario, running.server.expect_headers, answer)
+    if error is not None:
+        row["error"] = error
+    row.update(check_status=answer.status, check_body_bytes=len(answer.body))
+    row["check_content_type"] = answer.headers.get("content-type", "")
+    row["check_headers"] = answer.headers
+    if scenario.encoding is None and not isinstance(scenario.expected, bytes):
+        row["check_body"] = answer.body[:2000].decode(errors="replace")
+    return row
+
+
+def answer_error(scenario: Scenario, expect_headers: tuple[str, ...], answer: Answer) -> str | None:
+    """Why `answer` is not the scenario's, or None when it is."""
+    request = f"{scenario.method} {scenario.path}"
+    if answer.status != 200:
+        return f"{request} returned {answer.status}"
+    missing = [name for name in expect_headers if name not in answer.headers]
+    if missing:
+        return f"{request} answered without {', '.join(missing)}"
+    body = answer.body
+    encoding = answer.headers.get("content-encoding")
+    if encoding != scenario.encoding:
+        return f"{request} answered with Content-Encoding {encoding}, not {scenario.encoding}"
+    if encoding == "gzip":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as error:
+            return f"{request} answered a body that is not gzip: {error}"
+    if isinstance(scenario.expected, bytes):
+        if body != scenario.expected:
+            return (
+                f"{request} answered {len(body):,} bytes, not the expected "
+                f"{len(scenario.expected):,}"
+                if len(body) != len(scenario.expected)
+                else f"{request} answered other bytes than the file's"
+            )
+        return None
     try:
         payload = json.loads(body)
     except ValueError:
         payload = None
     if payload != scenario.expected:
-        row["error"] = f"{scenario.method} {probe.path} answered {body[:200]!r}"
-    return row
+        return f"{request} answered {body[:200]!r}"
+    return None
 
 
 def measure_once(running: RunningServer, probe: Probe, seconds: int, warmup: int) -> dict:
@@ -546,11 +700,15 @@ class Rows:
         self.rows: dict[tuple[str, str], dict] = {}
         self.runs: dict[tuple[str, str], list[dict]] = {}
 
+    @staticmethod
+    def key(row: dict) -> tuple[str, str, str]:
+        return (row["server"], row["table"], row["path"])
+
     def failed(self, row: dict) -> bool:
-        return "error" in self.rows.get((row["server"], row["path"]), {})
+        return not measured(self.rows.get(self.key(row), {}))
 
     def record(self, row: dict, run: dict | None = None) -> None:
-        key = (row["server"], row["path"])
+        key = self.key(row)
         if self.failed(row):
             return
         self.rows[key] = row
@@ -559,9 +717,13 @@ class Rows:
 
     def result(self) -> list[dict]:
         return [
-            row if "error" in row else combine(row, self.runs[key])
-            for key, row in self.rows.items()
+            combine(row, self.runs[key]) if measured(row) else row for key, row in self.rows.items()
         ]
+
+
+def measured(row: dict) -> bool:
+    """False for a row that failed or that its server cannot run."""
+    return "error" not in row and "unavailable" not in row
 
 
 def bench_pass(server: Server, seconds: int, scenarios: set[str], rows: Rows) -> None:
@@ -593,6 +755,10 @@ def bench_pass(server: Server, seconds: int, scenarios: set[str], rows: Rows) ->
             rows.record(row, run)
             shown = row if run is None else combine(dict(row), [run])
             print(f"   {probe.path:<18} {summarize(shown)}", flush=True)
+    except Unavailable as error:
+        for probe in probes:
+            rows.record({"server": server.name, **asdict(probe), "unavailable": str(error)})
+        print(f"   not available: {error}", flush=True)
     except StartError as error:
         for probe in probes:
             rows.record(failed_row(server, probe, f"failed to start: {error}"))
@@ -648,6 +814,8 @@ def failed_row(server: Server, probe: Probe, reason: str) -> dict:
 
 
 def summarize(row: dict) -> str:
+    if "unavailable" in row:
+        return f"not available: {row['unavailable']}"
     if "error" in row:
         return f"FAILED: {row['error']}"
     return (
@@ -688,6 +856,26 @@ def main() -> int:
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     ECHO_BODY_PATH.write_bytes(ECHO_BODY)
+    static_dir = Path(tempfile.mkdtemp(prefix="cello-bench-static-"))
+    try:
+        (static_dir / STATIC_FILE).write_bytes(STATIC_BYTES)
+        # Servers inherit the runner's environment.
+        os.environ["BENCH_STATIC_DIR"] = str(static_dir)
+        return run_benchmark(
+            seconds, runs, selected, wanted_scenarios, server_filter, scenario_filter
+        )
+    finally:
+        shutil.rmtree(static_dir, ignore_errors=True)
+
+
+def run_benchmark(
+    seconds: int,
+    runs: int,
+    selected: list[Server],
+    wanted_scenarios: set[str],
+    server_filter: str,
+    scenario_filter: str,
+) -> int:
     started = time.monotonic()
     # Each pass measures every row once; a row's runs come from different
     # passes, minutes apart, so a slow stretch of the machine (another

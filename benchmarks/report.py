@@ -18,6 +18,8 @@ from settings import (
     WARMUP_SECONDS,
     WRK_CONNECTIONS,
     WRK_THREADS,
+    WRK_TIMEOUT_SECONDS,
+    Scenario,
 )
 
 # --------------------------------------------------------------------------
@@ -122,6 +124,47 @@ def _row_label(row: dict, table_path: str) -> str:
     return row["label"]
 
 
+def _measured(row: dict) -> bool:
+    return "error" not in row and "unavailable" not in row
+
+
+def _cpu_per_request(rows: list[dict], label: str) -> float | None:
+    row = next((r for r in rows if r["label"] == label and _measured(r)), None)
+    return row["cpu_us_per_req"] if row else None
+
+
+def _size(row: dict) -> str:
+    size = row.get("check_body_bytes")
+    if size is None:
+        return "—"
+    return f"{size / 1024:,.1f}"
+
+
+def target_lines(scenario: Scenario, rows: list[dict]) -> list[str]:
+    """The scenario's targets as list items: the ratio of CPU per request and
+    whether it is met, or which row had no figure. Targets with neither row
+    in the run are left out."""
+    out = []
+    present = {row["label"] for row in rows}
+    for target in scenario.targets:
+        if not {target.row, target.other} & present:
+            continue  # neither row was in this run (BENCH_SERVERS)
+        row = _cpu_per_request(rows, target.row)
+        other = _cpu_per_request(rows, target.other)
+        if row is None or other is None:
+            absent = [
+                name for name, cpu in ((target.row, row), (target.other, other)) if cpu is None
+            ]
+            verdict = f"not measured ({', '.join(absent)}: no figure in this run)"
+        else:
+            ratio = row / other
+            verdict = f"**{ratio:.2f}x**"
+            if target.at_most is not None:
+                verdict += " (met)" if ratio <= target.at_most else " (**not met**)"
+        out.append(f"- {target.goal}: CPU µs/req of {target.row} / {target.other} = {verdict}")
+    return out
+
+
 def markdown_tables(rows: list[dict]) -> str:
     out = []
     for scenario in SCENARIOS.values():
@@ -129,40 +172,58 @@ def markdown_tables(rows: list[dict]) -> str:
         if not table_rows:
             continue
         base = next(
-            (r for r in table_rows if r["label"] == scenario.baseline and "error" not in r), None
+            (r for r in table_rows if r["label"] == scenario.baseline and _measured(r)), None
         )
         base_rps = base["req_per_s"] if base else None
         base_cpu = base["cpu_us_per_req"] if base else None
+        size_head, size_rule = (" body KiB |", "--:|") if scenario.show_size else ("", "")
         out.append(f"### {scenario.title}\n")
         out.append(f"{scenario.blurb[0].upper()}{scenario.blurb[1:]}.\n")
         out.append(
             "| server | req/s | ± | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | errors "
-            f"| host CPU % | req/s vs {scenario.baseline} | CPU/req vs {scenario.baseline} |"
+            f"| host CPU % |{size_head} req/s vs {scenario.baseline} "
+            f"| CPU/req vs {scenario.baseline} |"
         )
-        out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+        out.append(f"|---|--:|--:|--:|--:|--:|--:|--:|--:|{size_rule}--:|--:|")
+        dashes = " — |" * (10 if scenario.show_size else 9)
         for row in table_rows:
             label = _row_label(row, scenario.path)
-            if "error" in row:
-                out.append(f"| {label} | failed | — | — | — | — | — | — | — | — | — |")
+            if "unavailable" in row:
+                out.append(f"| {label} | not available |{dashes}")
                 continue
+            if "error" in row:
+                out.append(f"| {label} | failed |{dashes}")
+                continue
+            size = f" {_size(row)} |" if scenario.show_size else ""
             out.append(
                 f"| {label} | {row['req_per_s']:,.0f} | {row['spread_pct'] / 2:.0f}% "
                 f"| {row['p50_ms']:.2f} "
                 f"| {row['p99_ms']:.2f} | {_fmt(row['cpu_us_per_req'], '.1f')} "
                 f"| {row['peak_rss_mib']:.1f} | {row['errors_total']} "
-                f"| {_fmt(row.get('host_busy_pct'), '.0f')} "
-                f"| {_ratio(row['req_per_s'], base_rps)} "
+                f"| {_fmt(row.get('host_busy_pct'), '.0f')} |{size}"
+                f" {_ratio(row['req_per_s'], base_rps)} "
                 f"| {_ratio(row['cpu_us_per_req'], base_cpu)} |"
             )
+        out.append("")
+        if scenario.targets:
+            out.extend(target_lines(scenario, table_rows))
+            out.append("")
+    unavailable = [row for row in rows if "unavailable" in row]
+    if unavailable:
+        out.append("Not available in this build (the server could not turn the feature on):\n")
+        reasons: dict[str, str] = {}
+        for row in unavailable:
+            reasons.setdefault(row["server"], row["unavailable"])
+        out.extend(f"- **{server}**: {reason}" for server, reason in reasons.items())
         out.append("")
     failures = [row for row in rows if "error" in row]
     if failures:
         out.append("Failed rows:\n")
         # A server that did not start fails every row the same way: say it once.
-        reasons: dict[str, list[dict]] = {}
+        reasons_by_server: dict[str, list[dict]] = {}
         for row in failures:
-            reasons.setdefault(row["server"], []).append(row)
-        for server, server_rows in reasons.items():
+            reasons_by_server.setdefault(row["server"], []).append(row)
+        for server, server_rows in reasons_by_server.items():
             all_failed = len(server_rows) == sum(r["server"] == server for r in rows)
             if all_failed and len({row["error"] for row in server_rows}) == 1:
                 out.append(f"- **{server}**: {server_rows[0]['error']}")
@@ -215,7 +276,10 @@ def render_doc(results: dict) -> str:
     scenarios = "\n".join(
         f"- **{s.title}**: {s.blurb}." for s in SCENARIOS.values() if s.key in results["scenarios"]
     )
-    wrk_command = f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{results['duration_s']}s"
+    wrk_command = (
+        f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{results['duration_s']}s "
+        f"--timeout={WRK_TIMEOUT_SECONDS}s"
+    )
     python_cello = facts["python_cello"].removeprefix("Python ")
     python_peers = facts["python_peers"].removeprefix("Python ")
     runs = results["runs"]
@@ -236,8 +300,9 @@ by `make bench` (which calls `benchmarks/run.sh`); do not edit it by hand.
 
 Every server runs the same small app, written once per framework in
 `benchmarks/apps/`, and each table is one request that every server in it
-answers with the same JSON (checked before measuring: a fast 404 or a wrong
-payload does not count):
+answers with the same body (checked before measuring: a fast 404, a wrong
+payload, a missing middleware header or an uncompressed answer to a gzip
+request does not count):
 
 {scenarios}
 
@@ -263,9 +328,13 @@ by the shared machine does not move a row.
   and everything else), in percent of all its cores, from `/proc/stat`. Near
   100 the machine is saturated: req/s is bounded by the cores, not by the
   server, which is what caps the 2-worker table on a 2-core machine.
+- **body KiB** (static and gzip tables): the response body as sent, so
+  compressed for gzip; a smaller body at a higher compression level costs
+  more CPU.
 - **ratios** are relative to the table's baseline row (`cello`, or
-  `cello-2w` for the 2-worker table; req/s: higher is better, CPU/req: lower
-  is better).
+  `cello-2w` for the 2-worker table, `cello-static` and `cello-gzip` for
+  those; req/s: higher is better, CPU/req: lower is better). Tables with a
+  goal state it below them, as a ratio of CPU per request.
 
 Servers:
 
@@ -279,6 +348,14 @@ from what its routing and handlers cost. The `cello serve` and mount rows
 show Cello hosting other ASGI apps. On this page's 2-core machine the
 2-worker rows share both cores with wrk, so they show how the servers scale
 when the client competes for the CPU, not their peak throughput.
+
+The middleware tables price a feature rather than a server. The Cello rows
+run the same `cello_app.py` as `cello` with native middleware turned on
+(`cello-3mw`: CORS, request ID and security headers; `cello-static`,
+`cello-gzip`); the peers are Starlette with the equivalent middleware, on
+granian and on uvicorn, and the three-middleware table also has each
+stack without any (the `cello` row is its baseline). A Cello build that
+lacks one of these middleware shows its row as "not available".
 
 Between benchmark runs, `tests/test_fast_path.py` guards the hot path without
 timing anything: it counts the Python functions called per request on each

@@ -41,6 +41,11 @@ CEILING_BIN = Path(
 # worker without drowning a 2-core machine in context switches.
 WRK_THREADS = 2
 WRK_CONNECTIONS = 64
+# wrk's default of 2 s counts a slow answer as a timeout error and drops its
+# latency. The gzip table's slowest peers (level-9 compression of 100 KiB,
+# 64 connections on one worker) had a p99 near 1.5 s on a busy 2-core
+# machine; no other row comes near 10 s.
+WRK_TIMEOUT_SECONDS = 10
 WARMUP_SECONDS = 1
 FIRST_WARMUP_SECONDS = 3
 STARTUP_TIMEOUT_SECONDS = 30
@@ -58,11 +63,24 @@ INSTRUCTION_CONNECTIONS = 16
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """One table: a request every server in it answers with the same JSON.
+class Target:
+    """A ratio a table's report states: `row`'s CPU µs per request divided by
+    `other`'s (rows by label), which must be at most `at_most`; None states
+    the ratio for context without a verdict. `goal` says it in words."""
 
-    A row is only measured if the server's answer parses to `expected`: a
-    fast 404 or a wrong payload must not pass for a fast server.
+    row: str
+    other: str
+    at_most: float | None
+    goal: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One table: a request every server in it answers with the same body.
+
+    A row is only measured if the server's answer matches `expected` (parsed
+    JSON, or the exact bytes when `expected` is bytes): a fast 404 or a wrong
+    payload must not pass for a fast server.
     """
 
     key: str
@@ -74,9 +92,21 @@ class Scenario:
     body: bytes | None = None
     # The row the ratio columns divide by.
     baseline: str = "cello"
+    # Request headers, sent by the check and by wrk alike.
+    headers: tuple[tuple[str, str], ...] = ()
+    # The Content-Encoding every answer must carry; the check decodes the
+    # body before comparing it with `expected`.
+    encoding: str | None = None
+    # Ratios the report states under the table, with whether they are met.
+    targets: tuple[Target, ...] = ()
+    # Adds a column with each server's response body size (on the wire).
+    show_size: bool = False
 
 
 ECHO_BODY = json.dumps(payloads.ECHO, separators=(",", ":")).encode()
+STATIC_FILE = payloads.STATIC_FILE
+STATIC_BYTES = payloads.static_bytes()
+UNAVAILABLE_EXIT_CODE = payloads.UNAVAILABLE_EXIT_CODE
 
 SCENARIOS: dict[str, Scenario] = {
     s.key: s
@@ -109,6 +139,57 @@ SCENARIOS: dict[str, Scenario] = {
             "the hello-world request against servers running 2 worker processes "
             "(CPU and RSS summed over all of them)",
             baseline="cello-2w",
+        ),
+        # The middleware tables: what a native layer costs next to the same
+        # feature in the usual Python stack. Each Cello row runs cello_app.py
+        # with BENCH_CELLO_MIDDLEWARE, each peer starlette_middleware_app.py.
+        Scenario(
+            "3 middleware", "`GET /` with CORS + request ID + security headers", "GET", "/",
+            payloads.INDEX,
+            "the hello-world request, sent with an `Origin`, through three middleware "
+            "(Cello's `enable_cors()`, `enable_request_id()`, `enable_security_headers()`; "
+            "Starlette's `CORSMiddleware` and two pure-ASGI middleware), next to the same "
+            "apps without them",
+            headers=(("Origin", payloads.ORIGIN),),
+            targets=(
+                Target("cello-3mw", "cello", 1.15,
+                       "Cello with the three vs without, target ≤ 1.15x"),
+                Target("granian-starlette-3mw", "granian-starlette", None,
+                       "Starlette on granian with the three vs without, for context"),
+                Target("uvicorn-starlette-3mw", "uvicorn-starlette", None,
+                       "Starlette on uvicorn with the three vs without, for context"),
+            ),
+        ),
+        Scenario(
+            "static", f"`GET /static/{payloads.STATIC_FILE}` (1 MiB file)", "GET",
+            f"/static/{payloads.STATIC_FILE}", STATIC_BYTES,
+            "a 1 MiB file served from disk (written to a temporary directory at the "
+            "start of the run): Cello's `enable_static_files()` against Starlette's "
+            "`StaticFiles`",
+            baseline="cello-static",
+            targets=(
+                Target("cello-static", "granian-starlette-static", 1.0,
+                       "Cello vs Starlette on granian, Cello must lead (≤ 1x)"),
+                Target("cello-static", "uvicorn-starlette-static", 1.0,
+                       "Cello vs Starlette on uvicorn, Cello must lead (≤ 1x)"),
+            ),
+            show_size=True,
+        ),
+        Scenario(
+            "gzip", "`GET /big` with `Accept-Encoding: gzip`", "GET", "/big", payloads.BIG,
+            "the ~100 KiB JSON list of `GET /big`, gzip-compressed on every request: "
+            "Cello's `enable_compression()` against Starlette's `GZipMiddleware` "
+            "(the body size column shows what each compression level buys)",
+            baseline="cello-gzip",
+            headers=(("Accept-Encoding", "gzip"),),
+            encoding="gzip",
+            targets=(
+                Target("cello-gzip", "granian-starlette-gzip", 1.0,
+                       "Cello vs Starlette on granian, Cello must lead (≤ 1x)"),
+                Target("cello-gzip", "uvicorn-starlette-gzip", 1.0,
+                       "Cello vs Starlette on uvicorn, Cello must lead (≤ 1x)"),
+            ),
+            show_size=True,
         ),
     )
 }  # fmt: skip

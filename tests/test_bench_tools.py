@@ -215,3 +215,244 @@ def test_host_cpu_ticks_count_busy_time_within_the_total():
     sum(i * i for i in range(200_000))  # some CPU time passes
     later_busy, later_total = procs.host_cpu_ticks()
     assert later_total >= total and later_busy >= busy
+
+
+# --------------------------------------------------------------------------
+# The middleware tables: declarations, answer checks and report, no load.
+
+
+def test_rows_of_one_server_in_two_tables_on_one_path_stay_apart():
+    rows = bench.Rows()
+    rows.record(row(), run(100_000, 0.010))
+    rows.record({**row(), "table": "3 middleware"}, run(90_000, 0.011))
+    assert [r["table"] for r in rows.result()] == ["/", "3 middleware"]
+
+
+def test_every_server_row_belongs_to_a_declared_table():
+    for server in bench.SERVERS:
+        for probe in server.probes():
+            assert probe.table in bench.SCENARIOS, (server.name, probe.table)
+
+
+def test_the_middleware_tables_have_their_rows():
+    def table(key: str) -> list[str]:
+        return [s.name for s in bench.SERVERS if any(p.table == key for p in s.probes())]
+
+    assert table("3 middleware") == [
+        "cello",
+        "granian-starlette",
+        "uvicorn-starlette",
+        "cello-3mw",
+        "granian-starlette-3mw",
+        "uvicorn-starlette-3mw",
+    ]
+    assert table("static") == [
+        "cello-static",
+        "granian-starlette-static",
+        "uvicorn-starlette-static",
+    ]
+    assert table("gzip") == ["cello-gzip", "granian-starlette-gzip", "uvicorn-starlette-gzip"]
+    # Every target names rows that the table has.
+    for key in ("3 middleware", "static", "gzip"):
+        for target in bench.SCENARIOS[key].targets:
+            assert {target.row, target.other} <= set(table(key))
+    # The baseline of the three is the plain Cello app: same file, same handler.
+    servers = {s.name: s for s in bench.SERVERS}
+    assert servers["cello-3mw"].command(1) == servers["cello"].command(1)
+    assert servers["cello-3mw"].env["BENCH_CELLO_MIDDLEWARE"] == "cors,request_id,security_headers"
+    assert servers["cello"].env["BENCH_CELLO_MIDDLEWARE"] == ""
+
+
+def test_the_load_sends_each_tables_headers(monkeypatch):
+    argvs = []
+
+    def fake_run(argv, **kwargs):
+        argvs.append(argv)
+        report = '{"requests": 1, "duration_us": 1, "errors": {}, "latency_us": {}}'
+        return subprocess.CompletedProcess(argv, 0, stdout=f"WRK_JSON {report}\n", stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    bench.run_wrk(1, bench.SCENARIOS["3 middleware"], "/", 1)
+    bench.run_wrk(1, bench.SCENARIOS["gzip"], "/big", 1)
+    bench.run_wrk(1, bench.SCENARIOS["/"], "/", 1)
+    assert "-HOrigin: http://client.example" in argvs[0]
+    assert "-HAccept-Encoding: gzip" in argvs[1]
+    assert not [arg for arg in argvs[2] if arg.startswith("-H")]
+
+
+def answer(body: bytes, status: int = 200, **headers: str) -> bench.Answer:
+    return bench.Answer(status, body, {k.replace("_", "-"): v for k, v in headers.items()})
+
+
+def test_a_gzip_answer_must_be_gzip_and_decode_to_the_json():
+    import gzip
+    import json
+
+    scenario = bench.SCENARIOS["gzip"]
+    body = json.dumps(scenario.expected).encode()
+    good = answer(gzip.compress(body), content_encoding="gzip")
+    assert bench.answer_error(scenario, (), good) is None
+    plain = bench.answer_error(scenario, (), answer(body))
+    assert plain == "GET /big answered with Content-Encoding None, not gzip"
+    garbled = bench.answer_error(scenario, (), answer(body, content_encoding="gzip"))
+    assert garbled is not None and "not gzip" in garbled
+    wrong = answer(gzip.compress(b"[]"), content_encoding="gzip")
+    assert bench.answer_error(scenario, (), wrong) == "GET /big answered b'[]'"
+
+
+def test_a_static_answer_must_be_the_files_bytes():
+    scenario = bench.SCENARIOS["static"]
+    assert len(scenario.expected) == 1 << 20
+    assert bench.answer_error(scenario, (), answer(scenario.expected)) is None
+    short = bench.answer_error(scenario, (), answer(scenario.expected[:-1]))
+    assert short == "GET /static/big.bin answered 1,048,575 bytes, not the expected 1,048,576"
+    other = bench.answer_error(scenario, (), answer(bytes(1 << 20)))
+    assert other == "GET /static/big.bin answered other bytes than the file's"
+
+
+def test_a_middleware_row_must_show_its_headers():
+    scenario = bench.SCENARIOS["3 middleware"]
+    expected = bench.THREE_MIDDLEWARE_HEADERS
+    body = b'{"message":"Hello, World!"}'
+    full = answer(
+        body,
+        access_control_allow_origin="*",
+        x_request_id="abc",
+        x_content_type_options="nosniff",
+    )
+    assert bench.answer_error(scenario, expected, full) is None
+    assert bench.answer_error(scenario, (), answer(body)) is None  # the baseline rows
+    missing = bench.answer_error(scenario, expected, answer(body, x_request_id="abc"))
+    assert missing == ("GET / answered without access-control-allow-origin, x-content-type-options")
+
+
+def test_a_server_without_the_feature_is_not_available_not_failed(tmp_path, monkeypatch):
+    """A Cello build without a middleware makes the app exit with the agreed
+    code; the runner records every row of that server as not available."""
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import sys\n"
+        "print('not available: this build of Cello has no App.enable_cors()')\n"
+        f"sys.exit({bench.UNAVAILABLE_EXIT_CODE})\n"
+    )
+    monkeypatch.setattr(bench, "LOGS_DIR", tmp_path / "logs")
+    server = bench.Server(
+        name="cello-missing",
+        description="",
+        command=lambda port: [sys.executable, str(script)],
+        scenarios=("3 middleware",),
+    )
+    rows = bench.Rows()
+    bench.bench_pass(server, 1, set(), rows)
+    bench.bench_pass(server, 1, set(), rows)  # a second pass changes nothing
+    (result,) = rows.result()
+    assert result["unavailable"] == "this build of Cello has no App.enable_cors()"
+    assert "error" not in result
+    table = report.markdown_tables([{**result, "label": "cello-missing"}])
+    assert "| cello-missing | not available | — |" in table
+    assert "Not available in this build" in table
+    assert "Failed rows" not in table
+
+
+def test_the_cello_app_reports_a_missing_middleware_as_not_available(tmp_path):
+    """The real app, imported the way the runner starts it, against an App
+    with no `enable_*` methods: exit code, not a traceback."""
+    fake = tmp_path / "cello"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "class App:\n    def get(self, path):\n        return lambda f: f\n    post = get\n"
+    )
+    apps = Path(bench.APPS_DIR)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{apps}",
+        "BENCH_CELLO_MIDDLEWARE": "cors,request_id",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", "import cello_app"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=apps,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == bench.UNAVAILABLE_EXIT_CODE, completed.stderr
+    assert completed.stdout.strip() == (
+        "not available: this build of Cello has no App.enable_cors(), App.enable_request_id()"
+    )
+
+
+def table_row(label: str, cpu_us: float, table: str, size: int | None = None) -> dict:
+    rows = bench.Rows()
+    path = bench.SCENARIOS[table].path
+    base = {"server": label, "label": label, "table": table, "path": path}
+    if size is not None:
+        base["check_body_bytes"] = size
+    rows.record(base, run(10_000, cpu_us * 1000 / 1e6))
+    (combined,) = rows.result()
+    return combined
+
+
+def test_the_report_states_the_three_middleware_ratio():
+    rows = [
+        table_row("cello", 5.0, "3 middleware"),
+        table_row("granian-starlette", 27.0, "3 middleware"),
+        table_row("cello-3mw", 5.5, "3 middleware"),
+        table_row("granian-starlette-3mw", 40.5, "3 middleware"),
+        {
+            "server": "uvicorn-starlette-3mw",
+            "label": "uvicorn-starlette-3mw",
+            "table": "3 middleware",
+            "path": "/",
+            "error": "GET / returned 500",
+        },
+    ]
+    table = report.markdown_tables(rows)
+    assert "### `GET /` with CORS + request ID + security headers" in table
+    assert "| cello-3mw | 10,000 | 0% |" in table
+    assert "| 1.10x |" in table  # CPU/req vs cello
+    assert (
+        "- Cello with the three vs without, target ≤ 1.15x: "
+        "CPU µs/req of cello-3mw / cello = **1.10x** (met)"
+    ) in table
+    assert "granian-starlette-3mw / granian-starlette = **1.50x**\n" in table
+    assert "uvicorn-starlette-3mw / uvicorn-starlette = not measured (" in table
+    rows[2] = table_row("cello-3mw", 6.0, "3 middleware")
+    assert "= **1.20x** (**not met**)" in report.markdown_tables(rows)
+
+
+def test_the_report_compares_cello_with_each_peer_on_static_and_gzip():
+    rows = [
+        table_row("cello-gzip", 200.0, "gzip", size=12_000),
+        table_row("granian-starlette-gzip", 900.0, "gzip", size=10_240),
+        table_row("uvicorn-starlette-gzip", 150.0, "gzip", size=10_240),
+        {
+            "server": "cello-static",
+            "label": "cello-static",
+            "table": "static",
+            "path": "/static/big.bin",
+            "unavailable": "this build of Cello has no App.enable_static_files()",
+        },
+        table_row("granian-starlette-static", 300.0, "static", size=1 << 20),
+    ]
+    table = report.markdown_tables(rows)
+    assert "| host CPU % | body KiB | req/s vs cello-gzip | CPU/req vs cello-gzip |" in table
+    assert "| 10.0 | 1.00x | 4.50x |" in table  # granian: 10 KiB, 4.5x Cello's CPU
+    assert "cello-gzip / granian-starlette-gzip = **0.22x** (met)" in table
+    assert "cello-gzip / uvicorn-starlette-gzip = **1.33x** (**not met**)" in table
+    assert "| cello-static | not available | — | — | — | — | — | — | — | — | — | — |" in table
+    assert "| 1,024.0 | — | — |" in table  # no Cello figure to divide by
+    assert "cello-static / granian-starlette-static = not measured (cello-static: " in table
+    assert "- **cello-static**: this build of Cello has no App.enable_static_files()" in table
+    # A target whose rows were both left out of the run is not stated.
+    (line,) = report.target_lines(bench.SCENARIOS["static"], rows[4:])
+    assert "cello-static / granian-starlette-static = not measured (cello-static: " in line
+
+
+def test_the_static_file_is_the_same_on_every_run():
+    sys.path.insert(0, str(bench.APPS_DIR))
+    import payloads
+
+    assert payloads.static_bytes() == bench.STATIC_BYTES
+    assert len(set(bench.STATIC_BYTES[:4096])) > 200  # not compressible filler

@@ -39,3 +39,26 @@ BIG = [
     }
     for i in range(1000)
 ]
+
+# The middleware tables. Requests carry an Origin so CORS has work to do, and
+# the gzip table asks for gzip alone, so every server picks the same encoding.
+ORIGIN = "http://client.example"
+
+# GET /static/big.bin: a 1 MiB file the runner writes into a temporary
+# directory at the start of a run (not committed), named to the apps by
+# BENCH_STATIC_DIR. Seeded random bytes: the same file on every run, and
+# nothing a server could compress or cache by content.
+STATIC_FILE = "big.bin"
+STATIC_SIZE = 1 << 20
+
+
+def static_bytes() -> bytes:
+    import random
+
+    return random.Random(20240601).randbytes(STATIC_SIZE)
+
+
+# A Cello app started with a middleware that its build does not have (an
+# `App.enable_*` method or config class missing) exits with this code after
+# printing why; the runner reports its rows as not available, not failed.
+UNAVAILABLE_EXIT_CODE = 3
