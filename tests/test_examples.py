@@ -222,3 +222,22 @@ def test_static_files_example():
         # What the docstring's `curl --path-as-is` sends: the climb itself.
         status, body = raw_get(live.port, "/static/../static_files.py")
         assert status == 404 and b"StaticFilesConfig" not in body
+
+
+def test_body_limit_example():
+    from cello.testing import TestClient
+    from examples.body_limit import app
+
+    with (
+        LiveServer("examples.body_limit:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            assert client.post("/notes", content=b"x" * 1024).status_code == 201
+            refused = client.post("/notes", content=b"x" * 1025)
+            assert refused.status_code == 413
+            assert refused.json()["detail"] == "request body exceeds the limit of 1024 bytes"
+            upload = client.post("/upload", content=b"x" * 200_000)
+            assert upload.json() == {"received": 200_000}
+            assert client.post("/upload", content=b"x" * (1024 * 1024 + 1)).status_code == 413
