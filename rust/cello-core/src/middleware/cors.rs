@@ -417,6 +417,11 @@ impl Layer for Cors {
         None
     }
 
+    fn headers_added(&self) -> usize {
+        // Allow-Origin, Vary, and Allow-Credentials or Expose-Headers.
+        3
+    }
+
     fn response(&self, context: &mut Context, response: &mut Outgoing) {
         let headers = &mut response.headers;
         match context.noted::<Seen>() {

@@ -52,6 +52,8 @@ struct Request {
     method: http::Method,
     version: http::Version,
     target: String,
+    /// Read on the way in: the request ID layer runs first.
+    request_id: Option<String>,
 }
 
 /// Everything a line needs but the size and the end.
@@ -59,7 +61,6 @@ struct Pending {
     log: AccessLog,
     request: Request,
     status: u16,
-    request_id: Option<String>,
 }
 
 impl Pending {
@@ -72,7 +73,7 @@ impl Pending {
             status: self.status,
             size: Some(size),
             duration,
-            request_id: self.request_id.as_deref(),
+            request_id: self.request.request_id.as_deref(),
             aborted,
         });
     }
@@ -109,6 +110,7 @@ impl Layer for Logging {
                 method: head.method.clone(),
                 version: head.version,
                 target: target(head),
+                request_id: context.get(REQUEST_ID).map(str::to_owned),
             });
         }
         None
@@ -122,7 +124,6 @@ impl Layer for Logging {
             log: self.log.clone(),
             request,
             status: response.status,
-            request_id: context.get(REQUEST_ID).map(str::to_owned),
         };
         let whole = match &response.body {
             // An inner layer may have made the status bodyless (a 304): the

@@ -88,6 +88,12 @@ impl Context {
         &self.values
     }
 
+    /// Hands the public values over (to the request handlers see), once
+    /// the request hooks have all run.
+    pub fn take_values(&mut self) -> Vec<(&'static str, String)> {
+        std::mem::take(&mut self.values)
+    }
+
     /// Keeps a value for the way out, one per type: a layer's own type
     /// makes its notes private to it.
     pub fn note<T: Any + Send>(&mut self, value: T) {
@@ -176,6 +182,9 @@ pub struct Outgoing {
     pub headers: http::HeaderMap,
     pub body: OutBody,
     encoders: Vec<Box<dyn Encoder>>,
+    /// The length of the whole body the door handed over, to tell whether
+    /// a layer replaced it.
+    handed_over: Option<usize>,
 }
 
 impl Outgoing {
@@ -187,6 +196,7 @@ impl Outgoing {
         body: Option<Bytes>,
         head_only: bool,
     ) -> Self {
+        let handed_over = body.as_ref().map(Bytes::len);
         let body = match body {
             _ if head_only || bodyless(status) => OutBody::Withheld,
             Some(bytes) => OutBody::Full(bytes),
@@ -197,6 +207,7 @@ impl Outgoing {
             headers,
             body,
             encoders: Vec::new(),
+            handed_over,
         }
     }
 
@@ -224,7 +235,12 @@ impl Outgoing {
             return;
         }
         match &self.body {
-            OutBody::Full(bytes) if self.headers.contains_key(http::header::CONTENT_LENGTH) => {
+            // A body of the length handed over needs no header lookup: the
+            // door's own Content-Length (if any) is already right.
+            OutBody::Full(bytes)
+                if Some(bytes.len()) != self.handed_over
+                    && self.headers.contains_key(http::header::CONTENT_LENGTH) =>
+            {
                 self.headers
                     .insert(http::header::CONTENT_LENGTH, bytes.len().into());
             }
@@ -307,6 +323,12 @@ pub trait Layer: Send + Sync + 'static {
     /// Where the layer sits in the chain.
     fn stage(&self) -> Stage;
 
+    /// How many response headers the layer may add: the chain makes room
+    /// for all of them at once instead of growing the map once per layer.
+    fn headers_added(&self) -> usize {
+        0
+    }
+
     /// Before routing. Returning an answer skips routing and the endpoint.
     fn request(&self, _head: &mut RequestHead, _context: &mut Context) -> Option<Answer> {
         None
@@ -337,6 +359,8 @@ impl Scoped {
 #[derive(Default, Clone)]
 pub struct Chain {
     layers: Vec<Scoped>,
+    /// The most response headers the layers add together.
+    headers_added: usize,
 }
 
 impl Chain {
@@ -351,6 +375,7 @@ impl Chain {
             return Err(TooManyLayers);
         }
         let stage = layer.stage();
+        self.headers_added += layer.headers_added();
         let at = self
             .layers
             .iter()
@@ -364,6 +389,11 @@ impl Chain {
             },
         );
         Ok(())
+    }
+
+    /// The most response headers the layers add together.
+    pub fn headers_added(&self) -> usize {
+        self.headers_added
     }
 
     pub fn names(&self) -> Vec<(&'static str, &str)> {
@@ -390,6 +420,7 @@ impl Chain {
     /// Runs the response hooks of the layers the request passed, innermost
     /// first, then makes the framing headers match the body they left.
     pub fn response(&self, context: &mut Context, response: &mut Outgoing) {
+        response.headers.reserve(self.headers_added);
         for (index, scoped) in self.layers.iter().enumerate().rev() {
             if context.passed & (1 << index) != 0 {
                 scoped.layer.response(context, response);

@@ -2,6 +2,8 @@
 //! when it sent a usable one, else a new UUID v4; handlers read it as
 //! `request.context["request_id"]` and the response carries it back.
 
+use bytes::Bytes;
+
 use super::{Answer, Context, Layer, Outgoing, Stage};
 use crate::http::request::RequestHead;
 
@@ -11,6 +13,9 @@ pub const CONTEXT_KEY: &str = "request_id";
 /// An incoming ID longer than this is replaced: it ends up in logs and
 /// response headers, where a client should not be able to put a novel.
 const MAX_INCOMING: usize = 128;
+
+/// The ID as the header value the response carries.
+struct IdHeader(http::HeaderValue);
 
 pub struct RequestId {
     header: http::HeaderName,
@@ -52,33 +57,39 @@ impl Layer for RequestId {
         Stage::RequestId
     }
 
+    fn headers_added(&self) -> usize {
+        1
+    }
+
     fn request(&self, head: &mut RequestHead, context: &mut Context) -> Option<Answer> {
         let mut incoming = head.headers.get_all(&self.header).iter();
         let kept = match (incoming.next(), incoming.next()) {
-            (Some(only), None) => Self::usable(only).map(str::to_owned),
+            (Some(only), None) => Self::usable(only).map(|id| (id.to_owned(), only.clone())),
             _ => None,
         };
-        let id = match kept {
-            Some(id) => id,
+        let (id, value) = match kept {
+            Some(kept) => kept,
             None => {
+                let mut buffer = uuid::Uuid::encode_buffer();
+                let id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+                // A UUID is visible ASCII: the check cannot fail.
+                let value =
+                    http::HeaderValue::from_maybe_shared(Bytes::copy_from_slice(id.as_bytes()))
+                        .expect("a UUID is a valid header value");
                 // Apps behind this one (a mounted ASGI app) read it from the
                 // request's headers, as they would behind a proxy that sets it.
-                let id = uuid::Uuid::new_v4().to_string();
-                if let Ok(value) = http::HeaderValue::from_str(&id) {
-                    head.headers.insert(self.header.clone(), value);
-                }
-                id
+                head.headers.insert(self.header.clone(), value.clone());
+                (id.to_owned(), value)
             }
         };
         context.insert(CONTEXT_KEY, id);
+        // The response's header shares the request's bytes.
+        context.note(IdHeader(value));
         None
     }
 
     fn response(&self, context: &mut Context, response: &mut Outgoing) {
-        if let Some(value) = context
-            .get(CONTEXT_KEY)
-            .and_then(|id| http::HeaderValue::from_str(id).ok())
-        {
+        if let Some(IdHeader(value)) = context.take_note::<IdHeader>() {
             response.headers.insert(self.header.clone(), value);
         }
     }

@@ -102,9 +102,11 @@ impl Layer for SecurityHeaders {
         Stage::SecurityHeaders
     }
 
+    fn headers_added(&self) -> usize {
+        self.headers.len()
+    }
+
     fn response(&self, _context: &mut Context, response: &mut Outgoing) {
-        // One growth of the map at most, rather than one per header added.
-        response.headers.reserve(self.headers.len());
         for (name, value) in &self.headers {
             if let Entry::Vacant(slot) = response.headers.entry(name) {
                 slot.insert(value.clone());

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::layers::{self, Options};
+use crate::types::response::HEADER_ROOM;
 use cello_core::middleware::Chain;
 use cello_core::routing::{Constraint, Lookup, Router};
 use pyo3::exceptions::PyValueError;
@@ -318,6 +319,7 @@ impl Cello {
         let mut next = Chain::clone(&chain);
         next.push(prefix, layer)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        HEADER_ROOM.fetch_max(next.headers_added(), Ordering::Relaxed);
         *chain = Arc::new(next);
         Ok(())
     }

@@ -3,6 +3,8 @@
 //! A response is a status, lower-cased header pairs and a payload: bytes, or a
 //! Python iterable/async iterable streamed chunk by chunk.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
 use cello_core::http::file::{FileSlice, CHUNK};
 use cello_core::middleware::Content;
@@ -73,6 +75,10 @@ pub struct ResponseParts {
     pub payload: Payload,
 }
 
+/// How many headers the native middleware of the apps in this process may
+/// add to a response (the largest of their chains): a capacity hint only.
+pub static HEADER_ROOM: AtomicUsize = AtomicUsize::new(0);
+
 pub const JSON: &str = "application/json";
 
 // Content types as header values made at compile time: `from_static`
@@ -97,8 +103,10 @@ impl From<cello_core::middleware::Answer> for ResponseParts {
 
 impl ResponseParts {
     pub fn bytes(status: u16, content_type: http::HeaderValue, body: impl Into<Bytes>) -> Self {
-        // Room for the content-length that `finalize` adds.
-        let mut headers = http::HeaderMap::with_capacity(2);
+        // Room for the content-length that `finalize` adds, and for the
+        // headers native middleware adds: growing the map later rehashes it.
+        let room = 2 + HEADER_ROOM.load(Ordering::Relaxed);
+        let mut headers = http::HeaderMap::with_capacity(room);
         headers.insert(http::header::CONTENT_TYPE, content_type);
         ResponseParts {
             status,

@@ -63,7 +63,7 @@ impl AsgiDoor {
             if let Some(answer) = self.chain.request(&mut head, &mut context) {
                 plan = Some(Plan::Answer(answer.into()));
             }
-            head.context = context.values().to_vec();
+            head.context = context.take_values();
         }
         let plan = match plan {
             Some(plan) => plan,

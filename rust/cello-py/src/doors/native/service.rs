@@ -169,7 +169,7 @@ impl NativeService {
             if let Some(answer) = self.chain.request(&mut head, context) {
                 return self.answer_now(answer.into(), incoming, head_only, too_long);
             }
-            head.context = context.values().to_vec();
+            head.context = context.take_values();
         }
         let (route, head_from_get) = match dispatch(&self.app, &head.method, &head.path, &head.path)
         {
