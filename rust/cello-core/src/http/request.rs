@@ -21,7 +21,7 @@ pub struct RequestHead {
     /// Path parameters, filled in by routing.
     pub params: Vec<(String, String)>,
     /// What middleware attached for the handler (`request.context`).
-    pub context: Vec<(&'static str, String)>,
+    pub context: Vec<(&'static str, crate::middleware::ContextValue)>,
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub scheme: &'static str,

@@ -51,10 +51,24 @@ pub enum Stage {
     Logging,
     Cors,
     SecurityHeaders,
+    /// Rate limits: before authentication, so guessing credentials is
+    /// limited too, and outside everything that costs work.
+    RateLimit,
+    /// JWT and API-key authentication: inside CORS, so preflights need no
+    /// credentials.
+    Authentication,
+    /// The circuit breaker: it sees the statuses the endpoint gives
+    /// authenticated requests.
+    CircuitBreaker,
     /// Conditional requests (`ETag`, `If-None-Match`): outside compression,
     /// so each encoding of a body has its own validator.
     ConditionalRequests,
     Compression,
+    /// The response cache: inside authentication (a hit is served only to
+    /// a request that got this far) and inside compression and ETags, so it
+    /// stores the handler's own bytes and each client gets them encoded and
+    /// tagged as it asks.
+    Cache,
     /// Layers that answer requests themselves (static files).
     Endpoint,
 }
@@ -63,13 +77,14 @@ pub enum Stage {
 /// `request.context`, and each layer's private notes for the way out.
 #[derive(Default)]
 pub struct Context {
-    values: Vec<(&'static str, String)>,
+    values: Vec<(&'static str, ContextValue)>,
     notes: Vec<Box<dyn Any + Send>>,
     /// Bit `i` is set when the request passed layer `i` on its way in.
     passed: u64,
 }
 
 impl Context {
+    /// The value under `key`: a string's text, or a JSON document's source.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values
             .iter()
@@ -77,20 +92,31 @@ impl Context {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A string handlers read as a Python `str`.
     pub fn insert(&mut self, key: &'static str, value: String) {
+        self.set(key, ContextValue::Text(value));
+    }
+
+    /// A JSON document (JWT claims...) handlers read as the Python value it
+    /// encodes, decoded only if they look at it.
+    pub fn insert_json(&mut self, key: &'static str, json: String) {
+        self.set(key, ContextValue::Json(json));
+    }
+
+    fn set(&mut self, key: &'static str, value: ContextValue) {
         match self.values.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => self.values.push((key, value)),
         }
     }
 
-    pub fn values(&self) -> &[(&'static str, String)] {
+    pub fn values(&self) -> &[(&'static str, ContextValue)] {
         &self.values
     }
 
     /// Hands the public values over (to the request handlers see), once
     /// the request hooks have all run.
-    pub fn take_values(&mut self) -> Vec<(&'static str, String)> {
+    pub fn take_values(&mut self) -> Vec<(&'static str, ContextValue)> {
         std::mem::take(&mut self.values)
     }
 
@@ -110,6 +136,22 @@ impl Context {
     pub fn take_note<T: Any + Send>(&mut self) -> Option<T> {
         let at = self.notes.iter().position(|n| n.is::<T>())?;
         self.notes.swap_remove(at).downcast::<T>().ok().map(|b| *b)
+    }
+}
+
+/// A value a layer attaches to `request.context`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextValue {
+    Text(String),
+    /// The source of a JSON document.
+    Json(String),
+}
+
+impl ContextValue {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ContextValue::Text(text) | ContextValue::Json(text) => text,
+        }
     }
 }
 
@@ -472,6 +514,23 @@ pub(crate) mod tests {
             server: None,
             scheme: "http",
         }
+    }
+
+    #[test]
+    fn context_keeps_one_value_per_key_text_or_json() {
+        let mut context = Context::default();
+        context.insert("user", "alice".into());
+        context.insert_json("user", r#"{"sub":"alice"}"#.into());
+        context.insert("request_id", "abc".into());
+        assert_eq!(context.get("user"), Some(r#"{"sub":"alice"}"#));
+        assert_eq!(
+            context.take_values(),
+            vec![
+                ("user", ContextValue::Json(r#"{"sub":"alice"}"#.into())),
+                ("request_id", ContextValue::Text("abc".into())),
+            ]
+        );
+        assert!(context.values().is_empty());
     }
 
     /// Records its hooks into a shared log and answers when told to.

@@ -11,6 +11,7 @@ use cello_core::http::query::{
     decode_path, form_refusal, parse_bool, parse_float, parse_int, parse_urlencoded,
 };
 use cello_core::http::request::check_head;
+use cello_core::middleware::ContextValue;
 use hyper::body::Incoming;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
@@ -18,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::conversion::json_reader::{self, JsonErrorOrPy};
+use crate::conversion::json_reader::{self, JsonError, JsonErrorOrPy};
 use crate::ffi::support::{error, support, Ready};
 use crate::types::body::{body_error, read_limited, BodyError, BodyState};
 use crate::types::convert::problem_parts;
@@ -680,7 +681,19 @@ impl Request {
             let ctx = support(py)?.context.bind(py).call0()?;
             // What native middleware attached (the request ID...).
             for (key, value) in &self.head.context {
-                ctx.set_item(key, value)?;
+                match value {
+                    ContextValue::Text(text) => ctx.set_item(key, text)?,
+                    ContextValue::Json(json) => {
+                        let value =
+                            json_reader::parse(py, json.as_bytes()).map_err(|e| match e {
+                                JsonErrorOrPy::Py(e) => e,
+                                JsonErrorOrPy::Json(JsonError(message)) => PyValueError::new_err(
+                                    format!("request.context[{key:?}] is not JSON: {message}"),
+                                ),
+                            })?;
+                        ctx.set_item(key, value)?
+                    }
+                }
             }
             Ok::<_, PyErr>(ctx.unbind())
         })?;
