@@ -15,6 +15,7 @@ pub mod json;
 pub mod middleware;
 pub mod routing;
 pub mod server;
+pub mod shared_memory;
 
 pub use http::problem::Problem;
 pub use routing::{Constraint, Lookup, RouteError, Router};
