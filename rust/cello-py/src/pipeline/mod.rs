@@ -591,63 +591,60 @@ pub(crate) fn deliver(
     // Door 1: `reply` is the connection's channel, or None to hand the
     // response back to the caller.
     finalize_for_hyper(&mut parts, head);
-    match std::mem::replace(&mut parts.payload, Payload::Bytes(Bytes::new())) {
-        Payload::Bytes(body) => {
-            let answer = NativeReply {
-                response: Box::new(to_http(parts, Body::full(body))),
-                unread: request.borrow().take_unread(),
-            };
-            match reply {
-                Some(reply) => {
-                    send_reply(runner, reply, answer);
-                    Answer::Delivered
-                }
-                None => Answer::Here(answer),
-            }
+    let whole = match std::mem::replace(&mut parts.payload, Payload::Bytes(Bytes::new())) {
+        Payload::Bytes(body) => Body::full(body),
+        Payload::File(slice) => Body::file(slice),
+        Payload::Stream(source) => return stream_reply(py, runner, request, parts, reply, source),
+    };
+    let answer = NativeReply {
+        response: Box::new(to_http(parts, whole)),
+        unread: request.borrow().take_unread(),
+    };
+    match reply {
+        Some(reply) => {
+            send_reply(runner, reply, answer);
+            Answer::Delivered
         }
-        Payload::File(slice) => {
-            let answer = NativeReply {
-                response: Box::new(to_http(parts, Body::file(slice))),
-                unread: request.borrow().take_unread(),
-            };
-            match reply {
-                Some(reply) => {
-                    send_reply(runner, reply, answer);
-                    Answer::Delivered
-                }
-                None => Answer::Here(answer),
-            }
-        }
-        Payload::Stream(source) => {
-            let (tx, rx) = mpsc::channel(16);
-            let answer = NativeReply {
-                response: Box::new(to_http(parts, Body::channel(rx))),
-                unread: request.borrow().take_unread(),
-            };
-            let answered = match reply {
-                Some(reply) => {
-                    if reply.send(answer).is_err() {
-                        // The connection is gone: no stream to pump into.
-                        return Answer::Delivered;
-                    }
-                    Answer::Delivered
-                }
-                None => Answer::Here(answer),
-            };
-            let sink = StreamSink::new(tx, runner.clone());
-            let pump =
-                Py::new(py, sink).and_then(|sink| support(py)?.pump.bind(py).call1((source, sink)));
-            match (pump, runner.off_loop()) {
-                (Ok(pump), None) => start_pump(py, runner, pump, request),
-                (Ok(pump), Some(queue)) => queue.push(Work::Pump {
-                    pump: pump.unbind(),
-                    request: request.clone().unbind(),
-                }),
-                (Err(e), _) => log_error(py, &e, request),
-            }
-            answered
-        }
+        None => Answer::Here(answer),
     }
+}
+
+/// Door 1, a streamed body: the head goes out now, and a pump feeds the
+/// body's chunks to the connection as the source yields them.
+fn stream_reply(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    request: &Bound<'_, Request>,
+    parts: ResponseParts,
+    reply: Option<oneshot::Sender<NativeReply>>,
+    source: Py<PyAny>,
+) -> Answer {
+    let (tx, rx) = mpsc::channel(16);
+    let answer = NativeReply {
+        response: Box::new(to_http(parts, Body::channel(rx))),
+        unread: request.borrow().take_unread(),
+    };
+    let answered = match reply {
+        Some(reply) => {
+            if reply.send(answer).is_err() {
+                // The connection is gone: no stream to pump into.
+                return Answer::Delivered;
+            }
+            Answer::Delivered
+        }
+        None => Answer::Here(answer),
+    };
+    let sink = StreamSink::new(tx, runner.clone());
+    let pump = Py::new(py, sink).and_then(|sink| support(py)?.pump.bind(py).call1((source, sink)));
+    match (pump, runner.off_loop()) {
+        (Ok(pump), None) => start_pump(py, runner, pump, request),
+        (Ok(pump), Some(queue)) => queue.push(Work::Pump {
+            pump: pump.unbind(),
+            request: request.clone().unbind(),
+        }),
+        (Err(e), _) => log_error(py, &e, request),
+    }
+    answered
 }
 
 /// Hands a native answer to its connection (see `LoopLink::reply`); false
