@@ -21,10 +21,26 @@ pub struct RequestHead {
     /// Path parameters, filled in by routing.
     pub params: Vec<(String, String)>,
     /// What middleware attached for the handler (`request.context`).
-    pub context: Vec<(&'static str, crate::middleware::ContextValue)>,
+    pub context: Vec<(&'static str, ContextValue)>,
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub scheme: &'static str,
+}
+
+/// A value a layer attaches to `request.context`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextValue {
+    Text(String),
+    /// The source of a JSON document.
+    Json(String),
+}
+
+impl ContextValue {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ContextValue::Text(text) | ContextValue::Json(text) => text,
+        }
+    }
 }
 
 impl RequestHead {

@@ -23,6 +23,7 @@ mod request_id;
 mod security_headers;
 pub mod static_files;
 
+pub use crate::http::request::ContextValue;
 pub use compression::Compression;
 pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use etag::ETag;
@@ -136,22 +137,6 @@ impl Context {
     pub fn take_note<T: Any + Send>(&mut self) -> Option<T> {
         let at = self.notes.iter().position(|n| n.is::<T>())?;
         self.notes.swap_remove(at).downcast::<T>().ok().map(|b| *b)
-    }
-}
-
-/// A value a layer attaches to `request.context`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ContextValue {
-    Text(String),
-    /// The source of a JSON document.
-    Json(String),
-}
-
-impl ContextValue {
-    pub fn as_str(&self) -> &str {
-        match self {
-            ContextValue::Text(text) | ContextValue::Json(text) => text,
-        }
     }
 }
 
