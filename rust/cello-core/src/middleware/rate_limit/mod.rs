@@ -192,6 +192,11 @@ struct Verdict {
     started: Option<Instant>,
 }
 
+/// The verdicts of every limit a request passed (limits may be stacked),
+/// each under its layer's address.
+#[derive(Default)]
+struct Verdicts(Vec<(usize, Verdict)>);
+
 impl RateLimit {
     pub fn new(
         limiter: Arc<Limiter>,
@@ -205,6 +210,13 @@ impl RateLimit {
             proxies,
             exempt,
         }
+    }
+}
+
+impl RateLimit {
+    /// Tells this layer's verdict from a stacked limit's.
+    fn id(&self) -> usize {
+        self as *const Self as usize
     }
 }
 
@@ -227,9 +239,14 @@ impl Layer for RateLimit {
         }
         let key = self.key_by.key(head, &self.proxies);
         let decision = self.limiter.acquire(&key);
-        context.insert_json("rate_limit_state", state_json(&decision));
         let started = (decision.allowed && self.limiter.adapts()).then(Instant::now);
-        context.note(Verdict { decision, started });
+        let mut verdicts = context.take_note::<Verdicts>().unwrap_or_default();
+        verdicts.0.push((self.id(), Verdict { decision, started }));
+        // Stacked limits: handlers see the tightest.
+        if let Some((_, tightest)) = verdicts.0.iter().min_by_key(|(_, v)| v.decision.remaining) {
+            context.insert_json("rate_limit_state", state_json(&tightest.decision));
+        }
+        context.note(verdicts);
         if decision.allowed {
             return None;
         }
@@ -242,12 +259,29 @@ impl Layer for RateLimit {
     }
 
     fn response(&self, context: &mut Context, response: &mut Outgoing) {
-        let Some(verdict) = context.take_note::<Verdict>() else {
+        let Some(verdicts) = context.take_note::<Verdicts>() else {
+            return;
+        };
+        let (mine, others): (Vec<_>, Vec<_>) =
+            verdicts.0.into_iter().partition(|(id, _)| *id == self.id());
+        if !others.is_empty() {
+            context.note(Verdicts(others));
+        }
+        let Some((_, verdict)) = mine.into_iter().next() else {
             return;
         };
         if let Some(started) = verdict.started {
             let latency = started.elapsed().as_micros() as u64;
             self.limiter.observe(response.status, latency);
+        }
+        // Stacked limits: the headers describe the tightest one.
+        let tighter_inside = response
+            .headers
+            .get(&REMAINING)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|inner| inner < verdict.decision.remaining);
+        if tighter_inside {
+            return;
         }
         for (name, value) in decision_headers(&verdict.decision) {
             response.headers.insert(name, value);

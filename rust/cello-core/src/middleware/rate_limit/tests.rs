@@ -465,3 +465,27 @@ fn responses_carry_the_budget_and_a_refusal_is_a_429_problem() {
     assert_eq!(health.status, 200);
     assert!(!health.headers.contains_key("x-ratelimit-limit"));
 }
+
+#[test]
+fn stacked_limits_each_count_and_the_headers_describe_the_tightest() {
+    let clock = ManualClock::new();
+    let mut chain = Chain::default();
+    chain.push("", Box::new(layer(&clock, 5))).unwrap();
+    chain.push("/login", Box::new(layer(&clock, 2))).unwrap();
+    let (first, context) = send(&chain, "/login");
+    assert!(context
+        .get("rate_limit_state")
+        .unwrap()
+        .contains(r#""limit":2"#));
+    assert_eq!(first.headers["x-ratelimit-limit"], "2");
+    assert_eq!(first.headers["x-ratelimit-remaining"], "1");
+    send(&chain, "/login");
+    let (refused, _) = send(&chain, "/login");
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.headers["x-ratelimit-limit"], "2");
+    // The refusal spent the outer budget too: 5 - 3 left 2, now 1.
+    let (elsewhere, _) = send(&chain, "/other");
+    assert_eq!(elsewhere.status, 200);
+    assert_eq!(elsewhere.headers["x-ratelimit-limit"], "5");
+    assert_eq!(elsewhere.headers["x-ratelimit-remaining"], "1");
+}
