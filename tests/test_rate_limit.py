@@ -153,6 +153,13 @@ def test_an_adaptive_limit_shrinks_when_the_handler_fails(client):
     _assert_refused(client.get("/adaptive/ping"), 2)
 
 
+def test_a_mounted_asgi_app_is_limited_too(client):
+    first = client.get("/legacy/hello")
+    assert (first.status_code, first.text) == (200, "from starlette")
+    assert first.headers["x-ratelimit-remaining"] == "0"
+    _assert_refused(client.get("/legacy/hello"), 1)
+
+
 def test_a_key_func_limits_each_key_in_python(keyed):
     for _ in range(2):
         response = keyed.get("/tenant", headers={"x-tenant": "acme"})

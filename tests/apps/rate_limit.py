@@ -1,7 +1,8 @@
 """Apps for the rate-limit tests.
 
 - ``app``: one blueprint per native scenario, each with a limit of its own
-  (``bp.use(RateLimitConfig...)``), so one server covers them all;
+  (``bp.use(RateLimitConfig...)``), so one server covers them all, and a
+  mounted Starlette app under a limit;
 - ``keyed``: a ``key_func`` limit and a per-user limit, run in Python;
 - ``build()`` / ``build_keyed()`` make fresh ones for the in-process door.
 
@@ -9,6 +10,10 @@ Refills are slow (one token in 1000 s), so no test waits or races a refill.
 """
 
 from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from cello import App, Blueprint, RateLimitConfig, Response
 
@@ -51,7 +56,16 @@ def build() -> App:
             cpu_threshold=None, memory_threshold=None, latency_threshold=None,
         ),
     )  # fmt: skip
+    # A mounted ASGI app is limited like the app's own routes.
+    mounted = Blueprint("/legacy")
+    mounted.use(RateLimitConfig.token_bucket(1, SLOW))
+    app.register_blueprint(mounted)
+    app.mount("/legacy", Starlette(routes=[Route("/hello", _hello)]))
     return app
+
+
+async def _hello(request):
+    return PlainTextResponse("from starlette")
 
 
 def build_keyed() -> App:
