@@ -279,6 +279,8 @@ def test_builders_take_both_the_impl_and_the_docs_forms():
         (RateLimitConfig.sliding_window(10, -1), "window_secs must be a number > 0"),
         (RateLimitConfig(refill_rate=0), "refill_rate must be a number > 0"),
         (RateLimitConfig(capacity=True), "capacity must be an integer > 0"),
+        (RateLimitConfig(capacity=10**10), "capacity must be at most 1000000000"),
+        (RateLimitConfig(refill_rate=1e-9), "refill_rate must be at least 0.0001"),
         (RateLimitConfig.sliding_window(2_000_000, 10), "max_requests must be at most"),
         (RateLimitConfig(algorithm="leaky"), "Unknown rate limit algorithm"),
         (RateLimitConfig(key_by="cookie"), "key_by must be 'ip', 'path', 'user'"),

@@ -26,6 +26,10 @@ ALGORITHMS = ("token_bucket", "sliding_window", "adaptive")
 _KEY_BY = re.compile(r"ip|path|user|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # The sliding window's counters hold 20 bits.
 MAX_WINDOW_REQUESTS = (1 << 20) - 1
+# A token bucket's state is the microsecond it is full again, in 64 bits:
+# capacity / refill_rate must stay well within that.
+MAX_CAPACITY = 1_000_000_000
+MIN_REFILL_RATE = 0.0001
 PROBLEM = "application/problem+json"
 
 
@@ -235,7 +239,15 @@ class RateLimitConfig:
                     f"rate limit max_requests must be at most {MAX_WINDOW_REQUESTS}, not {capacity}"
                 )
         else:
-            _number("refill_rate", self.refill_rate)
+            if capacity > MAX_CAPACITY:
+                raise ValueError(
+                    f"rate limit capacity must be at most {MAX_CAPACITY}, not {capacity}"
+                )
+            if _number("refill_rate", self.refill_rate) < MIN_REFILL_RATE:
+                raise ValueError(
+                    f"rate limit refill_rate must be at least {MIN_REFILL_RATE} "
+                    f"(one request in {1 / MIN_REFILL_RATE:.0f} s), not {self.refill_rate!r}"
+                )
         _number("window_secs", self.window_secs)
         if self.algorithm == "adaptive":
             if self.min_capacity is not None:

@@ -61,11 +61,24 @@ fn parts(options: &Options<'_, '_>) -> PyResult<Parts> {
         .value::<String>("algorithm")?
         .unwrap_or_else(|| "token_bucket".to_owned());
     let capacity = count(options, "capacity", 100)?;
+    let refill_rate = || -> PyResult<f64> {
+        if capacity > rate_limit::MAX_CAPACITY {
+            return Err(invalid(format!(
+                "capacity must be at most {}, not {capacity}",
+                rate_limit::MAX_CAPACITY
+            )));
+        }
+        let rate = positive(options, "refill_rate", 10.0)?;
+        if rate < rate_limit::MIN_REFILL_RATE {
+            return Err(invalid(format!(
+                "refill_rate must be at least {}, not {rate}",
+                rate_limit::MIN_REFILL_RATE
+            )));
+        }
+        Ok(rate)
+    };
     let (algorithm, adaptive) = match name.as_str() {
-        "token_bucket" => (
-            Algorithm::token_bucket(capacity, positive(options, "refill_rate", 10.0)?),
-            None,
-        ),
+        "token_bucket" => (Algorithm::token_bucket(capacity, refill_rate()?), None),
         "sliding_window" => {
             if capacity > rate_limit::MAX_WINDOW_REQUESTS {
                 return Err(invalid(format!(
@@ -94,7 +107,7 @@ fn parts(options: &Options<'_, '_>) -> PyResult<Parts> {
                 pressure: Pressure::new(thresholds, Box::new(ProcLoad)),
             };
             (
-                Algorithm::token_bucket(capacity, positive(options, "refill_rate", 10.0)?),
+                Algorithm::token_bucket(capacity, refill_rate()?),
                 Some(adaptive),
             )
         }

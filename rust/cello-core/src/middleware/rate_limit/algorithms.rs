@@ -10,6 +10,12 @@
 /// Microseconds in a second: the table's clock runs in Unix microseconds.
 pub const MICROS: u64 = 1_000_000;
 
+/// The largest token bucket, and its slowest refill: the bucket's state is
+/// the microsecond it is full again, and capacity / refill_rate must stay
+/// far inside 64 bits of them.
+pub const MAX_CAPACITY: u64 = 1_000_000_000;
+pub const MIN_REFILL_RATE: f64 = 0.0001;
+
 /// The most requests a sliding window counts (its counters are 20 bits).
 pub const MAX_WINDOW_REQUESTS: u64 = (1 << 20) - 1;
 
@@ -48,11 +54,13 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    /// A token bucket of `capacity` refilled at `refill_rate` tokens a second.
+    /// A token bucket of `capacity` refilled at `refill_rate` tokens a
+    /// second, both brought within [`MAX_CAPACITY`] and [`MIN_REFILL_RATE`].
     pub fn token_bucket(capacity: u64, refill_rate: f64) -> Self {
-        let interval = (MICROS as f64 / refill_rate).round().max(1.0) as u64;
+        let rate = refill_rate.max(MIN_REFILL_RATE);
+        let interval = (MICROS as f64 / rate).round().max(1.0) as u64;
         Algorithm::TokenBucket {
-            capacity: capacity.max(1),
+            capacity: capacity.clamp(1, MAX_CAPACITY),
             interval,
         }
     }

@@ -14,7 +14,9 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use algorithms::{Algorithm, Decision, MAX_WINDOW_REQUESTS, MICROS};
+pub use algorithms::{
+    Algorithm, Decision, MAX_CAPACITY, MAX_WINDOW_REQUESTS, MICROS, MIN_REFILL_RATE,
+};
 pub use client::{address_key, KeyBy, Network, TrustedProxies};
 pub use pressure::{Pressure, ProcLoad, SystemLoad, Thresholds, MIN_SAMPLES};
 pub use table::{Table, DEFAULT_ENTRIES, PROBES};
