@@ -368,8 +368,12 @@ def validate_rate_limit_config(config: RateLimitConfig) -> None:
 
 def _user_key(request: Any) -> str | None:
     """The authenticated user's ``sub`` (or ``id``, or the user itself when
-    it is text), as the authentication middleware left it in the context."""
-    user = request.context.get("user")
+    it is text), as the authentication middleware left it in the context
+    (``user``, or the JWT's ``jwt_claims``)."""
+    context = request.context
+    user = context.get("user")
+    if user is None:
+        user = context.get("jwt_claims")
     if isinstance(user, dict):
         user = user.get("sub", user.get("id"))
     if isinstance(user, (str, int)) and not isinstance(user, bool) and str(user):
