@@ -241,3 +241,27 @@ def test_body_limit_example():
             upload = client.post("/upload", content=b"x" * 200_000)
             assert upload.json() == {"received": 200_000}
             assert client.post("/upload", content=b"x" * (1024 * 1024 + 1)).status_code == 413
+
+
+def test_rate_limit_example():
+    from cello.testing import TestClient
+    from examples.rate_limit import app
+
+    # The live server runs the example with its two workers (RUN_OPTIONS).
+    with (
+        LiveServer("examples.rate_limit:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            statuses = [client.get("/api/quote").status_code for _ in range(6)]
+            assert statuses == [200] * 5 + [429]
+            refused = client.get("/api/quote")
+            assert refused.json()["detail"] == "Rate limit exceeded. Please try again later."
+            assert int(refused.headers["retry-after"]) >= 1
+            health = client.get("/health")
+            assert health.status_code == 200 and "x-ratelimit-limit" not in health.headers
+            report = client.get("/reports/monthly", headers={"x-api-key": "k1"})
+            assert report.json()["budget"]["remaining"] == 0
+            assert client.get("/reports/monthly", headers={"x-api-key": "k1"}).status_code == 429
+            assert client.get("/reports/monthly", headers={"x-api-key": "k2"}).status_code == 200

@@ -20,6 +20,7 @@ from cello.exceptions import (
     UnsupportedMediaType,
 )
 from cello.middleware import CSP, SecurityHeadersConfig, StaticFilesConfig
+from cello.middleware.rate_limit import RateLimitConfig, validate_rate_limit_config
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -47,6 +48,7 @@ __all__ = [
     "LimitsConfig",
     "PayloadTooLarge",
     "QueryParams",
+    "RateLimitConfig",
     "RegexConstraint",
     "Request",
     "RequestTimeout",
@@ -58,4 +60,5 @@ __all__ = [
     "UnsupportedMediaType",
     "UuidConstraint",
     "__version__",
+    "validate_rate_limit_config",
 ]

@@ -30,6 +30,7 @@ from cello.middleware import (
     SecurityHeadersConfig,
     StaticFilesConfig,
 )
+from cello.middleware.rate_limit import RateLimitConfig
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -214,6 +215,26 @@ class App(RouteDecorators, MiddlewareDecorators):
                 f"enable_static_files() takes a StaticFilesConfig, not {type(config).__name__}"
             )
         self.use(config)
+
+    # -- rate limiting -------------------------------------------------------
+
+    def enable_rate_limit(self, config: RateLimitConfig | None = None, **options: Any) -> None:
+        """Limits how many requests each client makes (see ``RateLimitConfig``;
+        keyword options build one). The budget is shared by every worker
+        process ``run(workers=N)`` forks, so call this before ``run()``.
+        Raises ``ValueError`` for a bad option (``"Unknown rate limit
+        algorithm..."`` for an unknown algorithm)."""
+        if config is None:
+            config = RateLimitConfig(**options)
+        elif options:
+            raise ValueError("give enable_rate_limit() a config or options, not both")
+        elif not isinstance(config, RateLimitConfig):
+            raise ValueError(f"enable_rate_limit() takes a RateLimitConfig, not {config!r}")
+        config.validate()
+        if config._in_python():
+            self._add_middleware(Entry("", python=config._middleware()))
+        else:
+            self.use(config)
 
     # -- errors ------------------------------------------------------------
 

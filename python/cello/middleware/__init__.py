@@ -13,6 +13,7 @@ from cello.middleware.access_log import AccessLog, LoggingConfig
 from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
 from cello.middleware.etag import ETag, ETagConfig
+from cello.middleware.rate_limit import AdaptiveRateLimitConfig, RateLimitConfig
 from cello.middleware.request_id import RequestId
 from cello.middleware.security import CSP, SecurityHeadersConfig
 from cello.middleware.static_files import StaticFilesConfig
@@ -20,11 +21,13 @@ from cello.middleware.static_files import StaticFilesConfig
 __all__ = [
     "CSP",
     "AccessLog",
+    "AdaptiveRateLimitConfig",
     "CompressionConfig",
     "CorsConfig",
     "ETag",
     "ETagConfig",
     "LoggingConfig",
+    "RateLimitConfig",
     "RequestId",
     "SecurityHeadersConfig",
     "StaticFilesConfig",

@@ -65,6 +65,7 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::CallNext>()?;
     m.add_class::<pipeline::CancelTask>()?;
     m.add_class::<doors::mounts::serve::HostCall>()?;
+    m.add_class::<layers::rate_limit::RateLimiter>()?;
     m.add_function(wrap_pyfunction!(pipeline::streaming::chunk_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(types::convert::as_response, m)?)?;
     m.add_function(wrap_pyfunction!(doors::native::serve::start_server, m)?)?;
