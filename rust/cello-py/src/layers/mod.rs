@@ -4,6 +4,8 @@
 //! were checked in Python; what can only be checked here (header names,
 //! paths) is a `ValueError` naming the option.
 
+pub mod cache;
+
 use cello_core::middleware::compression::{Coding, Levels, DEFAULT_MIN_SIZE};
 use cello_core::middleware::{Compression, StaticFiles, StaticFilesOptions};
 use cello_core::middleware::{
@@ -57,6 +59,7 @@ pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> 
         "security_headers" => security_headers(options)?,
         "compression" => compression(options)?,
         "static_files" => static_files(options)?,
+        "cache" => cache::build(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"

@@ -152,14 +152,16 @@ impl Cache {
 
     /// The answer for a fresh entry: its status, headers and body, with how
     /// old it is, or a 304 when the client's copy is current.
-    fn hit(&self, entry: &Entry, head: &RequestHead, remaining: Duration) -> Answer {
-        let now = (self.clock)();
+    fn hit(&self, entry: &Entry, head: &RequestHead, now: Instant) -> Answer {
         let mut headers = entry.headers.clone();
         headers.insert(X_CACHE, HeaderValue::from_static("HIT"));
+        // Whole seconds, as the headers state them: Age + max-age is the
+        // time-to-live the miss announced.
         let age = now.saturating_duration_since(entry.stored_at).as_secs();
         headers.insert(header::AGE, age.into());
         if !entry.own_cache_control {
-            headers.insert(header::CACHE_CONTROL, max_age(remaining.as_secs()));
+            let remaining = entry.ttl.as_secs().saturating_sub(age).max(1);
+            headers.insert(header::CACHE_CONTROL, max_age(remaining));
         }
         if entry.status == 200 && client_is_current(&head.headers, &headers) {
             strip_representation_metadata(&mut headers);
@@ -293,10 +295,8 @@ impl Layer for Cache {
         if !refresh {
             let now = (self.clock)();
             if let Some(entry) = self.store.get(&base, &head.headers, now, &self.tags) {
-                if let Some(remaining) = entry.remaining(now) {
-                    context.note(Plan::Answered);
-                    return Some(self.hit(&entry, head, remaining));
-                }
+                context.note(Plan::Answered);
+                return Some(self.hit(&entry, head, now));
             }
         }
         context.note(Plan::Miss {
