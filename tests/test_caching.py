@@ -77,6 +77,14 @@ def test_the_query_is_part_of_the_key(client):
     assert client.get("/page?q=2").json() == {"page": "q=2", "call": 1}
 
 
+def test_the_host_is_part_of_the_key(client):
+    assert client.get("/page?host").headers["x-cache"] == "MISS"
+    other = client.get("/page?host", headers={"Host": "other.example"})
+    assert other.headers["x-cache"] == "MISS"
+    assert other.json()["call"] == 2
+    assert client.get("/page?host").json()["call"] == 1
+
+
 def test_head_is_answered_from_the_get_entry(client):
     assert client.head("/page?head").headers["x-cache"] == "BYPASS"
     client.get("/page?head")

@@ -284,7 +284,12 @@ impl Layer for Cache {
                 return None;
             }
         };
-        let base = base_key("GET", &head.path, &head.query, user.as_deref());
+        let mut origin = head.scheme.as_bytes().to_vec();
+        origin.extend_from_slice(b"://");
+        if let Some(host) = head.headers.get(header::HOST) {
+            origin.extend_from_slice(host.as_bytes());
+        }
+        let base = base_key("GET", &origin, &head.path, &head.query, user.as_deref());
         let refresh = directives.no_cache
             || directives.max_age == Some(0)
             || (!head.headers.contains_key(header::CACHE_CONTROL)

@@ -128,11 +128,19 @@ fn push_part(key: &mut Vec<u8>, part: &[u8]) {
 }
 
 /// The key of a request before `Vary` is known: the method a stored
-/// response answers (HEAD reads GET's), path, query and, when the cache is
-/// per user, the user.
-pub fn base_key(method: &str, path: &str, query: &str, user: Option<&str>) -> Vec<u8> {
-    let mut key = Vec::with_capacity(16 + method.len() + path.len() + query.len());
+/// response answers (HEAD reads GET's), the origin the client addressed
+/// (scheme and `Host`: a page built for one host is never served to
+/// another), path, query and, when the cache is per user, the user.
+pub fn base_key(
+    method: &str,
+    origin: &[u8],
+    path: &str,
+    query: &str,
+    user: Option<&str>,
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(20 + method.len() + origin.len() + path.len() + query.len());
     push_part(&mut key, method.as_bytes());
+    push_part(&mut key, origin);
     push_part(&mut key, path.as_bytes());
     push_part(&mut key, query.as_bytes());
     match user {

@@ -194,6 +194,25 @@ fn a_miss_is_stored_and_the_next_request_is_a_hit() {
 }
 
 #[test]
+fn the_host_is_part_of_the_key() {
+    let f = fixture(CacheOptions::default());
+    let chain = chain_of(&f.cache);
+    assert_eq!(
+        get(&chain, "/a", &[("host", "a.example")], &[]).x_cache(),
+        "MISS"
+    );
+    let other = get(&chain, "/a", &[("host", "evil.example")], &[]);
+    assert!(
+        other.handler_ran,
+        "a page built for one host is not served to another"
+    );
+    assert_eq!(
+        get(&chain, "/a", &[("host", "a.example")], &[]).x_cache(),
+        "HIT"
+    );
+}
+
+#[test]
 fn the_query_is_part_of_the_key() {
     let f = fixture(CacheOptions::default());
     let chain = chain_of(&f.cache);
@@ -701,12 +720,12 @@ fn cache_control_directives_are_read_case_insensitively_and_strictly() {
 #[test]
 fn keys_of_different_parts_never_collide() {
     assert_ne!(
-        base_key("GET", "/a", "b", None),
-        base_key("GET", "/ab", "", None)
+        base_key("GET", b"", "/a", "b", None),
+        base_key("GET", b"", "/ab", "", None)
     );
     assert_ne!(
-        base_key("GET", "/a", "", Some("")),
-        base_key("GET", "/a", "", None)
+        base_key("GET", b"", "/a", "", Some("")),
+        base_key("GET", b"", "/a", "", None)
     );
     let vary = [HeaderName::from_static("a"), HeaderName::from_static("b")];
     let one = full_key(b"k", &vary, &map(&[("a", "1,2")]));
