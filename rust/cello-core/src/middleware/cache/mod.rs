@@ -176,36 +176,34 @@ impl Cache {
 
     /// Stores the response if it may be, and says so in its headers.
     fn store_response(&self, base: Vec<u8>, request: &HeaderMap, response: &mut Outgoing) {
-        let Some(ttl) = self.lifetime(response) else {
+        let Some((ttl, body)) = self.storable(response) else {
             response
                 .headers
                 .insert(X_CACHE, HeaderValue::from_static("BYPASS"));
             return;
         };
-        let body = match &response.body {
-            OutBody::Full(body) => body.clone(),
-            OutBody::Withheld if response.status == 204 => bytes::Bytes::new(),
-            _ => unreachable!("lifetime() accepts whole bodies only"),
-        };
         let own_cache_control = response.headers.contains_key(header::CACHE_CONTROL);
-        if response.status == 200 && !response.headers.contains_key(header::ETAG) {
-            if let Ok(tag) = HeaderValue::from_str(&ETag::new(false).tag_for(&body)) {
-                response.headers.insert(header::ETAG, tag);
-            }
-        }
         let mut stored_headers = response.headers.clone();
         stored_headers.remove(header::CONTENT_LENGTH);
+        // A validator of its own, so clients can revalidate a cached page
+        // whether or not the app enabled ETags.
+        let computed_tag = (response.status == 200 && !response.headers.contains_key(header::ETAG))
+            .then(|| HeaderValue::from_str(&ETag::new(false).tag_for(&body)).ok())
+            .flatten();
+        if let Some(tag) = &computed_tag {
+            stored_headers.insert(header::ETAG, tag.clone());
+        }
+        let now = (self.clock)();
         let entry = Entry {
             status: response.status,
             headers: stored_headers,
             body,
-            stored_at: (self.clock)(),
+            stored_at: now,
             ttl,
             own_cache_control,
             tags: self.tags.stamp(&tags_of(&response.headers)),
         };
         let vary = vary_names(&response.headers).unwrap_or_default();
-        let now = (self.clock)();
         if !self
             .store
             .insert(base, vary, request, entry, now, &self.tags)
@@ -218,6 +216,9 @@ impl Cache {
         response
             .headers
             .insert(X_CACHE, HeaderValue::from_static("MISS"));
+        if let Some(tag) = computed_tag {
+            response.headers.insert(header::ETAG, tag);
+        }
         if !own_cache_control {
             response
                 .headers
@@ -229,14 +230,15 @@ impl Cache {
         }
     }
 
-    /// How long the response may be kept, None when it may not be stored.
-    fn lifetime(&self, response: &Outgoing) -> Option<Duration> {
-        let whole = match response.body {
-            OutBody::Full(_) => matches!(response.status, 200 | 203),
-            OutBody::Withheld => response.status == 204,
-            OutBody::Streamed => false,
+    /// How long the response may be kept, and the body to keep; None when
+    /// it may not be stored.
+    fn storable(&self, response: &Outgoing) -> Option<(Duration, bytes::Bytes)> {
+        let body = match &response.body {
+            OutBody::Full(body) if matches!(response.status, 200 | 203) => body.clone(),
+            OutBody::Withheld if response.status == 204 => bytes::Bytes::new(),
+            _ => return None,
         };
-        if !whole || response.headers.contains_key(header::SET_COOKIE) {
+        if response.headers.contains_key(header::SET_COOKIE) {
             return None;
         }
         // `Vary: *` varies on things no key can hold.
@@ -249,7 +251,7 @@ impl Cache {
         if let Some(bound) = directives.s_maxage.or(directives.max_age) {
             ttl = ttl.min(Duration::from_secs(bound));
         }
-        (!ttl.is_zero()).then_some(ttl)
+        (!ttl.is_zero()).then_some((ttl, body))
     }
 }
 

@@ -644,6 +644,10 @@ fn the_store_keeps_within_its_byte_and_entry_caps_dropping_the_least_recent() {
     let big = "y".repeat(3_000);
     let too_big = send_through(&chain, http::Method::GET, "/big", &[], 200, &[], &big);
     assert_eq!(too_big.x_cache(), "BYPASS");
+    assert!(
+        too_big.header("etag").is_none(),
+        "a response not stored is left as it was"
+    );
 
     let few = fixture(CacheOptions {
         limits: Limits {
