@@ -67,8 +67,11 @@ class CacheConfig:
                     )
                 if method.upper() not in self.methods:
                     self.methods.append(method.upper())
-            if not self.methods:
-                raise ValueError("cache option 'methods' must name GET, HEAD or both")
+            if "GET" not in self.methods:
+                raise ValueError(
+                    "cache option 'methods' must include GET: only GET responses are "
+                    "stored, and HEAD is answered from them"
+                )
         if exclude_paths is None:
             self.exclude_paths = ["/health", "/metrics"]
         else:

@@ -41,6 +41,12 @@ pub fn build(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
                     methods.push(method);
                 }
             }
+            if !methods.contains(&http::Method::GET) {
+                return Err(PyValueError::new_err(
+                    "cache option 'methods' must include GET: only GET responses are stored, \
+                     and HEAD is answered from them",
+                ));
+            }
             methods
         }
     };
