@@ -48,6 +48,11 @@ def implicit_client(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
     yield from _client(request.param, "implicit")
 
 
+@pytest.fixture(scope="module", params=["native", "asgi"])
+def compressed_client(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    yield from _client(request.param, "compressed")
+
+
 def calls(client: httpx.Client, key: str) -> int:
     return int(client.get("/calls").json().get(key, 0))
 
@@ -87,10 +92,11 @@ def test_the_host_is_part_of_the_key(client):
 
 def test_head_is_answered_from_the_get_entry(client):
     assert client.head("/page?head").headers["x-cache"] == "BYPASS"
-    client.get("/page?head")
+    body = client.get("/page?head").content
     head = client.head("/page?head")
     assert head.headers["x-cache"] == "HIT"
     assert head.content == b""
+    assert head.headers["content-length"] == str(len(body))
     assert calls(client, "/page?head") == 2
 
 
@@ -205,6 +211,27 @@ def test_with_the_etag_layer_a_hit_gets_one_tag_and_the_same_304(etag_client):
     assert mismatch.status_code == 200
     assert mismatch.content == first.content
     assert calls(etag_client, "/page?e") == 1
+
+
+def test_each_client_gets_a_hit_encoded_as_it_asks(compressed_client):
+    text = "cached and compressed " * 200
+    first = compressed_client.get("/big", headers={"Accept-Encoding": "gzip"})
+    assert (first.headers["x-cache"], first.headers["content-encoding"]) == ("MISS", "gzip")
+    assert first.text == text
+    plain = compressed_client.get("/big", headers={"Accept-Encoding": "identity"})
+    assert plain.headers["x-cache"] == "HIT"
+    assert "content-encoding" not in plain.headers
+    assert plain.text == text
+    again = compressed_client.get("/big", headers={"Accept-Encoding": "gzip"})
+    assert (again.headers["x-cache"], again.headers["content-encoding"]) == ("HIT", "gzip")
+    assert again.text == text
+
+
+def test_a_hit_skips_python_middleware_and_replays_what_it_added(compressed_client):
+    first = compressed_client.get("/big?after")
+    hit = compressed_client.get("/big?after")
+    assert hit.headers["x-cache"] == "HIT"
+    assert hit.headers["x-after"] == first.headers["x-after"]
 
 
 # -- @cache ------------------------------------------------------------------

@@ -143,3 +143,21 @@ def worker_pid(request):
 def worker_invalidate(request):
     workers.invalidate_cache(["pid"])
     return {"invalidated": ["pid"]}
+
+
+# Compression and Python middleware around the cache.
+compressed = App()
+compressed.enable_compression(min_size=100)
+compressed.enable_caching(ttl=300)
+after_calls = {"count": 0}
+
+
+@compressed.after_request
+def stamp(request, response):
+    after_calls["count"] += 1
+    response.set_header("X-After", str(after_calls["count"]))
+
+
+@compressed.get("/big")
+def big(request):
+    return Response.text("cached and compressed " * 200)
