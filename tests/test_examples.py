@@ -265,3 +265,36 @@ def test_rate_limit_example():
             assert report.json()["budget"]["remaining"] == 0
             assert client.get("/reports/monthly", headers={"x-api-key": "k1"}).status_code == 429
             assert client.get("/reports/monthly", headers={"x-api-key": "k2"}).status_code == 200
+
+
+def test_caching_example():
+    from cello.testing import TestClient
+    from examples.caching import app
+
+    with (
+        LiveServer("examples.caching:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            first = client.get("/products")
+            assert (first.headers["x-cache"], first.headers["cache-control"]) == (
+                "MISS",
+                "max-age=300",
+            )
+            hit = client.get("/products")
+            assert hit.headers["x-cache"] == "HIT"
+            assert hit.json() == first.json()
+            not_modified = client.get("/products", headers={"if-none-match": first.headers["etag"]})
+            assert not_modified.status_code == 304
+            product = client.get("/products/1")
+            assert product.headers["x-cache-tags"] == "products"
+            assert product.headers["cache-control"] == "max-age=60"
+            assert client.get("/products/1").json() == product.json()
+            assert client.put("/products/1?price=12").json()["price"] == 12
+            updated = client.get("/products/1")
+            assert updated.headers["x-cache"] == "MISS"
+            assert updated.json()["price"] == 12
+            missing = client.get("/products/9")
+            assert (missing.status_code, missing.headers["x-cache"]) == (404, "BYPASS")
+            assert "x-cache" not in client.get("/health").headers

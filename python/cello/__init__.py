@@ -3,6 +3,7 @@
 from cello._cello import __version__
 from cello.app import App
 from cello.blueprints import Blueprint
+from cello.caching import cache
 from cello.config import (
     ClusterConfig,
     Http2Config,
@@ -61,4 +62,5 @@ __all__ = [
     "UuidConstraint",
     "__version__",
     "validate_rate_limit_config",
+    "cache",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "chunk_to_bytes",
     "dumps",
     "fast_paths",
+    "invalidate_cache_tags",
     "loads",
     "start_server",
 ]
@@ -431,3 +432,5 @@ def fast_paths() -> dict[str, bool]:
     """Which fast paths over asyncio's internals this interpreter takes."""
 
 def loads(data: bytes) -> Any: ...
+def invalidate_cache_tags(tags: list[str]) -> None:
+    """Makes cached responses with any of ``tags`` stale in every forked worker."""

@@ -20,9 +20,11 @@ from cello._routes import (
 )
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
+from cello.caching import check_tags
 from cello.exceptions import REFUSALS
 from cello.middleware import (
     AccessLog,
+    CacheConfig,
     CompressionConfig,
     CorsConfig,
     ETag,
@@ -75,6 +77,7 @@ class App(RouteDecorators, MiddlewareDecorators):
 
     def _add_route(self, info: RouteInfo) -> None:
         handler = info.handler
+        self._cache_route(handler)
         is_async = is_async_handler(handler)
         call = handler
         if not takes_request(handler):
@@ -235,6 +238,54 @@ class App(RouteDecorators, MiddlewareDecorators):
             self._add_middleware(Entry("", python=config._middleware()))
         else:
             self.use(config)
+    # -- response caching ----------------------------------------------------
+
+    def enable_caching(
+        self,
+        ttl: int = 300,
+        methods: Iterable[str] | None = None,
+        exclude_paths: Iterable[str] | None = None,
+        config: CacheConfig | None = None,
+    ) -> None:
+        """Caches whole 200/203/204 responses to GET in memory for ``ttl``
+        seconds and serves HEAD from them (see ``CacheConfig`` and
+        docs/caching.md). Call it before registering ``@cache`` routes."""
+        if config is None:
+            config = CacheConfig(ttl, methods, exclude_paths)
+        elif not isinstance(config, CacheConfig):
+            raise ValueError(f"enable_caching() takes a CacheConfig, not {config!r}")
+        elif (ttl, methods, exclude_paths) != (300, None, None):
+            raise ValueError("give enable_caching() a config or options, not both")
+        if getattr(self, "_cache_implicit", False):
+            raise RuntimeError(
+                "enable_caching() must come before the first @cache route: that "
+                "route already enabled a cache with the default settings"
+            )
+        if self._caches():
+            raise RuntimeError("the response cache is already enabled")
+        self._cache_ttl = config.ttl
+        self.use(config)
+
+    def invalidate_cache(self, tags: Iterable[str] | str) -> None:
+        """Drops every cached response tagged with one of ``tags`` (see
+        ``@cache(tags=...)``), in every worker process of the server."""
+        _cello.invalidate_cache_tags(check_tags(tags, "invalidate_cache()"))
+
+    def _caches(self) -> bool:
+        return ("Cache", "") in self._core.layers()
+
+    def _cache_route(self, handler: Any) -> None:
+        """For a ``@cache`` route: its default TTL, and a cache for the
+        decorated routes when the app has none."""
+        spec = getattr(handler, "__cello_cache__", None)
+        if spec is None:
+            return
+        if not self._caches():
+            implicit = CacheConfig()
+            implicit._marked_only = True
+            self.use(implicit)
+            self._cache_implicit = True
+        spec.default_ttl = getattr(self, "_cache_ttl", CacheConfig().ttl)
 
     # -- errors ------------------------------------------------------------
 

@@ -10,6 +10,7 @@ docs/middleware.md for the order, drawn as a picture.
 from __future__ import annotations
 
 from cello.middleware.access_log import AccessLog, LoggingConfig
+from cello.middleware.cache import CacheConfig
 from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
 from cello.middleware.etag import ETag, ETagConfig
@@ -22,6 +23,7 @@ __all__ = [
     "CSP",
     "AccessLog",
     "AdaptiveRateLimitConfig",
+    "CacheConfig",
     "CompressionConfig",
     "CorsConfig",
     "ETag",

@@ -95,6 +95,17 @@ impl Layer for ETag {
     }
 }
 
+/// Whether the request's `If-None-Match` matches the `ETag` in `response`
+/// (weak comparison; `*` matches any), as the response cache asks when it
+/// answers from memory.
+pub(super) fn matches_if_none_match(request: &HeaderMap, response: &HeaderMap) -> bool {
+    let current = single(response, header::ETAG).and_then(|v| parse_tag(v.trim()));
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .any(|line| list_matches(line.as_bytes(), current))
+}
+
 /// A header sent exactly once, as text.
 fn single(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     let mut all = headers.get_all(name).iter();
@@ -216,7 +227,7 @@ fn skip_element(input: &[u8]) -> &[u8] {
 /// any field that is not about the representation) but not representation
 /// metadata, which would describe a body that is not sent. Last-Modified is
 /// kept only when there is no ETag, since only then does it guide the cache.
-fn strip_representation_metadata(headers: &mut HeaderMap) {
+pub(super) fn strip_representation_metadata(headers: &mut HeaderMap) {
     for name in [
         header::CONTENT_TYPE,
         header::CONTENT_LENGTH,

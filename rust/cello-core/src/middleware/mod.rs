@@ -15,6 +15,7 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
+pub mod cache;
 pub mod compression;
 mod cors;
 mod etag;
@@ -25,6 +26,7 @@ mod security_headers;
 pub mod static_files;
 
 pub use crate::http::request::ContextValue;
+pub use cache::{Cache, CacheOptions, TagGenerations};
 pub use compression::Compression;
 pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use etag::ETag;

@@ -5,6 +5,7 @@
 //! paths) is a `ValueError` naming the option.
 
 pub mod rate_limit;
+pub mod cache;
 
 use cello_core::middleware::compression::{Coding, Levels, DEFAULT_MIN_SIZE};
 use cello_core::middleware::{Compression, StaticFiles, StaticFilesOptions};
@@ -60,6 +61,7 @@ pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> 
         "compression" => compression(options)?,
         "static_files" => static_files(options)?,
         "rate_limit" => rate_limit::layer(options)?,
+        "cache" => cache::build(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"
