@@ -15,6 +15,7 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
+pub mod auth;
 pub mod compression;
 mod cors;
 mod etag;
@@ -24,6 +25,7 @@ mod security_headers;
 pub mod static_files;
 
 pub use crate::http::request::ContextValue;
+pub use auth::{constant_time_eq, ApiKeyAuth, JwtAuth, JwtOptions};
 pub use compression::Compression;
 pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use etag::ETag;
