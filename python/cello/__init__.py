@@ -20,6 +20,14 @@ from cello.exceptions import (
     UnsupportedMediaType,
 )
 from cello.middleware import CSP, SecurityHeadersConfig, StaticFilesConfig
+from cello.middleware.auth import (
+    ApiKeyAuth,
+    BasicAuth,
+    JwtAuth,
+    JwtConfig,
+    constant_time_compare,
+    validate_jwt_config,
+)
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -34,8 +42,10 @@ __all__ = [
     "CSP",
     "AlphaConstraint",
     "AlphanumConstraint",
+    "ApiKeyAuth",
     "App",
     "BadRequest",
+    "BasicAuth",
     "Blueprint",
     "ClientDisconnected",
     "ClusterConfig",
@@ -44,6 +54,8 @@ __all__ = [
     "Http2Config",
     "Http3Config",
     "IntConstraint",
+    "JwtAuth",
+    "JwtConfig",
     "LimitsConfig",
     "PayloadTooLarge",
     "QueryParams",
@@ -58,4 +70,6 @@ __all__ = [
     "UnsupportedMediaType",
     "UuidConstraint",
     "__version__",
+    "constant_time_compare",
+    "validate_jwt_config",
 ]

@@ -415,3 +415,7 @@ def fast_paths() -> dict[str, bool]:
     """Which fast paths over asyncio's internals this interpreter takes."""
 
 def loads(data: bytes) -> Any: ...
+
+# -- authentication (cello.middleware.auth) --
+def constant_time_compare(a: str | bytes, b: str | bytes) -> bool:
+    """Whether ``a`` and ``b`` are equal, in a time that does not depend on where they differ."""

@@ -30,6 +30,7 @@ from cello.middleware import (
     SecurityHeadersConfig,
     StaticFilesConfig,
 )
+from cello.middleware.auth import JwtAuth, JwtConfig
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -214,6 +215,14 @@ class App(RouteDecorators, MiddlewareDecorators):
                 f"enable_static_files() takes a StaticFilesConfig, not {type(config).__name__}"
             )
         self.use(config)
+
+    # -- authentication ------------------------------------------------------
+
+    def enable_jwt(self, config: JwtConfig, skip_paths: Iterable[str] | None = None) -> None:
+        """Requires a valid JWT on every request (``app.use(JwtAuth(config))``;
+        see ``cello.middleware.JwtConfig``), except on ``skip_paths`` and
+        CORS preflights."""
+        self.use(JwtAuth(config, skip_paths=skip_paths))
 
     # -- errors ------------------------------------------------------------
 

@@ -10,6 +10,14 @@ docs/middleware.md for the order, drawn as a picture.
 from __future__ import annotations
 
 from cello.middleware.access_log import AccessLog, LoggingConfig
+from cello.middleware.auth import (
+    ApiKeyAuth,
+    BasicAuth,
+    JwtAuth,
+    JwtConfig,
+    constant_time_compare,
+    validate_jwt_config,
+)
 from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
 from cello.middleware.etag import ETag, ETagConfig
@@ -20,12 +28,18 @@ from cello.middleware.static_files import StaticFilesConfig
 __all__ = [
     "CSP",
     "AccessLog",
+    "ApiKeyAuth",
+    "BasicAuth",
     "CompressionConfig",
     "CorsConfig",
     "ETag",
     "ETagConfig",
+    "JwtAuth",
+    "JwtConfig",
     "LoggingConfig",
     "RequestId",
     "SecurityHeadersConfig",
     "StaticFilesConfig",
+    "constant_time_compare",
+    "validate_jwt_config",
 ]

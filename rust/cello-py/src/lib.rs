@@ -72,5 +72,6 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::fast_paths::report, m)?)?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
+    m.add_function(wrap_pyfunction!(layers::auth::constant_time_compare, m)?)?;
     Ok(())
 }

@@ -25,7 +25,6 @@ mod security_headers;
 pub mod static_files;
 
 pub use crate::http::request::ContextValue;
-pub use auth::{constant_time_eq, ApiKeyAuth, JwtAuth, JwtOptions};
 pub use compression::Compression;
 pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use etag::ETag;

@@ -119,7 +119,11 @@ impl Layer for ApiKeyAuth {
             .map(|v| v.as_bytes().trim_ascii())
             .filter(|v| !v.is_empty());
         let Some(given) = given else {
-            return Some(unauthorized("Missing API key", self.challenge.clone()));
+            return Some(unauthorized(
+                head,
+                "Missing API key",
+                self.challenge.clone(),
+            ));
         };
         match self.find(given) {
             Some(at) => {
@@ -128,7 +132,11 @@ impl Layer for ApiKeyAuth {
                 context.insert_json("user", key.user.clone());
                 None
             }
-            None => Some(unauthorized("Invalid API key", self.challenge.clone())),
+            None => Some(unauthorized(
+                head,
+                "Invalid API key",
+                self.challenge.clone(),
+            )),
         }
     }
 }

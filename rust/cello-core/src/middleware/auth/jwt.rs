@@ -316,6 +316,7 @@ impl Layer for JwtAuth {
         }
         let Some(token) = self.token(head) else {
             return Some(unauthorized(
+                head,
                 "Missing authentication token",
                 CHALLENGE_MISSING,
             ));
@@ -326,7 +327,7 @@ impl Layer for JwtAuth {
                 context.insert_json("user", claims);
                 None
             }
-            Err(detail) => Some(unauthorized(detail, CHALLENGE_INVALID)),
+            Err(detail) => Some(unauthorized(head, detail, CHALLENGE_INVALID)),
         }
     }
 }

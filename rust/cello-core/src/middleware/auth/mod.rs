@@ -70,8 +70,11 @@ fn exempt(head: &RequestHead, skip: &SkipPaths) -> bool {
 
 /// A 401 problem whose detail says what was wrong, with the challenge the
 /// client should answer.
-fn unauthorized(detail: &str, challenge: HeaderValue) -> Answer {
-    let mut answer = Answer::problem(&Problem::new(401).with_detail(detail));
+fn unauthorized(head: &RequestHead, detail: &str, challenge: HeaderValue) -> Answer {
+    let problem = Problem::new(401)
+        .with_detail(detail)
+        .with_instance(head.path.as_str());
+    let mut answer = Answer::problem(&problem);
     answer.headers.insert(header::WWW_AUTHENTICATE, challenge);
     answer
 }
