@@ -64,7 +64,10 @@ def _is_exempt(request: Any, skip: list[str]) -> bool:
 def _names(option: str, value: str | Iterable[str] | None) -> list[str]:
     if value is None:
         return []
-    items = [value] if isinstance(value, str) else list(value)
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise ValueError(f"JwtConfig {option} must be a str or a list of str, not {value!r}")
+    items = list(items)
     if not items or not all(isinstance(item, str) and item for item in items):
         raise ValueError(f"JwtConfig {option} must be a non-empty str or a list of them")
     return items
