@@ -29,6 +29,7 @@ __all__ = [
     "as_response",
     "bind_listener",
     "chunk_to_bytes",
+    "constant_time_compare",
     "dumps",
     "fast_paths",
     "loads",
