@@ -267,6 +267,13 @@ def test_missing_and_wrong_api_keys_are_refused(door, headers, detail):
     refused(door.client.get("/key/me", headers=headers), detail, KEY_CHALLENGE)
 
 
+def test_an_api_key_may_carry_roles_for_guards(door):
+    response = door.client.get("/key/me", headers={"x-api-key": "key-gamma-0123456789"})
+    body = response.json()
+    assert body["api_key_name"] == "gamma"
+    assert body["user"] == {"name": "gamma", "roles": ["service"], "permissions": ["read"]}
+
+
 def test_api_key_skip_paths(door):
     assert door.client.get("/key/login").json() == {"login": True}
 
@@ -409,6 +416,8 @@ def test_enable_jwt_is_use_jwt_auth():
     ("args", "message"),
     [(({},), "non-empty dict"), (([("k", "n")],), "non-empty dict"), (({"": "n"},), "non-empty"),
      (({" k": "n"},), "whitespace"), (({"k": 1},), "names must be str"),
+     (({"k": {"roles": []}},), "names must be str"),
+     (({"k": {"name": "n", "x": {1}}},), "not JSON"),
      (({"k": "n"}, ""), "header"), (({"k": "n"}, "X-Key", ["rel"]), "starting with '/'")],
 )  # fmt: skip
 def test_api_key_auth_checks_its_options(args, message):

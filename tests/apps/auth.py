@@ -19,7 +19,11 @@ KEYS = Path(__file__).with_name("auth_keys")
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 ISSUER = "https://issuer.test"
 AUDIENCE = "cello-tests"
-API_KEYS = {"key-alpha-0123456789": "alpha", "key-beta-0123456789": "beta"}
+API_KEYS = {
+    "key-alpha-0123456789": "alpha",
+    "key-beta-0123456789": "beta",
+    "key-gamma-0123456789": {"name": "gamma", "roles": ["service"], "permissions": ["read"]},
+}
 
 
 def _whoami(request):

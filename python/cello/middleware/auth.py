@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -208,25 +209,30 @@ class JwtAuth:
 
 
 class ApiKeyAuth:
-    """Requires one of ``keys`` (a dict of key → name) in the ``header``
-    header. The key's name becomes ``request.context["api_key_name"]``, and
-    ``request.context["user"]`` is ``{"name": name}``."""
+    """Requires one of ``keys`` in the ``header`` header.
+
+    ``keys`` maps each key to its holder's name, or to a dict with a
+    ``"name"`` and anything else guards should see (``"roles"``,
+    ``"permissions"``). Handlers get the name as
+    ``request.context["api_key_name"]``, and ``request.context["user"]`` is
+    ``{"name": name}``, or that whole dict.
+    """
 
     def __init__(
         self,
-        keys: Mapping[str, str],
+        keys: Mapping[str, str | Mapping[str, Any]],
         header: str = "X-API-Key",
         skip_paths: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(keys, Mapping) or not keys:
             raise ValueError("ApiKeyAuth keys must be a non-empty dict of key -> name")
-        for key, name in keys.items():
+        self._entries: list[tuple[str, str, str | None]] = []
+        for key, holder in keys.items():
             if not isinstance(key, str) or not key or key != key.strip():
                 raise ValueError(
                     "ApiKeyAuth keys must be non-empty str without surrounding whitespace"
                 )
-            if not isinstance(name, str):
-                raise ValueError(f"ApiKeyAuth key names must be str, not {type(name).__name__}")
+            self._entries.append((key, *_holder(holder)))
         if not isinstance(header, str) or not header:
             raise ValueError(f"ApiKeyAuth header must be a header name, not {header!r}")
         self.keys = dict(keys)
@@ -240,14 +246,32 @@ class ApiKeyAuth:
 
     def _layer(self) -> tuple[str, dict[str, Any]]:
         return "api_key", {
-            "keys": list(self.keys.items()),
+            "keys": list(self._entries),
             "header": self.header,
             "skip_paths": list(self.skip_paths),
         }
 
     def __repr__(self) -> str:
         # The names, never the keys.
-        return f"ApiKeyAuth(names={sorted(set(self.keys.values()))!r}, header={self.header!r})"
+        names = sorted({name for _, name, _ in self._entries})
+        return f"ApiKeyAuth(names={names!r}, header={self.header!r})"
+
+
+def _holder(holder: Any) -> tuple[str, str | None]:
+    """The name of a key's holder, and its user document as JSON (None for
+    the plain ``{"name": name}``)."""
+    if isinstance(holder, str):
+        return holder, None
+    if isinstance(holder, Mapping) and isinstance(holder.get("name"), str):
+        try:
+            document = json.dumps(dict(holder), ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"ApiKeyAuth user {holder['name']!r} is not JSON: {error}") from None
+        return holder["name"], document
+    raise ValueError(
+        "ApiKeyAuth key names must be str, or a dict with a str 'name' "
+        f"(and roles, permissions...), not {holder!r}"
+    )
 
 
 Verify = Callable[[str, str], "bool | Awaitable[bool]"]

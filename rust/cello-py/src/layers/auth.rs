@@ -1,7 +1,7 @@
 //! The authentication layers' options (`JwtAuth`, `ApiKeyAuth` in
 //! `cello.middleware.auth`) and `constant_time_compare`.
 
-use cello_core::middleware::auth::{constant_time_eq, ApiKeyAuth, JwtAuth, JwtOptions};
+use cello_core::middleware::auth::{constant_time_eq, ApiKey, ApiKeyAuth, JwtAuth, JwtOptions};
 use cello_core::middleware::Layer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -48,9 +48,13 @@ pub fn jwt(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
 }
 
 pub fn api_key(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
-    let keys: Vec<(String, String)> = options
+    // (key, name, the user document as JSON text or None)
+    let keys: Vec<(String, String, Option<String>)> = options
         .value("keys")?
         .ok_or_else(|| PyValueError::new_err("API-key authentication needs 'keys'"))?;
+    let keys = keys
+        .into_iter()
+        .map(|(key, name, user)| ApiKey { key, name, user });
     let header = options
         .value::<String>("header")?
         .unwrap_or_else(|| "X-API-Key".to_owned());

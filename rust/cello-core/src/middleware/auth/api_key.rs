@@ -43,28 +43,60 @@ pub struct ApiKeyAuth {
     skip: SkipPaths,
 }
 
+/// One accepted key, the name handlers see for it and, optionally, the
+/// whole `user` document (a JSON object: roles, permissions... for guards).
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub key: String,
+    pub name: String,
+    /// JSON object text; `None` makes it `{"name": <name>}`.
+    pub user: Option<String>,
+}
+
+impl From<(String, String)> for ApiKey {
+    fn from((key, name): (String, String)) -> Self {
+        ApiKey {
+            key,
+            name,
+            user: None,
+        }
+    }
+}
+
 impl ApiKeyAuth {
     /// `keys` pairs each key with the name handlers see for it.
     pub fn new(
-        keys: impl IntoIterator<Item = (String, String)>,
+        keys: impl IntoIterator<Item = impl Into<ApiKey>>,
         header: &str,
         skip_paths: Vec<String>,
     ) -> Result<Self, ApiKeyError> {
         let header_name = HeaderName::from_bytes(header.as_bytes())
             .map_err(|_| ApiKeyError(format!("{header:?} is not a header name")))?;
         let mut built = Vec::new();
-        for (key, name) in keys {
+        for key in keys {
+            let ApiKey { key, name, user } = key.into();
             if key.is_empty() {
                 return Err(ApiKeyError("an API key must not be empty".into()));
             }
-            let mut user = Vec::with_capacity(name.len() + 12);
-            user.extend_from_slice(b"{\"name\":");
-            write_str(&mut user, &name);
-            user.push(b'}');
+            let user = match user {
+                Some(user) if user.trim_start().starts_with('{') => user,
+                Some(_) => {
+                    return Err(ApiKeyError(format!(
+                        "the user of API key {name:?} must be a JSON object"
+                    )))
+                }
+                None => {
+                    let mut user = Vec::with_capacity(name.len() + 12);
+                    user.extend_from_slice(b"{\"name\":");
+                    write_str(&mut user, &name);
+                    user.push(b'}');
+                    String::from_utf8(user).expect("JSON text is UTF-8")
+                }
+            };
             built.push(Key {
                 digest: Sha256::digest(key.as_bytes()).into(),
                 name,
-                user: String::from_utf8(user).expect("JSON text is UTF-8"),
+                user,
             });
         }
         if built.is_empty() {

@@ -8,7 +8,7 @@
 mod api_key;
 mod jwt;
 
-pub use api_key::{ApiKeyAuth, ApiKeyError};
+pub use api_key::{ApiKey, ApiKeyAuth, ApiKeyError};
 pub use jwt::{JwtAuth, JwtError, JwtOptions, MAX_LEEWAY, MAX_TOKEN_LEN};
 
 use http::header::{self, HeaderValue};

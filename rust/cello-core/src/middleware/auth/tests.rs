@@ -397,11 +397,37 @@ fn missing_and_wrong_api_keys_are_refused() {
 }
 
 #[test]
+fn an_api_key_may_carry_a_whole_user_document() {
+    let layer = ApiKeyAuth::new(
+        [ApiKey {
+            key: "svc".into(),
+            name: "billing".into(),
+            user: Some(r#"{"name":"billing","roles":["service"]}"#.into()),
+        }],
+        "X-API-Key",
+        vec![],
+    )
+    .unwrap();
+    let (_, context) = run(&layer, "/", &[("x-api-key", "svc")]);
+    assert_eq!(context.get("api_key_name"), Some("billing"));
+    assert_eq!(
+        context.get("user"),
+        Some(r#"{"name":"billing","roles":["service"]}"#)
+    );
+    let not_an_object = ApiKey {
+        key: "k".into(),
+        name: "n".into(),
+        user: Some("[1]".into()),
+    };
+    assert!(ApiKeyAuth::new([not_an_object], "X-API-Key", vec![]).is_err());
+}
+
+#[test]
 fn api_key_configurations_are_checked() {
-    let none: [(String, String); 0] = [];
+    let none: [ApiKey; 0] = [];
     assert!(ApiKeyAuth::new(none, "X-API-Key", vec![]).is_err());
-    assert!(ApiKeyAuth::new([(String::new(), "n".into())], "X-API-Key", vec![]).is_err());
-    assert!(ApiKeyAuth::new([("k".into(), "n".into())], "bad header", vec![]).is_err());
+    assert!(ApiKeyAuth::new([(String::new(), "n".to_owned())], "X-API-Key", vec![]).is_err());
+    assert!(ApiKeyAuth::new([("k".to_owned(), "n".to_owned())], "bad header", vec![]).is_err());
 }
 
 #[test]
