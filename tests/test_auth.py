@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cello
 import cello.middleware
@@ -450,3 +452,27 @@ def test_constant_time_compare():
         compare("secret", b"secret")
     with pytest.raises(TypeError, match="two str or two bytes"):
         compare(1, 1)  # type: ignore[arg-type]
+
+
+# -- any header value -------------------------------------------------------------
+
+# Header values as a client can send them: visible ASCII, spaces and
+# Latin-1 (obs-text) bytes; no line breaks.
+HEADER_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=300,
+).map(str.strip)
+SCHEMES = st.sampled_from(["", "Bearer ", "bearer ", "Basic ", "Bearer Bearer "])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scheme=SCHEMES, value=HEADER_TEXT)
+def test_no_authorization_header_is_anything_but_a_401(scheme, value):
+    header = (scheme + value).strip()
+    with TestClient(apps.app) as client:
+        for path in ("/jwt/me", "/basic/me"):
+            response = client.get(path, headers={"authorization": header.encode("latin-1")})
+            assert response.status_code == 401, (path, header, response.text)
+            assert response.headers["content-type"] == PROBLEM
+        key = client.get("/key/me", headers={"x-api-key": header.encode("latin-1")})
+        assert key.status_code == 401
