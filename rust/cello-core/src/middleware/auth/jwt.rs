@@ -28,7 +28,7 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 pub const MAX_LEEWAY: u64 = 86_400;
 
 /// The JWT layer's configuration, as the Python `JwtConfig` gives it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JwtOptions {
     /// `HS256`, `HS384`, `HS512`, `RS256`, `RS384`, `RS512`, `ES256` or `ES384`.
     pub algorithm: String,
@@ -63,6 +63,23 @@ impl JwtOptions {
             audience: Vec::new(),
             skip_paths: Vec::new(),
         }
+    }
+}
+
+impl std::fmt::Debug for JwtOptions {
+    /// Everything but the key: a secret must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtOptions")
+            .field("algorithm", &self.algorithm)
+            .field("key", &format_args!("<{} bytes>", self.key.len()))
+            .field("header_name", &self.header_name)
+            .field("header_prefix", &self.header_prefix)
+            .field("cookie_name", &self.cookie_name)
+            .field("leeway", &self.leeway)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("skip_paths", &self.skip_paths)
+            .finish()
     }
 }
 
@@ -287,8 +304,13 @@ fn describe(kind: &ErrorKind, token: &[u8]) -> &'static str {
     }
 }
 
-/// Whether the token's header is JSON with a string `alg`.
+/// Whether the token's header is JSON naming an algorithm the crate does
+/// not know (`none`...), which is why it did not parse.
 fn names_an_algorithm(token: &[u8]) -> bool {
+    const KNOWN: [&str; 12] = [
+        "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+        "ES384", "EdDSA",
+    ];
     let Some(encoded) = token.split(|b| *b == b'.').next() else {
         return false;
     };
@@ -297,7 +319,12 @@ fn names_an_algorithm(token: &[u8]) -> bool {
     };
     serde_json::from_slice::<serde_json::Value>(&decoded)
         .ok()
-        .and_then(|header| header.get("alg").map(serde_json::Value::is_string))
+        .and_then(|header| {
+            header
+                .get("alg")
+                .and_then(serde_json::Value::as_str)
+                .map(|alg| !KNOWN.contains(&alg))
+        })
         .unwrap_or(false)
 }
 

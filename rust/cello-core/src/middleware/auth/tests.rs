@@ -224,6 +224,11 @@ fn alg_none_and_other_algorithms_are_not_allowed() {
         let (detail, _) = refused(&layer, &[("authorization", &bearer(&token))]);
         assert_eq!(detail, "Token algorithm not allowed", "{alg}");
     }
+    // A known algorithm in a header that does not parse for another reason
+    // is malformed, not disallowed.
+    let odd_header = unsigned(json!({"alg": "HS256", "kid": 5}));
+    let (detail, _) = refused(&layer, &[("authorization", &bearer(&odd_header))]);
+    assert_eq!(detail, "Malformed token");
     let hs512 = encode(
         &Header::new(Algorithm::HS512),
         &claims(json!({})),
@@ -428,6 +433,13 @@ fn api_key_configurations_are_checked() {
     assert!(ApiKeyAuth::new(none, "X-API-Key", vec![]).is_err());
     assert!(ApiKeyAuth::new([(String::new(), "n".to_owned())], "X-API-Key", vec![]).is_err());
     assert!(ApiKeyAuth::new([("k".to_owned(), "n".to_owned())], "bad header", vec![]).is_err());
+}
+
+#[test]
+fn the_options_debug_form_hides_the_key() {
+    let shown = format!("{:?}", JwtOptions::hs256(SECRET));
+    assert!(!shown.contains("a-test-secret"), "{shown}");
+    assert!(shown.contains("<28 bytes>"), "{shown}");
 }
 
 #[test]
