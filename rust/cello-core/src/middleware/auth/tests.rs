@@ -13,6 +13,7 @@ const RSA_PRIVATE: &str = include_str!("testdata/rsa.pem");
 const RSA_PUBLIC: &str = include_str!("testdata/rsa.pub");
 const EC_PRIVATE: &str = include_str!("testdata/ec.pem");
 const EC_PUBLIC: &str = include_str!("testdata/ec.pub");
+const EC384_PRIVATE: &str = include_str!("testdata/ec384.pem");
 const EC384_PUBLIC: &str = include_str!("testdata/ec384.pub");
 
 const SECRET: &[u8] = b"a-test-secret-of-some-length";
@@ -274,6 +275,77 @@ fn rs256_and_es256_verify_with_the_public_key() {
     assert!(run(&es, "/", &[("authorization", &bearer(&token))])
         .0
         .is_none());
+}
+
+#[test]
+fn every_supported_algorithm_verifies_its_own_tokens_only() {
+    let cases = [
+        (
+            Algorithm::HS256,
+            "HS256",
+            SECRET.to_vec(),
+            EncodingKey::from_secret(SECRET),
+        ),
+        (
+            Algorithm::HS384,
+            "HS384",
+            SECRET.to_vec(),
+            EncodingKey::from_secret(SECRET),
+        ),
+        (
+            Algorithm::HS512,
+            "HS512",
+            SECRET.to_vec(),
+            EncodingKey::from_secret(SECRET),
+        ),
+        (
+            Algorithm::RS256,
+            "RS256",
+            RSA_PUBLIC.into(),
+            EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+        ),
+        (
+            Algorithm::RS384,
+            "RS384",
+            RSA_PUBLIC.into(),
+            EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+        ),
+        (
+            Algorithm::RS512,
+            "RS512",
+            RSA_PUBLIC.into(),
+            EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+        ),
+        (
+            Algorithm::ES256,
+            "ES256",
+            EC_PUBLIC.into(),
+            EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap(),
+        ),
+        (
+            Algorithm::ES384,
+            "ES384",
+            EC384_PUBLIC.into(),
+            EncodingKey::from_ec_pem(EC384_PRIVATE.as_bytes()).unwrap(),
+        ),
+    ];
+    let tokens: Vec<String> = cases
+        .iter()
+        .map(|(algorithm, _, _, key)| {
+            encode(&Header::new(*algorithm), &claims(json!({})), key).unwrap()
+        })
+        .collect();
+    for (at, (_, name, public, _)) in cases.iter().enumerate() {
+        let layer = layer(JwtOptions {
+            algorithm: (*name).into(),
+            key: public.clone(),
+            ..JwtOptions::hs256("")
+        });
+        for (other, token) in tokens.iter().enumerate() {
+            let (answer, _) = run(&layer, "/", &[("authorization", &bearer(token))]);
+            assert_eq!(answer.is_none(), other == at, "{name} given token {other}");
+        }
+    }
 }
 
 #[test]
