@@ -243,6 +243,12 @@ def test_rs256_and_es256_verify_with_public_keys(door):
     refused(door.client.get("/rs/me", headers=bearer(rs384)), NOT_ALLOWED, INVALID)
 
 
+def test_a_mounted_asgi_app_is_behind_the_layer_too(door):
+    refused(door.client.get("/legacy/hello"), "Missing authentication token", "Bearer")
+    response = door.client.get("/legacy/hello", headers=bearer(hs256(claims())))
+    assert response.json() == {"starlette": "/legacy/hello"}
+
+
 # -- API keys ------------------------------------------------------------------
 
 KEY_CHALLENGE = 'ApiKey header="x-api-key"'
@@ -465,14 +471,25 @@ HEADER_TEXT = st.text(
 SCHEMES = st.sampled_from(["", "Bearer ", "bearer ", "Basic ", "Bearer Bearer "])
 
 
+@pytest.fixture(scope="module")
+def fuzz_client() -> Iterator[httpx.Client]:
+    """The three kinds on an app of their own: a TestClient per example
+    would start and stop the shared app's mounted app each time."""
+    app = App()
+    app.register_blueprint(apps._protected("/jwt", JwtAuth(apps.jwt_config)))
+    app.register_blueprint(apps._protected("/basic", BasicAuth(apps._verify)))
+    app.register_blueprint(apps._protected("/key", ApiKeyAuth(apps.API_KEYS)))
+    with TestClient(app) as client:
+        yield client
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scheme=SCHEMES, value=HEADER_TEXT)
-def test_no_authorization_header_is_anything_but_a_401(scheme, value):
-    header = (scheme + value).strip()
-    with TestClient(apps.app) as client:
-        for path in ("/jwt/me", "/basic/me"):
-            response = client.get(path, headers={"authorization": header.encode("latin-1")})
-            assert response.status_code == 401, (path, header, response.text)
-            assert response.headers["content-type"] == PROBLEM
-        key = client.get("/key/me", headers={"x-api-key": header.encode("latin-1")})
-        assert key.status_code == 401
+def test_no_authorization_header_is_anything_but_a_401(fuzz_client, scheme, value):
+    header = (scheme + value).strip().encode("latin-1")
+    for path in ("/jwt/me", "/basic/me"):
+        response = fuzz_client.get(path, headers={"authorization": header})
+        assert response.status_code == 401, (path, header, response.text)
+        assert response.headers["content-type"] == PROBLEM
+    key = fuzz_client.get("/key/me", headers={"x-api-key": header})
+    assert key.status_code == 401

@@ -7,11 +7,16 @@ authentication, each scoped to its prefix, plus an unprotected route.
 - ``/key``: API keys.
 - ``/basic`` (sync ``verify``) and ``/abasic`` (async ``verify``, a realm
   that needs quoting).
+- ``/legacy``: a mounted Starlette app behind the same JWT configuration.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from cello import ApiKeyAuth, App, BasicAuth, Blueprint, JwtAuth, JwtConfig
 
@@ -79,3 +84,13 @@ app.register_blueprint(
 app.register_blueprint(_protected("/key", ApiKeyAuth(API_KEYS, skip_paths=["/key/login"])))
 app.register_blueprint(_protected("/basic", BasicAuth(_verify)))
 app.register_blueprint(_protected("/abasic", BasicAuth(_verify_async, realm='Admin "zone" \\ 1')))
+
+
+async def _legacy_hello(request):
+    return JSONResponse({"starlette": request.url.path})
+
+
+legacy_guard = Blueprint("/legacy")
+legacy_guard.use(JwtAuth(jwt_config))
+app.register_blueprint(legacy_guard)
+app.mount("/legacy", Starlette(routes=[Route("/hello", _legacy_hello)]))
