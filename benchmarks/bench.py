@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from instructions import CountError, count_instructions, missing_tools, request_bytes
+from jwt_table import JWT_SCENARIO, jwt_servers
 from procs import free_port, host_cpu_ticks, process_tree, read_stat
 from report import (
     machine_facts,
@@ -397,6 +398,10 @@ SERVERS: list[Server] = [
         scenarios=("gzip",),
     ),
 ]
+
+# The JWT table (benchmarks/jwt_table.py) brings its own scenario and rows.
+SCENARIOS[JWT_SCENARIO.key] = JWT_SCENARIO
+SERVERS += jwt_servers(Server, _cello_script, _uvicorn, _granian, UVLOOP)
 
 
 # --------------------------------------------------------------------------

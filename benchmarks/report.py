@@ -156,6 +156,12 @@ def target_lines(scenario: Scenario, rows: list[dict]) -> list[str]:
                 name for name, cpu in ((target.row, row), (target.other, other)) if cpu is None
             ]
             verdict = f"not measured ({', '.join(absent)}: no figure in this run)"
+        elif target.extra_us_at_most is not None:
+            extra = row - other
+            verdict = f"**{extra:+.1f} µs** ({row / other:.2f}x)"
+            verdict += " (met)" if extra <= target.extra_us_at_most else " (**not met**)"
+            out.append(f"- {target.goal}: CPU µs/req of {target.row} - {target.other} = {verdict}")
+            continue
         else:
             ratio = row / other
             verdict = f"**{ratio:.2f}x**"

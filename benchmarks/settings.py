@@ -72,6 +72,9 @@ class Target:
     other: str
     at_most: float | None
     goal: str
+    # A bound on the difference instead (`row` - `other`, CPU µs per
+    # request): what a feature adds, when its budget is stated in µs.
+    extra_us_at_most: float | None = None
 
 
 @dataclass(frozen=True)

@@ -298,3 +298,34 @@ def test_caching_example():
             missing = client.get("/products/9")
             assert (missing.status_code, missing.headers["x-cache"]) == (404, "BYPASS")
             assert "x-cache" not in client.get("/health").headers
+
+
+def test_auth_example():
+    from cello.testing import TestClient
+    from examples.auth import app
+
+    with (
+        LiveServer("examples.auth:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            wrong = client.post("/login", json={"username": "ada", "password": "nope"})
+            assert wrong.status_code == 401
+            login = client.post("/login", json={"username": "ada", "password": "lovelace"})
+            assert login.status_code == 200, login.text
+            bearer = {"authorization": f"Bearer {login.json()['access_token']}"}
+            assert client.get("/me", headers=bearer).json() == {"sub": "ada", "roles": ["admin"]}
+            assert client.get("/admin", headers=bearer).json() == {"admin": True}
+            missing = client.get("/me")
+            assert missing.status_code == 401
+            assert missing.headers["www-authenticate"] == "Bearer"
+            assert missing.json()["detail"] == "Missing authentication token"
+            key = {"x-api-key": "svc-0f3c9a7e51"}
+            assert client.get("/service/status", headers=key).json() == {"caller": "billing"}
+            assert client.get("/service/status").json()["detail"] == "Missing API key"
+            ops = client.get("/ops/stats", auth=("ops", "correct-horse"))
+            assert ops.json() == {"operator": "ops"}
+            refused = client.get("/ops/stats", auth=("ops", "wrong"))
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == 'Basic realm="Operations"'

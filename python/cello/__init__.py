@@ -22,6 +22,14 @@ from cello.exceptions import (
 )
 from cello.middleware import CSP, SecurityHeadersConfig, StaticFilesConfig
 from cello.middleware.rate_limit import RateLimitConfig, validate_rate_limit_config
+from cello.middleware.auth import (
+    ApiKeyAuth,
+    BasicAuth,
+    JwtAuth,
+    JwtConfig,
+    constant_time_compare,
+    validate_jwt_config,
+)
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -36,8 +44,10 @@ __all__ = [
     "CSP",
     "AlphaConstraint",
     "AlphanumConstraint",
+    "ApiKeyAuth",
     "App",
     "BadRequest",
+    "BasicAuth",
     "Blueprint",
     "ClientDisconnected",
     "ClusterConfig",
@@ -46,6 +56,8 @@ __all__ = [
     "Http2Config",
     "Http3Config",
     "IntConstraint",
+    "JwtAuth",
+    "JwtConfig",
     "LimitsConfig",
     "PayloadTooLarge",
     "QueryParams",
@@ -63,4 +75,6 @@ __all__ = [
     "__version__",
     "validate_rate_limit_config",
     "cache",
+    "constant_time_compare",
+    "validate_jwt_config",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "as_response",
     "bind_listener",
     "chunk_to_bytes",
+    "constant_time_compare",
     "dumps",
     "fast_paths",
     "invalidate_cache_tags",
@@ -434,3 +435,7 @@ def fast_paths() -> dict[str, bool]:
 def loads(data: bytes) -> Any: ...
 def invalidate_cache_tags(tags: list[str]) -> None:
     """Makes cached responses with any of ``tags`` stale in every forked worker."""
+
+# -- authentication (cello.middleware.auth) --
+def constant_time_compare(a: str | bytes, b: str | bytes) -> bool:
+    """Whether ``a`` and ``b`` are equal, in a time that does not depend on where they differ."""

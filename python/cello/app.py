@@ -33,6 +33,7 @@ from cello.middleware import (
     StaticFilesConfig,
 )
 from cello.middleware.rate_limit import RateLimitConfig
+from cello.middleware.auth import JwtAuth, JwtConfig
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -286,6 +287,13 @@ class App(RouteDecorators, MiddlewareDecorators):
             self.use(implicit)
             self._cache_implicit = True
         spec.default_ttl = getattr(self, "_cache_ttl", CacheConfig().ttl)
+    # -- authentication ------------------------------------------------------
+
+    def enable_jwt(self, config: JwtConfig, skip_paths: Iterable[str] | None = None) -> None:
+        """Requires a valid JWT on every request (``app.use(JwtAuth(config))``;
+        see ``cello.middleware.JwtConfig``), except on ``skip_paths`` and
+        CORS preflights."""
+        self.use(JwtAuth(config, skip_paths=skip_paths))
 
     # -- errors ------------------------------------------------------------
 

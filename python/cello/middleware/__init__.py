@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from cello.middleware.access_log import AccessLog, LoggingConfig
 from cello.middleware.cache import CacheConfig
+from cello.middleware.auth import (
+    ApiKeyAuth,
+    BasicAuth,
+    JwtAuth,
+    JwtConfig,
+    constant_time_compare,
+    validate_jwt_config,
+)
 from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
 from cello.middleware.etag import ETag, ETagConfig
@@ -24,13 +32,19 @@ __all__ = [
     "AccessLog",
     "AdaptiveRateLimitConfig",
     "CacheConfig",
+    "ApiKeyAuth",
+    "BasicAuth",
     "CompressionConfig",
     "CorsConfig",
     "ETag",
     "ETagConfig",
+    "JwtAuth",
+    "JwtConfig",
     "LoggingConfig",
     "RateLimitConfig",
     "RequestId",
     "SecurityHeadersConfig",
     "StaticFilesConfig",
+    "constant_time_compare",
+    "validate_jwt_config",
 ]

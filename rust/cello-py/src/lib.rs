@@ -74,5 +74,6 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
     m.add_function(wrap_pyfunction!(layers::cache::invalidate_cache_tags, m)?)?;
+    m.add_function(wrap_pyfunction!(layers::auth::constant_time_compare, m)?)?;
     Ok(())
 }

@@ -16,6 +16,7 @@
 //! passes through (compression).
 
 pub mod cache;
+pub mod auth;
 pub mod compression;
 mod cors;
 mod etag;

@@ -17,6 +17,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+pub mod auth;
+
 /// A layer's options: a dict of Python values, possibly absent.
 pub struct Options<'a, 'py>(pub Option<&'a Bound<'py, PyDict>>);
 
@@ -62,6 +64,8 @@ pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> 
         "static_files" => static_files(options)?,
         "rate_limit" => rate_limit::layer(options)?,
         "cache" => cache::build(options)?,
+        "jwt" => auth::jwt(options)?,
+        "api_key" => auth::api_key(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"
