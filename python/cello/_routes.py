@@ -29,18 +29,18 @@ class RouteInfo:
     description: str | None = None
     # This route's request-body limit in bytes; None keeps the app's.
     body_limit: int | None = None
+    # Guards run before the handler, its blueprints' first (see cello.guards).
+    guards: tuple[Any, ...] = ()
 
     @property
     def name(self) -> str:
         return getattr(self.handler, "__qualname__", repr(self.handler))
 
 
-def _check_guards(guards: Sequence[Any] | None) -> None:
-    # Silently ignoring an access-control argument would be a security hole.
-    if guards:
-        raise NotImplementedError(
-            "guards= is not supported yet: RBAC guards arrive in a later release"
-        )
+def _check_guards(guards: Sequence[Any] | None) -> tuple[Any, ...]:
+    from cello.guards import check_guards
+
+    return check_guards(guards)
 
 
 def check_body_limit(body_limit: Any, what: str = "body_limit") -> int | None:
@@ -136,7 +136,7 @@ class RouteDecorators:
         """Registers the decorated handler for ``path`` under each of ``methods``
         (default ``["GET"]``) and returns it unchanged. ``body_limit`` (bytes)
         replaces the app's request-body limit for this route, up or down."""
-        _check_guards(guards)
+        route_guards = _check_guards(guards)
         limit = check_body_limit(body_limit)
         if isinstance(methods, str):
             methods = [methods]
@@ -158,6 +158,7 @@ class RouteDecorators:
                         summary=summary,
                         description=description,
                         body_limit=limit,
+                        guards=route_guards,
                     )
                 )
             return handler

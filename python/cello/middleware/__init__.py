@@ -10,6 +10,7 @@ docs/middleware.md for the order, drawn as a picture.
 from __future__ import annotations
 
 from cello.middleware.access_log import AccessLog, LoggingConfig
+from cello.middleware.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
 from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
 from cello.middleware.etag import ETag, ETagConfig
@@ -20,6 +21,8 @@ from cello.middleware.static_files import StaticFilesConfig
 __all__ = [
     "CSP",
     "AccessLog",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
     "CompressionConfig",
     "CorsConfig",
     "ETag",

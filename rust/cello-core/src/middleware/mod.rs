@@ -15,6 +15,7 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
+mod circuit_breaker;
 pub mod compression;
 mod cors;
 mod etag;
@@ -24,6 +25,10 @@ mod security_headers;
 pub mod static_files;
 
 pub use crate::http::request::ContextValue;
+pub use circuit_breaker::{
+    CircuitBreaker, CircuitBreakerOptions, CircuitState, InvalidCircuitBreaker,
+    DEFAULT_FAILURE_CODES as DEFAULT_CIRCUIT_FAILURE_CODES,
+};
 pub use compression::Compression;
 pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use etag::ETag;

@@ -14,6 +14,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+mod circuit_breaker;
+
 /// A layer's options: a dict of Python values, possibly absent.
 pub struct Options<'a, 'py>(pub Option<&'a Bound<'py, PyDict>>);
 
@@ -57,6 +59,7 @@ pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> 
         "security_headers" => security_headers(options)?,
         "compression" => compression(options)?,
         "static_files" => static_files(options)?,
+        "circuit_breaker" => circuit_breaker::circuit_breaker(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"
