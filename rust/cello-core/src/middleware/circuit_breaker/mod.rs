@@ -5,7 +5,7 @@
 //!
 //! States, per layer and per process:
 //! - **closed**: requests pass; `failure_threshold` failures in a row open it,
-//!   any other response resets the run;
+//!   a success (any status but a failure code or a 4xx) resets the run;
 //! - **open**: every request gets `503` with `Retry-After`, without reaching
 //!   the endpoint, for `reset_timeout`;
 //! - **half-open**: requests pass again; `half_open_target` successes in a
@@ -171,8 +171,14 @@ impl CircuitBreaker {
         Ok(())
     }
 
-    /// Counts one response of an admitted request.
+    /// Counts one response of an admitted request. A client error (4xx)
+    /// says nothing about the service either way: it neither counts as a
+    /// failure nor breaks a run of them, so a scanner's 404s cannot keep a
+    /// failing service's circuit closed.
     fn record(&self, status: u16) {
+        if (400..=499).contains(&status) {
+            return;
+        }
         let failed = self.options.failure_codes.contains(&status);
         let now = (self.clock)();
         let opened = CircuitState::Open {

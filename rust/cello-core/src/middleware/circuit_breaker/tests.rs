@@ -78,11 +78,27 @@ fn consecutive_failures_open_the_circuit_and_it_answers_503_itself() {
 }
 
 #[test]
-fn a_success_or_a_client_error_resets_the_run_of_failures() {
+fn a_success_resets_the_run_of_failures() {
     let (layer, _) = breaker(options(2, 30, 1));
-    for code in [500, 200, 500, 404, 500, 429, 500, 301] {
+    for code in [500, 200, 500, 301, 502, 204] {
         status(&layer, code);
     }
+    assert_eq!(layer.state(), CircuitState::Closed { failures: 0 });
+}
+
+#[test]
+fn client_errors_neither_count_nor_break_a_run_nor_close_the_circuit() {
+    let (layer, hands) = breaker(options(3, 1, 1));
+    for code in [500, 404, 401, 500, 429, 400] {
+        status(&layer, code);
+    }
+    assert_eq!(layer.state(), CircuitState::Closed { failures: 2 });
+    status(&layer, 503);
+    assert!(matches!(layer.state(), CircuitState::Open { .. }));
+    hands.advance(1_000);
+    assert_eq!(status(&layer, 404), 404);
+    assert_eq!(layer.state(), CircuitState::HalfOpen { successes: 0 });
+    status(&layer, 200);
     assert_eq!(layer.state(), CircuitState::Closed { failures: 0 });
 }
 
