@@ -182,7 +182,7 @@ impl CircuitBreaker {
         let failed = self.options.failure_codes.contains(&status);
         let now = (self.clock)();
         let opened = CircuitState::Open {
-            until: now + self.options.reset_timeout,
+            until: now.saturating_add(self.options.reset_timeout),
         };
         let mut state = self.lock();
         *state = match (*state, failed) {
@@ -218,7 +218,7 @@ impl CircuitBreaker {
 fn whole_seconds(left: Duration) -> u64 {
     let seconds = left.as_secs();
     if left.subsec_nanos() > 0 {
-        seconds + 1
+        seconds.saturating_add(1)
     } else {
         seconds.max(1)
     }

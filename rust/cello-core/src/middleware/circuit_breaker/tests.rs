@@ -259,3 +259,26 @@ fn options_that_would_never_open_close_or_retry_are_refused() {
         );
     }
 }
+
+#[test]
+fn an_enormous_reset_timeout_saturates_instead_of_overflowing() {
+    let (layer, hands) = breaker(CircuitBreakerOptions {
+        failure_threshold: 1,
+        reset_timeout: Duration::MAX,
+        ..CircuitBreakerOptions::default()
+    });
+    status(&layer, 500);
+    let (_, answer) = exchange(&layer, 200);
+    assert_eq!(
+        answer.unwrap().headers[RETRY_AFTER],
+        u64::MAX.to_string().as_str()
+    );
+    hands.advance(1_000);
+    assert_eq!(
+        layer.state(),
+        CircuitState::Open {
+            until: Duration::MAX
+        }
+    );
+    assert_eq!(status(&layer, 500), 503);
+}
