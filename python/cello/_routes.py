@@ -37,10 +37,19 @@ class RouteInfo:
         return getattr(self.handler, "__qualname__", repr(self.handler))
 
 
-def _check_guards(guards: Sequence[Any] | None) -> tuple[Any, ...]:
-    from cello.guards import check_guards
-
-    return check_guards(guards)
+def check_guards(guards: Any, owner: str = "guards") -> tuple[Callable[[Any], Any], ...]:
+    """A route's or blueprint's ``guards=``: a list of guards or one guard."""
+    if guards is None:
+        return ()
+    if callable(guards):
+        return (guards,)
+    if isinstance(guards, (str, bytes)) or not isinstance(guards, Iterable):
+        raise TypeError(f"{owner} must be a list of guards, not {guards!r}")
+    out = tuple(guards)
+    for guard in out:
+        if not callable(guard):
+            raise TypeError(f"{owner}: {guard!r} is not a guard (a callable taking the request)")
+    return out
 
 
 def check_body_limit(body_limit: Any, what: str = "body_limit") -> int | None:
@@ -136,7 +145,7 @@ class RouteDecorators:
         """Registers the decorated handler for ``path`` under each of ``methods``
         (default ``["GET"]``) and returns it unchanged. ``body_limit`` (bytes)
         replaces the app's request-body limit for this route, up or down."""
-        route_guards = _check_guards(guards)
+        route_guards = check_guards(guards)
         limit = check_body_limit(body_limit)
         if isinstance(methods, str):
             methods = [methods]

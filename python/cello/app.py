@@ -15,13 +15,14 @@ from cello._routes import (
     RouteInfo,
     can_suspend,
     check_body_limit,
+    check_guards,
     is_async_handler,
     takes_request,
 )
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.exceptions import REFUSALS
-from cello.guards import check_guards, guard_handler
+from cello.guards import guard_handler
 from cello.middleware import (
     AccessLog,
     CircuitBreaker,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from cello._middleware import Entry, MiddlewareDecorators
-from cello._routes import RouteDecorators, RouteInfo, _check_guards
+from cello._routes import RouteDecorators, RouteInfo, check_guards
 
 __all__ = ["Blueprint"]
 
@@ -27,7 +27,7 @@ class Blueprint(RouteDecorators, MiddlewareDecorators):
     def __init__(
         self, prefix: str, name: str | None = None, guards: Sequence[Any] | None = None
     ) -> None:
-        self._guards = _check_guards(guards)
+        self._guards = check_guards(guards)
         if not isinstance(prefix, str):
             raise TypeError("Blueprint prefix must be a str")
         if not prefix.startswith("/"):

@@ -22,6 +22,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from cello._routes import is_async_handler
 from cello.exceptions import HTTPException
 
 __all__ = [
@@ -94,8 +95,6 @@ def _is_async(guard: Any) -> bool:
     before calling it."""
     if isinstance(guard, Guard):
         return guard._is_async()
-    from cello._routes import is_async_handler
-
     return is_async_handler(guard)
 
 
@@ -495,18 +494,3 @@ def guard_handler(
         return result
 
     return guarded_async, True, any_async or suspends
-
-
-def check_guards(guards: Any, owner: str = "guards") -> tuple[GuardCallable, ...]:
-    """A route's or blueprint's ``guards=``: a list of guards or one guard."""
-    if guards is None:
-        return ()
-    if callable(guards):
-        return (guards,)
-    if isinstance(guards, (str, bytes)) or not isinstance(guards, Iterable):
-        raise TypeError(f"{owner} must be a list of guards, not {guards!r}")
-    out = tuple(guards)
-    for guard in out:
-        if not callable(guard):
-            raise TypeError(f"{owner}: {guard!r} is not a guard (a callable taking the request)")
-    return out
