@@ -466,3 +466,9 @@ def test_the_base_guard_refuses_until_it_is_defined():
             return True
 
     assert verify_guards([Always()], request_with()) is None
+
+
+def test_python_middleware_sees_a_refusal_as_its_response(client):
+    assert client.get("/admin").headers["x-middleware-saw"] == "401"
+    assert client.get("/broken").headers["x-middleware-saw"] == "403"
+    assert client.get("/admin", headers=user(roles=["admin"])).headers["x-middleware-saw"] == "200"

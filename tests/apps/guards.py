@@ -34,7 +34,10 @@ def _install_user(app: App | Blueprint) -> None:
         elif "x-user-object" in request.headers:
             roles, _, permissions = request.headers["x-user-object"].partition(";")
             request.context["user"] = SimpleNamespace(roles=roles, permissions=permissions)
-        return await call_next(request)
+        response = await call_next(request)
+        # A refusal reaches the middleware as the response it became.
+        response.set_header("X-Middleware-Saw", str(response.status))
+        return response
 
 
 class OfficeHours(Guard):
