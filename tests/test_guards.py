@@ -472,3 +472,27 @@ def test_python_middleware_sees_a_refusal_as_its_response(client):
     assert client.get("/admin").headers["x-middleware-saw"] == "401"
     assert client.get("/broken").headers["x-middleware-saw"] == "403"
     assert client.get("/admin", headers=user(roles=["admin"])).headers["x-middleware-saw"] == "200"
+
+
+def test_a_broken_guard_is_logged_with_its_traceback(caplog):
+    def broken(request: Any) -> bool:
+        raise KeyError("tenant")
+
+    request = SimpleNamespace(context={}, method="GET", path="/t")
+    with caplog.at_level("ERROR", logger="cello.error"):
+        with pytest.raises(GuardError, match="Guard error: 'tenant'"):
+            verify_guards([broken], request)
+    (record,) = caplog.records
+    assert "GET /t" in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+
+
+def test_an_http_exception_raised_by_a_guard_passes_unchanged():
+    def busy(request: Any) -> None:
+        raise cello.HTTPException(429, "slow down", {"Retry-After": "5"})
+
+    with pytest.raises(cello.HTTPException) as info:
+        verify_guards([busy], request_with())
+    assert (info.value.status_code, info.value.headers) == (429, {"Retry-After": "5"})
+    with pytest.raises(cello.HTTPException, match="slow down"):
+        Not(busy)(request_with())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -54,6 +55,8 @@ NOT_FAILED = "Guard succeeded but was expected to fail"
 GLOBAL_FALSE = "Python guard returned False"
 
 _SEPARATORS = re.compile(r"[\s,]+")
+
+error_log = logging.getLogger("cello.error")
 
 
 class GuardError(HTTPException):
@@ -98,11 +101,17 @@ def _is_async(guard: Any) -> bool:
     return is_async_handler(guard)
 
 
-def _refusal(exc: Exception) -> HTTPException:
-    """What an exception raised inside a guard becomes: an HTTP exception
-    as raised (a deliberate answer), anything else 403 "Guard error: …"."""
-    if isinstance(exc, HTTPException):
-        return exc
+def _broken(guard: Any, request: Any, exc: Exception) -> GuardError:
+    """The refusal for a guard that raised something other than an HTTP
+    exception: a bug, so it is logged, and the request is refused (403),
+    never let through and never a 500."""
+    error_log.error(
+        "Guard %r raised for %s %s",
+        guard,
+        getattr(request, "method", "?"),
+        getattr(request, "path", "?"),
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
     return GuardError(f"Guard error: {exc}")
 
 
@@ -119,11 +128,15 @@ def _judge(result: Any, false_message: str) -> None:
     raise GuardError(f"Guard error: guard returned {type(result).__name__}, not bool, str or None")
 
 
-async def _judge_later(pending: Awaitable[Any], false_message: str) -> None:
+async def _judge_later(
+    pending: Awaitable[Any], guard: Any, request: Any, false_message: str
+) -> None:
     try:
         result = await pending
+    except HTTPException:
+        raise
     except Exception as exc:
-        raise _refusal(exc) from exc
+        raise _broken(guard, request, exc) from exc
     _judge(result, false_message)
 
 
@@ -134,8 +147,10 @@ def _check(
     returns an awaitable that does either for an async guard."""
     try:
         result = guard(request)
+    except HTTPException:
+        raise  # a refusal, or another deliberate HTTP answer
     except Exception as exc:
-        raise _refusal(exc) from exc
+        raise _broken(guard, request, exc) from exc
     if inspect.isawaitable(result):
         if not may_await:
             # Registered as sync, so nothing can await it: refuse rather
@@ -146,7 +161,7 @@ def _check(
             raise GuardError(
                 f"Guard error: {guard!r} returned an awaitable but was not declared `async def`"
             )
-        return _judge_later(result, false_message)
+        return _judge_later(result, guard, request, false_message)
     _judge(result, false_message)
     return None
 
@@ -419,19 +434,23 @@ class Not(Guard):
             result = self.guard(request)
         except GuardError:
             return None
+        except HTTPException:
+            raise
         except Exception as exc:
-            raise _refusal(exc) from exc
+            raise _broken(self.guard, request, exc) from exc
         if inspect.isawaitable(result):
-            return self._later(result)
+            return self._later(result, request)
         return self._invert(result)
 
-    async def _later(self, pending: Awaitable[Any]) -> None:
+    async def _later(self, pending: Awaitable[Any], request: Any) -> None:
         try:
             result = await pending
         except GuardError:
             return
+        except HTTPException:
+            raise
         except Exception as exc:
-            raise _refusal(exc) from exc
+            raise _broken(self.guard, request, exc) from exc
         self._invert(result)
 
     @staticmethod
