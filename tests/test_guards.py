@@ -496,3 +496,12 @@ def test_an_http_exception_raised_by_a_guard_passes_unchanged():
     assert (info.value.status_code, info.value.headers) == (429, {"Retry-After": "5"})
     with pytest.raises(cello.HTTPException, match="slow down"):
         Not(busy)(request_with())
+
+
+def test_any_mapping_is_read_by_key_and_anything_else_by_attribute():
+    from types import MappingProxyType
+
+    Role("a")(request_with(MappingProxyType({"roles": ["a"]})))
+    Role("a")(request_with(SimpleNamespace(roles=("a",))))
+    with pytest.raises(ForbiddenError):
+        Role("a")(request_with(SimpleNamespace()))

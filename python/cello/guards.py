@@ -20,7 +20,7 @@ import functools
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from cello._routes import is_async_handler
@@ -225,7 +225,7 @@ def _user(request: Any, user_key: str) -> Any:
 def _held(user: Any, key: str) -> frozenset[str]:
     """The names the user holds under ``key``: a list/tuple/set of str or
     one str of names. Anything else (a number, a dict) holds nothing."""
-    if isinstance(user, dict):
+    if isinstance(user, Mapping):
         value = user.get(key)
     else:
         value = getattr(user, key, None)
