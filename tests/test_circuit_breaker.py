@@ -186,3 +186,19 @@ def test_a_blueprint_circuit_is_a_scoped_native_layer():
     app.enable_circuit_breaker()
     assert ("CircuitBreaker", "/api") in app._core.layers()
     assert ("CircuitBreaker", "") in app._core.layers()
+
+
+def test_a_mounted_app_s_failures_open_the_circuit_around_it():
+    async def failing(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 502, "headers": []})
+        await send({"type": "http.response.body", "body": b"bad gateway"})
+
+    app = App()
+    app.mount("/legacy", failing)
+    app.use(CircuitBreaker(failure_threshold=2, reset_timeout=LONG))
+    with TestClient(app) as client:
+        assert client.get("/legacy/x").status_code == 502
+        assert client.get("/legacy/x").status_code == 502
+        assert_open(client.get("/legacy/x"), LONG)
