@@ -329,3 +329,39 @@ def test_auth_example():
             refused = client.get("/ops/stats", auth=("ops", "wrong"))
             assert refused.status_code == 401
             assert refused.headers["www-authenticate"] == 'Basic realm="Operations"'
+
+
+def test_guards_example():
+    from cello.testing import TestClient
+    from examples.guards import app
+
+    def claims(**values: object) -> dict[str, str]:
+        return {"x-user": json.dumps(values)}
+
+    with (
+        LiveServer("examples.guards:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            assert client.get("/articles").status_code == 200
+            assert client.post("/articles").json()["detail"] == "Authentication required"
+            reader = client.post("/articles", headers=claims(sub="ann", roles=["reader"]))
+            assert reader.status_code == 403
+            assert reader.json()["detail"] == "Requires one of roles: editor, admin"
+            editor = client.post("/articles", headers=claims(sub="bo", roles="editor"))
+            assert (editor.status_code, editor.json()["by"]) == (201, "bo")
+            suspended = client.get("/articles", headers=claims(sub="x", suspended=True))
+            assert (suspended.status_code, suspended.json()["detail"]) == (403, "Account suspended")
+            assert client.get("/signup").status_code == 200
+            assert client.get("/signup", headers=claims(sub="ann")).status_code == 403
+            auditor = claims(sub="cy", roles=["admin"], permissions=["audit:read"])
+            assert client.get("/admin/audit", headers=auditor).json() == {"entries": []}
+            refused = client.get("/admin/audit", headers=claims(sub="cy", roles=["admin"]))
+            assert refused.json()["detail"] == "Missing required permissions: audit:read"
+            for _ in range(5):
+                assert client.get("/search?fail=1").status_code == 500
+            tripped = client.get("/search")
+            assert tripped.status_code == 503
+            assert tripped.json()["detail"] == "Service temporarily unavailable"
+            assert 1 <= int(tripped.headers["retry-after"]) <= 30

@@ -81,6 +81,18 @@ def test_an_async_handler_without_await_runs_like_a_sync_one_natively(native):
     }
 
 
+def test_a_guarded_route_adds_only_its_guard_and_the_check_around_it(native):
+    # The app has a guarded route; its other routes still call only their
+    # handler (the test above), because guards wrap at registration.
+    assert calls_per_request(native, "/guarded") == {
+        "cello.guards.guard_handler.<locals>.guarded": 1.0,
+        "cello.guards._check": 1.0,
+        "cello.guards._judge": 1.0,
+        "tests.apps.counting.allow": 1.0,
+        "tests.apps.counting.index_guarded": 1.0,
+    }
+
+
 def test_an_async_request_that_awaits_adds_only_the_resumed_step_natively(native):
     # The Task is started in Rust and finishes the pipeline in its last step
     # (no done callback), and the loop's call_soon is Rust too: one

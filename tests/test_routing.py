@@ -139,11 +139,16 @@ class TestRegistrationErrors:
         with pytest.raises(TypeError, match=r"must be a cello\.routing constraint"):
             App().get("/a/{x}", constraints={"x": 3})(lambda r: None)
 
-    def test_guards_are_refused_until_supported(self):
-        with pytest.raises(NotImplementedError, match="guards"):
-            App().get("/a", guards=[lambda r: True])
-        with pytest.raises(NotImplementedError, match="guards"):
-            Blueprint("/x", guards=[lambda r: True])
+    def test_guards_are_kept_on_the_route_and_must_be_callables(self):
+        # Their behaviour is tests/test_guards.py's.
+        app = App()
+        allow = lambda r: True  # noqa: E731
+        app.get("/a", guards=[allow])(lambda r: None)
+        assert app.routes[0].guards == (allow,)
+        with pytest.raises(TypeError, match="guard"):
+            App().get("/a", guards=["admin"])
+        with pytest.raises(TypeError, match="guard"):
+            Blueprint("/x", guards=[3])
 
     def test_bad_method_name(self):
         with pytest.raises(ValueError, match="invalid HTTP method"):

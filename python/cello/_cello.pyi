@@ -56,6 +56,15 @@ class Cello:
         suspends: bool = True,
         body_limit: int | None = None,
     ) -> None: ...
+    def replace_route(
+        self,
+        method: str,
+        path: str,
+        handler: Any,
+        is_async: bool,
+        suspends: bool = True,
+        body_limit: int | None = None,
+    ) -> None: ...
     def add_exception_handler(
         self,
         key: type[BaseException] | int,

@@ -29,18 +29,27 @@ class RouteInfo:
     description: str | None = None
     # This route's request-body limit in bytes; None keeps the app's.
     body_limit: int | None = None
+    # Guards run before the handler, its blueprints' first (see cello.guards).
+    guards: tuple[Any, ...] = ()
 
     @property
     def name(self) -> str:
         return getattr(self.handler, "__qualname__", repr(self.handler))
 
 
-def _check_guards(guards: Sequence[Any] | None) -> None:
-    # Silently ignoring an access-control argument would be a security hole.
-    if guards:
-        raise NotImplementedError(
-            "guards= is not supported yet: RBAC guards arrive in a later release"
-        )
+def check_guards(guards: Any, owner: str = "guards") -> tuple[Callable[[Any], Any], ...]:
+    """A route's or blueprint's ``guards=``: a list of guards or one guard."""
+    if guards is None:
+        return ()
+    if callable(guards):
+        return (guards,)
+    if isinstance(guards, (str, bytes)) or not isinstance(guards, Iterable):
+        raise TypeError(f"{owner} must be a list of guards, not {guards!r}")
+    out = tuple(guards)
+    for guard in out:
+        if not callable(guard):
+            raise TypeError(f"{owner}: {guard!r} is not a guard (a callable taking the request)")
+    return out
 
 
 def check_body_limit(body_limit: Any, what: str = "body_limit") -> int | None:
@@ -136,7 +145,7 @@ class RouteDecorators:
         """Registers the decorated handler for ``path`` under each of ``methods``
         (default ``["GET"]``) and returns it unchanged. ``body_limit`` (bytes)
         replaces the app's request-body limit for this route, up or down."""
-        _check_guards(guards)
+        route_guards = check_guards(guards)
         limit = check_body_limit(body_limit)
         if isinstance(methods, str):
             methods = [methods]
@@ -158,6 +167,7 @@ class RouteDecorators:
                         summary=summary,
                         description=description,
                         body_limit=limit,
+                        guards=route_guards,
                     )
                 )
             return handler

@@ -15,6 +15,7 @@ from cello._routes import (
     RouteInfo,
     can_suspend,
     check_body_limit,
+    check_guards,
     is_async_handler,
     takes_request,
 )
@@ -22,9 +23,11 @@ from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.caching import check_tags
 from cello.exceptions import REFUSALS
+from cello.guards import guard_handler
 from cello.middleware import (
     AccessLog,
     CacheConfig,
+    CircuitBreaker,
     CompressionConfig,
     CorsConfig,
     ETag,
@@ -59,6 +62,7 @@ class App(RouteDecorators, MiddlewareDecorators):
         self._mounts: list[Mount] = []
         self._python_middleware = PythonChain()
         self._body_limit: int | None = None
+        self._guards: tuple[Any, ...] = ()
         self.state = SimpleNamespace()
 
     @property
@@ -77,6 +81,21 @@ class App(RouteDecorators, MiddlewareDecorators):
     # -- routing -----------------------------------------------------------
 
     def _add_route(self, info: RouteInfo) -> None:
+        call, is_async, suspends = self._endpoint(info)
+        self._core.add_route(
+            info.method,
+            info.path,
+            call,
+            is_async,
+            constraint_specs(info.constraints),
+            suspends=suspends,
+            body_limit=info.body_limit,
+        )
+        self._routes.append(info)
+
+    def _endpoint(self, info: RouteInfo) -> tuple[Callable[[Any], Any], bool, bool]:
+        """What the core calls for ``info``: its handler, adapted and guarded
+        once, here, so nothing is decided per request."""
         handler = info.handler
         self._cache_route(handler)
         is_async = is_async_handler(handler)
@@ -86,16 +105,10 @@ class App(RouteDecorators, MiddlewareDecorators):
             def call(request: Any, _h: Callable[[], Any] = handler) -> Any:
                 return _h()
 
-        self._core.add_route(
-            info.method,
-            info.path,
-            call,
-            is_async,
-            constraint_specs(info.constraints),
-            suspends=is_async and can_suspend(handler),
-            body_limit=info.body_limit,
-        )
-        self._routes.append(info)
+        suspends = is_async and can_suspend(handler)
+        if self._guards or info.guards:
+            return guard_handler(call, is_async, suspends, self._guards, info.guards)
+        return call, is_async, suspends
 
     def mount(self, path: str, app: Any, *, root_path: str = "") -> None:
         """Serves the ASGI application ``app`` (FastAPI, Starlette...) for every
@@ -294,6 +307,44 @@ class App(RouteDecorators, MiddlewareDecorators):
         see ``cello.middleware.JwtConfig``), except on ``skip_paths`` and
         CORS preflights."""
         self.use(JwtAuth(config, skip_paths=skip_paths))
+    # -- guards and the circuit breaker ---------------------------------------
+
+    def add_guard(self, guard: Any) -> None:
+        """Adds a global guard: it runs before every route's own guards and
+        handler, routes registered earlier included. None or True passes;
+        False refuses with 403 "Python guard returned False", a str with 403
+        and that message (see ``cello.guards`` and docs/guards.md)."""
+        (checked,) = check_guards([guard], "add_guard()")
+        self._guards = (*self._guards, checked)
+        for info in self._routes:
+            call, is_async, suspends = self._endpoint(info)
+            self._core.replace_route(
+                info.method, info.path, call, is_async, suspends, info.body_limit
+            )
+
+    @property
+    def guards(self) -> tuple[Any, ...]:
+        """The global guards, in the order they run."""
+        return self._guards
+
+    def enable_circuit_breaker(
+        self,
+        failure_threshold: int = 5,
+        reset_timeout: float = 30,
+        half_open_target: int = 3,
+        failure_codes: Iterable[int] | None = None,
+    ) -> None:
+        """After ``failure_threshold`` failed responses in a row (5xx by
+        default) every request gets a 503 for ``reset_timeout`` seconds (see
+        ``cello.middleware.CircuitBreaker`` and docs/circuit-breaker.md)."""
+        self.use(
+            CircuitBreaker(
+                failure_threshold=failure_threshold,
+                reset_timeout=reset_timeout,
+                half_open_target=half_open_target,
+                failure_codes=failure_codes,
+            )
+        )
 
     # -- errors ------------------------------------------------------------
 

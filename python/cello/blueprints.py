@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from cello._middleware import Entry, MiddlewareDecorators
-from cello._routes import RouteDecorators, RouteInfo, _check_guards
+from cello._routes import RouteDecorators, RouteInfo, check_guards
 
 __all__ = ["Blueprint"]
 
@@ -27,7 +27,7 @@ class Blueprint(RouteDecorators, MiddlewareDecorators):
     def __init__(
         self, prefix: str, name: str | None = None, guards: Sequence[Any] | None = None
     ) -> None:
-        _check_guards(guards)
+        self._guards = check_guards(guards)
         if not isinstance(prefix, str):
             raise TypeError("Blueprint prefix must be a str")
         if not prefix.startswith("/"):
@@ -71,10 +71,19 @@ class Blueprint(RouteDecorators, MiddlewareDecorators):
 
     def routes(self) -> list[RouteInfo]:
         """Every route with its full path, nested blueprints included."""
-        out = [replace(r, path=self._prefix + r.path) for r in self._routes]
+        out = [self._own(r) for r in self._routes]
         for child in self._children:
-            out.extend(replace(r, path=self._prefix + r.path) for r in child.routes())
+            out.extend(self._own(r) for r in child.routes())
         return out
+
+    def _own(self, info: RouteInfo) -> RouteInfo:
+        """``info`` under this blueprint: its prefix and guards go in front."""
+        return replace(info, path=self._prefix + info.path, guards=self._guards + info.guards)
+
+    @property
+    def guards(self) -> tuple[Any, ...]:
+        """The guards every route of this blueprint (nested ones included) runs."""
+        return self._guards
 
     def _middleware_entries(self) -> list[Entry]:
         """Every middleware with the full prefix it covers, nested blueprints included."""

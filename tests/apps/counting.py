@@ -85,3 +85,12 @@ def arm_timer(request):
     # What every worker process has: a timer always pending (its parent watch).
     armed.append(asyncio.get_running_loop().call_later(3600, armed.clear))
     return {"armed": len(armed)}
+
+
+def allow(request):
+    return True
+
+
+@app.get("/guarded", guards=[allow])
+def index_guarded(request):
+    return {"message": "Hello, World!"}

@@ -19,6 +19,7 @@ from cello.middleware.auth import (
     constant_time_compare,
     validate_jwt_config,
 )
+from cello.middleware.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
 from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
 from cello.middleware.etag import ETag, ETagConfig
@@ -34,6 +35,8 @@ __all__ = [
     "CacheConfig",
     "ApiKeyAuth",
     "BasicAuth",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
     "CompressionConfig",
     "CorsConfig",
     "ETag",

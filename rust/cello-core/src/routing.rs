@@ -228,6 +228,31 @@ impl<T> Router<T> {
         Ok(())
     }
 
+    /// Replaces the value of the registered route `method path` (as given to
+    /// [`Router::add`]), keeping its constraints; false when there is none.
+    /// An app's global guards, added after some of its routes, wrap those
+    /// routes' handlers this way.
+    pub fn replace(&mut self, method: &str, path: &str, value: T) -> bool {
+        let Ok((pattern, _, _)) = split_inline_types(path) else {
+            return false;
+        };
+        let Some(&index) = self.by_pattern.get(&pattern) else {
+            return false;
+        };
+        let method = method.to_ascii_uppercase();
+        match self.entries[index]
+            .routes
+            .iter_mut()
+            .find(|r| r.method == method)
+        {
+            Some(route) => {
+                route.value = value;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Looks up an (already percent-decoded) path.
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_, T> {
         let Ok(matched) = self.tree.at(path) else {
@@ -355,6 +380,23 @@ mod tests {
             r.add(m, p, vec![], format!("{m} {p}")).unwrap();
         }
         r
+    }
+
+    #[test]
+    fn replace_swaps_one_route_s_value_and_keeps_its_constraints() {
+        let mut r = router(&[("GET", "/users/{id:int}"), ("POST", "/users/{id:int}")]);
+        assert!(r.replace("get", "/users/{id:int}", "guarded".into()));
+        assert!(!r.replace("PUT", "/users/{id:int}", "x".into()));
+        assert!(!r.replace("GET", "/nowhere", "x".into()));
+        match r.lookup("GET", "/users/7") {
+            Lookup::Found { value, .. } => assert_eq!(value, "guarded"),
+            _ => panic!("GET /users/7 must match"),
+        }
+        assert!(matches!(r.lookup("GET", "/users/x"), Lookup::NotFound));
+        match r.lookup("POST", "/users/7") {
+            Lookup::Found { value, .. } => assert_eq!(value, "POST /users/{id:int}"),
+            _ => panic!("POST /users/7 must match"),
+        }
     }
 
     fn hit(r: &Router<String>, m: &str, p: &str) -> Option<(String, Vec<(String, String)>)> {

@@ -17,6 +17,7 @@
 
 pub mod cache;
 pub mod auth;
+mod circuit_breaker;
 pub mod compression;
 mod cors;
 mod etag;
@@ -28,6 +29,10 @@ pub mod static_files;
 
 pub use crate::http::request::ContextValue;
 pub use cache::{Cache, CacheOptions, TagGenerations};
+pub use circuit_breaker::{
+    CircuitBreaker, CircuitBreakerOptions, CircuitState, InvalidCircuitBreaker,
+    DEFAULT_FAILURE_CODES as DEFAULT_CIRCUIT_FAILURE_CODES,
+};
 pub use compression::Compression;
 pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use etag::ETag;

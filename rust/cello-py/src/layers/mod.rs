@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 pub mod auth;
+mod circuit_breaker;
 
 /// A layer's options: a dict of Python values, possibly absent.
 pub struct Options<'a, 'py>(pub Option<&'a Bound<'py, PyDict>>);
@@ -66,6 +67,7 @@ pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> 
         "cache" => cache::build(options)?,
         "jwt" => auth::jwt(options)?,
         "api_key" => auth::api_key(options)?,
+        "circuit_breaker" => circuit_breaker::circuit_breaker(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"

@@ -208,6 +208,42 @@ impl Cello {
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
+    /// Gives the registered route `method path` a new handler, keeping its
+    /// constraints: how global guards added after a route reach it.
+    #[pyo3(signature = (method, path, handler, is_async, suspends = true, body_limit = None))]
+    fn replace_route(
+        &self,
+        method: &str,
+        path: &str,
+        handler: Bound<'_, PyAny>,
+        is_async: bool,
+        suspends: bool,
+        body_limit: Option<usize>,
+    ) -> PyResult<()> {
+        let task_name = PyString::new(handler.py(), &format!("{method} {path}")).unbind();
+        let route = Arc::new(Route {
+            handler: handler.unbind(),
+            is_async,
+            suspends,
+            mount: None,
+            body_limit,
+            task_name,
+        });
+        let replaced = self
+            .core
+            .router
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(method, path, route);
+        if replaced {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(format!(
+                "no route {method} {path} to replace"
+            )))
+        }
+    }
+
     /// Serves the ASGI `app` for every path under `prefix`, any method.
     #[pyo3(signature = (prefix, app, state, root_path = ""))]
     fn mount(
