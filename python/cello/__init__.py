@@ -20,6 +20,7 @@ from cello.exceptions import (
     UnsupportedMediaType,
 )
 from cello.middleware import CSP, SecurityHeadersConfig, StaticFilesConfig
+from cello.middleware.sessions import SessionConfig, validate_session_config
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -52,10 +53,12 @@ __all__ = [
     "RequestTimeout",
     "Response",
     "SecurityHeadersConfig",
+    "SessionConfig",
     "StaticFilesConfig",
     "TimeoutConfig",
     "TlsConfig",
     "UnsupportedMediaType",
     "UuidConstraint",
     "__version__",
+    "validate_session_config",
 ]

@@ -12,9 +12,12 @@ from __future__ import annotations
 from cello.middleware.access_log import AccessLog, LoggingConfig
 from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
+from cello.middleware.csrf import CsrfConfig, csrf_input, csrf_meta
 from cello.middleware.etag import ETag, ETagConfig
 from cello.middleware.request_id import RequestId
 from cello.middleware.security import CSP, SecurityHeadersConfig
+from cello.middleware.session_stores import MemoryStore, SessionStore, SqliteStore
+from cello.middleware.sessions import SessionConfig, validate_session_config
 from cello.middleware.static_files import StaticFilesConfig
 
 __all__ = [
@@ -22,10 +25,18 @@ __all__ = [
     "AccessLog",
     "CompressionConfig",
     "CorsConfig",
+    "CsrfConfig",
     "ETag",
     "ETagConfig",
     "LoggingConfig",
+    "MemoryStore",
     "RequestId",
     "SecurityHeadersConfig",
+    "SessionConfig",
+    "SessionStore",
+    "SqliteStore",
     "StaticFilesConfig",
+    "csrf_input",
+    "csrf_meta",
+    "validate_session_config",
 ]
