@@ -29,6 +29,19 @@ clock = FakeClock()
 store = MemoryStore(clock=clock)
 
 app = App()
+
+
+# Registered before sessions are enabled, yet it runs inside them: the
+# framework's tier always comes first.
+@app.middleware("http")
+async def tag_user(request, call_next):
+    user = request.session.get("user")
+    response = await call_next(request)
+    if user is not None:
+        response.set_header("X-User", user)
+    return response
+
+
 app.enable_sessions(SessionConfig(secret="test-secret", secure=False, max_age=600, store=store))
 
 
