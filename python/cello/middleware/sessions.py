@@ -234,7 +234,8 @@ class Session(MutableMapping[str, Any]):
         if self._on_new_id is not None:
             self._on_new_id(self._id)
 
-    def data(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """A copy of the data, as the store keeps it."""
         return dict(self._data)
 
 
@@ -345,10 +346,9 @@ class SessionMiddleware:
         if session:
             moved = stored_id is not None and session.id != stored_id
             if session.modified or moved:
-                await store.save(session.id, session.data(), self.config.max_age)
+                await store.save(session.id, session.to_dict(), self.config.max_age)
                 self._set_cookie(response, self.sign(session.id), self.config.max_age)
-            if moved:
-                assert stored_id is not None
+            if moved and stored_id is not None:
                 await store.delete(stored_id)
         elif stored_id is not None:
             await store.delete(stored_id)
