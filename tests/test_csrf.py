@@ -220,6 +220,39 @@ def test_a_header_without_a_cookie_is_refused(new_client):
     _refused(new_client().post("/submit", headers={"X-CSRF-Token": token}))
 
 
+@pytest.fixture(scope="module", params=["native", "asgi"])
+def new_custom_client(request: pytest.FixtureRequest) -> Iterator[Factory]:
+    yield from _factory(request.param, "custom")
+
+
+def test_custom_names_safe_methods_and_a_reshaped_refusal(new_custom_client):
+    client = new_custom_client()
+    index = client.get("/")
+    (cookie,) = index.headers.get_list("set-cookie")
+    token = index.json()["token"]
+    assert cookie == f"__Host-csrf={token}; Path=/; Secure; SameSite=Lax"
+    assert index.json()["hook"] == token  # the app's hooks run inside CSRF
+    sent = {"Cookie": f"__Host-csrf={token}"}
+    # HEAD and OPTIONS are no longer safe; the exception handler answers.
+    for method in ("HEAD", "OPTIONS", "POST"):
+        refused = client.request(method, "/anything" if method != "POST" else "/", headers=sent)
+        assert refused.status_code == 403, method
+    assert client.post("/", headers=sent).json() == {"refused": "CSRF token validation failed"}
+    ok = client.post("/", headers={**sent, "X-XSRF-Token": token})
+    assert ok.json() == {"ok": True}
+    form = client.post("/", headers=sent, data={"token": token})
+    assert form.json() == {"ok": True}
+    _default_field = client.post("/", headers=sent, data={"_csrf": token})
+    assert _default_field.status_code == 403
+
+
+def test_an_unsafe_request_to_an_unknown_path_is_refused_first(new_client):
+    _refused(new_client().post("/nowhere"))
+    client, token = _with_token(new_client)
+    assert client.post("/nowhere", headers={"X-CSRF-Token": token}).status_code == 404
+    assert client.delete("/submit", headers={"X-CSRF-Token": token}).status_code == 405
+
+
 # -- pieces ----------------------------------------------------------------------
 
 

@@ -204,6 +204,20 @@ def test_an_expired_session_starts_afresh(new_client):
     assert response.json() == {"count": 1, "new": True}
 
 
+def test_marking_a_session_modified_extends_it(new_client):
+    client = new_client()
+    client.get("/count")
+    client.get("/advance", params={"seconds": 500})
+    touched = client.get("/touch")
+    assert touched.json() == {"data": {"count": 1}}
+    assert _session_cookies(touched)
+    client.get("/advance", params={"seconds": 500})
+    assert client.get("/peek").json()["data"] == {"count": 1}
+    assert _session_cookies(client.get("/peek")) == []  # reading does not extend it
+    client.get("/advance", params={"seconds": 101})
+    assert client.get("/peek").json()["data"] == {}
+
+
 # -- clear and regenerate -----------------------------------------------------
 
 
@@ -256,9 +270,15 @@ def test_rotate_is_regenerate(new_client):
 # -- workers -----------------------------------------------------------------
 
 
-def test_two_workers_share_sessions():
-    with LiveServer("tests.apps.sessions_workers:app", "--env", "production") as live:
+def test_two_workers_share_sessions(tmp_path):
+    # No store and no secret given: the master makes both before forking,
+    # so a cookie one worker signed and saved is good in the other.
+    env = {"TMPDIR": str(tmp_path)}
+    with LiveServer("tests.apps.sessions_workers:app", "--env", "production", env=env) as live:
         assert "with 2 workers" in "".join(live.output)
+        (shared,) = tmp_path.glob("cello-shared-*")
+        assert (shared / "sessions.sqlite3").is_file()
+        assert shared.stat().st_mode & 0o077 == 0  # only the server's user may open it
         cookies = httpx.Cookies()
         workers = set()
         for expected in range(1, 201):
@@ -271,6 +291,8 @@ def test_two_workers_share_sessions():
             if len(workers) == 2 and expected >= 20:
                 break
         assert len(workers) == 2
+        assert live.stop() == 0
+    assert not shared.exists()  # removed when the server stopped
 
 
 # -- without sessions ----------------------------------------------------------
@@ -454,3 +476,16 @@ def test_store_options_are_checked(bad, tmp_path):
         MemoryStore(max_entries=bad)
     with pytest.raises(ValueError, match="SqliteStore path"):
         SqliteStore("")
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [(None, "private"), ("public, max-age=60", "private, max-age=60"),
+     ("public, s-maxage=600, max-age=60", "private, max-age=60"), ("no-store", "no-store"),
+     ("private, max-age=5", "private, max-age=5"), ("max-age=0, must-revalidate",
+     "private, max-age=0, must-revalidate")],
+)  # fmt: skip
+def test_cache_control_of_a_response_that_sets_the_cookie(given, sent):
+    from cello.middleware.sessions import _cache_control_for_cookie
+
+    assert _cache_control_for_cookie(given) == sent

@@ -4,7 +4,9 @@
   ``Secure`` (so an httpx cookie jar sends them over plain HTTP) and a
   webhook path exempt;
 - ``defaults``: ``enable_csrf()`` with every default, for the cookie's
-  attributes, with sessions too.
+  attributes, with sessions too;
+- ``custom``: other names, only GET safe, an exception handler that
+  reshapes the 403 and a ``before_request`` hook that reads the token.
 """
 
 from __future__ import annotations
@@ -63,3 +65,38 @@ defaults.enable_sessions(SessionConfig(secret="s"))
 def index(request):
     request.session["seen"] = True
     return {"token": request.csrf_token}
+
+
+custom = App()
+custom.enable_csrf(
+    secret=b"custom-secret",
+    cookie_name="__Host-csrf",
+    header_name="X-XSRF-Token",
+    form_field="token",
+    safe_methods=["get"],
+)
+
+
+@custom.exception_handler(403)
+def forbidden(request, exc):
+    return {"refused": exc.detail}, 403
+
+
+@custom.before_request
+def remember_token(request):
+    request.context["seen_by_hook"] = request.csrf_token
+
+
+@custom.get("/")
+def custom_index(request):
+    return {"hook": request.context["seen_by_hook"], "token": request.csrf_token}
+
+
+@custom.post("/")
+def custom_post(request):
+    return {"ok": True}
+
+
+@custom.route("/anything", methods=["HEAD", "OPTIONS"])
+def custom_other(request):
+    return {"ok": True}

@@ -81,6 +81,12 @@ def forget(request):
     return {"data": dict(request.session)}
 
 
+@app.get("/touch")
+def touch(request):
+    request.session.modified = True  # a sliding expiry: saved again, 600 s more
+    return {"data": dict(request.session)}
+
+
 @app.get("/cached")
 def cached(request):
     request.session["seen"] = True

@@ -105,11 +105,15 @@ class MemoryStore:
         self._entries.pop(session_id, None)
 
     def _evict(self) -> None:
+        # The least recently saved come first, and with one TTL for all
+        # sessions they are also the first to expire: trimming from the
+        # front costs O(1) per save however full the store is.
+        entries = self._entries
         now = self._clock()
-        for session_id in [k for k, (expires_at, _) in self._entries.items() if expires_at <= now]:
-            del self._entries[session_id]
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        while entries and next(iter(entries.values()))[0] <= now:
+            entries.popitem(last=False)
+        while len(entries) > self.max_entries:
+            entries.popitem(last=False)
 
 
 _SCHEMA = """
