@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cello import App, Request
 from cello.middleware import CsrfConfig, csrf_input, csrf_meta
@@ -303,3 +305,18 @@ def test_enable_csrf_arguments():
     with pytest.raises(ValueError, match="not both"):
         App().enable_csrf(CsrfConfig(), secret="x")
     App().enable_csrf(secret="x", exempt_paths=["/hooks"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=2000), boundary=st.text(min_size=1, max_size=70))
+def test_multipart_field_never_raises(body, boundary):
+    found = multipart_field(body, boundary.encode("utf-8", "replace").decode("latin-1"), "_csrf")
+    assert found is None or isinstance(found, str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(token=st.text(max_size=300))
+def test_only_signed_tokens_verify(token):
+    middleware = CsrfMiddleware(CsrfConfig(secret="s"))
+    assert middleware.verify(token) is False
+    assert middleware.verify(middleware.new_token()) is True

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cello
 import cello.middleware
@@ -489,3 +491,12 @@ def test_cache_control_of_a_response_that_sets_the_cookie(given, sent):
     from cello.middleware.sessions import _cache_control_for_cookie
 
     assert _cache_control_for_cookie(given) == sent
+
+
+@settings(max_examples=300, deadline=None)
+@given(cookie=st.one_of(st.none(), st.text(max_size=200)))
+def test_unsign_accepts_only_cookies_it_signed(cookie):
+    middleware = SessionMiddleware(SessionConfig(secret="s"))
+    assert middleware.unsign(cookie) is None
+    session_id = "Q" * 43
+    assert middleware.unsign(middleware.sign(session_id)) == session_id
