@@ -365,3 +365,66 @@ def test_guards_example():
             assert tripped.status_code == 503
             assert tripped.json()["detail"] == "Service temporarily unavailable"
             assert 1 <= int(tripped.headers["retry-after"]) <= 30
+
+
+def test_sessions_example():
+    import re
+
+    from cello.testing import TestClient
+    from examples.sessions import app
+
+    def remember(jar: dict[str, str], response: httpx.Response) -> None:
+        # The cookies are Secure, which an httpx jar keeps off plain HTTP.
+        for cookie in response.headers.get_list("set-cookie"):
+            name, _, rest = cookie.partition("=")
+            value = rest.split(";", 1)[0]
+            if "Max-Age=0" in cookie:
+                jar.pop(name, None)
+            else:
+                jar[name] = value
+
+    def send(client, jar, method, path, headers=None, **kwargs):
+        cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+        headers = {**(headers or {}), "cookie": cookie}
+        response = client.request(method, path, headers=headers, **kwargs)
+        remember(jar, response)
+        return response
+
+    with (
+        LiveServer("examples.sessions:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            jar: dict[str, str] = {}
+            home = send(client, jar, "GET", "/")
+            token = jar["_csrf"]
+            assert f'name="_csrf" value="{token}"' in home.text
+            assert f'<meta name="csrf-token" content="{token}">' in home.text
+            login = {"username": "ada", "password": "lovelace"}
+            refused = send(client, jar, "POST", "/login", data=login)
+            assert refused.status_code == 403
+            assert refused.json()["detail"] == "CSRF token validation failed"
+            wrong = send(
+                client, jar, "POST", "/login", data={**login, "password": "x", "_csrf": token}
+            )
+            assert wrong.status_code == 401
+            assert "session_id" not in jar
+            # A planted session id is not adopted, and login moves to a new one anyway.
+            jar["session_id"] = "planted"
+            done = send(client, jar, "POST", "/login", data={**login, "_csrf": token})
+            assert done.status_code == 303 and done.headers["location"] == "/"
+            assert re.fullmatch(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}", jar["session_id"])
+            assert "Hello, ada (visit 1)" in send(client, jar, "GET", "/").text
+            assert "Hello, ada (visit 2)" in send(client, jar, "GET", "/").text
+            assert send(client, jar, "GET", "/api/me").json() == {
+                "user": "ada",
+                "csrf_token": token,
+            }
+            note = send(client, jar, "POST", "/api/notes", json={"text": "hi"},
+                        headers={"x-csrf-token": token})  # fmt: skip
+            assert note.json() == {"notes": ["hi"]}
+            out = send(client, jar, "POST", "/logout", data={"_csrf": token})
+            assert out.status_code == 303
+            assert "session_id" not in jar
+            assert send(client, jar, "GET", "/api/me").json()["user"] is None

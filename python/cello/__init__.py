@@ -42,6 +42,7 @@ from cello.middleware.auth import (
     constant_time_compare,
     validate_jwt_config,
 )
+from cello.middleware.sessions import SessionConfig, validate_session_config
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -88,6 +89,7 @@ __all__ = [
     "Response",
     "RoleGuard",
     "SecurityHeadersConfig",
+    "SessionConfig",
     "StaticFilesConfig",
     "TimeoutConfig",
     "TlsConfig",
@@ -99,4 +101,5 @@ __all__ = [
     "cache",
     "constant_time_compare",
     "validate_jwt_config",
+    "validate_session_config",
 ]

@@ -55,20 +55,44 @@ def _covers(prefix: str, path: str) -> bool:
 
 
 class PythonChain:
-    """Calls the Python middleware that covers a request around its endpoint."""
+    """Calls the Python middleware that covers a request around its endpoint.
+
+    The framework's own Python middleware (CSRF, sessions) form a tier of
+    their own, outside the app's: they run first, in a fixed order, on
+    every path, whenever they were enabled.
+    """
+
+    # The framework tier's kinds, outermost first: a forged request is
+    # refused before its session is loaded.
+    FRAMEWORK_ORDER = ("csrf", "sessions")
 
     def __init__(self) -> None:
         self._entries: list[tuple[str, HttpMiddleware]] = []
+        self._framework: dict[str, HttpMiddleware] = {}
+        self._framework_stack: list[HttpMiddleware] = []
 
     def add(self, prefix: str, middleware: HttpMiddleware) -> None:
         self._entries.append((prefix.rstrip("/"), middleware))
 
+    def set_framework(self, kind: str, middleware: HttpMiddleware) -> None:
+        """Installs (or replaces) the framework middleware of ``kind``."""
+        if kind not in self.FRAMEWORK_ORDER:
+            raise ValueError(f"unknown framework middleware {kind!r}")
+        self._framework[kind] = middleware
+        self._framework_stack = [
+            self._framework[k] for k in self.FRAMEWORK_ORDER if k in self._framework
+        ]
+
+    def framework(self, kind: str) -> HttpMiddleware | None:
+        return self._framework.get(kind)
+
     def __bool__(self) -> bool:
-        return bool(self._entries)
+        return bool(self._entries) or bool(self._framework)
 
     async def run(self, request: Any, endpoint: CallNext) -> Any:
         path = request.path
-        stack = [mw for prefix, mw in self._entries if _covers(prefix, path)]
+        stack = [*self._framework_stack]
+        stack += [mw for prefix, mw in self._entries if _covers(prefix, path)]
         return await _call(stack, 0, request, endpoint)
 
 

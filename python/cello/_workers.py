@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections import deque
@@ -152,4 +153,11 @@ def supervise(app: ServedApp, config: RunConfig) -> int:
         f"(master {os.getpid()}; Press CTRL+C to quit)",
         flush=True,
     )
-    return Supervisor(app, config, fd).run()
+    # State the workers share (sessions' SQLite file) lives in a directory
+    # the master makes before forking and removes when the last worker is
+    # gone; the workers end with os._exit and never unwind this block.
+    with tempfile.TemporaryDirectory(prefix="cello-shared-") as directory:
+        before_fork = getattr(app, "_before_fork", None)
+        if before_fork is not None:
+            before_fork(directory)
+        return Supervisor(app, config, fd).run()

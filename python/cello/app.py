@@ -37,6 +37,8 @@ from cello.middleware import (
 )
 from cello.middleware.rate_limit import RateLimitConfig
 from cello.middleware.auth import JwtAuth, JwtConfig
+from cello.middleware.csrf import CsrfConfig, CsrfMiddleware
+from cello.middleware.sessions import SessionConfig, SessionMiddleware
 from cello.mounts import Mount
 from cello.routing import constraint_specs
 
@@ -345,6 +347,49 @@ class App(RouteDecorators, MiddlewareDecorators):
                 failure_codes=failure_codes,
             )
         )
+    # -- sessions and CSRF ----------------------------------------------------
+
+    def enable_sessions(self, config: SessionConfig | None = None, **options: Any) -> None:
+        """``request.session`` for every request: a dict kept between requests
+        in a store, found again through a signed cookie (see
+        ``SessionConfig``; keyword options build one). Runs in the framework's
+        Python tier, before the app's own Python middleware."""
+        if config is None:
+            config = SessionConfig(**options)
+        elif options:
+            raise ValueError("give enable_sessions() a SessionConfig or options, not both")
+        elif not isinstance(config, SessionConfig):
+            raise ValueError(f"enable_sessions() takes a SessionConfig, not {config!r}")
+        self._set_framework_middleware("sessions", SessionMiddleware(config))
+
+    def enable_session(self, config: SessionConfig | None = None, **options: Any) -> None:
+        """The same as ``enable_sessions()``."""
+        self.enable_sessions(config, **options)
+
+    def enable_csrf(self, config: CsrfConfig | None = None, **options: Any) -> None:
+        """Refuses unsafe requests (POST, PUT...) that do not echo the CSRF
+        cookie's token in a header or form field: 403 "CSRF token
+        validation failed" (see ``CsrfConfig``; keyword options build one)."""
+        if config is None:
+            config = CsrfConfig(**options)
+        elif options:
+            raise ValueError("give enable_csrf() a CsrfConfig or options, not both")
+        elif not isinstance(config, CsrfConfig):
+            raise ValueError(f"enable_csrf() takes a CsrfConfig, not {config!r}")
+        self._set_framework_middleware("csrf", CsrfMiddleware(config))
+
+    def _set_framework_middleware(self, kind: str, middleware: Any) -> None:
+        self._asgi.forget_doors()
+        self._python_middleware.set_framework(kind, middleware)
+        self._core.set_python_middleware(self._python_middleware.run)
+
+    def _before_fork(self, directory: str) -> None:
+        """``run(workers=N)`` calls it in the master before forking: state the
+        workers must share is set up here (sessions in an SQLite file in
+        ``directory``, unless the app chose a store)."""
+        sessions = self._python_middleware.framework("sessions")
+        if isinstance(sessions, SessionMiddleware):
+            sessions.before_fork(directory)
 
     # -- errors ------------------------------------------------------------
 

@@ -22,10 +22,13 @@ from cello.middleware.auth import (
 from cello.middleware.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
 from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
+from cello.middleware.csrf import CsrfConfig, csrf_input, csrf_meta
 from cello.middleware.etag import ETag, ETagConfig
 from cello.middleware.rate_limit import AdaptiveRateLimitConfig, RateLimitConfig
 from cello.middleware.request_id import RequestId
 from cello.middleware.security import CSP, SecurityHeadersConfig
+from cello.middleware.session_stores import MemoryStore, SessionStore, SqliteStore
+from cello.middleware.sessions import SessionConfig, validate_session_config
 from cello.middleware.static_files import StaticFilesConfig
 
 __all__ = [
@@ -39,15 +42,23 @@ __all__ = [
     "CircuitBreakerConfig",
     "CompressionConfig",
     "CorsConfig",
+    "CsrfConfig",
     "ETag",
     "ETagConfig",
     "JwtAuth",
     "JwtConfig",
     "LoggingConfig",
     "RateLimitConfig",
+    "MemoryStore",
     "RequestId",
     "SecurityHeadersConfig",
+    "SessionConfig",
+    "SessionStore",
+    "SqliteStore",
     "StaticFilesConfig",
     "constant_time_compare",
     "validate_jwt_config",
+    "csrf_input",
+    "csrf_meta",
+    "validate_session_config",
 ]

@@ -13,7 +13,7 @@ use cello_core::http::query::{
 use cello_core::http::request::check_head;
 use cello_core::middleware::ContextValue;
 use hyper::body::Incoming;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -160,6 +160,18 @@ impl Request {
             .headers
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// A context value a Python middleware attached, or `RuntimeError(missing)`.
+    fn attached(&self, py: Python<'_>, key: &str, missing: &str) -> PyResult<Py<PyAny>> {
+        let value = self
+            .request_context(py)?
+            .bind(py)
+            .call_method1(intern!(py, "get"), (key,))?;
+        if value.is_none() {
+            return Err(PyRuntimeError::new_err(missing.to_owned()));
+        }
+        Ok(value.unbind())
     }
 
     /// The body bytes, reading them from the socket on first use.
@@ -728,6 +740,28 @@ impl Request {
             return Ok(None);
         }
         Ok(Some(value.bind(py).str()?.to_string()))
+    }
+
+    /// `request.session`: the session the sessions middleware attached to
+    /// the context; without sessions enabled, a `RuntimeError` that says how
+    /// to enable them.
+    #[getter]
+    fn session(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.attached(
+            py,
+            "session",
+            "request.session needs sessions: call app.enable_sessions(SessionConfig(...)) first",
+        )
+    }
+
+    /// `request.csrf_token`: this client's CSRF token, set by `app.enable_csrf()`.
+    #[getter]
+    fn csrf_token(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.attached(
+            py,
+            "csrf_token",
+            "request.csrf_token needs CSRF protection: call app.enable_csrf(CsrfConfig(...)) first",
+        )
     }
 
     /// The request ID set by the request-ID middleware, else `X-Request-ID`.
