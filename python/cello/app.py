@@ -254,6 +254,7 @@ class App(RouteDecorators, MiddlewareDecorators):
             self._add_middleware(Entry("", python=config._middleware()))
         else:
             self.use(config)
+
     # -- response caching ----------------------------------------------------
 
     def enable_caching(
@@ -302,6 +303,7 @@ class App(RouteDecorators, MiddlewareDecorators):
             self.use(implicit)
             self._cache_implicit = True
         spec.default_ttl = getattr(self, "_cache_ttl", CacheConfig().ttl)
+
     # -- authentication ------------------------------------------------------
 
     def enable_jwt(self, config: JwtConfig, skip_paths: Iterable[str] | None = None) -> None:
@@ -309,6 +311,7 @@ class App(RouteDecorators, MiddlewareDecorators):
         see ``cello.middleware.JwtConfig``), except on ``skip_paths`` and
         CORS preflights."""
         self.use(JwtAuth(config, skip_paths=skip_paths))
+
     # -- guards and the circuit breaker ---------------------------------------
 
     def add_guard(self, guard: Any) -> None:
@@ -347,6 +350,7 @@ class App(RouteDecorators, MiddlewareDecorators):
                 failure_codes=failure_codes,
             )
         )
+
     # -- sessions and CSRF ----------------------------------------------------
 
     def enable_sessions(self, config: SessionConfig | None = None, **options: Any) -> None:

@@ -23,6 +23,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from cello._cello import constant_time_compare
 from cello._routes import is_async_handler
 from cello.exceptions import HTTPException
 
@@ -43,6 +44,7 @@ __all__ = [
     "Role",
     "RoleGuard",
     "UnauthorizedError",
+    "constant_time_compare",
     "verify_guards",
 ]
 

@@ -15,8 +15,8 @@
 //! held in memory, or add an [`Encoder`] that every chunk of a streamed body
 //! passes through (compression).
 
-pub mod cache;
 pub mod auth;
+pub mod cache;
 mod circuit_breaker;
 pub mod compression;
 mod cors;

@@ -4,8 +4,8 @@
 //! were checked in Python; what can only be checked here (header names,
 //! paths) is a `ValueError` naming the option.
 
-pub mod rate_limit;
 pub mod cache;
+pub mod rate_limit;
 
 use cello_core::middleware::compression::{Coding, Levels, DEFAULT_MIN_SIZE};
 use cello_core::middleware::{Compression, StaticFiles, StaticFilesOptions};
