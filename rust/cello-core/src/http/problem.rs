@@ -12,8 +12,16 @@ pub struct Problem {
     pub title: String,
     pub detail: Option<String>,
     pub instance: Option<String>,
-    /// Extension members, written after the standard ones, values as strings.
-    pub extensions: Vec<(String, String)>,
+    /// Extension members, written after the standard ones in this order.
+    pub extensions: Vec<(String, Extension)>,
+}
+
+/// The value of a problem's extension member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extension {
+    Text(String),
+    /// A count of something (`retry_after` seconds), written as a JSON number.
+    Number(u64),
 }
 
 impl Problem {
@@ -43,6 +51,12 @@ impl Problem {
         self
     }
 
+    /// Adds the extension member `key` with a numeric value.
+    pub fn with_number(mut self, key: impl Into<String>, value: u64) -> Self {
+        self.extensions.push((key.into(), Extension::Number(value)));
+        self
+    }
+
     /// Serialises the problem; key order is fixed so every door emits the same bytes.
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(96);
@@ -62,7 +76,10 @@ impl Problem {
             out.push(b',');
             write_str(&mut out, key);
             out.push(b':');
-            write_str(&mut out, value);
+            match value {
+                Extension::Text(text) => write_str(&mut out, text),
+                Extension::Number(number) => write_u64(&mut out, *number),
+            }
         }
         out.push(b'}');
         out
@@ -81,6 +98,17 @@ mod tests {
         assert_eq!(
             String::from_utf8(p.to_json()).unwrap(),
             r#"{"type":"about:blank","title":"Not Found","status":404,"detail":"No route for GET /x","instance":"/x"}"#
+        );
+    }
+
+    #[test]
+    fn numeric_extensions_are_json_numbers_after_the_standard_members() {
+        let p = Problem::new(429)
+            .with_detail("slow down")
+            .with_number("retry_after", 7);
+        assert_eq!(
+            String::from_utf8(p.to_json()).unwrap(),
+            r#"{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"slow down","retry_after":7}"#
         );
     }
 

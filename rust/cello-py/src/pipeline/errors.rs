@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cello_core::http::problem::Problem;
+use cello_core::http::problem::{Extension, Problem};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -150,7 +150,7 @@ pub(crate) fn internal_error(
                 if let Ok(tb) = tb.cast::<PyString>() {
                     problem
                         .extensions
-                        .push(("traceback".to_owned(), tb.to_string()));
+                        .push(("traceback".to_owned(), Extension::Text(tb.to_string())));
                 }
             }
         }

@@ -227,12 +227,10 @@ fn whole_seconds(left: Duration) -> u64 {
 /// The 503 an open circuit gives: a problem with `retry_after` (a number,
 /// as `Retry-After` is) and the same value in the header.
 fn open_answer(retry_after: u64) -> Answer {
-    let problem = Problem::new(503).with_detail(OPEN_DETAIL);
-    let mut body = problem.to_json();
-    body.pop(); // the closing brace: `retry_after` goes in as a number
-    body.extend_from_slice(format!(",\"retry_after\":{retry_after}}}").as_bytes());
+    let problem = Problem::new(503)
+        .with_detail(OPEN_DETAIL)
+        .with_number("retry_after", retry_after);
     let mut answer = Answer::problem(&problem);
-    answer.body = super::Content::Bytes(body.into());
     answer
         .headers
         .insert(RETRY_AFTER, HeaderValue::from(retry_after));

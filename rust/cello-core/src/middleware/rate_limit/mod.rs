@@ -141,12 +141,13 @@ impl std::fmt::Debug for Limiter {
 /// The 429 problem's body: `retry_after` is a number, as the other members
 /// of a problem the framework writes are.
 pub fn refusal_body(retry_after: u64) -> Vec<u8> {
-    let mut body = Problem::new(429).with_detail(DETAIL).to_json();
-    body.pop();
-    body.extend_from_slice(b",\"retry_after\":");
-    body.extend_from_slice(itoa::Buffer::new().format(retry_after).as_bytes());
-    body.push(b'}');
-    body
+    refusal(retry_after).to_json()
+}
+
+fn refusal(retry_after: u64) -> Problem {
+    Problem::new(429)
+        .with_detail(DETAIL)
+        .with_number("retry_after", retry_after)
 }
 
 /// The `rate_limit_state` context value handlers read.
@@ -252,8 +253,7 @@ impl Layer for RateLimit {
         if decision.allowed {
             return None;
         }
-        let mut answer = Answer::problem(&Problem::new(429));
-        answer.body = super::Content::Bytes(refusal_body(decision.retry_after).into());
+        let mut answer = Answer::problem(&refusal(decision.retry_after));
         answer
             .headers
             .insert(RETRY_AFTER, decision.retry_after.into());
