@@ -148,11 +148,6 @@ def supervise(app: ServedApp, config: RunConfig) -> int:
         fd, host, port = _cello.bind_listener(config.host, config.port)
     except OSError as exc:
         raise ConfigError(str(exc)) from None
-    print(
-        f"Cello running on {url(host, port)} with {config.workers} workers "
-        f"(master {os.getpid()}; Press CTRL+C to quit)",
-        flush=True,
-    )
     # State the workers share (sessions' SQLite file) lives in a directory
     # the master makes before forking and removes when the last worker is
     # gone; the workers end with os._exit and never unwind this block.
@@ -160,4 +155,13 @@ def supervise(app: ServedApp, config: RunConfig) -> int:
         before_fork = getattr(app, "_before_fork", None)
         if before_fork is not None:
             before_fork(directory)
+        # The supervisor waits for these signals; blocked before the line
+        # below, a Ctrl+C right after it is a graceful stop rather than a
+        # KeyboardInterrupt in the master.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        print(
+            f"Cello running on {url(host, port)} with {config.workers} workers "
+            f"(master {os.getpid()}; Press CTRL+C to quit)",
+            flush=True,
+        )
         return Supervisor(app, config, fd).run()
