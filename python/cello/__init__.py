@@ -33,7 +33,6 @@ from cello.guards import (
     UnauthorizedError,
 )
 from cello.middleware import CSP, SecurityHeadersConfig, StaticFilesConfig
-from cello.middleware.rate_limit import RateLimitConfig, validate_rate_limit_config
 from cello.middleware.auth import (
     ApiKeyAuth,
     BasicAuth,
@@ -42,6 +41,7 @@ from cello.middleware.auth import (
     constant_time_compare,
     validate_jwt_config,
 )
+from cello.middleware.rate_limit import RateLimitConfig, validate_rate_limit_config
 from cello.middleware.sessions import SessionConfig, validate_session_config
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
@@ -57,8 +57,8 @@ __all__ = [
     "CSP",
     "AlphaConstraint",
     "AlphanumConstraint",
-    "ApiKeyAuth",
     "And",
+    "ApiKeyAuth",
     "App",
     "Authenticated",
     "BadRequest",
@@ -97,9 +97,9 @@ __all__ = [
     "UnsupportedMediaType",
     "UuidConstraint",
     "__version__",
-    "validate_rate_limit_config",
     "cache",
     "constant_time_compare",
     "validate_jwt_config",
+    "validate_rate_limit_config",
     "validate_session_config",
 ]

@@ -35,9 +35,9 @@ from cello.middleware import (
     SecurityHeadersConfig,
     StaticFilesConfig,
 )
-from cello.middleware.rate_limit import RateLimitConfig
 from cello.middleware.auth import JwtAuth, JwtConfig
 from cello.middleware.csrf import CsrfConfig, CsrfMiddleware
+from cello.middleware.rate_limit import RateLimitConfig
 from cello.middleware.sessions import SessionConfig, SessionMiddleware
 from cello.mounts import Mount
 from cello.routing import constraint_specs

@@ -10,7 +10,6 @@ docs/middleware.md for the order, drawn as a picture.
 from __future__ import annotations
 
 from cello.middleware.access_log import AccessLog, LoggingConfig
-from cello.middleware.cache import CacheConfig
 from cello.middleware.auth import (
     ApiKeyAuth,
     BasicAuth,
@@ -19,6 +18,7 @@ from cello.middleware.auth import (
     constant_time_compare,
     validate_jwt_config,
 )
+from cello.middleware.cache import CacheConfig
 from cello.middleware.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
 from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
@@ -35,9 +35,9 @@ __all__ = [
     "CSP",
     "AccessLog",
     "AdaptiveRateLimitConfig",
-    "CacheConfig",
     "ApiKeyAuth",
     "BasicAuth",
+    "CacheConfig",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CompressionConfig",
@@ -48,8 +48,8 @@ __all__ = [
     "JwtAuth",
     "JwtConfig",
     "LoggingConfig",
-    "RateLimitConfig",
     "MemoryStore",
+    "RateLimitConfig",
     "RequestId",
     "SecurityHeadersConfig",
     "SessionConfig",
@@ -57,8 +57,8 @@ __all__ = [
     "SqliteStore",
     "StaticFilesConfig",
     "constant_time_compare",
-    "validate_jwt_config",
     "csrf_input",
     "csrf_meta",
+    "validate_jwt_config",
     "validate_session_config",
 ]
