@@ -437,7 +437,11 @@ def test_memory_store_contract():
 
 def test_sqlite_store_contract(tmp_path):
     clock = Clock()
-    _store_contract(SqliteStore(tmp_path / "sessions.db", clock=clock), clock)
+    store = SqliteStore(tmp_path / "sessions.db", clock=clock)
+    try:
+        _store_contract(store, clock)
+    finally:
+        store.close()
 
 
 def test_sqlite_store_is_shared_by_two_instances_of_one_file(tmp_path):
@@ -448,6 +452,8 @@ def test_sqlite_store_is_shared_by_two_instances_of_one_file(tmp_path):
         assert await second.load("a") == {"x": 1}
         await second.delete("a")
         assert await first.load("a") is None
+        first.close()
+        second.close()
 
     asyncio.run(check())
 
@@ -500,3 +506,16 @@ def test_unsign_accepts_only_cookies_it_signed(cookie):
     assert middleware.unsign(cookie) is None
     session_id = "Q" * 43
     assert middleware.unsign(middleware.sign(session_id)) == session_id
+
+
+def test_sqlite_store_close_releases_its_connection_and_reopens_on_use(tmp_path):
+    async def check() -> None:
+        store = SqliteStore(tmp_path / "s.db")
+        await store.save("a", {"x": 1}, 60)
+        store.close()
+        assert store._connection is None and store._executor is None
+        store.close()  # a second close is a no-op
+        assert await store.load("a") == {"x": 1}
+        store.close()
+
+    asyncio.run(check())

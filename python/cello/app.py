@@ -453,6 +453,9 @@ class App(RouteDecorators, MiddlewareDecorators):
                 await result
         if event == "shutdown":
             await stop_all(self._mounts, shutdown_timeout)
+            sessions = self._python_middleware.framework("sessions")
+            if isinstance(sessions, SessionMiddleware):
+                sessions.close()
 
     # -- serving -----------------------------------------------------------
 

@@ -215,3 +215,20 @@ class SqliteStore:
             db.execute("DELETE FROM cello_sessions WHERE id = ?", (session_id,))
 
         await self._run(delete)
+
+    def close(self) -> None:
+        """Closes this process's connection and its thread (the app's shutdown
+        does it for the store it uses); the store opens them again if used."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+            if executor is None or self._owner != os.getpid():
+                return
+
+        def close_connection() -> None:
+            # SQLite connections belong to the thread that opened them.
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+        executor.submit(close_connection).result()
+        executor.shutdown(wait=True)

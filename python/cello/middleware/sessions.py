@@ -286,6 +286,13 @@ class SessionMiddleware:
             self._store = MemoryStore()
         return self._store
 
+    def close(self) -> None:
+        """Releases what the store holds open (an SQLite connection), at the
+        app's shutdown."""
+        close = getattr(self._store, "close", None)
+        if close is not None:
+            close()
+
     def before_fork(self, directory: str) -> None:
         """Called in the master before ``run(workers=N)`` forks: without a
         store of the app's choosing, the workers share an SQLite file."""
