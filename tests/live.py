@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
@@ -9,7 +10,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 URL_LINE = re.compile(r"running on (http://\S+)")
@@ -107,3 +111,18 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def door_client(door: str, target: str, *args: str) -> Iterator[httpx.Client]:
+    """A client of the app ``module:attr`` through one door: ``"native"``
+    (a live server given ``args``) or ``"asgi"`` (in process, through
+    ``cello.testing``). Made for parametrised fixtures: ``yield from``."""
+    if door == "native":
+        with LiveServer(target, *args) as live, httpx.Client(base_url=live.url, timeout=10) as c:
+            yield c
+        return
+    from cello.testing import TestClient
+
+    module, _, attr = target.partition(":")
+    with TestClient(getattr(importlib.import_module(module), attr or "app")) as c:
+        yield c

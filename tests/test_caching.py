@@ -15,22 +15,13 @@ import cello
 import cello.middleware
 from cello import App, cache
 from cello.middleware import CacheConfig
-from cello.testing import TestClient
-from tests.live import LiveServer
+from tests.live import LiveServer, door_client
 
 APPS = "tests.apps.caching"
 
 
 def _client(door: str, name: str) -> Iterator[httpx.Client]:
-    if door == "native":
-        with LiveServer(f"{APPS}:{name}") as live:
-            with httpx.Client(base_url=live.url, timeout=10) as client:
-                yield client
-    else:
-        import tests.apps.caching as apps
-
-        with TestClient(getattr(apps, name)) as client:
-            yield client
+    yield from door_client(door, f"{APPS}:{name}")
 
 
 @pytest.fixture(scope="module", params=["native", "asgi"])

@@ -22,7 +22,7 @@ from cello import App, Blueprint
 from cello.middleware import CircuitBreaker, CircuitBreakerConfig
 from cello.testing import TestClient
 from tests.apps.circuit_breaker import LONG, SHORT
-from tests.live import LiveServer
+from tests.live import door_client
 
 OPEN_BODY_START = (
     '{"type":"about:blank","title":"Service Unavailable","status":503,'
@@ -31,15 +31,7 @@ OPEN_BODY_START = (
 
 
 def _client(door: str, name: str) -> Iterator[httpx.Client]:
-    if door == "native":
-        with LiveServer(f"tests.apps.circuit_breaker:{name}", "--env", "production") as live:
-            with httpx.Client(base_url=live.url, timeout=10) as c:
-                yield c
-    else:
-        import tests.apps.circuit_breaker as apps
-
-        with TestClient(getattr(apps, name)) as c:
-            yield c
+    yield from door_client(door, f"tests.apps.circuit_breaker:{name}", "--env", "production")
 
 
 @pytest.fixture(scope="module", params=["native", "asgi"])

@@ -35,21 +35,13 @@ from cello.guards import (
     verify_guards,
 )
 from cello.testing import TestClient
-from tests.live import LiveServer
+from tests.live import door_client
 
 PROBLEM = "application/problem+json"
 
 
 def _client(door: str, name: str) -> Iterator[httpx.Client]:
-    if door == "native":
-        with LiveServer(f"tests.apps.guards:{name}", "--env", "production") as live:
-            with httpx.Client(base_url=live.url, timeout=10) as c:
-                yield c
-    else:
-        import tests.apps.guards as apps
-
-        with TestClient(getattr(apps, name)) as c:
-            yield c
+    yield from door_client(door, f"tests.apps.guards:{name}", "--env", "production")
 
 
 @pytest.fixture(scope="module", params=["native", "asgi"])

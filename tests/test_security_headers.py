@@ -13,7 +13,7 @@ import cello
 import cello.middleware
 from cello import CSP, App, SecurityHeadersConfig
 from cello.testing import TestClient
-from tests.live import LiveServer
+from tests.live import door_client
 
 DEFAULTS = {
     "x-frame-options": "DENY",
@@ -30,15 +30,7 @@ OPTIONAL = (
 
 
 def _client(door: str, name: str) -> Iterator[httpx.Client]:
-    if door == "native":
-        with LiveServer(f"tests.apps.cors:{name}", "--env", "production") as live:
-            with httpx.Client(base_url=live.url, timeout=10) as c:
-                yield c
-    else:
-        import tests.apps.cors as apps
-
-        with TestClient(getattr(apps, name)) as c:
-            yield c
+    yield from door_client(door, f"tests.apps.cors:{name}", "--env", "production")
 
 
 @pytest.fixture(scope="module", params=["native", "asgi"])
