@@ -35,6 +35,8 @@ FORGED = "session_id=" + "A" * 43 + "." + "B" * 43
 FAILED = {"type": "about:blank", "title": "Forbidden", "status": 403,
           "detail": "CSRF token validation failed", "instance": "/submit"}  # fmt: skip
 WITH_TOKEN = [("cookie", f"_csrf={TOKEN}")]
+# The last hex digit flipped, so it differs from the cookie whatever the random token is.
+MISMATCHED = TOKEN[:-1] + ("1" if TOKEN.endswith("0") else "0")
 
 CASES = [
     # (name, method, path, headers, body, status, expected body, expected Set-Cookie, headers)
@@ -55,7 +57,7 @@ CASES = [
     ("POST with a token of another secret", "POST", "/submit",
      [("cookie", f"_csrf={FOREIGN}"), ("x-csrf-token", FOREIGN)], b"", 403, FAILED, [], {}),
     ("POST with a token that does not match the cookie", "POST", "/submit",
-     [*WITH_TOKEN, ("x-csrf-token", TOKEN[:-1] + "0")], b"", 403, FAILED, [], {}),
+     [*WITH_TOKEN, ("x-csrf-token", MISMATCHED)], b"", 403, FAILED, [], {}),
     ("POST with the header", "POST", "/submit", [*WITH_TOKEN, ("x-csrf-token", TOKEN)], b"x",
      200, {"ok": True, "form": None}, [], {}),
     ("POST with the form field", "POST", "/submit",
