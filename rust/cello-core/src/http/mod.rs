@@ -2,6 +2,7 @@
 //! (the body of every framework error), query strings and file bodies.
 
 pub mod file;
+pub mod multipart;
 pub mod problem;
 pub mod query;
 pub mod request;
