@@ -178,20 +178,18 @@ def test_typed_path_param_with_bad_value_is_a_400_problem(client):
     assert response.json()["detail"] == 'path parameter "id" is not an integer: "twelve"'
 
 
-def test_form_refuses_multipart_with_a_415_problem(client):
-    response = client.post("/form", files={"f": ("a.txt", b"hello")}, data={"a": "1"})
-    assert response.status_code == 415
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["detail"] == (
-        "multipart/form-data bodies are not supported yet; read request.body()"
-    )
+def test_form_reads_multipart_text_fields(client):
+    response = client.post("/form", files={"a": (None, b"1")}, data={"b": "2"})
+    assert response.status_code == 200
+    assert response.json() == {"form": {"a": "1", "b": "2"}}
 
 
 def test_form_refuses_other_content_types_with_a_415_problem(client):
     response = client.post("/form", json={"a": "1"})
     assert response.status_code == 415
     assert response.json()["detail"] == (
-        'request.form() reads application/x-www-form-urlencoded bodies, not "application/json"'
+        "request.form() reads application/x-www-form-urlencoded or multipart/form-data bodies, "
+        'not "application/json"'
     )
 
 
@@ -269,14 +267,18 @@ class TestRequestConstructor:
             assert isinstance(info.value, ValueError)
             assert info.value.status_code == 400
 
-    def test_form_on_multipart_raises_unsupported_media_type(self):
+    def test_form_on_multipart_reads_the_fields(self):
         req = Request(
             "POST",
             "/",
             headers={"Content-Type": "multipart/form-data; boundary=xyz"},
             body=b'--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--xyz--\r\n',
         )
-        with pytest.raises(UnsupportedMediaType, match="multipart/form-data") as info:
+        assert req.form() == {"a": "1"}
+
+    def test_form_on_json_raises_unsupported_media_type(self):
+        req = Request("POST", "/", headers={"Content-Type": "application/json"}, body=b"{}")
+        with pytest.raises(UnsupportedMediaType, match="application/json") as info:
             req.form()
         assert info.value.status_code == 415
 

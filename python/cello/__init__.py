@@ -20,6 +20,7 @@ from cello.exceptions import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from cello.forms import FormData, UploadedFile
 from cello.guards import (
     And,
     Authenticated,
@@ -67,6 +68,7 @@ __all__ = [
     "ClientDisconnected",
     "ClusterConfig",
     "ForbiddenError",
+    "FormData",
     "Guard",
     "GuardError",
     "HTTPException",
@@ -95,6 +97,7 @@ __all__ = [
     "TlsConfig",
     "UnauthorizedError",
     "UnsupportedMediaType",
+    "UploadedFile",
     "UuidConstraint",
     "__version__",
     "cache",

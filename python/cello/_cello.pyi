@@ -9,8 +9,11 @@ from typing import Any, final
 
 from typing_extensions import disjoint_base
 
+from cello.forms import FormData, UploadedFiles
+
 __all__ = [
     "AsgiDoor",
+    "BodySpool",
     "CallNext",
     "CancelTask",
     "Cello",
@@ -26,6 +29,7 @@ __all__ = [
     "Response",
     "ServerHandle",
     "StreamSink",
+    "UploadStore",
     "__version__",
     "as_response",
     "bind_listener",
@@ -184,7 +188,24 @@ class Request:
     def body(self) -> bytes: ...
     def text(self) -> str: ...
     def json(self) -> Any: ...
-    def form(self) -> dict[str, str]: ...
+    def form(
+        self,
+        *,
+        max_file_size: int | None = None,
+        max_form_size: int | None = None,
+        max_field_size: int | None = None,
+        max_fields: int | None = None,
+        max_files: int | None = None,
+    ) -> FormData: ...
+    def files(
+        self,
+        *,
+        max_file_size: int | None = None,
+        max_form_size: int | None = None,
+        max_field_size: int | None = None,
+        max_fields: int | None = None,
+        max_files: int | None = None,
+    ) -> UploadedFiles: ...
     def body_async(self) -> Any: ...
     def text_async(self) -> Any: ...
     def json_async(self) -> Any: ...
@@ -380,6 +401,24 @@ class AsgiDoor:
     ) -> AsgiDoor: ...
     def begin(self, scope: dict[str, Any]) -> Exchange: ...
 
+# Uploads: multipart forms (cello.forms).
+@final
+class UploadStore:
+    """The private directory of one form's uploaded files; removed with them
+    when the last ``UploadedFile`` that holds it is gone."""
+
+    @property
+    def path(self) -> str: ...
+
+@final
+class BodySpool:
+    """A request body received through door 2, spooled to a temporary file
+    past a threshold, handed to ``Exchange.run`` in place of bytes."""
+
+    def __new__(cls) -> BodySpool: ...
+    def write(self, data: bytes) -> None: ...
+    def __len__(self) -> int: ...
+
 @final
 class Exchange:
     """One request through door 2: middleware and routing done, response pending."""
@@ -393,7 +432,7 @@ class Exchange:
     def mount(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None: ...
     def run(
         self,
-        body: bytes | None,
+        body: bytes | BodySpool | None,
         future: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, Any]],
     ) -> None: ...
     def finish(

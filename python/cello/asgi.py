@@ -70,10 +70,13 @@ class AsgiAdapter:
                 mounted_scope, receive, _LayeredSend(exchange, send) if exchange.layered else send
             )
             return
-        body: bytes | None = b""
+        body: bytes | _cello.BodySpool | None = b""
         if exchange.wants_body:
             try:
-                body = await _read_body(scope, receive, exchange.body_limit)
+                if _is_multipart(scope):
+                    body = await _spool_body(scope, receive, exchange.body_limit)
+                else:
+                    body = await _read_body(scope, receive, exchange.body_limit)
             except _Disconnected:
                 return
         future: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, Any]] = (
@@ -154,6 +157,35 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _is_multipart(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-type":
+            essence = value.split(b";", 1)[0].strip().lower()
+            return bool(essence == b"multipart/form-data")
+    return False
+
+
+async def _spool_body(scope: Scope, receive: Receive, limit: int) -> _cello.BodySpool | None:
+    """A multipart body, as door 1 keeps it: in memory up to a threshold,
+    then in a temporary file, so an upload is never held whole in memory.
+    None once it is known to exceed ``limit``."""
+    declared = _declared_length(scope)
+    if declared is not None and declared > limit:
+        return None
+    spool = _cello.BodySpool()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            if len(spool) + len(chunk) > limit:
+                return None
+            spool.write(chunk)
+        if not message.get("more_body", False):
+            return spool
 
 
 class _LayeredSend:

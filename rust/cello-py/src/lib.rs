@@ -55,6 +55,8 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::response::Response>()?;
     m.add_class::<types::multidict::Headers>()?;
     m.add_class::<types::multidict::QueryParams>()?;
+    m.add_class::<types::forms::UploadStore>()?;
+    m.add_class::<types::forms::BodySpool>()?;
     m.add_class::<doors::native::serve::ServerHandle>()?;
     m.add_class::<bridge::driver::LoopDriver>()?;
     m.add_class::<bridge::eager::EagerStart>()?;

@@ -4,6 +4,7 @@
 pub(crate) mod body;
 pub(crate) mod convert;
 pub(crate) mod cookies;
+pub(crate) mod forms;
 pub(crate) mod multidict;
 pub(crate) mod request;
 pub(crate) mod response;

@@ -7,9 +7,7 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use cello_core::http::query::{
-    decode_path, form_refusal, parse_bool, parse_float, parse_int, parse_urlencoded,
-};
+use cello_core::http::query::{decode_path, parse_bool, parse_float, parse_int, parse_urlencoded};
 use cello_core::http::request::check_head;
 use cello_core::middleware::ContextValue;
 use hyper::body::Incoming;
@@ -23,6 +21,7 @@ use crate::conversion::json_reader::{self, JsonError, JsonErrorOrPy};
 use crate::ffi::support::{error, support, Ready};
 use crate::types::body::{body_error, read_limited, BodyError, BodyState};
 use crate::types::convert::problem_parts;
+use crate::types::forms;
 use crate::types::multidict::{Headers, QueryParams};
 use crate::types::response::ResponseParts;
 
@@ -54,13 +53,15 @@ pub struct Request {
     /// Boxed: built on the I/O side and passed down several calls before it
     /// lands here, where a recycled request swaps it in (see `refill`).
     pub head: Box<RequestHead>,
-    body: Mutex<BodyState>,
+    pub(crate) body: Mutex<BodyState>,
     params_dict: PyOnceLock<Py<PyDict>>,
     query_params: PyOnceLock<Py<QueryParams>>,
     headers_obj: PyOnceLock<Py<Headers>>,
     cookies: PyOnceLock<Py<PyDict>>,
     json_value: PyOnceLock<Py<PyAny>>,
     context_obj: PyOnceLock<Py<PyAny>>,
+    /// The `FormData` of the first `form()` call (see `types::forms`).
+    pub(crate) form_obj: PyOnceLock<Py<PyAny>>,
 }
 
 impl Request {
@@ -74,6 +75,7 @@ impl Request {
             cookies: PyOnceLock::new(),
             json_value: PyOnceLock::new(),
             context_obj: PyOnceLock::new(),
+            form_obj: PyOnceLock::new(),
         }
     }
 
@@ -90,6 +92,7 @@ impl Request {
             cookies,
             json_value,
             context_obj,
+            form_obj,
         } = self;
         // What owns memory is released; the plain values left behind are
         // overwritten by `refill` before anything can read them.
@@ -120,6 +123,7 @@ impl Request {
         *cookies = PyOnceLock::new();
         *json_value = PyOnceLock::new();
         *context_obj = PyOnceLock::new();
+        *form_obj = PyOnceLock::new();
     }
 
     /// Fills a cleared request with a new one's head and body.
@@ -153,9 +157,10 @@ impl Request {
             && self.cookies.get(py).is_none()
             && self.json_value.get(py).is_none()
             && self.context_obj.get(py).is_none()
+            && self.form_obj.get(py).is_none()
     }
 
-    fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.head
             .headers
             .get(name)
@@ -182,6 +187,11 @@ impl Request {
         }
         if let BodyState::Failed(e) = &*state {
             return Err(body_error(py, *e));
+        }
+        if let BodyState::Spooled(file) = &*state {
+            return py.detach(|| file.read_all()).map_err(|e| {
+                PyRuntimeError::new_err(format!("the spooled request body could not be read: {e}"))
+            });
         }
         let BodyState::Pending {
             incoming,
@@ -451,19 +461,49 @@ impl Request {
         Ok(value)
     }
 
-    /// URL-encoded form fields; a repeated name keeps the last value. A body
-    /// of another declared type raises `UnsupportedMediaType` (415) before it
-    /// is read: parsed as URL-encoded it would only give garbage fields.
-    fn form<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        if let Some(refusal) = self.header("content-type").and_then(|ct| form_refusal(&ct)) {
-            return Err(error(py, &support(py)?.unsupported_media_type, &refusal));
-        }
-        let bytes = self.body_bytes(py)?;
-        let dict = PyDict::new(py);
-        for (k, v) in parse_urlencoded(&bytes) {
-            dict.set_item(k, v)?;
-        }
-        Ok(dict)
+    /// The form: a `FormData` (a dict of the last value per name, also
+    /// awaitable) from a URL-encoded or multipart body, parsed once; the
+    /// limits apply to a multipart body (see `types::forms`).
+    #[pyo3(signature = (*, max_file_size = None, max_form_size = None, max_field_size = None, max_fields = None, max_files = None))]
+    fn form(
+        &self,
+        py: Python<'_>,
+        max_file_size: Option<i64>,
+        max_form_size: Option<i64>,
+        max_field_size: Option<i64>,
+        max_fields: Option<i64>,
+        max_files: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let limits = forms::limits(
+            max_file_size,
+            max_form_size,
+            max_field_size,
+            max_fields,
+            max_files,
+        )?;
+        forms::form(self, py, limits)
+    }
+
+    /// The uploaded files of a multipart form, by field name (also awaitable).
+    #[pyo3(signature = (*, max_file_size = None, max_form_size = None, max_field_size = None, max_fields = None, max_files = None))]
+    fn files(
+        &self,
+        py: Python<'_>,
+        max_file_size: Option<i64>,
+        max_form_size: Option<i64>,
+        max_field_size: Option<i64>,
+        max_fields: Option<i64>,
+        max_files: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let limits = forms::limits(
+            max_file_size,
+            max_form_size,
+            max_field_size,
+            max_fields,
+            max_files,
+        )?;
+        let form = forms::form(self, py, limits)?;
+        Ok(form.bind(py).call_method0(intern!(py, "_files"))?.unbind())
     }
 
     fn body_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {

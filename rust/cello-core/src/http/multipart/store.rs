@@ -70,6 +70,7 @@ pub struct Spool {
     len: u64,
     threshold: usize,
     root: PathBuf,
+    disk_refused: bool,
 }
 
 /// A received body: its bytes, or the spool file holding them.
@@ -96,6 +97,7 @@ impl Spool {
             len: 0,
             threshold,
             root: root.unwrap_or_else(std::env::temp_dir),
+            disk_refused: false,
         }
     }
 
@@ -107,20 +109,43 @@ impl Spool {
         self.len == 0
     }
 
+    /// Appends `chunk`. When the disk refuses (full, read-only), the body
+    /// carries on in memory: the body limit still bounds it, and a request
+    /// is not failed for a spool it could do without.
     pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let before = self.len;
         self.len += chunk.len() as u64;
         if let Some(file) = &mut self.file {
-            return file.write_all(chunk);
+            if file.write_all(chunk).is_ok() {
+                return Ok(());
+            }
+            let on_disk = SpoolFile {
+                file: self.file.take().expect("checked above"),
+                len: before,
+            };
+            self.memory = BytesMut::from(&on_disk.read_all()?[..]);
+            self.memory.extend_from_slice(chunk);
+            self.disk_refused = true;
+            return Ok(());
         }
-        if self.memory.len() + chunk.len() <= self.threshold {
+        if self.memory.len() + chunk.len() <= self.threshold || self.disk_refused {
             self.memory.extend_from_slice(chunk);
             return Ok(());
         }
-        let mut file = anonymous_file(&self.root)?;
-        file.write_all(&self.memory)?;
-        file.write_all(chunk)?;
-        self.memory = BytesMut::new();
-        self.file = Some(file);
+        match anonymous_file(&self.root).and_then(|mut file| {
+            file.write_all(&self.memory)?;
+            file.write_all(chunk)?;
+            Ok(file)
+        }) {
+            Ok(file) => {
+                self.memory = BytesMut::new();
+                self.file = Some(file);
+            }
+            Err(_) => {
+                self.disk_refused = true;
+                self.memory.extend_from_slice(chunk);
+            }
+        }
         Ok(())
     }
 

@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use super::*;
 
 const CT: &str = "multipart/form-data; boundary=XyZ";
@@ -22,8 +24,8 @@ fn body(parts: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// Feeds `data` in chunks of `step` bytes.
-fn parse_in(data: &[u8], step: usize, limits: Limits, root: &PathBuf) -> Result<Form, FormError> {
-    let mut parser = FormParser::new(CT, limits, root.clone())?;
+fn parse_in(data: &[u8], step: usize, limits: Limits, root: &Path) -> Result<Form, FormError> {
+    let mut parser = FormParser::new(CT, limits, root.to_path_buf())?;
     for chunk in data.chunks(step.max(1)) {
         parser.feed(Bytes::copy_from_slice(chunk))?;
     }
@@ -285,4 +287,16 @@ fn spools_past_the_threshold_and_leaves_no_name_behind() {
     assert!(file.read_at(13, 3).unwrap().is_empty());
     assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
     std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_spool_the_disk_refuses_stays_in_memory() {
+    let missing = std::env::temp_dir().join(format!("cello-missing-{}", uuid::Uuid::new_v4()));
+    let mut spool = Spool::new(2, Some(missing));
+    spool.write(b"abc").unwrap();
+    spool.write(b"def").unwrap();
+    let Spooled::Memory(bytes) = spool.finish() else {
+        panic!("spooled to a directory that does not exist")
+    };
+    assert_eq!(&bytes[..], b"abcdef");
 }

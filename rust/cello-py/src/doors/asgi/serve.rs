@@ -22,6 +22,7 @@ use crate::pipeline::app::Cello;
 use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
 use crate::pipeline::{self, Completion, Endpoint, Runner};
 use crate::types::body::BodyState;
+use crate::types::forms::BodySpool;
 use crate::types::request::{refuse_head, Request, RequestHead};
 use crate::types::response::ResponseParts;
 
@@ -171,9 +172,10 @@ impl Exchange {
         Ok(Some((mount.app.clone_ref(py), scope)))
     }
 
-    /// Runs the pipeline with the body read from `receive` (`None`: it was
-    /// over the limit). `future` receives `(status, headers, body, stream)`.
-    fn run(&self, py: Python<'_>, body: Option<Vec<u8>>, future: Py<PyAny>) -> PyResult<()> {
+    /// Runs the pipeline with the body read from `receive`: bytes, or a
+    /// `BodySpool` for a multipart body (`None`: it was over the limit).
+    /// `future` receives `(status, headers, body, stream)`.
+    fn run(&self, py: Python<'_>, body: Option<Body>, future: Py<PyAny>) -> PyResult<()> {
         let limit = self.body_limit();
         let (head, plan) = self.take()?;
         let head_only = head.method == http::Method::HEAD;
@@ -184,7 +186,11 @@ impl Exchange {
             }
             (_, plan) => plan,
         };
-        let body = BodyState::Ready(body.unwrap_or_default().into());
+        let body = match body {
+            None => BodyState::Ready(Bytes::new()),
+            Some(Body::Bytes(bytes)) => BodyState::Ready(bytes.into()),
+            Some(Body::Spool(spool)) => spool.get().take()?,
+        };
         let request = Bound::new(py, Request::new(head, body))?;
         match plan {
             Plan::Answer(parts) => {
@@ -316,4 +322,11 @@ fn refusal_plan(runner: &Runner, refusal: Refusal, head: &RequestHead, head_only
     } else {
         Plan::Answer(refusal.parts(&head.path))
     }
+}
+
+/// What `Exchange.run` takes as the request body.
+#[derive(FromPyObject)]
+enum Body {
+    Bytes(Vec<u8>),
+    Spool(Py<BodySpool>),
 }

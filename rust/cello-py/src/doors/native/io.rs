@@ -6,7 +6,7 @@ use std::time::Duration;
 use cello_core::server::Body;
 use hyper::body::{Body as _, Incoming};
 
-use crate::types::body::{read_limited, BodyError, BodyState};
+use crate::types::body::{read_limited, read_spooled, BodyError, BodyState};
 
 /// Methods whose bodies are left on the socket until the handler asks.
 pub(crate) fn body_is_lazy(method: &http::Method) -> bool {
@@ -32,15 +32,29 @@ pub(crate) async fn read_body(
 
 /// Reads a body before its handler runs. For methods whose bodies are read
 /// only on demand (`lazy`), a failed read is kept, to be raised only if the
-/// handler asks for the body; for the others it is the answer.
+/// handler asks for the body; for the others it is the answer. A `spool`ed
+/// body (multipart) goes to disk past a threshold instead of into memory.
 pub(crate) async fn read_first(
     incoming: Incoming,
     lazy: bool,
+    spool: bool,
     limit: usize,
     timeout: Option<Duration>,
 ) -> Result<BodyState, BodyError> {
-    match read_body(incoming, limit, timeout).await {
-        Ok(bytes) => Ok(BodyState::Ready(bytes)),
+    let read = if spool {
+        match timeout {
+            Some(d) => tokio::time::timeout(d, read_spooled(incoming, limit))
+                .await
+                .unwrap_or(Err(BodyError::TimedOut)),
+            None => read_spooled(incoming, limit).await,
+        }
+    } else {
+        read_body(incoming, limit, timeout)
+            .await
+            .map(BodyState::Ready)
+    };
+    match read {
+        Ok(body) => Ok(body),
         Err(e) if lazy => Ok(BodyState::Failed(e)),
         Err(e) => Err(e),
     }

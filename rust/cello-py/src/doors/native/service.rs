@@ -28,7 +28,7 @@ use crate::pipeline::app::{AppCore, Route};
 use crate::pipeline::queue::{self as queue, Job, NativeReply, Queue, Work};
 use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
 use crate::pipeline::{self, Answer, Completion, Endpoint, Runner};
-use crate::types::body::{BodyError, BodyState};
+use crate::types::body::{spools, BodyError, BodyState};
 use crate::types::convert::{bytes_response, problem_response};
 use crate::types::request::{refuse_head, RequestHead};
 use crate::types::response::ResponseParts;
@@ -341,7 +341,9 @@ impl NativeService {
             // The handler cannot wait for its body on this thread, so the body
             // is read first. For methods whose bodies are read only on demand,
             // a failed read is raised only if the handler asks for the body.
-            let body = match read_first(incoming, lazy, limit, body_timeout).await {
+            let body = match read_first(incoming, lazy, spools(&head.headers), limit, body_timeout)
+                .await
+            {
                 Ok(body) => body,
                 Err(e) => return handoff.body_error_response(e, head, head_only).await,
             };
@@ -394,7 +396,7 @@ impl NativeService {
                 // With the runtime inside the loop's waits, a handler cannot
                 // block on a read the runtime would have to make, so the body
                 // is read first, as for a sync handler.
-                match read_first(incoming, lazy, limit, body_timeout).await {
+                match read_first(incoming, lazy, spools(&head.headers), limit, body_timeout).await {
                     Ok(body) => body,
                     Err(e) => return handoff.body_error_response(e, head, head_only).await,
                 }
