@@ -409,6 +409,9 @@ class UploadStore:
 
     @property
     def path(self) -> str: ...
+    @property
+    def released(self) -> bool: ...
+    def release(self) -> None: ...
 
 @final
 class BodySpool:

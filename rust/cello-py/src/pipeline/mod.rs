@@ -31,6 +31,7 @@ use crate::pipeline::routing::Refusal;
 use crate::pipeline::streaming::StreamSink;
 use crate::types::body::BodyState;
 use crate::types::convert::{finalize, finalize_for_hyper, to_http, to_parts};
+use crate::types::forms::release_uploads;
 use crate::types::request::{Request, RequestHead};
 use crate::types::response::{FileChunks, Payload, Response, ResponseParts};
 
@@ -556,6 +557,11 @@ pub(crate) fn deliver(
     completion: Completion,
     request: &Bound<'_, Request>,
 ) -> Answer {
+    if !matches!(completion, Completion::Middleware { .. }) {
+        // The request is over for everything but a Python middleware still
+        // running around it: its uploaded files go now.
+        release_uploads(py, &request.borrow());
+    }
     let (reply, head) = match completion {
         Completion::Native { reply, head } => (Some(reply), head),
         Completion::Inline { head } => (None, head),

@@ -143,8 +143,12 @@ fn multipart(
         .collect::<PyResult<Vec<_>>>()?;
     let store = form
         .dir
-        .map(|dir| Py::new(py, UploadStore { dir }))
+        .map(|dir| Py::new(py, UploadStore::new(dir)))
         .transpose()?;
+    if let Some(store) = &store {
+        // Only the first parse reaches here (the form is cached).
+        let _ = request.uploads.set(py, store.clone_ref(py));
+    }
     builders(py)?.from_parts.call1(py, (parts, store))
 }
 
@@ -190,20 +194,52 @@ fn form_error(py: Python<'_>, e: FormError) -> PyErr {
 /// The directory holding one form's uploaded files. Every `UploadedFile`
 /// of the form keeps it; when the last one goes (with the request, unless
 /// the application kept one), the directory and its files are removed.
+/// The pipeline also releases it when the response is handed to the door
+/// (`release_uploads`), so a reference kept by a logged traceback or a
+/// reference cycle cannot keep the files on disk.
 #[pyclass(module = "cello._cello", frozen)]
 pub struct UploadStore {
-    dir: Arc<UploadDir>,
+    path: String,
+    dir: Mutex<Option<Arc<UploadDir>>>,
+}
+
+impl UploadStore {
+    fn new(dir: Arc<UploadDir>) -> Self {
+        UploadStore {
+            path: dir.path().to_string_lossy().into_owned(),
+            dir: Mutex::new(Some(dir)),
+        }
+    }
 }
 
 #[pymethods]
 impl UploadStore {
     #[getter]
-    fn path(&self) -> String {
-        self.dir.path().to_string_lossy().into_owned()
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Removes the directory and its files now.
+    fn release(&self, py: Python<'_>) {
+        let dir = self.dir.lock().unwrap_or_else(|p| p.into_inner()).take();
+        py.detach(|| drop(dir));
+    }
+
+    #[getter]
+    fn released(&self) -> bool {
+        self.dir.lock().unwrap_or_else(|p| p.into_inner()).is_none()
     }
 
     fn __repr__(&self) -> String {
-        format!("<UploadStore {}>", self.dir.path().display())
+        format!("<UploadStore {}>", self.path)
+    }
+}
+
+/// Removes the request's uploaded files, if it has any: the request is
+/// over once its response is handed to the door.
+pub(crate) fn release_uploads(py: Python<'_>, request: &Request) {
+    if let Some(store) = request.uploads.get(py) {
+        store.get().release(py);
     }
 }
 

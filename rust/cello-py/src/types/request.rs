@@ -21,7 +21,7 @@ use crate::conversion::json_reader::{self, JsonError, JsonErrorOrPy};
 use crate::ffi::support::{error, support, Ready};
 use crate::types::body::{body_error, read_limited, BodyError, BodyState};
 use crate::types::convert::problem_parts;
-use crate::types::forms;
+use crate::types::forms::{self, UploadStore};
 use crate::types::multidict::{Headers, QueryParams};
 use crate::types::response::ResponseParts;
 
@@ -62,6 +62,8 @@ pub struct Request {
     context_obj: PyOnceLock<Py<PyAny>>,
     /// The `FormData` of the first `form()` call (see `types::forms`).
     pub(crate) form_obj: PyOnceLock<Py<PyAny>>,
+    /// The directory of the form's uploaded files, released with the response.
+    pub(crate) uploads: PyOnceLock<Py<UploadStore>>,
 }
 
 impl Request {
@@ -76,6 +78,7 @@ impl Request {
             json_value: PyOnceLock::new(),
             context_obj: PyOnceLock::new(),
             form_obj: PyOnceLock::new(),
+            uploads: PyOnceLock::new(),
         }
     }
 
@@ -93,6 +96,7 @@ impl Request {
             json_value,
             context_obj,
             form_obj,
+            uploads,
         } = self;
         // What owns memory is released; the plain values left behind are
         // overwritten by `refill` before anything can read them.
@@ -124,6 +128,7 @@ impl Request {
         *json_value = PyOnceLock::new();
         *context_obj = PyOnceLock::new();
         *form_obj = PyOnceLock::new();
+        *uploads = PyOnceLock::new();
     }
 
     /// Fills a cleared request with a new one's head and body.
@@ -158,6 +163,7 @@ impl Request {
             && self.json_value.get(py).is_none()
             && self.context_obj.get(py).is_none()
             && self.form_obj.get(py).is_none()
+            && self.uploads.get(py).is_none()
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<String> {
