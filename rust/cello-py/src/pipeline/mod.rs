@@ -560,7 +560,7 @@ pub(crate) fn deliver(
     if !matches!(completion, Completion::Middleware { .. }) {
         // The request is over for everything but a Python middleware still
         // running around it: its uploaded files go now.
-        release_uploads(py, &request.borrow());
+        release_uploads(py, &request.borrow().uploads);
     }
     let (reply, head) = match completion {
         Completion::Native { reply, head } => (Some(reply), head),

@@ -17,7 +17,6 @@ use pyo3::types::PyTuple;
 
 use crate::ffi::support::{error, support};
 use crate::types::body::{BodyState, SPOOL_THRESHOLD};
-use crate::types::request::Request;
 
 /// How much of the body the parser is given at a time.
 const FEED_CHUNK: usize = 256 * 1024;
@@ -67,25 +66,37 @@ pub(crate) fn limits(
     })
 }
 
+/// What `form()` needs of a request (given by `Request`, which this module
+/// does not name, so the two do not depend on each other).
+pub(crate) struct FormSource<'a> {
+    pub content_type: Option<String>,
+    pub body: &'a Mutex<BodyState>,
+    /// Reads a body still on the socket (`Request::body_bytes`).
+    pub read_body: Box<dyn Fn(Python<'_>) -> PyResult<Bytes> + 'a>,
+    /// Where the parsed form is cached.
+    pub cache: &'a PyOnceLock<Py<PyAny>>,
+    /// Where the upload directory is kept, to be released with the response.
+    pub uploads: &'a PyOnceLock<Py<UploadStore>>,
+}
+
 /// The request's form, parsed on the first call and cached.
-pub(crate) fn form(request: &Request, py: Python<'_>, limits: Limits) -> PyResult<Py<PyAny>> {
-    if let Some(form) = request.form_obj.get(py) {
+pub(crate) fn form(request: FormSource<'_>, py: Python<'_>, limits: Limits) -> PyResult<Py<PyAny>> {
+    if let Some(form) = request.cache.get(py) {
         return Ok(form.clone_ref(py));
     }
-    let content_type = request.header("content-type");
-    let built = match content_type.as_deref() {
-        Some(ct) if is_multipart(ct) => multipart(request, py, ct, limits)?,
+    let built = match request.content_type.as_deref() {
+        Some(ct) if is_multipart(ct) => multipart(&request, py, ct, limits)?,
         ct => {
             if let Some(refusal) = ct.and_then(form_refusal) {
                 return Err(error(py, &support(py)?.unsupported_media_type, &refusal));
             }
-            let bytes = request.body_bytes(py)?;
+            let bytes = (request.read_body)(py)?;
             builders(py)?
                 .from_fields
                 .call1(py, (parse_urlencoded(&bytes),))?
         }
     };
-    Ok(request.form_obj.get_or_init(py, || built).clone_ref(py))
+    Ok(request.cache.get_or_init(py, || built).clone_ref(py))
 }
 
 fn is_multipart(content_type: &str) -> bool {
@@ -97,7 +108,7 @@ fn is_multipart(content_type: &str) -> bool {
 
 /// Parses a multipart body from wherever the door left it.
 fn multipart(
-    request: &Request,
+    request: &FormSource<'_>,
     py: Python<'_>,
     content_type: &str,
     limits: Limits,
@@ -118,7 +129,7 @@ fn multipart(
             _ => {
                 // Still on the socket (or failed): read it the usual way.
                 drop(state);
-                let bytes = request.body_bytes(py)?;
+                let bytes = (request.read_body)(py)?;
                 py.detach(|| feed_bytes(parser, bytes))
             }
         }
@@ -237,8 +248,8 @@ impl UploadStore {
 
 /// Removes the request's uploaded files, if it has any: the request is
 /// over once its response is handed to the door.
-pub(crate) fn release_uploads(py: Python<'_>, request: &Request) {
-    if let Some(store) = request.uploads.get(py) {
+pub(crate) fn release_uploads(py: Python<'_>, uploads: &PyOnceLock<Py<UploadStore>>) {
+    if let Some(store) = uploads.get(py) {
         store.get().release(py);
     }
 }

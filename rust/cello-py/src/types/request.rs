@@ -53,7 +53,7 @@ pub struct Request {
     /// Boxed: built on the I/O side and passed down several calls before it
     /// lands here, where a recycled request swaps it in (see `refill`).
     pub head: Box<RequestHead>,
-    pub(crate) body: Mutex<BodyState>,
+    body: Mutex<BodyState>,
     params_dict: PyOnceLock<Py<PyDict>>,
     query_params: PyOnceLock<Py<QueryParams>>,
     headers_obj: PyOnceLock<Py<Headers>>,
@@ -61,7 +61,7 @@ pub struct Request {
     json_value: PyOnceLock<Py<PyAny>>,
     context_obj: PyOnceLock<Py<PyAny>>,
     /// The `FormData` of the first `form()` call (see `types::forms`).
-    pub(crate) form_obj: PyOnceLock<Py<PyAny>>,
+    form_obj: PyOnceLock<Py<PyAny>>,
     /// The directory of the form's uploaded files, released with the response.
     pub(crate) uploads: PyOnceLock<Py<UploadStore>>,
 }
@@ -166,7 +166,7 @@ impl Request {
             && self.uploads.get(py).is_none()
     }
 
-    pub(crate) fn header(&self, name: &str) -> Option<String> {
+    fn header(&self, name: &str) -> Option<String> {
         self.head
             .headers
             .get(name)
@@ -243,6 +243,16 @@ impl Request {
         match std::mem::replace(&mut *state, BodyState::Gone) {
             BodyState::Pending { incoming, .. } => Some(incoming),
             _ => None,
+        }
+    }
+
+    fn form_source(&self) -> forms::FormSource<'_> {
+        forms::FormSource {
+            content_type: self.header("content-type"),
+            body: &self.body,
+            read_body: Box::new(|py| self.body_bytes(py)),
+            cache: &self.form_obj,
+            uploads: &self.uploads,
         }
     }
 
@@ -487,7 +497,7 @@ impl Request {
             max_fields,
             max_files,
         )?;
-        forms::form(self, py, limits)
+        forms::form(self.form_source(), py, limits)
     }
 
     /// The uploaded files of a multipart form, by field name (also awaitable).
@@ -508,7 +518,7 @@ impl Request {
             max_fields,
             max_files,
         )?;
-        let form = forms::form(self, py, limits)?;
+        let form = forms::form(self.form_source(), py, limits)?;
         Ok(form.bind(py).call_method0(intern!(py, "_files"))?.unbind())
     }
 
