@@ -1,0 +1,1 @@
+"""Forms (RFC 7578 multipart/form-data, URL-encoded) through every door."""
