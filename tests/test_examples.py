@@ -428,3 +428,37 @@ def test_sessions_example():
             assert out.status_code == 303
             assert "session_id" not in jar
             assert send(client, jar, "GET", "/api/me").json()["user"] is None
+
+
+def test_uploads_example(tmp_path, monkeypatch):
+    from cello.testing import TestClient
+    from examples import uploads
+
+    native_dir, asgi_dir = tmp_path / "native", tmp_path / "asgi"
+    monkeypatch.setattr(uploads, "STORE", asgi_dir)
+    with (
+        LiveServer("examples.uploads:app", env={"UPLOADS_DIR": str(native_dir)}) as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(uploads.app) as asgi,
+    ):
+        for client, store in ((native, native_dir), (asgi, asgi_dir)):
+            sent = client.post(
+                "/documents", data={"title": "Notes"}, files={"doc": ("../../note.TXT", b"hello")}
+            )
+            assert sent.status_code == 201, sent.text
+            doc = sent.json()
+            assert doc["title"] == "Notes" and doc["filename"] == "../../note.TXT"
+            assert doc["size"] == 5
+            assert (store / f"{doc['id']}.txt").read_bytes() == b"hello"
+            assert client.get("/documents").json() == [doc]
+            big = client.post(
+                "/documents", files={"doc": ("big.txt", b"x" * (2 * 1024 * 1024 + 1))}
+            )
+            assert big.status_code == 413
+            assert big.json()["detail"] == 'file "doc" exceeds the limit of 2097152 bytes per file'
+            wrong = client.post("/documents", files={"doc": ("run.sh", b"#!/bin/sh")})
+            assert wrong.status_code == 415
+            assert client.post("/documents", data={"title": "x"}).status_code == 400
+        assert [p.name for p in native_dir.iterdir()] == [
+            f"{native.get('/documents').json()[0]['id']}.txt"
+        ]

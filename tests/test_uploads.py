@@ -401,3 +401,33 @@ def test_limit_errors_in_process() -> None:
     bad = Request("POST", "/", headers={"content-type": "multipart/form-data"}, body=b"")
     with pytest.raises(BadRequest, match="no boundary"):
         bad.form()
+
+
+@pytest.fixture(scope="module", params=["native", "asgi"])
+def wrapped(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Door]:
+    tmp = tmp_path_factory.mktemp(f"uploads-wrapped-{request.param}")
+    if request.param == "native":
+        with (
+            LiveServer("tests.apps.uploads:wrapped", env={"TMPDIR": str(tmp)}) as live,
+            httpx.Client(base_url=live.url, timeout=60) as client,
+        ):
+            yield Door("native", client, tmp, tmp)
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(tmp))
+        app = importlib.import_module("tests.apps.uploads").wrapped
+        with TestClient(app) as client:
+            yield Door("asgi", client, tmp, tmp)
+
+
+def test_a_middleware_and_its_handler_share_one_parse(wrapped: Door) -> None:
+    response = wrapped.client.post("/echo", data={"a": "1"}, files={"doc": ("a.txt", b"x")})
+    assert response.status_code == 200
+    assert response.headers["x-files"] == "1"
+    assert response.json()["items"][1][1]["on_disk"] is True
+    assert wrapped.wait_until_clean() == []
+    failed = wrapped.client.post("/fails", files={"doc": ("a.txt", b"x" * MiB)})
+    assert failed.status_code == 500
+    assert wrapped.wait_until_clean() == []

@@ -97,7 +97,7 @@ class RequestTimeout(HTTPException):
 
 class UnsupportedMediaType(HTTPException, ValueError):
     """The body's content type is not one the method reading it understands
-    (``request.form()`` on JSON or on multipart/form-data): 415.
+    (``request.form()`` on JSON): 415.
 
     Also a ``ValueError``, like ``BadRequest``: the body cannot be read that way.
     """

@@ -111,3 +111,19 @@ def peak_memory(request):
         if line.startswith("VmHWM:"):
             return {"kib": int(line.split()[1])}
     return {"kib": None}
+
+
+# The same routes behind a Python middleware that reads the form first.
+wrapped = App()
+
+
+@wrapped.middleware("http")
+async def count_files(request, call_next):
+    form = await request.form() if request.is_multipart() else {}
+    response = await call_next(request)
+    response.set_header("x-files", str(sum(isinstance(v, UploadedFile) for v in form.values())))
+    return response
+
+
+wrapped.post("/echo")(echo)
+wrapped.post("/fails")(fails)
