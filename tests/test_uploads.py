@@ -126,7 +126,13 @@ def test_files_gives_the_uploads_by_name(door: Door) -> None:
         data={"not": "a file"},
         files=[("a", ("1.txt", b"1")), ("a", ("2.txt", b"2")), ("b", ("3.txt", b"3"))],
     )
-    assert response.json() == {"a": ["1.txt", "2.txt"], "b": ["3.txt"]}
+    assert response.json() == {
+        "by_name": {"a": ["1.txt", "2.txt"], "b": ["3.txt"]},
+        "in_order": ["1.txt", "2.txt", "3.txt"],
+        "last_a": "2.txt",
+        "items": [["a", "2.txt"], ["b", "3.txt"]],
+    }
+    assert door.client.post("/files", data={"only": "fields"}).json()["in_order"] == []
 
 
 def test_an_empty_file_and_an_empty_filename(door: Door) -> None:
@@ -387,8 +393,13 @@ def test_await_form_and_files_in_process() -> None:
         return await request.form(), await request.files()
 
     form, files = asyncio.run(read())
-    assert form.get_file("f") is not None
-    assert list(files) == ["f"]
+    upload = form.get_file("f")
+    assert upload is not None
+    assert list(files) == [upload] and files[0] is upload and files["f"] is upload
+    assert "f" in files and "g" not in files and upload in files
+    assert files.get("g") is None and files.keys() == ["f"]
+    with pytest.raises(KeyError):
+        files["g"]
 
 
 def test_limit_errors_in_process() -> None:

@@ -14,7 +14,7 @@ import os
 import shutil
 from collections.abc import Generator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 from cello.exceptions import BadRequest
 
@@ -114,18 +114,50 @@ class _Ready:
         return self
 
 
-class UploadedFiles(dict[str, UploadedFile], _Ready):
-    """``request.files()``: the uploaded files by field name (the last one
-    for a repeated name; ``getlist`` gives them all). Awaitable."""
+class UploadedFiles(list[UploadedFile], _Ready):
+    """``request.files()``: the uploaded files, in arrival order. A list
+    (``for f in files``, ``files[0]``, ``len(files)``) that also answers by
+    field name like a mapping: ``files["doc"]`` and ``files.get("doc")`` give
+    the last file sent under that name, ``"doc" in files`` tests for one,
+    ``getlist``, ``keys()`` and ``items()`` work as on ``FormData``.
+    Awaitable."""
 
-    __slots__ = ("_files",)
+    __slots__ = ()
 
-    def __init__(self, files: Iterable[UploadedFile] = ()) -> None:
-        self._files = list(files)
-        super().__init__((f.name, f) for f in self._files)
+    @overload  # type: ignore[override]
+    def __getitem__(self, key: str) -> UploadedFile: ...
+    @overload
+    def __getitem__(self, key: SupportsIndex) -> UploadedFile: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[UploadedFile]: ...
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            found = self.get(key)
+            if found is None:
+                raise KeyError(key)
+            return found
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            return any(f.name == key for f in self)
+        return super().__contains__(key)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The last file sent under ``name``, or ``default``."""
+        found = self.getlist(name)
+        return found[-1] if found else default
 
     def getlist(self, name: str) -> list[UploadedFile]:
-        return [f for f in self._files if f.name == name]
+        return [f for f in self if f.name == name]
+
+    def keys(self) -> list[str]:
+        """The field names, each once, in order."""
+        return list(dict.fromkeys(f.name for f in self))
+
+    def items(self) -> list[tuple[str, UploadedFile]]:
+        """``(name, file)`` for each name's last file."""
+        return [(name, self[name]) for name in self.keys()]
 
 
 class FormData(dict[str, "str | UploadedFile"], _Ready):

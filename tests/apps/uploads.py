@@ -55,7 +55,12 @@ def limited(request):
 @app.post("/files")
 async def files(request):
     found = await request.files()
-    return {name: [f.filename for f in found.getlist(name)] for name in found}
+    return {
+        "by_name": {name: [f.filename for f in found.getlist(name)] for name in found.keys()},
+        "in_order": [f.filename for f in found],
+        "last_a": found["a"].filename if "a" in found else None,
+        "items": [[name, f.filename] for name, f in found.items()],
+    }
 
 
 @app.post("/text")
