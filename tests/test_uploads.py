@@ -249,6 +249,18 @@ def test_a_large_upload_streams_to_disk(door: Door) -> None:
     assert door.wait_until_clean() == []
 
 
+def test_the_raw_body_of_a_spooled_form_is_still_there(door: Door) -> None:
+    blob = os.urandom(3 * MiB)
+    request = door.client.build_request("POST", "/raw", files={"blob": ("b.bin", blob)})
+    sent = request.read()
+    response = door.client.send(request)
+    assert response.json() == {
+        "size": len(sent),
+        "sha256": hashlib.sha256(sent).hexdigest(),
+        "file_size": len(blob),
+    }
+
+
 # Malformed bodies: 400.
 
 

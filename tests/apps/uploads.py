@@ -109,6 +109,18 @@ def big(request):
     return {"size": upload.size(), "sha256": digest.hexdigest()}
 
 
+@app.post("/raw", body_limit=30 * MiB)
+def raw(request):
+    """The raw body of a (spooled) multipart request, then its form."""
+    body = request.body()
+    form = request.form()
+    return {
+        "size": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "file_size": form.get_file("blob").size(),
+    }
+
+
 @app.get("/peak-memory")
 def peak_memory(request):
     """The process's peak resident memory (VmHWM) in KiB."""

@@ -124,7 +124,13 @@ fn multipart(
                 py.detach(|| feed_bytes(parser, bytes))
             }
             BodyState::Spooled(file) => {
-                py.detach(|| feed_file(&mut parser, file).and_then(|()| parser.finish()))
+                // Read through a handle of its own, so the lock is not held
+                // while the GIL is released.
+                let file = file.try_clone().map_err(|e| {
+                    PyOSError::new_err(format!("the spooled request body could not be read: {e}"))
+                })?;
+                drop(state);
+                py.detach(|| feed_file(&mut parser, &file).and_then(|()| parser.finish()))
             }
             _ => {
                 // Still on the socket (or failed): read it the usual way.

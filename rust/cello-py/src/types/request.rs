@@ -195,7 +195,12 @@ impl Request {
             return Err(body_error(py, *e));
         }
         if let BodyState::Spooled(file) = &*state {
-            return py.detach(|| file.read_all()).map_err(|e| {
+            // A handle of its own: the lock is not held while the GIL is released.
+            let read = file.try_clone().and_then(|file| {
+                drop(state);
+                py.detach(|| file.read_all())
+            });
+            return read.map_err(|e| {
                 PyRuntimeError::new_err(format!("the spooled request body could not be read: {e}"))
             });
         }

@@ -189,6 +189,15 @@ impl SpoolFile {
         Ok(Bytes::from(buf))
     }
 
+    /// A second handle on the same file, to read it without holding on to
+    /// whatever guards this one (reads take an offset: nothing is shared).
+    pub fn try_clone(&self) -> io::Result<SpoolFile> {
+        Ok(SpoolFile {
+            file: self.file.try_clone()?,
+            len: self.len,
+        })
+    }
+
     /// The whole body in memory (what `request.body()` asks for).
     pub fn read_all(&self) -> io::Result<Bytes> {
         self.read_at(0, self.len as usize)
