@@ -73,7 +73,7 @@ class AsgiAdapter:
         body: bytes | _cello.BodySpool | None = b""
         if exchange.wants_body:
             try:
-                if _is_multipart(scope):
+                if exchange.spools_body:
                     body = await _spool_body(scope, receive, exchange.body_limit)
                 else:
                     body = await _read_body(scope, receive, exchange.body_limit)
@@ -157,14 +157,6 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _is_multipart(scope: Scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name.lower() == b"content-type":
-            essence = value.split(b";", 1)[0].strip().lower()
-            return bool(essence == b"multipart/form-data")
-    return False
 
 
 async def _spool_body(scope: Scope, receive: Receive, limit: int) -> _cello.BodySpool | None:

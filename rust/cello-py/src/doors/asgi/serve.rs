@@ -21,7 +21,7 @@ use crate::bridge::eager::TaskStarter;
 use crate::pipeline::app::Cello;
 use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
 use crate::pipeline::{self, Completion, Endpoint, Runner};
-use crate::types::body::BodyState;
+use crate::types::body::{spools, BodyState};
 use crate::types::forms::BodySpool;
 use crate::types::request::{refuse_head, Request, RequestHead};
 use crate::types::response::ResponseParts;
@@ -244,6 +244,16 @@ impl Exchange {
             &*self.state.lock().unwrap_or_else(|p| p.into_inner()),
             Some((_, Plan::Run { .. }))
         )
+    }
+
+    /// Whether that body is a multipart form, to be spooled (`BodySpool`)
+    /// rather than read into memory.
+    #[getter]
+    fn spools_body(&self) -> bool {
+        match &*self.state.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((head, Plan::Run { .. })) => spools(&head.headers),
+            _ => false,
+        }
     }
 
     /// Runs the middleware's response hooks: `(status, headers, body)` as
