@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cello import FormData, Request, UploadedFile
 from cello.exceptions import BadRequest, PayloadTooLarge
@@ -454,3 +456,60 @@ def test_a_middleware_and_its_handler_share_one_parse(wrapped: Door) -> None:
     failed = wrapped.client.post("/fails", files={"doc": ("a.txt", b"x" * MiB)})
     assert failed.status_code == 500
     assert wrapped.wait_until_clean() == []
+
+
+# Property tests: whatever the fields and contents, the parse gives them back.
+
+# Header values carry no control characters (DEL included); quotes and
+# backslashes are left out, as clients differ in how they escape them.
+_names = st.text(
+    st.characters(blacklist_characters='"\\', blacklist_categories=("Cc", "Cs")), min_size=1
+)
+_parts = st.lists(
+    st.tuples(
+        _names,
+        st.one_of(st.none(), _names),  # a file name, or None for a text field
+        st.binary(max_size=300).filter(lambda b: b"\r\n--Bnd" not in b),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_parts)
+def test_any_well_formed_form_round_trips(parts) -> None:
+    body = b""
+    expected = []
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is None:
+            content = content.decode("utf-8", "replace").encode()
+        else:
+            disposition += f'; filename="{filename}"'
+        body += b"--Bnd\r\nContent-Disposition: " + disposition.encode() + b"\r\n\r\n"
+        body += content + b"\r\n"
+        expected.append((name, filename, content))
+    body += b"--Bnd--\r\n"
+    request = Request(
+        "POST", "/", headers={"content-type": "multipart/form-data; boundary=Bnd"}, body=body
+    )
+    got = [
+        (k, None, v.encode()) if isinstance(v, str) else (k, v.filename, v.read())
+        for k, v in request.form().multi_items()
+    ]
+    assert got == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_body_is_a_form_or_a_client_error(body) -> None:
+    request = Request(
+        "POST",
+        "/",
+        headers={"content-type": "multipart/form-data; boundary=Bnd"},
+        body=b"--Bnd\r\n" + body,
+    )
+    try:
+        request.form()
+    except (BadRequest, PayloadTooLarge) as exc:
+        assert exc.status_code in (400, 413)
