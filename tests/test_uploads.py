@@ -122,6 +122,15 @@ def test_fields_and_files_in_order(door: Door, path: str) -> None:
     assert door.wait_until_clean() == []
 
 
+def test_a_body_read_on_demand_is_parsed_too(door: Door) -> None:
+    headers, body = multipart(
+        ('Content-Disposition: form-data; name="f"; filename="a.txt"', b"lazy"),
+    )
+    response = door.client.request("GET", "/echo-lazy", headers=headers, content=body)
+    assert response.json()["items"][0][1]["content"] == "lazy"
+    assert door.wait_until_clean() == []
+
+
 def test_files_gives_the_uploads_by_name(door: Door) -> None:
     response = door.client.post(
         "/files",

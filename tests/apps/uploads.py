@@ -46,6 +46,12 @@ async def echo_async(request):
     return describe(await request.form())
 
 
+@app.get("/echo-lazy")
+async def echo_lazy(request):
+    """A GET body stays on the socket until asked for (docs/requests.md)."""
+    return describe(await request.form())
+
+
 @app.post("/limited")
 def limited(request):
     limits = {k: int(v) for k, v in request.query.items()}
