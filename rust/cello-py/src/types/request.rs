@@ -58,12 +58,12 @@ pub struct Request {
     query_params: PyOnceLock<Py<QueryParams>>,
     headers_obj: PyOnceLock<Py<Headers>>,
     cookies: PyOnceLock<Py<PyDict>>,
-    json_value: PyOnceLock<Py<PyAny>>,
-    context_obj: PyOnceLock<Py<PyAny>>,
     /// The `FormData` of the first `form()` call (see `types::forms`).
     form_obj: PyOnceLock<Py<PyAny>>,
     /// The directory of the form's uploaded files, released with the response.
     pub(crate) uploads: PyOnceLock<Py<UploadStore>>,
+    json_value: PyOnceLock<Py<PyAny>>,
+    context_obj: PyOnceLock<Py<PyAny>>,
 }
 
 impl Request {
@@ -75,10 +75,10 @@ impl Request {
             query_params: PyOnceLock::new(),
             headers_obj: PyOnceLock::new(),
             cookies: PyOnceLock::new(),
-            json_value: PyOnceLock::new(),
-            context_obj: PyOnceLock::new(),
             form_obj: PyOnceLock::new(),
             uploads: PyOnceLock::new(),
+            json_value: PyOnceLock::new(),
+            context_obj: PyOnceLock::new(),
         }
     }
 
@@ -93,10 +93,10 @@ impl Request {
             query_params,
             headers_obj,
             cookies,
-            json_value,
-            context_obj,
             form_obj,
             uploads,
+            json_value,
+            context_obj,
         } = self;
         // What owns memory is released; the plain values left behind are
         // overwritten by `refill` before anything can read them.
@@ -125,10 +125,10 @@ impl Request {
         *query_params = PyOnceLock::new();
         *headers_obj = PyOnceLock::new();
         *cookies = PyOnceLock::new();
-        *json_value = PyOnceLock::new();
-        *context_obj = PyOnceLock::new();
         *form_obj = PyOnceLock::new();
         *uploads = PyOnceLock::new();
+        *json_value = PyOnceLock::new();
+        *context_obj = PyOnceLock::new();
     }
 
     /// Fills a cleared request with a new one's head and body.
@@ -160,10 +160,10 @@ impl Request {
             && self.query_params.get(py).is_none()
             && self.headers_obj.get(py).is_none()
             && self.cookies.get(py).is_none()
-            && self.json_value.get(py).is_none()
-            && self.context_obj.get(py).is_none()
             && self.form_obj.get(py).is_none()
             && self.uploads.get(py).is_none()
+            && self.json_value.get(py).is_none()
+            && self.context_obj.get(py).is_none()
     }
 
     fn header(&self, name: &str) -> Option<String> {
@@ -251,16 +251,6 @@ impl Request {
         }
     }
 
-    fn form_source(&self) -> forms::FormSource<'_> {
-        forms::FormSource {
-            content_type: self.header("content-type"),
-            body: &self.body,
-            read_body: Box::new(|py| self.body_bytes(py)),
-            cache: &self.form_obj,
-            uploads: &self.uploads,
-        }
-    }
-
     fn text_value(&self, py: Python<'_>) -> PyResult<String> {
         let bytes = self.body_bytes(py)?;
         String::from_utf8(bytes.to_vec()).map_err(|e| match support(py) {
@@ -280,6 +270,16 @@ impl Request {
                 QueryParams::new(parse_urlencoded(self.head.query.as_bytes())),
             )
         })
+    }
+
+    fn form_source(&self) -> forms::FormSource<'_> {
+        forms::FormSource {
+            content_type: self.header("content-type"),
+            body: &self.body,
+            read_body: Box::new(|py| self.body_bytes(py)),
+            cache: &self.form_obj,
+            uploads: &self.uploads,
+        }
     }
 
     fn callable_str(py: Python<'_>, value: &str) -> PyResult<Py<PyAny>> {
