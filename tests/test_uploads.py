@@ -406,6 +406,13 @@ def test_form_data_and_uploaded_file_in_process(tmp_path: Path) -> None:
     assert saved.read_bytes() == b"png"
 
 
+def test_form_data_built_by_hand() -> None:
+    assert FormData({"a": "1"}).getlist("a") == ["1"]
+    built = FormData([("a", "1"), ("a", "2")])
+    assert built == {"a": "2"} and built.multi_items() == [("a", "1"), ("a", "2")]
+    assert FormData().field_count() == 0
+
+
 def test_await_form_and_files_in_process() -> None:
     import asyncio
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any, SupportsIndex, overload
 
@@ -168,8 +168,11 @@ class FormData(dict[str, "str | UploadedFile"], _Ready):
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: Iterable[tuple[str, str | UploadedFile]] = ()) -> None:
-        self._items = list(items)
+    def __init__(
+        self,
+        items: Mapping[str, str | UploadedFile] | Iterable[tuple[str, str | UploadedFile]] = (),
+    ) -> None:
+        self._items = list(items.items() if isinstance(items, Mapping) else items)
         super().__init__(self._items)
 
     # Starlette's multi-dict interface.
