@@ -393,6 +393,8 @@ def test_form_data_and_uploaded_file_in_process(tmp_path: Path) -> None:
     assert form.get_files() == [upload] and form.get_files("a") == []
     assert upload.extension() == "png" and upload.size == 3 and upload.size() == 3
     assert upload.read() == b"png" and upload.read_text() == "png"
+    with upload.open() as f:
+        assert f.read(2) == b"pn"
     assert Path(upload.temp_path).parent.name.startswith("cello-upload-")
     saved = upload.save(tmp_path / "kept.png")
     assert saved.read_bytes() == b"png"

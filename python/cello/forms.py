@@ -14,7 +14,7 @@ import os
 import shutil
 from collections.abc import Generator, Iterable, Mapping
 from pathlib import Path
-from typing import Any, SupportsIndex, overload
+from typing import Any, BinaryIO, SupportsIndex, overload
 
 from cello.exceptions import BadRequest
 
@@ -64,6 +64,11 @@ class UploadedFile:
     def read(self) -> bytes:
         """The whole content."""
         return Path(self.temp_path).read_bytes()
+
+    def open(self) -> BinaryIO:
+        """The file opened for reading, to process a large upload piece by
+        piece (``with upload.open() as f: ...``)."""
+        return open(self.temp_path, "rb")
 
     def read_text(self, encoding: str = "utf-8") -> str:
         """The content decoded; content that does not decode is the client's
