@@ -201,39 +201,81 @@ class ProblemDetails(HTTPException):
 
     @classmethod
     def _kind(
-        cls, kind: str, status: int, title: str, detail: str | None, instance: str | None
+        cls,
+        kind: str,
+        status: int,
+        title: str,
+        detail: str | None,
+        instance: str | None,
+        headers: Mapping[str, str] | None,
     ) -> ProblemDetails:
-        return cls(f"/errors/{kind}", title, status, detail, instance)
+        return cls(f"/errors/{kind}", title, status, detail, instance, headers=headers)
 
     @classmethod
-    def validation(cls, detail: str | None = None, instance: str | None = None) -> ProblemDetails:
+    def validation(
+        cls,
+        detail: str | None = None,
+        instance: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProblemDetails:
         """422, type ``/errors/validation``."""
-        return cls._kind("validation", 422, "Validation Error", detail, instance)
+        return cls._kind("validation", 422, "Validation Error", detail, instance, headers)
 
     @classmethod
-    def bad_request(cls, detail: str | None = None, instance: str | None = None) -> ProblemDetails:
+    def bad_request(
+        cls,
+        detail: str | None = None,
+        instance: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProblemDetails:
         """400, type ``/errors/bad-request``."""
-        return cls._kind("bad-request", 400, "Bad Request", detail, instance)
+        return cls._kind("bad-request", 400, "Bad Request", detail, instance, headers)
 
     @classmethod
-    def unauthorized(cls, detail: str | None = None, instance: str | None = None) -> ProblemDetails:
+    def unauthorized(
+        cls,
+        detail: str | None = None,
+        instance: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProblemDetails:
         """401, type ``/errors/unauthorized``."""
-        return cls._kind("unauthorized", 401, "Unauthorized", detail, instance)
+        return cls._kind("unauthorized", 401, "Unauthorized", detail, instance, headers)
 
     @classmethod
-    def forbidden(cls, detail: str | None = None, instance: str | None = None) -> ProblemDetails:
+    def forbidden(
+        cls,
+        detail: str | None = None,
+        instance: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProblemDetails:
         """403, type ``/errors/forbidden``."""
-        return cls._kind("forbidden", 403, "Forbidden", detail, instance)
+        return cls._kind("forbidden", 403, "Forbidden", detail, instance, headers)
 
     @classmethod
-    def not_found(cls, detail: str | None = None, instance: str | None = None) -> ProblemDetails:
+    def not_found(
+        cls,
+        detail: str | None = None,
+        instance: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProblemDetails:
         """404, type ``/errors/not-found``."""
-        return cls._kind("not-found", 404, "Not Found", detail, instance)
+        return cls._kind("not-found", 404, "Not Found", detail, instance, headers)
 
     @classmethod
-    def conflict(cls, detail: str | None = None, instance: str | None = None) -> ProblemDetails:
+    def conflict(
+        cls,
+        detail: str | None = None,
+        instance: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProblemDetails:
         """409, type ``/errors/conflict``."""
-        return cls._kind("conflict", 409, "Conflict", detail, instance)
+        return cls._kind("conflict", 409, "Conflict", detail, instance, headers)
 
     @classmethod
     def rate_limited(
@@ -241,25 +283,39 @@ class ProblemDetails(HTTPException):
         detail: str | None = None,
         instance: str | None = None,
         retry_after: int | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> ProblemDetails:
         """429, type ``/errors/rate-limited``; ``retry_after`` seconds become
         the ``retry_after`` member and the ``Retry-After`` header."""
-        problem = cls._kind("rate-limited", 429, "Too Many Requests", detail, instance)
+        problem = cls._kind("rate-limited", 429, "Too Many Requests", detail, instance, headers)
         if retry_after is not None:
             if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
                 raise ValueError(
                     f"retry_after must be a non-negative number of seconds, not {retry_after!r}"
                 )
             problem.with_extension("retry_after", retry_after)
-            problem.headers = {"Retry-After": str(retry_after)}
+            problem.headers = {**(problem.headers or {}), "Retry-After": str(retry_after)}
         return problem
 
     @classmethod
-    def timeout(cls, detail: str | None = None, instance: str | None = None) -> ProblemDetails:
+    def timeout(
+        cls,
+        detail: str | None = None,
+        instance: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProblemDetails:
         """504, type ``/errors/timeout``."""
-        return cls._kind("timeout", 504, "Gateway Timeout", detail, instance)
+        return cls._kind("timeout", 504, "Gateway Timeout", detail, instance, headers)
 
     @classmethod
-    def internal(cls, detail: str | None = None, instance: str | None = None) -> ProblemDetails:
+    def internal(
+        cls,
+        detail: str | None = None,
+        instance: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProblemDetails:
         """500, type ``/errors/internal``."""
-        return cls._kind("internal", 500, "Internal Server Error", detail, instance)
+        return cls._kind("internal", 500, "Internal Server Error", detail, instance, headers)
