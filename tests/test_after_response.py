@@ -201,3 +201,23 @@ def test_the_asgi_lifespan_shutdown_waits_for_pending_callbacks() -> None:
     finally:
         logger.removeHandler(handler)
     assert after_response.EVENTS == ["blocked", "shutdown waits", "released"]
+
+
+# -- behind middleware ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["native", "asgi"])
+def layered(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    yield from door_client(request.param, "tests.apps.after_response:layered")
+
+
+def test_behind_python_middleware_and_compression_they_run_once_after_it(
+    layered: httpx.Client,
+) -> None:
+    layered.post("/reset")
+    response = layered.get("/hooked", headers={"accept-encoding": "gzip"})
+    assert response.headers["x-tagged"] == "yes"
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.json() == {"text": "y" * 2000}
+    expected = ["middleware done", "callback", "background"]
+    assert wait_for(layered, expected) == expected

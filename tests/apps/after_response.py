@@ -193,3 +193,34 @@ async def endless(request):
 
     request._after_response(lambda: EVENTS.append("after the abandoned stream"))
     return Response.stream(chunks(), content_type="text/plain")
+
+
+# The same hook behind a Python middleware and a native layer (compression).
+layered = App()
+layered.enable_compression(min_size=10)
+
+
+@layered.middleware("http")
+async def tag(request, call_next):
+    response = await call_next(request)
+    response.set_header("X-Tagged", "yes")
+    if request.path == "/hooked":
+        EVENTS.append("middleware done")
+    return response
+
+
+@layered.get("/events")
+def layered_events(request):
+    return {"events": list(EVENTS)}
+
+
+@layered.post("/reset")
+def layered_reset(request):
+    EVENTS.clear()
+    return {"events": []}
+
+
+@layered.get("/hooked")
+async def layered_hooked(request):
+    request._after_response(lambda: EVENTS.append("callback"))
+    return Response.json({"text": "y" * 2000}, background=lambda: EVENTS.append("background"))
