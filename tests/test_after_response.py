@@ -165,6 +165,17 @@ def test_callbacks_past_the_shutdown_timeout_are_cancelled_and_logged() -> None:
     assert log.index("cancelling 1 after-response") < log.index("shutdown hook ran"), log
 
 
+def test_without_a_graceful_shutdown_they_are_cancelled_at_once() -> None:
+    env = {"CELLO_TEST_GRACEFUL": "0"}
+    with LiveServer(TARGET, env=env) as live:
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            assert c.get("/forever").json() == {"ok": True}
+            assert wait_for(c, ["never ends"]) == ["never ends"]
+        assert live.stop() == 0
+        log = live.stderr()
+    assert "cancelling 1 after-response task(s) still running after the 0s" in log, log
+
+
 def _wait_for_text(live: LiveServer, text: str, deadline: float = 30) -> None:
     stop = time.monotonic() + deadline
     while text not in live.stderr():

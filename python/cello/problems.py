@@ -35,12 +35,15 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 _STANDARD = ("type", "title", "status", "detail", "instance")
 
 
-def _text(name: str, value: Any, optional: bool) -> str | None:
-    if value is None and optional:
-        return None
+def _text(name: str, value: Any) -> str:
     if not isinstance(value, str):
-        expected = "a str or None" if optional else "a str"
-        raise TypeError(f"ProblemDetails {name} must be {expected}, not {type(value).__name__}")
+        raise TypeError(f"ProblemDetails {name} must be a str, not {type(value).__name__}")
+    return value
+
+
+def _optional_text(name: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"ProblemDetails {name} must be a str or None, not {type(value).__name__}")
     return value
 
 
@@ -97,7 +100,7 @@ class ProblemDetails(HTTPException):
 
     @type_uri.setter
     def type_uri(self, value: str) -> None:
-        self._type_uri = _text("type_uri", value, optional=False)
+        self._type_uri = _text("type_uri", value)
 
     type = type_uri
 
@@ -107,7 +110,7 @@ class ProblemDetails(HTTPException):
 
     @title.setter
     def title(self, value: str) -> None:
-        self._title = _text("title", value, optional=False)
+        self._title = _text("title", value)
 
     @property
     def status(self) -> int:
@@ -126,7 +129,7 @@ class ProblemDetails(HTTPException):
 
     @detail.setter
     def detail(self, value: str | None) -> None:
-        self._detail = _text("detail", value, optional=True)
+        self._detail = _optional_text("detail", value)
 
     @property
     def instance(self) -> str | None:
@@ -134,7 +137,7 @@ class ProblemDetails(HTTPException):
 
     @instance.setter
     def instance(self, value: str | None) -> None:
-        self._instance = _text("instance", value, optional=True)
+        self._instance = _optional_text("instance", value)
 
     @property
     def extensions(self) -> dict[str, Any]:

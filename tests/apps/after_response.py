@@ -20,7 +20,9 @@ logging.getLogger("cello.background").setLevel(logging.INFO)
 app = App()
 RUN_OPTIONS = {
     "cluster": ClusterConfig(
-        workers=1, shutdown_timeout=float(os.environ.get("CELLO_TEST_SHUTDOWN_TIMEOUT", "30"))
+        workers=1,
+        shutdown_timeout=float(os.environ.get("CELLO_TEST_SHUTDOWN_TIMEOUT", "30")),
+        graceful_shutdown=os.environ.get("CELLO_TEST_GRACEFUL", "1") == "1",
     )
 }
 # A file whose appearance lets the shutdown test's callback finish.
