@@ -155,6 +155,13 @@ async def not_callable(request):
     return {"error": None}
 
 
+@app.get("/slow")
+async def slow(request):
+    request._after_response(lambda: EVENTS.append("after the cancelled handler"))
+    EVENTS.append("handler waiting")
+    await asyncio.Event().wait()
+
+
 @app.get("/until-flag")
 async def until_flag(request):
     async def wait_for_flag():
@@ -208,6 +215,7 @@ async def tag(request, call_next):
     response.set_header("X-Tagged", "yes")
     if request.path == "/hooked":
         EVENTS.append("middleware done")
+        response.background = lambda: EVENTS.append("middleware background")
     return response
 
 
