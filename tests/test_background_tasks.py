@@ -249,3 +249,52 @@ def test_mistakes_are_precise_errors_in_the_handler(client: httpx.Client) -> Non
         "error": "Response background must be a BackgroundTasks or a function taking no "
         "arguments, not str"
     }
+
+
+# -- tasks made while the handler runs ------------------------------------------
+
+
+def test_tasks_made_in_the_handler_run_without_being_handed_over(client: httpx.Client) -> None:
+    response = client.post("/users", json={"name": "Ada", "email": "ada@example.com"})
+    assert response.json() == {
+        "created": True,
+        "user": {"id": 1, "name": "Ada", "email": "ada@example.com"},
+    }
+    expected = ["record(ada@example.com, Ada)"]
+    assert wait_for(client, expected) == expected
+
+
+def test_tasks_made_in_code_the_handler_calls_belong_to_its_request(
+    client: httpx.Client,
+) -> None:
+    client.get("/helper")
+    assert wait_for(client, ["record_async(from a helper)"]) == ["record_async(from a helper)"]
+
+
+def test_tasks_also_handed_over_run_once(client: httpx.Client) -> None:
+    client.get("/both")
+    assert wait_for(client, ["record(handed, over)"]) == ["record(handed, over)"]
+    # Give a second run the chance to show up: another request's tasks come after.
+    client.post("/users", json={"name": "B", "email": "b@example.com"})
+    expected = ["record(handed, over)", "record(b@example.com, B)"]
+    assert wait_for(client, expected) == expected
+
+
+def test_tasks_made_in_a_task_of_their_own_belong_to_no_request(client: httpx.Client) -> None:
+    client.get("/spawned")
+    expected = ["spawned task's tasks pending: 1"]
+    assert wait_for(client, expected) == expected
+
+
+def test_tasks_queued_before_the_handler_failed_still_run(client: httpx.Client) -> None:
+    assert client.get("/guarded-error").status_code == 500
+    assert wait_for(client, ["record(after, the error)"]) == ["record(after, the error)"]
+
+
+def test_outside_a_request_nothing_is_attached() -> None:
+    ran: list[str] = []
+    tasks = BackgroundTasks()
+    tasks.add_task(ran.append, ["only when awaited"])
+    assert tasks.pending_count() == 1
+    asyncio.run(tasks.run_all())
+    assert ran == ["only when awaited"]

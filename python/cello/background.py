@@ -1,14 +1,17 @@
 """``BackgroundTasks``: work a handler leaves to run after its response.
 
 ```python
-from cello import App, BackgroundTasks, Response
+from cello import App, BackgroundTasks
 
 @app.post("/signup")
 def signup(request):
     tasks = BackgroundTasks()
     tasks.add_task(send_welcome_email, [request.json()["email"]])
-    return Response.json({"ok": True}, status=201, background=tasks)
+    return {"ok": True}
 ```
+
+A ``BackgroundTasks`` made while a handler runs belongs to its request;
+``Response(..., background=tasks)`` hands one over explicitly.
 
 The tasks run in the order they were added, once the response has been
 sent, on the event loop: coroutine functions are awaited there, plain
@@ -24,6 +27,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -76,20 +80,42 @@ class BackgroundTasks:
 
     ``add_task(func, args)`` takes the function's arguments as one list
     (Cello's documented form); ``add_task(func, *args, **kwargs)`` takes
-    them as Starlette and FastAPI do. A handler hands the tasks over by
-    returning ``Response(..., background=tasks)`` (or setting
-    ``response.background``), or receives them as a parameter annotated
+    them as Starlette and FastAPI do. Made while a handler runs (in the
+    handler or in code it calls), the tasks run after that request's
+    response; a handler may also return ``Response(..., background=tasks)``
+    (or set ``response.background``), or take a parameter annotated
     ``BackgroundTasks``.
     """
 
     def __init__(self, tasks: Iterable[BackgroundTask] | None = None) -> None:
         self._tasks: deque[BackgroundTask] = deque()
+        # Made while a handler runs: the tasks belong to its request and run
+        # after its response, handed over or not (the documented use).
+        self._request: Any = _handled_request()
         for task in tasks or ():
             if not isinstance(task, BackgroundTask):
                 raise TypeError(
                     f"BackgroundTasks() takes BackgroundTask objects, not {type(task).__name__}"
                 )
             self._tasks.append(task)
+        if self._tasks:
+            self._attach()
+
+    def _attach(self) -> None:
+        """Registers ``run_all`` with the request's after-response callbacks,
+        once, when there is something to run."""
+        request, self._request = self._request, None
+        if request is None:
+            return
+        try:
+            request._after_response(self.run_all)
+        except RuntimeError:
+            log.warning(
+                "background tasks added after the response to %s %s was sent; "
+                "they run only if run_all() is awaited",
+                request.method,
+                request.path,
+            )
 
     def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Adds ``func`` to run after the response.
@@ -117,6 +143,8 @@ class BackgroundTasks:
                     f"add_task(): {_name(func)}() cannot take these arguments: {exc}"
                 ) from None
         self._tasks.append(BackgroundTask(func, *args, **kwargs))
+        if self._request is not None:
+            self._attach()
 
     def pending_count(self) -> int:
         """How many tasks have not started yet."""
@@ -149,6 +177,32 @@ class BackgroundTasks:
 
     def __repr__(self) -> str:
         return f"<BackgroundTasks pending={len(self._tasks)}>"
+
+
+# How many frames up from BackgroundTasks() to look for the handled request.
+_FRAMES_SEARCHED = 64
+
+
+def _handled_request() -> Any:
+    """The request whose handler (or dependency, or Python middleware) is
+    running on this thread's stack, or None.
+
+    Every handler is called with its request, so the request is a local of
+    a frame below the caller: looked up here, only when a BackgroundTasks
+    is made, it costs requests that make none nothing at all. Code running
+    in a task or thread of its own has no such frame below it.
+    """
+    from cello._cello import Request
+
+    frame = sys._getframe(2)
+    for _ in range(_FRAMES_SEARCHED):
+        if frame is None:
+            return None
+        for value in frame.f_locals.values():
+            if isinstance(value, Request):
+                return value
+        frame = frame.f_back
+    return None
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature | None:

@@ -110,3 +110,53 @@ def bad_background(request):
     except TypeError as exc:
         return {"error": str(exc)}
     return {"error": None}
+
+
+# -- made while the handler runs, never handed over (the documented use) --------
+
+
+@app.post("/users")
+def create_user(request):
+    data = request.json()
+    user = {"id": 1, "name": data["name"], "email": data["email"]}
+    tasks = BackgroundTasks()
+    tasks.add_task(record, [data["email"], data["name"]])
+    return {"created": True, "user": user}
+
+
+def queue_from_a_helper(word: str) -> None:
+    tasks = BackgroundTasks()
+    tasks.add_task(record_async, [word])
+
+
+@app.get("/helper")
+async def helper(request):
+    await asyncio.sleep(0)
+    queue_from_a_helper("from a helper")
+    return {"ok": True}
+
+
+@app.get("/both")
+def both(request):
+    tasks = BackgroundTasks()
+    tasks.add_task(record, "handed", "over")
+    return Response.json({"ok": True}, background=tasks)
+
+
+@app.get("/spawned")
+async def spawned(request):
+    async def on_its_own() -> BackgroundTasks:
+        tasks = BackgroundTasks()
+        tasks.add_task(record, "never", "attached")
+        return tasks
+
+    tasks = await asyncio.create_task(on_its_own())
+    EVENTS.append(f"spawned task's tasks pending: {tasks.pending_count()}")
+    return {"ok": True}
+
+
+@app.get("/guarded-error")
+def guarded_error(request):
+    tasks = BackgroundTasks()
+    tasks.add_task(record, "after", "the error")
+    raise ValueError("handler failed after queueing")
