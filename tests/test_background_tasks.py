@@ -30,7 +30,7 @@ def test_the_documented_form_takes_one_list_of_arguments() -> None:
 
     tasks = BackgroundTasks()
     tasks.add_task(send, ["a@example.com", "Hi"])
-    asyncio.run(tasks.run_all())
+    tasks.run_all()
     assert calls == [("a@example.com", "Hi")]
 
 
@@ -47,7 +47,7 @@ def test_the_starlette_form_takes_arguments_as_given() -> None:
     tasks.add_task(send, "a@example.com", subject="Hi")
     tasks.add_task(store, [1, 2, 3])  # three items cannot be store()'s one argument
     tasks.add_task(store, items=[5])  # a keyword is never spread
-    asyncio.run(tasks.run_all())
+    tasks.run_all()
     assert calls == [("a@example.com", "Hi"), [1, 2, 3], [5]]
 
 
@@ -56,7 +56,7 @@ def test_a_one_item_list_follows_the_documented_form() -> None:
     tasks = BackgroundTasks()
     tasks.add_task(calls.append, [5])  # a builtin: no signature to look at
     tasks.add_task(lambda value: calls.append(value), ["x"])
-    asyncio.run(tasks.run_all())
+    tasks.run_all()
     assert calls == [5, "x"]
 
 
@@ -114,7 +114,7 @@ def test_sync_tasks_run_in_a_worker_thread_and_async_ones_on_the_loop() -> None:
     tasks = BackgroundTasks()
     tasks.add_task(sync_task)
     tasks.add_task(async_task)
-    asyncio.run(tasks.run_all())
+    tasks.run_all()
     assert seen == {"sync on main": False, "async on main": True}
 
 
@@ -127,9 +127,9 @@ def test_a_task_may_add_tasks_and_they_run_in_the_same_pass() -> None:
         tasks.add_task(ran.append, ["added by first"])
 
     tasks.add_task(first)
-    asyncio.run(tasks.run_all())
+    tasks.run_all()
     assert ran == ["first", "added by first"]
-    asyncio.run(tasks.run_all())  # nothing left: nothing runs twice
+    tasks.run_all()  # nothing left: nothing runs twice
     assert ran == ["first", "added by first"]
 
 
@@ -160,7 +160,7 @@ def test_cancellation_stops_the_run_and_is_logged(caplog: pytest.LogCaptureFixtu
 def test_the_constructor_takes_background_task_objects() -> None:
     ran: list[int] = []
     tasks = BackgroundTasks([BackgroundTask(ran.append, 1), BackgroundTask(ran.append, 2)])
-    asyncio.run(tasks.run_all())
+    tasks.run_all()
     assert ran == [1, 2]
     with pytest.raises(TypeError, match="BackgroundTasks\\(\\) takes BackgroundTask objects"):
         BackgroundTasks([print])  # type: ignore[list-item]
@@ -296,5 +296,27 @@ def test_outside_a_request_nothing_is_attached() -> None:
     tasks = BackgroundTasks()
     tasks.add_task(ran.append, ["only when awaited"])
     assert tasks.pending_count() == 1
-    asyncio.run(tasks.run_all())
+    tasks.run_all()
     assert ran == ["only when awaited"]
+
+
+def test_run_all_is_awaited_in_async_code_and_runs_at_once_elsewhere(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    ran: list[str] = []
+
+    async def main() -> int:
+        tasks = BackgroundTasks()
+        tasks.add_task(ran.append, ["awaited"])
+        tasks.run_all()  # not awaited: nothing runs, nothing warns
+        left = tasks.pending_count()
+        await tasks.run_all()
+        return left
+
+    assert asyncio.run(main()) == 1
+    assert ran == ["awaited"]
+    tasks = BackgroundTasks()
+    tasks.add_task(ran.append, ["no loop"])
+    tasks.run_all()  # no event loop here: it runs now
+    assert ran == ["awaited", "no loop"]
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]

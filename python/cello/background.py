@@ -29,7 +29,8 @@ import inspect
 import logging
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
+from types import FrameType
 from typing import Any
 
 __all__ = ["BackgroundTask", "BackgroundTasks"]
@@ -64,6 +65,30 @@ class BackgroundTask:
 
     def __repr__(self) -> str:
         return f"<BackgroundTask {self.name}>"
+
+
+class _Run:
+    """``run_all()``'s awaitable: the tasks run when it is awaited. Left
+    unawaited (``tasks.run_all()`` in a sync handler) it does nothing and
+    warns of nothing: the tasks stay pending, to run after the response."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self, tasks: BackgroundTasks) -> None:
+        self._tasks = tasks
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._tasks._run_all().__await__()
+
+
+class _Done:
+    """An awaitable already complete: ``run_all()`` ran the tasks itself."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
 
 
 def _is_async(func: Callable[..., Any]) -> bool:
@@ -153,10 +178,22 @@ class BackgroundTasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def run_all(self) -> None:
+    def run_all(self) -> Awaitable[None]:
         """Runs every pending task in order (tasks they add included). A
         task that raises is logged and the rest still run; a cancellation
-        stops the run and is logged with what was left undone."""
+        stops the run and is logged with what was left undone.
+
+        ``await tasks.run_all()`` in async code. Called where no event loop
+        runs (a script, a plain test), it runs the tasks before returning.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._run_all())
+            return _Done()
+        return _Run(self)
+
+    async def _run_all(self) -> None:
         while self._tasks:
             task = self._tasks.popleft()
             try:
@@ -173,7 +210,7 @@ class BackgroundTasks:
 
     async def __call__(self) -> None:
         """``await tasks()``: the same as ``run_all()`` (Starlette's form)."""
-        await self.run_all()
+        await self._run_all()
 
     def __repr__(self) -> str:
         return f"<BackgroundTasks pending={len(self._tasks)}>"
@@ -194,7 +231,7 @@ def _handled_request() -> Any:
     """
     from cello._cello import Request
 
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(_FRAMES_SEARCHED):
         if frame is None:
             return None
