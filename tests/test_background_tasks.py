@@ -30,8 +30,9 @@ def test_the_documented_form_takes_one_list_of_arguments() -> None:
 
     tasks = BackgroundTasks()
     tasks.add_task(send, ["a@example.com", "Hi"])
+    tasks.add_task(send, ("b@example.com", "Yo"))  # a tuple is read the same way
     tasks.run_all()
-    assert calls == [("a@example.com", "Hi")]
+    assert calls == [("a@example.com", "Hi"), ("b@example.com", "Yo")]
 
 
 def test_the_starlette_form_takes_arguments_as_given() -> None:

@@ -228,3 +228,13 @@ def test_the_kinds_take_response_headers() -> None:
     assert problem.to_response().headers["www-authenticate"] == "Bearer"
     limited = ProblemDetails.rate_limited(retry_after=5, headers={"X-Limit": "10"})
     assert limited.headers == {"X-Limit": "10", "Retry-After": "5"}
+
+
+def test_a_problem_survives_pickling() -> None:
+    import pickle
+
+    problem = ProblemDetails.rate_limited("slow", "/x", retry_after=3).with_extension("k", [1])
+    copy = pickle.loads(pickle.dumps(problem))
+    assert type(copy) is ProblemDetails
+    assert copy.to_json() == problem.to_json()
+    assert copy.headers == {"Retry-After": "3"}

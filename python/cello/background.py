@@ -157,7 +157,7 @@ class BackgroundTasks:
         if not callable(func):
             raise TypeError(f"add_task() takes a callable, not {type(func).__name__}")
         signature = _signature(func)
-        if len(args) == 1 and not kwargs and isinstance(args[0], list):
+        if len(args) == 1 and not kwargs and isinstance(args[0], (list, tuple)):
             args = _documented_or_single(signature, args[0])
         if signature is not None:
             try:
@@ -255,7 +255,9 @@ def _name(func: Callable[..., Any]) -> str:
     return getattr(func, "__qualname__", None) or repr(func)
 
 
-def _documented_or_single(signature: inspect.Signature | None, items: list[Any]) -> tuple[Any, ...]:
+def _documented_or_single(
+    signature: inspect.Signature | None, items: list[Any] | tuple[Any, ...]
+) -> tuple[Any, ...]:
     """The positional arguments ``add_task(func, items)`` means: ``items``
     spread out when ``func`` accepts that (the documented form), else
     ``items`` itself as the one argument."""

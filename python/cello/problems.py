@@ -189,6 +189,10 @@ class ProblemDetails(HTTPException):
             content_type=PROBLEM_CONTENT_TYPE,
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # An exception pickles as cls(*args), which these arguments are not.
+        return (_rebuild, (type(self), self.to_dict(), self.headers))
+
     # What the pipeline sends when a handler returns or raises the problem.
     def __cello_response__(self) -> Response:
         return self.to_response()
@@ -322,3 +326,18 @@ class ProblemDetails(HTTPException):
     ) -> ProblemDetails:
         """500, type ``/errors/internal``."""
         return cls._kind("internal", 500, "Internal Server Error", detail, instance, headers)
+
+
+def _rebuild(
+    cls: type[ProblemDetails], members: dict[str, Any], headers: Mapping[str, str] | None
+) -> ProblemDetails:
+    standard = {key: members.pop(key, None) for key in _STANDARD}
+    return cls(
+        standard["type"],
+        standard["title"],
+        standard["status"],
+        standard["detail"],
+        standard["instance"],
+        extensions=members,
+        headers=headers,
+    )
