@@ -2,6 +2,7 @@
 
 from cello._cello import __version__
 from cello.app import App
+from cello.background import BackgroundTask, BackgroundTasks
 from cello.blueprints import Blueprint
 from cello.caching import cache
 from cello.config import (
@@ -44,6 +45,7 @@ from cello.middleware.auth import (
 )
 from cello.middleware.rate_limit import RateLimitConfig, validate_rate_limit_config
 from cello.middleware.sessions import SessionConfig, validate_session_config
+from cello.problems import ProblemDetails
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -62,6 +64,8 @@ __all__ = [
     "ApiKeyAuth",
     "App",
     "Authenticated",
+    "BackgroundTask",
+    "BackgroundTasks",
     "BadRequest",
     "BasicAuth",
     "Blueprint",
@@ -83,6 +87,7 @@ __all__ = [
     "Or",
     "PayloadTooLarge",
     "PermissionGuard",
+    "ProblemDetails",
     "QueryParams",
     "RateLimitConfig",
     "RegexConstraint",
