@@ -462,6 +462,8 @@ def test_uploads_example(tmp_path, monkeypatch):
         assert [p.name for p in native_dir.iterdir()] == [
             f"{native.get('/documents').json()[0]['id']}.txt"
         ]
+
+
 def test_background_tasks_example():
     from cello.testing import TestClient
     from examples.background_tasks import app
