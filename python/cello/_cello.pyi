@@ -10,6 +10,7 @@ from typing import Any, final
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "AfterResponse",
     "AsgiDoor",
     "CallNext",
     "CancelTask",
@@ -206,6 +207,8 @@ class Request:
     def set_context(self, key: Any, value: Any) -> None: ...
     def get_context_string(self, key: Any) -> str | None: ...
     def request_id(self) -> str | None: ...
+    # -- after-response hook (background tasks) --
+    def _after_response(self, callback: Callable[[], Any]) -> None: ...
 
 @disjoint_base
 class Response:
@@ -409,6 +412,12 @@ class CallNext:
     """A Python middleware's ``call_next``: runs the endpoint once."""
 
     def __call__(self, request: Request) -> asyncio.Future[Response]: ...
+
+@final
+class AfterResponse:
+    """A request's after-response callbacks, started by the ASGI door once sent."""
+
+    def start(self) -> None: ...
 
 @final
 class CancelTask:

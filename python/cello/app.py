@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
+from cello import _after_response as after_response
 from cello import _cello
 from cello._middleware import Entry, MiddlewareDecorators, PythonChain
 from cello._routes import (
@@ -447,6 +448,10 @@ class App(RouteDecorators, MiddlewareDecorators):
 
         if event == "startup":
             await start_all(self._mounts)
+        if event == "shutdown":
+            # Background work of the last requests may still need what the
+            # shutdown hooks close.
+            await after_response.drain(shutdown_timeout)
         for hook in self._hooks[event]:
             result = hook()
             if inspect.isawaitable(result):
