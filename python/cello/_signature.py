@@ -266,7 +266,11 @@ def _code_owner(func: Any) -> Any:
         func = func.func
     if inspect.isclass(func):
         return func.__init__
-    if inspect.isfunction(func) or inspect.ismethod(func) or inspect.isbuiltin(func):
+    if inspect.isfunction(func) or inspect.ismethod(func):
+        # A decorator's wrapper (functools.wraps) has the annotations but the
+        # decorator module's globals; the wrapped function has both right.
+        return inspect.unwrap(func)
+    if inspect.isbuiltin(func):
         return func
     return getattr(type(func), "__call__", func)  # noqa: B004 - callable objects
 
