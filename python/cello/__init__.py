@@ -12,6 +12,7 @@ from cello.config import (
     TimeoutConfig,
     TlsConfig,
 )
+from cello.dependencies import Depends
 from cello.exceptions import (
     BadRequest,
     ClientDisconnected,
@@ -43,6 +44,7 @@ from cello.middleware.auth import (
 )
 from cello.middleware.rate_limit import RateLimitConfig, validate_rate_limit_config
 from cello.middleware.sessions import SessionConfig, validate_session_config
+from cello.params import Body, Cookie, Header, Path, Query
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -52,6 +54,7 @@ from cello.routing import (
     RegexConstraint,
     UuidConstraint,
 )
+from cello.validation import DTOConfig, RequestValidationError, ResponseValidationError
 
 __all__ = [
     "CSP",
@@ -64,12 +67,17 @@ __all__ = [
     "BadRequest",
     "BasicAuth",
     "Blueprint",
+    "Body",
     "ClientDisconnected",
     "ClusterConfig",
+    "Cookie",
+    "DTOConfig",
+    "Depends",
     "ForbiddenError",
     "Guard",
     "GuardError",
     "HTTPException",
+    "Header",
     "Headers",
     "Http2Config",
     "Http3Config",
@@ -79,14 +87,18 @@ __all__ = [
     "LimitsConfig",
     "Not",
     "Or",
+    "Path",
     "PayloadTooLarge",
     "PermissionGuard",
+    "Query",
     "QueryParams",
     "RateLimitConfig",
     "RegexConstraint",
     "Request",
     "RequestTimeout",
+    "RequestValidationError",
     "Response",
+    "ResponseValidationError",
     "RoleGuard",
     "SecurityHeadersConfig",
     "SessionConfig",

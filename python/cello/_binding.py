@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,8 @@ class DependencyState:
         self.singleton_exits: list[Any] = []
         self.override_plans: dict[int, _Plan] = {}
         self.dto_config: DTOConfig = DEFAULT_DTO_CONFIG
+        # Sync handlers may run on several I/O threads: one creates a singleton.
+        self.lock = threading.RLock()
 
     def singleton(self, name: str) -> Any:
         try:
@@ -467,6 +470,18 @@ def _resolve(
     value = _cached(plan, ctx, state)
     if value is not _INVALID:
         return value
+    if plan.scope == "singleton":
+        with state.lock:
+            value = _cached(plan, ctx, state)
+            if value is not _INVALID:
+                return value
+            return _create(plan, request, ctx, errors, state)
+    return _create(plan, request, ctx, errors, state)
+
+
+def _create(
+    plan: _Plan, request: Any, ctx: _Context, errors: Errors, state: DependencyState
+) -> Any:
     before = len(errors)
     args, kwargs = _arguments(plan, request, ctx, errors, state)
     if len(errors) > before:
