@@ -165,6 +165,17 @@ def test_callbacks_past_the_shutdown_timeout_are_cancelled_and_logged() -> None:
     assert log.index("cancelling 1 after-response") < log.index("shutdown hook ran"), log
 
 
+def test_without_a_graceful_shutdown_they_are_cancelled_at_once() -> None:
+    env = {"CELLO_TEST_GRACEFUL": "0"}
+    with LiveServer(TARGET, env=env) as live:
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            assert c.get("/forever").json() == {"ok": True}
+            assert wait_for(c, ["never ends"]) == ["never ends"]
+        assert live.stop() == 0
+        log = live.stderr()
+    assert "cancelling 1 after-response task(s) still running after the 0s" in log, log
+
+
 def _wait_for_text(live: LiveServer, text: str, deadline: float = 30) -> None:
     stop = time.monotonic() + deadline
     while text not in live.stderr():
@@ -201,3 +212,60 @@ def test_the_asgi_lifespan_shutdown_waits_for_pending_callbacks() -> None:
     finally:
         logger.removeHandler(handler)
     assert after_response.EVENTS == ["blocked", "shutdown waits", "released"]
+
+
+# -- behind middleware ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["native", "asgi"])
+def layered(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    yield from door_client(request.param, "tests.apps.after_response:layered")
+
+
+def test_behind_python_middleware_and_compression_they_run_once_after_it(
+    layered: httpx.Client,
+) -> None:
+    layered.post("/reset")
+    response = layered.get("/hooked", headers={"accept-encoding": "gzip"})
+    assert response.headers["x-tagged"] == "yes"
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.json() == {"text": "y" * 2000}
+    # The handler's callback and background, then the one the middleware set.
+    expected = ["middleware done", "callback", "background", "middleware background"]
+    assert wait_for(layered, expected) == expected
+
+
+def test_a_handler_cancelled_by_its_asgi_server_still_runs_them() -> None:
+    """Under an ASGI server a client that leaves cancels the request's task,
+    and with it the handler: its callbacks still run."""
+    from tests.apps import after_response
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": "GET", "scheme": "http", "path": "/slow", "raw_path": b"/slow",
+        "query_string": b"", "root_path": "", "headers": [(b"host", b"test")],
+        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        raise AssertionError(f"nothing should be sent: {message}")
+
+    async def scenario() -> list[str]:
+        after_response.EVENTS.clear()
+        request = asyncio.ensure_future(after_response.app(scope, receive, send))
+        while "handler waiting" not in after_response.EVENTS:
+            await asyncio.sleep(0)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        while "after the cancelled handler" not in after_response.EVENTS:
+            await asyncio.sleep(0)
+        return list(after_response.EVENTS)
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 30)) == [
+        "handler waiting",
+        "after the cancelled handler",
+    ]

@@ -2,6 +2,7 @@
 
 from cello._cello import __version__
 from cello.app import App
+from cello.background import BackgroundTask, BackgroundTasks
 from cello.blueprints import Blueprint
 from cello.caching import cache
 from cello.config import (
@@ -45,6 +46,7 @@ from cello.middleware.auth import (
 from cello.middleware.rate_limit import RateLimitConfig, validate_rate_limit_config
 from cello.middleware.sessions import SessionConfig, validate_session_config
 from cello.params import Body, Cookie, Header, Path, Query
+from cello.problems import ProblemDetails
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -64,6 +66,8 @@ __all__ = [
     "ApiKeyAuth",
     "App",
     "Authenticated",
+    "BackgroundTask",
+    "BackgroundTasks",
     "BadRequest",
     "BasicAuth",
     "Blueprint",
@@ -90,6 +94,7 @@ __all__ = [
     "Path",
     "PayloadTooLarge",
     "PermissionGuard",
+    "ProblemDetails",
     "Query",
     "QueryParams",
     "RateLimitConfig",

@@ -220,7 +220,12 @@ class Response:
         status: int = 200,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         content_type: str | None = None,
+        background: Callable[[], Any] | None = None,
     ) -> Response: ...
+    @property
+    def background(self) -> Callable[[], Any] | None: ...
+    @background.setter
+    def background(self, background: Callable[[], Any] | None) -> None: ...
     @property
     def status(self) -> int: ...
     @status.setter
@@ -228,7 +233,12 @@ class Response:
     @property
     def headers(self) -> dict[str, str]: ...
     @staticmethod
-    def json(data: Any, status: int | None = None, headers: Any = None) -> Response: ...
+    def json(
+        data: Any,
+        status: int | None = None,
+        headers: Any = None,
+        background: Callable[[], Any] | None = None,
+    ) -> Response: ...
     @staticmethod
     def text(content: str | bytes, status: int | None = None, headers: Any = None) -> Response: ...
     @staticmethod

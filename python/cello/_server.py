@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from cello import _after_response as after_response
 from cello import _cello, _loop
 from cello._settings import STARTUP_FAILED, ConfigError, RunConfig
 from cello._support import eager_starter
@@ -153,8 +154,12 @@ def _shut_down(
     # by their clients) queued their after-response callbacks: start them,
     # for the shutdown hooks to wait on.
     handle.drain()
+    cluster = config.cluster
+    # Without a graceful shutdown background work is not waited for either.
+    wait = (cluster.shutdown_timeout or 0.0) if cluster.graceful_shutdown else 0.0
+    loop.run_until_complete(after_response.drain(wait))
     try:
-        loop.run_until_complete(app._run_hooks("shutdown", config.cluster.shutdown_timeout))
+        loop.run_until_complete(app._run_hooks("shutdown", cluster.shutdown_timeout))
     finally:
         _cancel(loop, asyncio.all_tasks(loop))
         loop.run_until_complete(loop.shutdown_asyncgens())

@@ -20,7 +20,9 @@ logging.getLogger("cello.background").setLevel(logging.INFO)
 app = App()
 RUN_OPTIONS = {
     "cluster": ClusterConfig(
-        workers=1, shutdown_timeout=float(os.environ.get("CELLO_TEST_SHUTDOWN_TIMEOUT", "30"))
+        workers=1,
+        shutdown_timeout=float(os.environ.get("CELLO_TEST_SHUTDOWN_TIMEOUT", "30")),
+        graceful_shutdown=os.environ.get("CELLO_TEST_GRACEFUL", "1") == "1",
     )
 }
 # A file whose appearance lets the shutdown test's callback finish.
@@ -153,6 +155,13 @@ async def not_callable(request):
     return {"error": None}
 
 
+@app.get("/slow")
+async def slow(request):
+    request._after_response(lambda: EVENTS.append("after the cancelled handler"))
+    EVENTS.append("handler waiting")
+    await asyncio.Event().wait()
+
+
 @app.get("/until-flag")
 async def until_flag(request):
     async def wait_for_flag():
@@ -193,3 +202,35 @@ async def endless(request):
 
     request._after_response(lambda: EVENTS.append("after the abandoned stream"))
     return Response.stream(chunks(), content_type="text/plain")
+
+
+# The same hook behind a Python middleware and a native layer (compression).
+layered = App()
+layered.enable_compression(min_size=10)
+
+
+@layered.middleware("http")
+async def tag(request, call_next):
+    response = await call_next(request)
+    response.set_header("X-Tagged", "yes")
+    if request.path == "/hooked":
+        EVENTS.append("middleware done")
+        response.background = lambda: EVENTS.append("middleware background")
+    return response
+
+
+@layered.get("/events")
+def layered_events(request):
+    return {"events": list(EVENTS)}
+
+
+@layered.post("/reset")
+def layered_reset(request):
+    EVENTS.clear()
+    return {"events": []}
+
+
+@layered.get("/hooked")
+async def layered_hooked(request):
+    request._after_response(lambda: EVENTS.append("callback"))
+    return Response.json({"text": "y" * 2000}, background=lambda: EVENTS.append("background"))

@@ -13,7 +13,7 @@ use crate::conversion::headers::extract_headers;
 use crate::conversion::json_writer;
 use crate::ffi::support::support;
 use crate::pipeline::app::{AppCore, HandlerKey};
-use crate::types::convert::problem_parts;
+use crate::types::convert::{own_response, problem_parts, to_parts};
 use crate::types::request::Request;
 use crate::types::response::ResponseParts;
 
@@ -103,6 +103,15 @@ pub(crate) fn http_exception_parts(
     let support = support(py).ok()?;
     if !exc.is_instance(support.http_exception.bind(py)).ok()? {
         return None;
+    }
+    // A raised `ProblemDetails` is sent as it renders itself.
+    match own_response(exc) {
+        Ok(Some(response)) => match to_parts(&response) {
+            Ok(parts) => return Some(parts),
+            Err(e) => log_error(py, &e, request),
+        },
+        Ok(None) => {}
+        Err(e) => log_error(py, &e, request),
     }
     let status: u16 = exc
         .getattr(intern!(py, "status_code"))

@@ -536,7 +536,10 @@ fn finish(
     stage: Stage,
     completion: Completion,
 ) -> Answer {
-    let err = match outcome.and_then(|v| to_parts(&v)) {
+    let err = match outcome.and_then(|v| {
+        adopt_background(py, &v, request)?;
+        to_parts(&v)
+    }) {
         Ok(parts) => return deliver(py, runner, parts, completion, request),
         Err(e) => e,
     };
@@ -546,6 +549,38 @@ fn finish(
             let parts = internal_error(py, runner, request, &err);
             deliver(py, runner, parts, completion, request)
         }
+    }
+}
+
+/// A returned `Response` (alone or first in a `(response, status)` tuple)
+/// with a `background` hands it to the request's after-response callbacks.
+fn adopt_background(
+    py: Python<'_>,
+    value: &Bound<'_, PyAny>,
+    request: &Bound<'_, Request>,
+) -> PyResult<()> {
+    let response = match value.cast::<Response>() {
+        Ok(response) => response.clone(),
+        Err(_) => match value.cast_exact::<PyTuple>() {
+            Ok(tuple) if (2..=3).contains(&tuple.len()) => {
+                match tuple.get_item(0)?.cast_into::<Response>() {
+                    Ok(response) => response,
+                    Err(_) => return Ok(()),
+                }
+            }
+            _ => return Ok(()),
+        },
+    };
+    let background = response
+        .borrow()
+        .background
+        .as_ref()
+        .map(|b| b.clone_ref(py));
+    match background {
+        Some(background) => request
+            .borrow()
+            .add_after_response(py, background.into_bound(py)),
+        None => Ok(()),
     }
 }
 

@@ -243,6 +243,11 @@ impl Request {
         }
     }
 
+    /// Adds `callback` to the after-response callbacks.
+    pub fn add_after_response(&self, py: Python<'_>, callback: Bound<'_, PyAny>) -> PyResult<()> {
+        after_response::register(py, &self.after_response, callback)
+    }
+
     /// The after-response callbacks, taken by the door that sends the
     /// response (see `crate::pipeline::after_response`).
     pub fn take_after_response(&self) -> Option<Box<Callbacks>> {
@@ -800,7 +805,7 @@ impl Request {
     /// Runs `callback` (no arguments; it may return an awaitable) after the
     /// response has been sent, in registration order, on the event loop.
     fn _after_response(&self, py: Python<'_>, callback: Bound<'_, PyAny>) -> PyResult<()> {
-        after_response::register(py, &self.after_response, callback)
+        self.add_after_response(py, callback)
     }
 
     fn __repr__(&self) -> String {
