@@ -138,6 +138,19 @@ def test_a_dependency_parameter_error_is_a_422(client: httpx.Client) -> None:
     assert response.json()["detail"][0]["loc"] == ["query", "page"]
 
 
+def test_background_tasks_run_before_the_dependency_cleanup(client: httpx.Client) -> None:
+    assert client.post("/deps/tasks").json() == {"pending": 1}
+    expected = ["session open", "handler", "task used the session", "session closed"]
+    assert events(client, expected) == expected
+
+
+def test_background_tasks_of_a_failed_handler_do_not_run(client: httpx.Client) -> None:
+    assert client.post("/deps/tasks-fail").status_code == 400
+    assert client.post("/deps/tasks").status_code == 200
+    expected = ["session open", "handler", "task used the session", "session closed"]
+    assert events(client, expected) == expected
+
+
 # -- in process ------------------------------------------------------------------
 
 

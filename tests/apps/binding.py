@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from cello import (
     App,
+    BackgroundTasks,
     Blueprint,
     Cookie,
     Depends,
@@ -365,3 +366,20 @@ def class_dependency(paging: Paging = Depends()) -> dict[str, int]:
 @app.get("/deps/bad-query")
 def dependency_with_bad_query(page: dict[str, int] = Depends(pager)) -> dict[str, int]:
     return page
+
+
+def record(event: str) -> None:
+    EVENTS.append(event)
+
+
+@app.post("/deps/tasks")
+def with_tasks(tasks: BackgroundTasks, session: str = Depends(session_resource)) -> dict[str, int]:
+    EVENTS.append("handler")
+    tasks.add_task(record, [f"task used the {session}"])
+    return {"pending": tasks.pending_count()}
+
+
+@app.post("/deps/tasks-fail")
+async def tasks_then_failure(tasks: BackgroundTasks) -> dict[str, int]:
+    tasks.add_task(record, ["never"])
+    raise HTTPException(400, "refused")
