@@ -166,11 +166,14 @@ def _adapter(annotation: Any, owner: str, param: Param) -> Any:
         ) from None
 
 
+# Annotations a raw str (or None) already satisfies.
+_UNCONVERTED = (str, Any, inspect.Parameter.empty, str | None, typing.Optional[str])  # noqa: UP045
+
+
 def _converter(param: Param, owner: str, config: DTOConfig) -> Callable[[Any, Errors], Any] | None:
     """A function turning the raw str (or list of str) into the annotated type,
     appending errors; None when the raw value is already what is wanted."""
-    bare = _strip(param.annotation)
-    if bare is str or bare is Any or bare is inspect.Parameter.empty:
+    if param.annotation in _UNCONVERTED:
         return None
     adapter = _adapter(param.annotation, owner, param)
     validate = adapter.validate_python
