@@ -261,7 +261,11 @@ def _body_getter(param: Param, owner: str, config: DTOConfig) -> Getter:
         raw = request.body()
         if not raw.strip():
             if default is REQUIRED:
-                missing = {"type": "missing", "loc": ["body"], "msg": "Field required"}
+                missing: dict[str, Any] = {
+                    "type": "missing",
+                    "loc": ["body"],
+                    "msg": "Field required",
+                }
                 if config.include_input:
                     missing["input"] = None
                 errors.append(missing)
@@ -604,10 +608,10 @@ def bind(info: RouteInfo, state: DependencyState) -> tuple[Callable[[Any], Any],
                     ctx.error = exc
                 raise
             if errors:
-                exc = RequestValidationError(errors)
+                invalid = RequestValidationError(errors)
                 if ctx is not None:
-                    ctx.error = exc
-                raise exc
+                    ctx.error = invalid
+                raise invalid
             return ctx, args, kwargs
 
         if not handler_is_async:

@@ -64,7 +64,7 @@ class DTOConfig:
 DEFAULT_DTO_CONFIG = DTOConfig()
 
 # The documented import path is ``cello._cello.DTOConfig``.
-_cello.DTOConfig = DTOConfig  # type: ignore[attr-defined]
+_cello.DTOConfig = DTOConfig  # type: ignore[misc]
 
 
 def dto(config: DTOConfig) -> Callable[[F], F]:
@@ -95,7 +95,7 @@ def _jsonable(value: Any) -> bool:
 
 
 def error_list(
-    errors: Iterable[dict[str, Any]], prefix: tuple[Any, ...], config: DTOConfig
+    errors: Iterable[Any], prefix: tuple[Any, ...], config: DTOConfig
 ) -> list[dict[str, Any]]:
     """pydantic's errors in the 422 shape: ``loc`` behind ``prefix``, no
     ``url``, and ``input``/``ctx`` only when they serialise to JSON."""
