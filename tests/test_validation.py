@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from cello import App, DTOConfig, Request
 from cello.testing import TestClient
@@ -238,3 +238,48 @@ def test_setting_the_config_later_rebinds_existing_routes() -> None:
     assert app.dto_config.forbid_extra
     with TestClient(app) as client:
         assert client.post("/notes", json={"text": "a", "x": 1}).status_code == 422
+
+
+class Signup(BaseModel):
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def needs_at(cls, value: str) -> str:
+        if "@" not in value:
+            raise ValueError("needs an @")
+        return value
+
+
+def test_a_custom_validator_message_is_kept() -> None:
+    app = App()
+
+    @app.post("/signup")
+    def signup(data: Signup) -> dict[str, str]:
+        return {"email": data.email}
+
+    with TestClient(app) as client:
+        (error,) = client.post("/signup", json={"email": "nope"}).json()["detail"]
+        assert error == {
+            "type": "value_error",
+            "loc": ["body", "email"],
+            "msg": "Value error, needs an @",
+            "input": "nope",
+            "ctx": {"error": "needs an @"},
+        }
+
+
+class Lookup:
+    """A callable object as a handler, with a positional-only request."""
+
+    def __call__(self, request: Request, /, item_id: int, verbose: bool = False) -> dict:
+        return {"item_id": item_id, "verbose": verbose, "method": request.method}
+
+
+def test_callable_objects_and_positional_only_parameters() -> None:
+    app = App()
+    app.get("/things/{item_id}")(Lookup())
+    with TestClient(app) as client:
+        got = client.get("/things/3?verbose=true").json()
+        assert got == {"item_id": 3, "verbose": True, "method": "GET"}
+        assert client.get("/things/x").status_code == 422

@@ -98,7 +98,8 @@ def error_list(
     errors: Iterable[Any], prefix: tuple[Any, ...], config: DTOConfig
 ) -> list[dict[str, Any]]:
     """pydantic's errors in the 422 shape: ``loc`` behind ``prefix``, no
-    ``url``, and ``input``/``ctx`` only when they serialise to JSON."""
+    ``url``, ``input`` only when it serialises to JSON, and ``ctx`` values
+    that do not (an exception) as their ``str()``."""
     out = []
     for error in errors:
         item: dict[str, Any] = {
@@ -109,8 +110,9 @@ def error_list(
         if config.include_input and "input" in error and _jsonable(error["input"]):
             item["input"] = error["input"]
         ctx = error.get("ctx")
-        if ctx and _jsonable(ctx):
-            item["ctx"] = ctx
+        if ctx:
+            # A custom validator's ValueError is in ctx["error"]: its message is what helps.
+            item["ctx"] = {k: v if _jsonable(v) else str(v) for k, v in ctx.items()}
         out.append(item)
         if config.max_errors is not None and len(out) >= config.max_errors:
             break
