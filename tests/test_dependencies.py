@@ -235,3 +235,25 @@ def test_a_dependency_raising_http_exception_in_process() -> None:
     with TestClient(app) as client:
         response = client.get("/")
         assert response.status_code == 403 and response.json()["detail"] == "no"
+
+
+def test_a_dependency_of_a_transient_one_is_still_cached_per_request() -> None:
+    app = App()
+    calls: list[str] = []
+
+    def base() -> int:
+        calls.append("base")
+        return 1
+
+    def fresh(value: int = Depends(base)) -> int:
+        return value + 1
+
+    @app.get("/")
+    def index(
+        a: int = Depends(fresh, use_cache=False), b: int = Depends(fresh, use_cache=False)
+    ) -> list[int]:
+        return [a, b]
+
+    with TestClient(app) as client:
+        assert client.get("/").json() == [2, 2]
+        assert calls == ["base"]

@@ -338,6 +338,7 @@ class _Builder:
         self.config = config
         self.owner = owner
         self.plans: dict[int, _Plan] = {}
+        self.uses: dict[int, int] = {}
         self.uses_context = False
 
     def plan(self, func: Any, params: tuple[Param, ...]) -> _Plan:
@@ -368,7 +369,6 @@ class _Builder:
             return _background_getter(param.annotation)
         if source == "depends":
             assert param.dependency is not None
-            self.uses_context = True
             return self.dependency(param.dependency)
         return _simple_getter(param, self.owner, self.config)
 
@@ -379,8 +379,10 @@ class _Builder:
             plan.name = dep.target
             return plan
         key = id(dep.target)
+        self.uses[key] = self.uses.get(key, 0) + 1
         known = self.plans.get(key)
         if known is not None and known.scope == dep.scope:
+            self.count_again(known)
             return known
         plan = self.plan(dep.target, dep.params)
         plan.scope = dep.scope
@@ -389,6 +391,53 @@ class _Builder:
         plan.needs_async = plan.needs_async or dep.is_async
         self.plans[key] = plan
         return plan
+
+    def count_again(self, plan: _Plan) -> None:
+        """A second use of ``plan`` is a second use of what it depends on."""
+        for _, step in plan.steps:
+            if isinstance(step, _Plan) and step.singleton_name is None:
+                self.uses[step.key] = self.uses.get(step.key, 0) + 1
+                self.count_again(step)
+
+    def finish(self, handler_plan: _Plan) -> None:
+        """Decides, once the whole tree is known, whether a request needs a
+        context (a cache shared by several uses, cleanups, tasks), and turns
+        each dependency that needs neither caching nor cleanup into a plain
+        call: no per-request bookkeeping for the common ``Depends(f)``."""
+        for plan in self.plans.values():
+            if plan.scope == "transient":
+                self.count_again(plan)  # it runs at each use: so does what it asks for
+        for key, plan in self.plans.items():
+            shared = plan.scope == "request" and self.uses.get(key, 0) > 1
+            if plan.is_generator or plan.scope == "singleton" or shared:
+                self.uses_context = True
+        for plan in [handler_plan, *self.plans.values()]:
+            plan.steps = [
+                (name, self.direct(step) if isinstance(step, _Plan) else step)
+                for name, step in plan.steps
+            ]
+
+    def direct(self, plan: _Plan) -> Getter | _Plan:
+        simple = (
+            plan.singleton_name is None
+            and not plan.steps
+            and not plan.is_async
+            and not plan.is_generator
+            and (
+                plan.scope == "transient"
+                or (plan.scope == "request" and self.uses.get(plan.key, 0) == 1)
+            )
+        )
+        if not simple:
+            return plan
+        func, state = plan.func, self.state
+
+        def call_directly(request: Any, ctx: _Context | None, errors: Errors) -> Any:
+            if state.overrides:
+                return _resolve(plan, request, ctx, errors, state)
+            return func()
+
+        return call_directly
 
 
 def _positional_only(func: Any) -> set[str]:
@@ -439,27 +488,28 @@ def _arguments(
     return args, kwargs
 
 
-def _cached(plan: _Plan, ctx: _Context, state: DependencyState) -> Any:
+def _cached(plan: _Plan, ctx: _Context | None, state: DependencyState) -> Any:
     if plan.scope == "singleton":
         return state.created.get(plan.key, _INVALID)
-    if plan.scope == "request":
+    if plan.scope == "request" and ctx is not None:
         return ctx.cache.get(plan.key, _INVALID)
     return _INVALID
 
 
-def _store(plan: _Plan, value: Any, ctx: _Context, state: DependencyState) -> None:
+def _store(plan: _Plan, value: Any, ctx: _Context | None, state: DependencyState) -> None:
     if plan.scope == "singleton":
         state.created[plan.key] = value
-    elif plan.scope == "request":
+    elif plan.scope == "request" and ctx is not None:
         ctx.cache[plan.key] = value
 
 
-def _entered(plan: _Plan, gen: Any, ctx: _Context, state: DependencyState) -> None:
+def _entered(plan: _Plan, gen: Any, ctx: _Context | None, state: DependencyState) -> None:
     if plan.scope == "singleton":
         if not state.singleton_exits and state.shutdown_hooks is not None:
             state.shutdown_hooks.append(state.close)
         state.singleton_exits.append((plan.name, gen))
     else:
+        assert ctx is not None, "a generator dependency makes the route keep a context"
         ctx.exits.append((plan.name, gen))
         ctx.schedule()
 
@@ -467,7 +517,6 @@ def _entered(plan: _Plan, gen: Any, ctx: _Context, state: DependencyState) -> No
 def _resolve(
     plan: _Plan, request: Any, ctx: _Context | None, errors: Errors, state: DependencyState
 ) -> Any:
-    assert ctx is not None
     if plan.singleton_name is not None:
         return state.singleton(plan.singleton_name)
     if state.overrides:
@@ -487,7 +536,7 @@ def _resolve(
 
 
 def _create(
-    plan: _Plan, request: Any, ctx: _Context, errors: Errors, state: DependencyState
+    plan: _Plan, request: Any, ctx: _Context | None, errors: Errors, state: DependencyState
 ) -> Any:
     before = len(errors)
     args, kwargs = _arguments(plan, request, ctx, errors, state)
@@ -522,7 +571,6 @@ async def _arguments_async(
 async def _resolve_async(
     plan: _Plan, request: Any, ctx: _Context | None, errors: Errors, state: DependencyState
 ) -> Any:
-    assert ctx is not None
     if plan.singleton_name is not None:
         return state.singleton(plan.singleton_name)
     if state.overrides:
@@ -649,6 +697,7 @@ def bind(info: RouteInfo, state: DependencyState) -> tuple[Callable[[Any], Any],
     config = getattr(handler, "__cello_dto__", None) or state.dto_config
     builder = _Builder(state, config, owner)
     plan = builder.plan(handler, sig.params)
+    builder.finish(plan)
     uses_context = builder.uses_context
     handler_is_async = is_async_handler(handler)
     finish = _result_filter(sig, owner, info.status_code)
@@ -657,7 +706,8 @@ def bind(info: RouteInfo, state: DependencyState) -> tuple[Callable[[Any], Any],
     if not plan.needs_async:
 
         def fill(request: Any) -> tuple[_Context | None, list[Any], dict[str, Any]]:
-            ctx = _Context(request) if uses_context else None
+            # An override may be a generator: it needs the context's cleanup.
+            ctx = _Context(request) if uses_context or state.overrides else None
             errors: Errors = []
             try:
                 args, kwargs = _arguments(plan, request, ctx, errors, state)
