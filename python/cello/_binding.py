@@ -664,6 +664,56 @@ def _result_filter(
     return filter_result
 
 
+def _plain_call(
+    handler: Callable[..., Any],
+    getters: tuple[tuple[str, Getter], ...],
+    finish: Callable[[Any], Any] | None,
+    state: DependencyState,
+) -> Callable[[Any], Any]:
+    """The bound call of a sync handler whose parameters need no context
+    (no shared cache, cleanup or tasks): the common case, kept lean. With
+    overrides set, the general path runs instead (an override may need one)."""
+    general: Callable[[Any], Any] | None = None
+
+    def call(request: Any) -> Any:
+        if state.overrides:
+            nonlocal general
+            if general is None:
+                general = _general_sync(handler, getters, finish)
+            return general(request)
+        errors: Errors = []
+        kwargs = {}
+        for name, get in getters:
+            kwargs[name] = get(request, None, errors)
+        if errors:
+            raise RequestValidationError(errors)
+        result = handler(**kwargs)
+        return result if finish is None else finish(result)
+
+    return call
+
+
+def _general_sync(
+    handler: Callable[..., Any],
+    getters: tuple[tuple[str, Getter], ...],
+    finish: Callable[[Any], Any] | None,
+) -> Callable[[Any], Any]:
+    def call(request: Any) -> Any:
+        ctx = _Context(request)
+        errors: Errors = []
+        try:
+            kwargs = {name: get(request, ctx, errors) for name, get in getters}
+            if errors:
+                raise RequestValidationError(errors)
+            result = handler(**kwargs)
+        except BaseException as exc:
+            ctx.error = exc
+            raise
+        return result if finish is None else finish(result)
+
+    return call
+
+
 def _request_only(
     handler: Callable[..., Any], finish: Callable[[Any], Any] | None
 ) -> tuple[Callable[[Any], Any], bool, bool]:
@@ -702,6 +752,16 @@ def bind(info: RouteInfo, state: DependencyState) -> tuple[Callable[[Any], Any],
     handler_is_async = is_async_handler(handler)
     finish = _result_filter(sig, owner, info.status_code)
     positional = plan.positional
+
+    getters = [(name, step) for name, step in plan.steps if not isinstance(step, _Plan)]
+    if (
+        not plan.needs_async
+        and not handler_is_async
+        and not uses_context
+        and positional == 0
+        and len(getters) == len(plan.steps)
+    ):
+        return _plain_call(handler, tuple(getters), finish, state), False, False
 
     if not plan.needs_async:
 
