@@ -13,6 +13,7 @@ from cello.config import (
     TimeoutConfig,
     TlsConfig,
 )
+from cello.dependencies import Depends
 from cello.exceptions import (
     BadRequest,
     ClientDisconnected,
@@ -45,6 +46,7 @@ from cello.middleware.auth import (
 )
 from cello.middleware.rate_limit import RateLimitConfig, validate_rate_limit_config
 from cello.middleware.sessions import SessionConfig, validate_session_config
+from cello.params import Body, Cookie, Header, Path, Query
 from cello.problems import ProblemDetails
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
@@ -55,6 +57,7 @@ from cello.routing import (
     RegexConstraint,
     UuidConstraint,
 )
+from cello.validation import DTOConfig, RequestValidationError, ResponseValidationError
 
 __all__ = [
     "CSP",
@@ -69,13 +72,18 @@ __all__ = [
     "BadRequest",
     "BasicAuth",
     "Blueprint",
+    "Body",
     "ClientDisconnected",
     "ClusterConfig",
+    "Cookie",
+    "DTOConfig",
+    "Depends",
     "ForbiddenError",
     "FormData",
     "Guard",
     "GuardError",
     "HTTPException",
+    "Header",
     "Headers",
     "Http2Config",
     "Http3Config",
@@ -85,15 +93,19 @@ __all__ = [
     "LimitsConfig",
     "Not",
     "Or",
+    "Path",
     "PayloadTooLarge",
     "PermissionGuard",
     "ProblemDetails",
+    "Query",
     "QueryParams",
     "RateLimitConfig",
     "RegexConstraint",
     "Request",
     "RequestTimeout",
+    "RequestValidationError",
     "Response",
+    "ResponseValidationError",
     "RoleGuard",
     "SecurityHeadersConfig",
     "SessionConfig",

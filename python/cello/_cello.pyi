@@ -10,6 +10,8 @@ from typing import Any, final
 from typing_extensions import disjoint_base
 
 from cello.forms import FormData, UploadedFiles
+# Set on the module by cello.validation: the documented import path.
+from cello.validation import DTOConfig as DTOConfig
 
 __all__ = [
     "AfterResponse",

@@ -31,6 +31,12 @@ class RouteInfo:
     body_limit: int | None = None
     # Guards run before the handler, its blueprints' first (see cello.guards).
     guards: tuple[Any, ...] = ()
+    # What the handler's result is validated and filtered through (a pydantic
+    # model or list of them); None: the return annotation's model, if any.
+    response_model: Any = None
+    # The status of the handler's result when it is not a Response or a
+    # (body, status) tuple; None: 200.
+    status_code: int | None = None
 
     @property
     def name(self) -> str:
@@ -59,6 +65,16 @@ def check_body_limit(body_limit: Any, what: str = "body_limit") -> int | None:
     if isinstance(body_limit, bool) or not isinstance(body_limit, int) or body_limit < 0:
         raise ValueError(f"{what} must be a non-negative number of bytes, not {body_limit!r}")
     return body_limit
+
+
+def check_status_code(status_code: Any) -> None:
+    """A route's ``status_code=``: None or an HTTP status, else a ValueError."""
+    if status_code is None:
+        return
+    if isinstance(status_code, bool) or not isinstance(status_code, int):
+        raise ValueError(f"status_code must be an HTTP status (100-599), not {status_code!r}")
+    if not 100 <= status_code <= 599:
+        raise ValueError(f"status_code must be an HTTP status (100-599), not {status_code}")
 
 
 def is_async_handler(handler: Callable[..., Any]) -> bool:
@@ -141,12 +157,15 @@ class RouteDecorators:
         summary: str | None = None,
         description: str | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers the decorated handler for ``path`` under each of ``methods``
         (default ``["GET"]``) and returns it unchanged. ``body_limit`` (bytes)
         replaces the app's request-body limit for this route, up or down."""
         route_guards = check_guards(guards)
         limit = check_body_limit(body_limit)
+        check_status_code(status_code)
         if isinstance(methods, str):
             methods = [methods]
         method_list = [m.upper() for m in (methods or ["GET"])]
@@ -168,6 +187,8 @@ class RouteDecorators:
                         description=description,
                         body_limit=limit,
                         guards=route_guards,
+                        response_model=response_model,
+                        status_code=status_code,
                     )
                 )
             return handler
@@ -187,6 +208,8 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a GET handler (HEAD is answered by it automatically)."""
         return self._method(
@@ -198,6 +221,8 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
+            status_code=status_code,
         )
 
     def post(
@@ -210,6 +235,8 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a POST handler."""
         return self._method(
@@ -221,6 +248,8 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
+            status_code=status_code,
         )
 
     def put(
@@ -233,6 +262,8 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a PUT handler."""
         return self._method(
@@ -244,6 +275,8 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
+            status_code=status_code,
         )
 
     def delete(
@@ -256,6 +289,8 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a DELETE handler."""
         return self._method(
@@ -267,6 +302,8 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
+            status_code=status_code,
         )
 
     def patch(
@@ -279,6 +316,8 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a PATCH handler."""
         return self._method(
@@ -290,6 +329,8 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
+            status_code=status_code,
         )
 
     def head(
@@ -299,10 +340,18 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers an explicit HEAD handler (overrides the automatic one)."""
         return self._method(
-            "HEAD", path, guards=guards, constraints=constraints, body_limit=body_limit
+            "HEAD",
+            path,
+            guards=guards,
+            constraints=constraints,
+            body_limit=body_limit,
+            response_model=response_model,
+            status_code=status_code,
         )
 
     def options(
@@ -312,8 +361,16 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers an OPTIONS handler."""
         return self._method(
-            "OPTIONS", path, guards=guards, constraints=constraints, body_limit=body_limit
+            "OPTIONS",
+            path,
+            guards=guards,
+            constraints=constraints,
+            body_limit=body_limit,
+            response_model=response_model,
+            status_code=status_code,
         )
