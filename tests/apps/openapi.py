@@ -1,0 +1,164 @@
+"""Apps for tests/test_openapi.py: an inventory API documenting every part
+of the spec (typed path and query parameters, bodies, response models,
+tags, summaries, docstrings, guards and authentication), and small apps
+for the options."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, computed_field
+
+from cello import App, Blueprint, JwtConfig, Response
+from cello.guards import Authenticated, Role
+from cello.middleware.auth import ApiKeyAuth, JwtAuth
+from cello.openapi import operation
+
+SECRET = "openapi-test-secret-of-32-bytes!"
+
+
+class Dimensions(BaseModel):
+    width: float
+    height: float
+
+
+class ItemIn(BaseModel):
+    """An item as a client sends it."""
+
+    name: str = Field(min_length=1, max_length=50)
+    price: float = Field(ge=0)
+    kind: Literal["tool", "part"] = "tool"
+    dimensions: Dimensions | None = None
+
+
+class Item(BaseModel):
+    id: int
+    name: str
+    price: float
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.price})"
+
+
+ITEMS = {1: Item(id=1, name="hammer", price=9.5)}
+
+app = App()
+app.enable_openapi(
+    title="Inventory",
+    version="2.0.0",
+    tags=[{"name": "items", "description": "What the shop sells"}],
+    servers=["/"],
+)
+PUBLIC = ["/docs", "/redoc", "/openapi.json", "/items", "/ping", "/public"]
+app.use(JwtAuth(JwtConfig(SECRET), skip_paths=PUBLIC))
+
+
+@app.get("/items", tags=["items"])
+def list_items(limit: int = 10, kind: str | None = None) -> list[Item]:
+    """List the items.
+
+    At most ``limit`` of them, of one ``kind`` if given.
+    """
+    return list(ITEMS.values())[:limit]
+
+
+@app.get("/items/{item_id}", tags=["items"])
+@operation(responses={404: "No such item"})
+def get_item(item_id: int) -> Item:
+    """Read one item."""
+    return ITEMS[item_id]
+
+
+@app.post("/items", tags=["items"], summary="Create an item", description="Adds it to the shop.")
+@operation(status_code=201)
+def create_item(item: ItemIn) -> Item:
+    """Ignored: the route gives a summary and a description."""
+    return Item(id=2, name=item.name, price=item.price)
+
+
+@app.get("/public/users/{user_id:uuid}")
+def user(request: Any) -> dict[str, Any]:
+    return {"id": request.params["user_id"]}
+
+
+@app.get("/public/files/{*rest}")
+def files(request: Any) -> Response:
+    return Response.text(request.params["rest"])
+
+
+@app.get("/public/stats", guards=[Authenticated()])
+def stats(request: Any) -> dict[str, int]:
+    return {"public": 1}
+
+
+@app.get("/ping")
+def ping(request: Any) -> str:
+    return "pong"
+
+
+@app.head("/ping")
+def ping_head(request: Any) -> Response:
+    return Response.no_content()
+
+
+@app.get("/internal")
+@operation(include_in_schema=False)
+def internal(request: Any) -> dict[str, str]:
+    return {"secret": "plans"}
+
+
+@app.get("/orders", tags=["orders"])
+@operation(deprecated=True, operation_id="legacyOrders", openapi_extra={"x-internal": False})
+def orders(request: Any) -> dict[str, list[str]]:
+    return {"orders": []}
+
+
+def _admin() -> Blueprint:
+    admin = Blueprint("/admin", tags=["admin"], guards=[Role(["admin"])])
+    admin.use(ApiKeyAuth({"key-1": "ops"}, header="X-Admin-Key"))
+
+    @admin.get("/stats", tags=["stats"])
+    def stats(request: Any) -> dict[str, int]:
+        """The same function name as /public/stats: its operationId gets a suffix."""
+        return {"admin": 1}
+
+    @admin.delete("/items/{item_id:int}")
+    def delete_item(request: Any) -> Response:
+        return Response.no_content()
+
+    return admin
+
+
+app.register_blueprint(_admin())
+
+
+# -- small apps for the options --------------------------------------------
+
+bare = App()
+bare.enable_openapi()
+
+
+@bare.get("/hello/{name}", tags=["greetings"])
+def hello(name: str) -> dict[str, str]:
+    """Say hello to someone.
+
+    Greets ``name`` by name.
+    """
+    return {"hello": name}
+
+
+relocated = App()
+relocated.enable_openapi(
+    title="Moved </script><script>alert(1)</script>",
+    docs_url="/api/docs",
+    redoc_url=None,
+    openapi_url="/api/spec.json",
+    swagger_ui_parameters={"docExpansion": "none"},
+)
+
+
+@relocated.get("/api/hello")
+def relocated_hello(request: Any) -> dict[str, str]:
+    return {"hello": "there"}
