@@ -31,6 +31,9 @@ class RouteInfo:
     body_limit: int | None = None
     # Guards run before the handler, its blueprints' first (see cello.guards).
     guards: tuple[Any, ...] = ()
+    # What the handler's result is validated and filtered through (a pydantic
+    # model or list of them); None: the return annotation's model, if any.
+    response_model: Any = None
 
     @property
     def name(self) -> str:
@@ -141,6 +144,7 @@ class RouteDecorators:
         summary: str | None = None,
         description: str | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
     ) -> Callable[[F], F]:
         """Registers the decorated handler for ``path`` under each of ``methods``
         (default ``["GET"]``) and returns it unchanged. ``body_limit`` (bytes)
@@ -168,6 +172,7 @@ class RouteDecorators:
                         description=description,
                         body_limit=limit,
                         guards=route_guards,
+                        response_model=response_model,
                     )
                 )
             return handler
@@ -187,6 +192,7 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
     ) -> Callable[[F], F]:
         """Registers a GET handler (HEAD is answered by it automatically)."""
         return self._method(
@@ -198,6 +204,7 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
         )
 
     def post(
@@ -210,6 +217,7 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
     ) -> Callable[[F], F]:
         """Registers a POST handler."""
         return self._method(
@@ -221,6 +229,7 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
         )
 
     def put(
@@ -233,6 +242,7 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
     ) -> Callable[[F], F]:
         """Registers a PUT handler."""
         return self._method(
@@ -244,6 +254,7 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
         )
 
     def delete(
@@ -256,6 +267,7 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
     ) -> Callable[[F], F]:
         """Registers a DELETE handler."""
         return self._method(
@@ -267,6 +279,7 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
         )
 
     def patch(
@@ -279,6 +292,7 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
     ) -> Callable[[F], F]:
         """Registers a PATCH handler."""
         return self._method(
@@ -290,6 +304,7 @@ class RouteDecorators:
             guards=guards,
             constraints=constraints,
             body_limit=body_limit,
+            response_model=response_model,
         )
 
     def head(
@@ -299,10 +314,16 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
     ) -> Callable[[F], F]:
         """Registers an explicit HEAD handler (overrides the automatic one)."""
         return self._method(
-            "HEAD", path, guards=guards, constraints=constraints, body_limit=body_limit
+            "HEAD",
+            path,
+            guards=guards,
+            constraints=constraints,
+            body_limit=body_limit,
+            response_model=response_model,
         )
 
     def options(
@@ -312,8 +333,14 @@ class RouteDecorators:
         *,
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
+        response_model: Any = None,
     ) -> Callable[[F], F]:
         """Registers an OPTIONS handler."""
         return self._method(
-            "OPTIONS", path, guards=guards, constraints=constraints, body_limit=body_limit
+            "OPTIONS",
+            path,
+            guards=guards,
+            constraints=constraints,
+            body_limit=body_limit,
+            response_model=response_model,
         )
