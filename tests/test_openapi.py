@@ -242,6 +242,43 @@ def test_query_parameters_with_defaults_and_optional_types(spec):
     assert found["kind"]["schema"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
 
 
+def test_markers_and_dependencies_give_header_cookie_and_query_parameters():
+    from tests.apps.openapi import markers
+
+    document = markers.openapi()
+    validate(document)
+    found = op(document, "get", "/search/{shelf}")["parameters"]
+    # The handler's own first, then its dependencies', each once, depth first;
+    # the Depends parameters themselves and the singleton name are not sent.
+    assert [(p["in"], p["name"]) for p in found] == [
+        ("path", "shelf"),
+        ("query", "q"),
+        ("cookie", "session_id"),
+        ("header", "user-agent"),
+        ("header", "X-Token"),
+        ("query", "page"),
+        ("query", "per_page"),
+    ]
+    by_name = {p["name"]: p for p in found}
+    assert by_name["shelf"]["description"] == "The shelf to search"
+    assert by_name["q"] == {
+        "name": "q",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "array", "items": {"type": "string"}},
+    }
+    assert by_name["X-Token"]["required"] is True
+    assert by_name["X-Token"]["description"] == "Who is asking"
+    assert by_name["user-agent"]["required"] is False
+    # pydantic constraints in Annotated[...] reach the schema.
+    assert by_name["per_page"]["schema"] == {
+        "default": 20,
+        "type": "integer",
+        "maximum": 100,
+        "minimum": 1,
+    }
+
+
 def test_request_body_from_the_pydantic_model(spec):
     body = op(spec, "post", "/items")["requestBody"]
     assert body == {

@@ -5,14 +5,16 @@ for the options."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
 from cello import App, Blueprint, JwtConfig, Response
+from cello.dependencies import Depends
 from cello.guards import Authenticated, Role
 from cello.middleware.auth import ApiKeyAuth, JwtAuth
 from cello.openapi import operation
+from cello.params import Cookie, Header, Path, Query
 
 SECRET = "openapi-test-secret-of-32-bytes!"
 
@@ -162,3 +164,33 @@ relocated.enable_openapi(
 @relocated.get("/api/hello")
 def relocated_hello(request: Any) -> dict[str, str]:
     return {"hello": "there"}
+
+
+# -- parameters from markers and dependencies ---------------------------------
+
+markers = App()
+
+
+def pagination(page: int = 1, per_page: Annotated[int, Field(ge=1, le=100)] = 20) -> dict[str, int]:
+    return {"page": page, "per_page": per_page}
+
+
+def current_user(
+    request: Any,
+    token: Annotated[str, Header(alias="X-Token", description="Who is asking")],
+    paging: dict[str, int] = Depends(pagination),
+) -> str:
+    return token
+
+
+@markers.get("/search/{shelf}")
+def search(
+    shelf: Annotated[int, Path(description="The shelf to search")],
+    words: Annotated[list[str], Query(alias="q")],
+    session_id: Annotated[str | None, Cookie()] = None,
+    user_agent: Annotated[str | None, Header()] = None,
+    user: str = Depends(current_user),
+    paging: dict[str, int] = Depends(pagination),
+    db: Any = Depends("db"),
+) -> dict[str, Any]:
+    return {}
