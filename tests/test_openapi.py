@@ -21,7 +21,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, create_model
 
 import cello.openapi
-from cello import App, Blueprint, Response
+from cello import ApiKeyAuth, App, BasicAuth, Blueprint, JwtAuth, JwtConfig, Response
 from cello.openapi import operation
 from cello.testing import TestClient
 from tests.live import LiveServer, door_client
@@ -361,6 +361,51 @@ def test_security_schemes_from_the_auth_middleware(spec):
     assert set(guarded["responses"]) == {"200", "401", "403"}
 
 
+def _security_of(*middleware: Any, path: str = "/x") -> tuple[dict[str, Any], Any]:
+    app = App()
+    for item in middleware:
+        app.use(item)
+
+    @app.get(path)
+    def handler(request: Any) -> None:
+        return None
+
+    document = app.openapi()
+    validate(document)
+    return document["components"]["securitySchemes"], op(document, "get", path).get("security")
+
+
+def test_security_schemes_of_every_auth_middleware():
+    secret = "openapi-test-secret-of-32-bytes!"
+    custom = JwtAuth(JwtConfig(secret, header_name="X-Token", header_prefix="", cookie_name="jwt"))
+    schemes, security = _security_of(custom)
+    assert schemes == {
+        "jwtHeader": {"type": "apiKey", "in": "header", "name": "X-Token", "description": "A JWT"},
+        "jwtCookie": {"type": "apiKey", "in": "cookie", "name": "jwt", "description": "A JWT"},
+    }
+    # Either the header or the cookie will do.
+    assert security == [{"jwtHeader": []}, {"jwtCookie": []}]
+
+    schemes, security = _security_of(
+        BasicAuth(lambda user, password: True),
+        ApiKeyAuth({"k1": "a"}, header="X-One"),
+        ApiKeyAuth({"k2": "b"}, header="X-Two"),
+    )
+    assert schemes == {
+        "basicAuth": {"type": "http", "scheme": "basic"},
+        "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-One"},
+        "apiKeyAuth2": {"type": "apiKey", "in": "header", "name": "X-Two"},
+    }
+    # Every one of them must pass.
+    assert security == [{"basicAuth": [], "apiKeyAuth": [], "apiKeyAuth2": []}]
+
+
+def test_a_skipped_path_below_the_route_leaves_it_covered_and_one_above_frees_it():
+    skipping = ApiKeyAuth({"k": "a"}, skip_paths=["/open"])
+    assert _security_of(skipping, path="/open/x")[1] is None
+    assert _security_of(skipping, path="/opener")[1] == [{"apiKeyAuth": []}]
+
+
 def test_head_and_options_only_when_registered(spec):
     assert set(spec["paths"]["/ping"]) == {"get", "head"}
     assert set(spec["paths"]["/items"]) == {"get", "post"}
@@ -559,6 +604,10 @@ def test_more_info_options():
         ({"status_code": "2XX"}, "status_code must be an int"),
         ({"operation_id": ""}, "operation_id must be a non-empty str"),
         ({"openapi_extra": ["x"]}, "openapi_extra must be a dict"),
+        ({"openapi_extra": {"x-when": object()}}, "openapi_extra must hold JSON values"),
+        ({"responses": [404]}, "responses must be a dict"),
+        ({"responses": {404: 3}}, "responses takes a description, a pydantic model"),
+        ({"responses": {404: {"description": object()}}}, "responses must hold JSON values"),
     ],
 )
 def test_bad_operation_marks(options, message):

@@ -4,6 +4,8 @@ listed at all)."""
 
 from __future__ import annotations
 
+import json
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,6 +47,13 @@ def _check_status(status: Any, option: str) -> int | str:
     return status
 
 
+def _check_json(value: Mapping[str, Any], option: str) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"operation() {option} must hold JSON values: {error}") from None
+
+
 def operation(
     *,
     responses: Mapping[int | str, Any] | None = None,
@@ -70,8 +79,19 @@ def operation(
     It may sit above or below the route decorator; it returns the handler
     unchanged.
     """
+    if responses is not None and not isinstance(responses, Mapping):
+        raise ValueError(
+            f"operation() responses must be a dict of status -> response, not {responses!r}"
+        )
     checked: dict[int | str, Any] = {}
     for status, response in (responses or {}).items():
+        if isinstance(response, Mapping):
+            _check_json(response, "responses")
+        elif not isinstance(response, (str, type)) and typing.get_origin(response) is None:
+            raise ValueError(
+                "operation() responses takes a description, a pydantic model or type, "
+                f"or a Response Object (a dict), not {response!r}"
+            )
         checked[_check_status(status, "responses")] = response
     if status_code is not None:
         _check_status(status_code, "status_code")
@@ -79,8 +99,10 @@ def operation(
             raise ValueError(f"operation() status_code must be an int, not {status_code!r}")
     if operation_id is not None and (not isinstance(operation_id, str) or not operation_id):
         raise ValueError(f"operation() operation_id must be a non-empty str, not {operation_id!r}")
-    if openapi_extra is not None and not isinstance(openapi_extra, Mapping):
-        raise ValueError(f"operation() openapi_extra must be a dict, not {openapi_extra!r}")
+    if openapi_extra is not None:
+        if not isinstance(openapi_extra, Mapping):
+            raise ValueError(f"operation() openapi_extra must be a dict, not {openapi_extra!r}")
+        _check_json(openapi_extra, "openapi_extra")
     doc = OperationDoc(
         responses=checked,
         status_code=status_code,
