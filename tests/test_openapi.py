@@ -5,18 +5,24 @@ errors, and the pages rendered by a headless Chromium."""
 
 from __future__ import annotations
 
+import datetime
+import inspect
 import json
 import os
 import re
 import shutil
+import string
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from pydantic import BaseModel, create_model
 
@@ -671,6 +677,7 @@ def _rendered(url: str) -> str:
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
+                "--disable-dev-shm-usage",
                 "--disable-quic",
                 "--no-first-run",
                 "--disable-background-networking",
@@ -713,3 +720,57 @@ def test_redoc_renders_the_operations_in_chromium(live, spec):
         for described in item.values():
             assert described["summary"] in dom, described["summary"]
     assert "What the shop sells" in dom
+
+
+# -- any app --------------------------------------------------------------------------
+
+_TYPES = [int, str, float, bool, UUID, datetime.date, list[int], list[str], int | None, Any]
+_SEGMENT = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=6).map(lambda s: "p" + s)
+
+
+@st.composite
+def _routes(draw: st.DrawFn) -> list[tuple[str, str, list[tuple[str, Any, bool]]]]:
+    routes = []
+    for index in range(draw(st.integers(1, 4))):
+        literal = draw(_SEGMENT)
+        names = draw(st.lists(_SEGMENT, max_size=3, unique=True))
+        path = f"/r{index}{literal}" + "".join(f"/{{{name}}}" for name in names)
+        kind = draw(st.sampled_from(["", ":int", ":uuid"])) if names else ""
+        if names and kind:
+            path = path.replace(f"{{{names[-1]}}}", f"{{{names[-1]}{kind}}}")
+        query = draw(st.lists(_SEGMENT.map(lambda s: "q" + s[1:]), max_size=3, unique=True))
+        params = [(name, draw(st.sampled_from(_TYPES)), True) for name in names if not kind]
+        params += [(name, draw(st.sampled_from(_TYPES)), draw(st.booleans())) for name in query]
+        method = draw(st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]))
+        routes.append((method, path, params))
+    return routes
+
+
+def _handler(params: list[tuple[str, Any, bool]]) -> Any:
+    def handler(**values: Any) -> dict[str, Any]:
+        return values
+
+    parameters = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=annotation,
+            default=inspect.Parameter.empty if required else None,
+        )
+        for name, annotation, required in params
+    ]
+    handler.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    handler.__annotations__ = {name: annotation for name, annotation, _ in params}
+    return handler
+
+
+@given(_routes())
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+def test_any_app_gets_a_valid_document(routes):
+    app = App()
+    for method, path, params in routes:
+        app.route(path, [method], tags=[method.lower()])(_handler(params))
+    document = app.openapi()
+    validate(document)
+    described = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
+    assert len(described) == len(routes)

@@ -124,11 +124,14 @@ class SchemaRegistry:
         return placeholder
 
     def json_default(self, annotation: Any, value: Any) -> tuple[bool, Any]:
-        """``value`` as JSON for a schema's ``default``: (True, json) or
-        (False, None) when it has no JSON form."""
+        """``value`` as JSON for a schema's ``default``: (True, json), or
+        (False, None) when it has no JSON form or does not fit the type
+        (``limit: int = None``), since a document's defaults must match
+        their schemas."""
         if pydantic is not None:
             try:
-                return True, pydantic.TypeAdapter(Any).dump_python(value, mode="json")
+                adapter = pydantic.TypeAdapter(annotation)
+                return True, adapter.dump_python(adapter.validate_python(value), mode="json")
             except Exception:
                 return False, None
         if value is None or isinstance(value, (str, int, float, bool)):
