@@ -518,6 +518,45 @@ def test_an_undescribable_annotation_is_any_value():
     }
 
 
+def test_a_mounted_app_that_describes_itself_joins_the_document():
+    from tests.apps.openapi import mounting
+
+    document = mounting.openapi()
+    validate(document)
+    assert list(document["paths"]) == ["/items/{item_id}", "/legacy/items/{sku}", "/legacy/ping"]
+    schemas = document["components"]["schemas"]
+    # Both apps have an "Item": the mounted one's is renamed, its $ref follows.
+    assert "label" in schemas["Item"]["properties"]
+    assert schemas["Item_legacy"]["properties"] == {"sku": {"title": "Sku", "type": "string"}}
+    legacy = op(document, "get", "/legacy/items/{sku}")
+    assert legacy["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Item_legacy"
+    }
+    assert document["tags"] == [{"name": "items"}, {"name": "legacy"}]
+    ids = [o["operationId"] for p in document["paths"].values() for o in p.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_mounted_app_without_3_1_is_left_out(caplog):
+    class Old:
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            raise NotImplementedError
+
+        def openapi(self) -> dict[str, Any]:
+            return {"openapi": "3.0.2", "info": {}, "paths": {"/x": {}}}
+
+    class Broken(Old):
+        def openapi(self) -> dict[str, Any]:
+            raise RuntimeError("no")
+
+    app = App()
+    app.mount("/old", Old())
+    app.mount("/broken", Broken())
+    assert app.openapi()["paths"] == {}
+    assert "not 3.1; left out" in caplog.text
+    assert "failed to describe itself" in caplog.text
+
+
 # -- options ---------------------------------------------------------------------------
 
 

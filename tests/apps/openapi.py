@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, computed_field
+from fastapi import FastAPI
+from pydantic import BaseModel, Field, computed_field, create_model
+from starlette.applications import Starlette
 
 from cello import App, Blueprint, JwtConfig, Response
 from cello.dependencies import Depends
@@ -194,3 +196,35 @@ def search(
     db: Any = Depends("db"),
 ) -> dict[str, Any]:
     return {}
+
+
+# -- a mounted FastAPI app that describes itself -------------------------------
+
+legacy = FastAPI(title="Legacy")
+
+
+# Named "Item" too, on purpose: the merged document must keep both apart.
+LegacyItem = create_model("Item", sku=(str, ...))
+
+
+@legacy.get("/items/{sku}", tags=["legacy"])
+def legacy_item(sku: str) -> LegacyItem:  # type: ignore[valid-type]
+    return LegacyItem(sku=sku)
+
+
+@legacy.get("/ping")
+def legacy_ping() -> dict[str, str]:
+    return {"pong": "legacy"}
+
+
+mounting = App()
+mounting.enable_openapi()
+
+
+@mounting.get("/items/{item_id}", tags=["items"])
+def mounting_item(item_id: int) -> Item:
+    return ITEMS[item_id]
+
+
+mounting.mount("/legacy", legacy)
+mounting.mount("/starlette", Starlette())

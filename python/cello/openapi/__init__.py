@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cello._cello import Response
+from cello.openapi.mounted import merge_mounted
 from cello.openapi.operations import OperationDoc, operation, operation_doc
 from cello.openapi.pages import (
     REDOC_ASSETS,
@@ -171,14 +172,14 @@ class OpenAPIDocs:
             raise ValueError(
                 f"enable_openapi() docs_url, redoc_url, openapi_url and assets_url clash: {urls!r}"
             )
-        self._cached: tuple[tuple[int, int, int], dict[str, Any], bytes] | None = None
+        self._cached: tuple[tuple[int, ...], dict[str, Any], bytes] | None = None
 
     # -- the document ---------------------------------------------------------
 
-    def _state(self) -> tuple[int, int, int]:
+    def _state(self) -> tuple[int, ...]:
         """What the document depends on; it only ever grows."""
         app = self.app
-        return len(app._routes), len(app._middleware_entries), len(app._guards)
+        return len(app._routes), len(app._middleware_entries), len(app._guards), len(app._mounts)
 
     def _build(self) -> tuple[dict[str, Any], bytes]:
         state = self._state()
@@ -187,6 +188,7 @@ class OpenAPIDocs:
             return cached[1], cached[2]
         app = self.app
         spec = build_spec(app._routes, app._middleware_entries, app._guards, self.options)
+        merge_mounted(spec, app._mounts)
         encoded = Response.json(spec).body()
         self._cached = (state, spec, encoded)
         return spec, encoded
