@@ -499,6 +499,35 @@ def test_models_with_one_name_get_distinct_component_names():
     assert len(names) == 2 and names[0] != names[1]
 
 
+def test_models_named_like_cello_s_own_schemas_keep_their_names():
+    problem = create_model("Problem", mine=(int, ...))
+    validation = create_model("ValidationError", mine=(str, ...))
+    app = App()
+    app.use(ApiKeyAuth({"k": "a"}))
+
+    def handler(request: Any, q: int = 1, body: Any = None) -> Any:
+        return {}
+
+    handler.__annotations__.update(body=validation, q=int)
+    handler.__annotations__["return"] = problem
+    app.post("/p")(handler)
+    document = app.openapi()
+    validate(document)
+    schemas = document["components"]["schemas"]
+    assert schemas["Problem"]["properties"] == {"mine": {"title": "Mine", "type": "integer"}}
+    assert schemas["ValidationError"]["properties"] == {"mine": {"title": "Mine", "type": "string"}}
+    responses = op(document, "post", "/p")["responses"]
+    assert responses["401"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/CelloProblem"
+    }
+    assert responses["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CelloHTTPValidationError"
+    }
+    assert schemas["CelloHTTPValidationError"]["properties"]["detail"]["items"] == {
+        "$ref": "#/components/schemas/CelloValidationError"
+    }
+
+
 def test_an_undescribable_annotation_is_any_value():
     class Opaque:
         pass

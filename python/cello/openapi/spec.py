@@ -46,8 +46,6 @@ _CONSTRAINT_SCHEMAS: dict[str, dict[str, Any]] = {
     "alphanum": {"type": "string", "pattern": "^[A-Za-z0-9]+$"},
 }
 
-PROBLEM_REF = "#/components/schemas/Problem"
-VALIDATION_REF = "#/components/schemas/HTTPValidationError"
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -63,32 +61,39 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "required": ["type", "title", "status"],
 }
 
-VALIDATION_SCHEMAS: dict[str, Any] = {
-    "ValidationError": {
-        "title": "ValidationError",
-        "type": "object",
-        "properties": {
-            "loc": {
-                "title": "Location",
-                "type": "array",
-                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+
+def _validation_schemas(prefix: str) -> dict[str, Any]:
+    """``HTTPValidationError`` and the ``ValidationError`` it lists, their
+    names after ``prefix``."""
+    return {
+        f"{prefix}ValidationError": _VALIDATION_ERROR,
+        f"{prefix}HTTPValidationError": {
+            "title": "HTTPValidationError",
+            "type": "object",
+            "properties": {
+                "detail": {
+                    "title": "Detail",
+                    "type": "array",
+                    "items": {"$ref": f"#/components/schemas/{prefix}ValidationError"},
+                }
             },
-            "msg": {"title": "Message", "type": "string"},
-            "type": {"title": "Error Type", "type": "string"},
         },
-        "required": ["loc", "msg", "type"],
-    },
-    "HTTPValidationError": {
-        "title": "HTTPValidationError",
-        "type": "object",
-        "properties": {
-            "detail": {
-                "title": "Detail",
-                "type": "array",
-                "items": {"$ref": "#/components/schemas/ValidationError"},
-            }
+    }
+
+
+_VALIDATION_ERROR: dict[str, Any] = {
+    "title": "ValidationError",
+    "type": "object",
+    "properties": {
+        "loc": {
+            "title": "Location",
+            "type": "array",
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
         },
+        "msg": {"title": "Message", "type": "string"},
+        "type": {"title": "Error Type", "type": "string"},
     },
+    "required": ["loc", "msg", "type"],
 }
 
 
@@ -210,6 +215,15 @@ def _is_response_class(annotation: Any) -> bool:
     return isinstance(origin, type) and issubclass(origin, Response)
 
 
+def _free_name(taken: Mapping[str, Any], prefix: str, name: str, *companions: str) -> str:
+    """``name``, or ``Cello<name>``, ``Cello2<name>``... the first that
+    neither it nor its ``companions`` (with the same prefix) clash with."""
+    for candidate_prefix in (prefix, "Cello", *(f"Cello{n}" for n in range(2, 100))):
+        if all(candidate_prefix + n not in taken for n in (name, *companions)):
+            return candidate_prefix + name
+    raise ValueError(f"no free component name for {name}")  # pragma: no cover
+
+
 class _Builder:
     def __init__(
         self,
@@ -225,8 +239,10 @@ class _Builder:
         self.registry = SchemaRegistry()
         self.operation_ids: set[str] = set()
         self.tags: list[str] = []
-        self.uses_problem = False
-        self.uses_validation = False
+        # The $refs to Cello's own schemas, named once the users' models
+        # have theirs (a model called "Problem" keeps its name).
+        self.problem_refs: list[dict[str, Any]] = []
+        self.validation_refs: list[dict[str, Any]] = []
 
     def build(self) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
@@ -241,12 +257,18 @@ class _Builder:
             paths.setdefault(template, {})[method] = self.operation(
                 info, doc, template, path_params
             )
-        schemas = dict(sorted(self.registry.resolve().items()))
-        if self.uses_problem:
-            schemas.setdefault("Problem", PROBLEM_SCHEMA)
-        if self.uses_validation:
-            for name, schema in VALIDATION_SCHEMAS.items():
-                schemas.setdefault(name, schema)
+        schemas = dict(self.registry.resolve())
+        if self.problem_refs:
+            name = _free_name(schemas, "", "Problem")
+            schemas[name] = PROBLEM_SCHEMA
+            for ref in self.problem_refs:
+                ref["$ref"] = f"#/components/schemas/{name}"
+        if self.validation_refs:
+            prefix = _free_name(schemas, "", "HTTPValidationError", "ValidationError")
+            prefix = prefix.removesuffix("HTTPValidationError")
+            schemas.update(_validation_schemas(prefix))
+            for ref in self.validation_refs:
+                ref["$ref"] = f"#/components/schemas/{prefix}HTTPValidationError"
         spec: dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": self.options.info()}
         if self.options.servers:
             spec["servers"] = [dict(server) for server in self.options.servers]
@@ -419,10 +441,11 @@ class _Builder:
         if guarded:
             responses["403"] = self.problem("Access denied")
         if validated:
-            self.uses_validation = True
+            ref: dict[str, Any] = {}
+            self.validation_refs.append(ref)
             responses["422"] = {
                 "description": "Validation Error",
-                "content": {"application/json": {"schema": {"$ref": VALIDATION_REF}}},
+                "content": {"application/json": {"schema": ref}},
             }
         for code, response in doc.responses.items():
             responses[str(code)] = self.extra_response(code, response)
@@ -451,10 +474,11 @@ class _Builder:
         return described
 
     def problem(self, description: str) -> dict[str, Any]:
-        self.uses_problem = True
+        ref: dict[str, Any] = {}
+        self.problem_refs.append(ref)
         return {
             "description": description,
-            "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
+            "content": {"application/problem+json": {"schema": ref}},
         }
 
     def extra_response(self, code: int | str, response: Any) -> dict[str, Any]:
