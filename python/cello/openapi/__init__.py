@@ -195,7 +195,8 @@ class OpenAPIDocs:
 
     def spec(self) -> dict[str, Any]:
         """The OpenAPI document (a fresh copy: callers may change it)."""
-        return json.loads(self._build()[1])
+        document: dict[str, Any] = json.loads(self._build()[1])
+        return document
 
     # -- the routes -----------------------------------------------------------
 

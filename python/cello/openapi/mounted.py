@@ -52,8 +52,9 @@ def _rewrite_refs(node: Any, renamed: dict[tuple[str, str], str]) -> None:
         ref = node.get("$ref")
         if isinstance(ref, str):
             match = _REF.match(ref)
-            if match and (match.group(1), match.group(2)) in renamed:
-                node["$ref"] = f"#/components/{match.group(1)}/{renamed[match.groups()]}"
+            key = (match.group(1), match.group(2)) if match else None
+            if key is not None and key in renamed:
+                node["$ref"] = f"#/components/{key[0]}/{renamed[key]}"
         for value in node.values():
             _rewrite_refs(value, renamed)
     elif isinstance(node, list):

@@ -31,7 +31,7 @@ class OperationDoc:
 
 def _check_status(status: Any, option: str) -> int | str:
     if status == "default":
-        return status
+        return "default"
     if (
         isinstance(status, str)
         and len(status) == 3

@@ -170,7 +170,7 @@ class SchemaRegistry:
     def _generate(self, adapted: list[tuple[_Request, Any]]) -> None:
         generator = GenerateJsonSchema(ref_template=REF_TEMPLATE)
         inputs = [(index, request.mode, core) for index, (request, core) in enumerate(adapted)]
-        by_key, definitions = generator.generate_definitions(inputs)  # type: ignore[arg-type]
+        by_key, definitions = generator.generate_definitions(inputs)
         for index, (request, _) in enumerate(adapted):
             request.placeholder.update(by_key[(index, request.mode)])
         for name, definition in definitions.items():
