@@ -430,6 +430,49 @@ def test_sessions_example():
             assert send(client, jar, "GET", "/api/me").json()["user"] is None
 
 
+def test_background_tasks_example():
+    from cello.testing import TestClient
+    from examples.background_tasks import app
+
+    def outbox(client: httpx.Client, expected: dict[str, list[str]]) -> dict[str, list[str]]:
+        # The tasks run after the response: wait for them (bounded, not timed).
+        for _ in range(3000):
+            seen = client.get("/outbox").json()
+            if seen == expected:
+                break
+            time.sleep(0.01)
+        return seen
+
+    with (
+        LiveServer("examples.background_tasks:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            signup = client.post("/signup", json={"email": "ada@example.com"})
+            assert (signup.status_code, signup.json()) == (
+                202,
+                {"status": "pending", "email": "ada@example.com"},
+            )
+            done = {"sent": ["Welcome, ada@example.com!"], "audit": ["signup ada@example.com"]}
+            assert outbox(client, done) == done
+            again = client.post("/signup", json={"email": "ada@example.com"})
+            assert again.status_code == 409
+            assert again.headers["content-type"] == "application/problem+json"
+            assert again.json() == {
+                "type": "/errors/conflict",
+                "title": "Conflict",
+                "status": 409,
+                "detail": "ada@example.com has already signed up.",
+                "instance": "/signup",
+            }
+            invalid = client.post("/signup", json={"email": "nope"})
+            assert invalid.status_code == 422
+            assert invalid.json()["errors"] == [{"field": "email", "message": "needs an @"}]
+            assert client.post("/signup", content=b"{").json()["type"] == "/errors/bad-request"
+            assert outbox(client, done) == done
+
+
 def test_openapi_api_example():
     from openapi_spec_validator import validate
 

@@ -241,3 +241,24 @@ def test_blueprint_and_app_decorators_take_response_model() -> None:
     app.register_blueprint(bp)
     models = {r.path: r.response_model for r in app.routes}
     assert models == {"/a": Item, "/bp/b": list[Item]}
+
+
+def test_constraints_from_markers_and_pydantic_fields() -> None:
+    def handler(
+        limit: int = Field(10, ge=1, description="how many"),
+        q: str = Query("", min_length=2),
+        n: int = Field(),
+    ): ...
+
+    limit, q, n = analyse(handler, "/").params
+    assert limit.default == 10 and limit.description == "how many"
+    assert get_args(limit.annotation)[0] is int
+    assert q.default == "" and get_args(q.annotation)[1].metadata[0].min_length == 2
+    assert n.required
+
+
+def test_markers_refuse_unknown_options() -> None:
+    with pytest.raises(TypeError, match=r"Query\(\) got unknown option\(s\): minimum"):
+        Query(1, minimum=0)
+    with pytest.raises(ValueError, match=r"Header\(alias=\) must be a non-empty str"):
+        Header(alias="")

@@ -2,6 +2,7 @@
 
 from cello._cello import __version__
 from cello.app import App
+from cello.background import BackgroundTask, BackgroundTasks
 from cello.blueprints import Blueprint
 from cello.caching import cache
 from cello.config import (
@@ -12,6 +13,7 @@ from cello.config import (
     TimeoutConfig,
     TlsConfig,
 )
+from cello.dependencies import Depends
 from cello.exceptions import (
     BadRequest,
     ClientDisconnected,
@@ -43,6 +45,8 @@ from cello.middleware.auth import (
 )
 from cello.middleware.rate_limit import RateLimitConfig, validate_rate_limit_config
 from cello.middleware.sessions import SessionConfig, validate_session_config
+from cello.params import Body, Cookie, Header, Path, Query
+from cello.problems import ProblemDetails
 from cello.requests import Headers, QueryParams, Request
 from cello.responses import Response
 from cello.routing import (
@@ -52,6 +56,7 @@ from cello.routing import (
     RegexConstraint,
     UuidConstraint,
 )
+from cello.validation import DTOConfig, RequestValidationError, ResponseValidationError
 
 __all__ = [
     "CSP",
@@ -61,15 +66,22 @@ __all__ = [
     "ApiKeyAuth",
     "App",
     "Authenticated",
+    "BackgroundTask",
+    "BackgroundTasks",
     "BadRequest",
     "BasicAuth",
     "Blueprint",
+    "Body",
     "ClientDisconnected",
     "ClusterConfig",
+    "Cookie",
+    "DTOConfig",
+    "Depends",
     "ForbiddenError",
     "Guard",
     "GuardError",
     "HTTPException",
+    "Header",
     "Headers",
     "Http2Config",
     "Http3Config",
@@ -79,14 +91,19 @@ __all__ = [
     "LimitsConfig",
     "Not",
     "Or",
+    "Path",
     "PayloadTooLarge",
     "PermissionGuard",
+    "ProblemDetails",
+    "Query",
     "QueryParams",
     "RateLimitConfig",
     "RegexConstraint",
     "Request",
     "RequestTimeout",
+    "RequestValidationError",
     "Response",
+    "ResponseValidationError",
     "RoleGuard",
     "SecurityHeadersConfig",
     "SessionConfig",

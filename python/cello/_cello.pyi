@@ -10,6 +10,7 @@ from typing import Any, final
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "AfterResponse",
     "AsgiDoor",
     "CallNext",
     "CancelTask",
@@ -206,6 +207,8 @@ class Request:
     def set_context(self, key: Any, value: Any) -> None: ...
     def get_context_string(self, key: Any) -> str | None: ...
     def request_id(self) -> str | None: ...
+    # -- after-response hook (background tasks) --
+    def _after_response(self, callback: Callable[[], Any]) -> None: ...
 
 @disjoint_base
 class Response:
@@ -217,7 +220,12 @@ class Response:
         status: int = 200,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         content_type: str | None = None,
+        background: Callable[[], Any] | None = None,
     ) -> Response: ...
+    @property
+    def background(self) -> Callable[[], Any] | None: ...
+    @background.setter
+    def background(self, background: Callable[[], Any] | None) -> None: ...
     @property
     def status(self) -> int: ...
     @status.setter
@@ -225,7 +233,12 @@ class Response:
     @property
     def headers(self) -> dict[str, str]: ...
     @staticmethod
-    def json(data: Any, status: int | None = None, headers: Any = None) -> Response: ...
+    def json(
+        data: Any,
+        status: int | None = None,
+        headers: Any = None,
+        background: Callable[[], Any] | None = None,
+    ) -> Response: ...
     @staticmethod
     def text(content: str | bytes, status: int | None = None, headers: Any = None) -> Response: ...
     @staticmethod
@@ -409,6 +422,12 @@ class CallNext:
     """A Python middleware's ``call_next``: runs the endpoint once."""
 
     def __call__(self, request: Request) -> asyncio.Future[Response]: ...
+
+@final
+class AfterResponse:
+    """A request's after-response callbacks, started by the ASGI door once sent."""
+
+    def start(self) -> None: ...
 
 @final
 class CancelTask:

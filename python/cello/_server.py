@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from cello import _after_response as after_response
 from cello import _cello, _loop
 from cello._settings import STARTUP_FAILED, ConfigError, RunConfig
 from cello._support import eager_starter
@@ -119,7 +120,7 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
         if wake_fd is not None:
             loop.remove_reader(wake_fd)
         handle.join()
-        _shut_down(loop, app, config)
+        _shut_down(loop, app, config, handle)
     finally:
         asyncio.set_event_loop(None)
         loop.close()
@@ -130,7 +131,12 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
 CANCEL_GRACE = 5.0
 
 
-def _shut_down(loop: asyncio.AbstractEventLoop, app: ServedApp, config: RunConfig) -> None:
+def _shut_down(
+    loop: asyncio.AbstractEventLoop,
+    app: ServedApp,
+    config: RunConfig,
+    handle: _cello.ServerHandle,
+) -> None:
     """After the server stopped: what uvicorn and ``asyncio.run`` do, so the
     cleanup in handlers, their tasks and async generators runs. Requests still
     running past the shutdown timeout are cancelled before the shutdown hooks
@@ -144,8 +150,16 @@ def _shut_down(loop: asyncio.AbstractEventLoop, app: ServedApp, config: RunConfi
             flush=True,
         )
     _cancel(loop, requests)
+    # The responses of the last requests (finished, cancelled or abandoned
+    # by their clients) queued their after-response callbacks: start them,
+    # for the shutdown hooks to wait on.
+    handle.drain()
+    cluster = config.cluster
+    # Without a graceful shutdown background work is not waited for either.
+    wait = (cluster.shutdown_timeout or 0.0) if cluster.graceful_shutdown else 0.0
+    loop.run_until_complete(after_response.drain(wait))
     try:
-        loop.run_until_complete(app._run_hooks("shutdown", config.cluster.shutdown_timeout))
+        loop.run_until_complete(app._run_hooks("shutdown", cluster.shutdown_timeout))
     finally:
         _cancel(loop, asyncio.all_tasks(loop))
         loop.run_until_complete(loop.shutdown_asyncgens())

@@ -198,8 +198,16 @@ class _Analyser:
                 break
         if isinstance(default, (ParamMarker, Depends)):
             default = REQUIRED
-        if isinstance(marker, ParamMarker) and marker.default is not REQUIRED:
-            default = marker.default
+        if isinstance(marker, ParamMarker):
+            if marker.default is not REQUIRED:
+                default = marker.default
+            if marker.constraints:
+                annotation = _constrained(annotation, marker.constraints)
+        field = _pydantic_field(default)
+        if field is not None:
+            # `limit: int = Field(10, ge=1)`: the constraints go in the annotation.
+            annotation = Annotated[annotation, field]
+            default = REQUIRED if field.is_required() else field.get_default()
 
         def unresolvable() -> TypeError:
             return TypeError(
@@ -231,11 +239,12 @@ class _Analyser:
             raise unresolvable()
         if annotation is Any and may_be_request and ((name in _REQUEST_NAMES and first) or lone):
             return Param(name, "request", Any)
+        described = field.description if field is not None else None
         if name in self.path_params:
-            return Param(name, "path", annotation, default)
+            return Param(name, "path", annotation, default, description=described)
         if _is_model_type(annotation):
-            return Param(name, "body", annotation, default)
-        return Param(name, "query", annotation, default)
+            return Param(name, "body", annotation, default, description=described)
+        return Param(name, "query", annotation, default, description=described)
 
     def _dependency(self, marker: Depends, annotation: Any) -> Dependency:
         target = marker.dependency
@@ -266,7 +275,11 @@ def _code_owner(func: Any) -> Any:
         func = func.func
     if inspect.isclass(func):
         return func.__init__
-    if inspect.isfunction(func) or inspect.ismethod(func) or inspect.isbuiltin(func):
+    if inspect.isfunction(func) or inspect.ismethod(func):
+        # A decorator's wrapper (functools.wraps) has the annotations but the
+        # decorator module's globals; the wrapped function has both right.
+        return inspect.unwrap(func)
+    if inspect.isbuiltin(func):
         return func
     return getattr(type(func), "__call__", func)  # noqa: B004 - callable objects
 
@@ -312,6 +325,23 @@ def _split_annotated(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
     if rest:
         return Annotated[(base, *rest)], markers  # type: ignore[return-value]
     return base, markers
+
+
+def _constrained(annotation: Any, constraints: dict[str, Any]) -> Any:
+    from pydantic import Field
+
+    return Annotated[annotation, Field(**constraints)]
+
+
+def _pydantic_field(default: Any) -> Any:
+    """``default`` when it is a pydantic ``Field(...)``, else None."""
+    if type(default).__name__ != "FieldInfo":
+        return None
+    try:
+        from pydantic.fields import FieldInfo
+    except ImportError:
+        return None
+    return default if isinstance(default, FieldInfo) else None
 
 
 def _strip_optional(annotation: Any) -> Any:

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
+from cello import _after_response as after_response
 from cello import _cello
+from cello._binding import DependencyState, bind
 from cello._middleware import Entry, MiddlewareDecorators, PythonChain
 from cello._routes import (
     RouteDecorators,
@@ -42,6 +44,7 @@ from cello.middleware.sessions import SessionConfig, SessionMiddleware
 from cello.mounts import Mount
 from cello.openapi import OpenAPIDocs
 from cello.routing import constraint_specs
+from cello.validation import DTOConfig
 
 __all__ = ["App"]
 
@@ -67,6 +70,7 @@ class App(RouteDecorators, MiddlewareDecorators):
         self._body_limit: int | None = None
         self._guards: tuple[Any, ...] = ()
         self.state = SimpleNamespace()
+        self._dependencies = DependencyState(self._hooks["shutdown"])
         # Every middleware added, in order: the OpenAPI spec reads the auth ones.
         self._middleware_entries: list[Entry] = []
 
@@ -103,6 +107,12 @@ class App(RouteDecorators, MiddlewareDecorators):
         once, here, so nothing is decided per request."""
         handler = info.handler
         self._cache_route(handler)
+        bound = bind(info, self._dependencies)
+        if bound is not None:
+            call, is_async, suspends = bound
+            if self._guards or info.guards:
+                return guard_handler(call, is_async, suspends, self._guards, info.guards)
+            return bound
         is_async = is_async_handler(handler)
         call = handler
         if not takes_request(handler):
@@ -467,6 +477,52 @@ class App(RouteDecorators, MiddlewareDecorators):
 
         return decorator
 
+    # -- dependency injection and validation ---------------------------------
+
+    def register_singleton(self, name: str, value: Any) -> None:
+        """Makes ``value`` what ``Depends(name)`` gives every handler and
+        dependency (see docs/dependencies.md). It may be registered after
+        the routes that use it; a name still unknown when a request needs it
+        is a ``LookupError`` (500)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"register_singleton() name must be a non-empty str, not {name!r}")
+        self._dependencies.singletons[name] = value
+
+    @property
+    def dependency_overrides(self) -> dict[Any, Any]:
+        """``{dependency: replacement}``: requests call the replacement
+        instead (for tests, as in FastAPI); takes effect at once."""
+        return self._dependencies.overrides
+
+    @property
+    def dto_config(self) -> DTOConfig:
+        """How request bodies are validated, for routes without their own
+        ``@dto(...)`` (see ``cello.validation.DTOConfig``)."""
+        return self._dependencies.dto_config
+
+    @dto_config.setter
+    def dto_config(self, config: DTOConfig) -> None:
+        self.enable_validation(config)
+
+    def enable_validation(self, config: DTOConfig | None = None, **options: Any) -> None:
+        """Sets the app's ``DTOConfig`` (keyword options build one), for the
+        routes registered before and after."""
+        if config is None:
+            config = DTOConfig(**options)
+        elif options:
+            raise ValueError("give enable_validation() a DTOConfig or options, not both")
+        elif not isinstance(config, DTOConfig):
+            raise ValueError(f"enable_validation() takes a DTOConfig, not {config!r}")
+        self._dependencies.dto_config = config
+        self._rebind_routes()
+
+    def _rebind_routes(self) -> None:
+        for info in self._routes:
+            call, is_async, suspends = self._endpoint(info)
+            self._core.replace_route(
+                info.method, info.path, call, is_async, suspends, info.body_limit
+            )
+
     # -- lifecycle ---------------------------------------------------------
 
     def on_event(self, event_type: str) -> Callable[[F], F]:
@@ -494,6 +550,10 @@ class App(RouteDecorators, MiddlewareDecorators):
 
         if event == "startup":
             await start_all(self._mounts)
+        if event == "shutdown":
+            # Background work of the last requests may still need what the
+            # shutdown hooks close.
+            await after_response.drain(shutdown_timeout)
         for hook in self._hooks[event]:
             result = hook()
             if inspect.isawaitable(result):

@@ -76,30 +76,36 @@ class AsgiAdapter:
                 body = await _read_body(scope, receive, exchange.body_limit)
             except _Disconnected:
                 return
-        future: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, Any]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        future: asyncio.Future[
+            tuple[int, list[tuple[bytes, bytes]], bytes, Any, _cello.AfterResponse | None]
+        ] = asyncio.get_running_loop().create_future()
         # Cancelling this call cancels the future, and with it the handler's Task.
         exchange.run(body, future)
-        status, headers, payload, stream = await future
-        if exchange.layered:
-            status, headers, whole = exchange.finish(
-                status, headers, payload if stream is None else None
-            )
-            if whole is not None:
-                if stream is not None:
-                    await close_source(stream)  # a layer answered without it (a 304)
-                payload, stream = whole, None
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        if stream is None:
-            await send({"type": "http.response.body", "body": payload})
-            return
-        sink = _AsgiSink(send, receive, exchange if exchange.encoding else None)
-        await pump(stream, sink)
-        if sink.aborted:
-            # Raising after the response started makes the server drop the
-            # connection, so the client sees the body is incomplete.
-            raise RuntimeError("the streamed response failed; see the logged error")
+        status, headers, payload, stream, after = await future
+        try:
+            if exchange.layered:
+                status, headers, whole = exchange.finish(
+                    status, headers, payload if stream is None else None
+                )
+                if whole is not None:
+                    if stream is not None:
+                        await close_source(stream)  # a layer answered without it (a 304)
+                    payload, stream = whole, None
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            if stream is None:
+                await send({"type": "http.response.body", "body": payload})
+                return
+            sink = _AsgiSink(send, receive, exchange if exchange.encoding else None)
+            await pump(stream, sink)
+            if sink.aborted:
+                # Raising after the response started makes the server drop the
+                # connection, so the client sees the body is incomplete.
+                raise RuntimeError("the streamed response failed; see the logged error")
+        finally:
+            # The request's after-response callbacks: the response is sent,
+            # or failed to be, so the request is over either way.
+            if after is not None:
+                after.start()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -18,6 +18,8 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "RequestTimeout",
+    "RequestValidationError",
+    "ResponseValidationError",
     "UnsupportedMediaType",
 ]
 
@@ -104,6 +106,39 @@ class UnsupportedMediaType(HTTPException, ValueError):
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(415, detail)
+
+
+class RequestValidationError(HTTPException):
+    """A handler parameter's value is missing or invalid: 422, whose problem
+    ``detail`` is the list of errors, each ``{"type", "loc", "msg", "input"?,
+    "ctx"?}`` with ``loc`` starting at ``"path"``, ``"query"``, ``"header"``,
+    ``"cookie"`` or ``"body"`` (see docs/validation.md).
+
+    ``errors()`` returns that list; ``app.exception_handler(RequestValidationError)``
+    replaces the response.
+    """
+
+    def __init__(self, errors: list[dict[str, object]]) -> None:
+        super().__init__(422, None)
+        self.detail = errors  # type: ignore[assignment]
+
+    def errors(self) -> list[dict[str, object]]:
+        return self.detail  # type: ignore[return-value]
+
+    def __str__(self) -> str:
+        return f"422: {len(self.errors())} validation error(s): {self.errors()!r}"
+
+
+class ResponseValidationError(ValueError):
+    """A handler returned a value its ``response_model`` does not accept: a
+    server bug, so it is logged and answered with a 500."""
+
+    def __init__(self, errors: list[dict[str, object]], handler: str) -> None:
+        super().__init__(f"{handler} returned a value its response model rejects: {errors!r}")
+        self._errors = errors
+
+    def errors(self) -> list[dict[str, object]]:
+        return self._errors
 
 
 class ClientDisconnected(OSError):

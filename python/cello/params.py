@@ -22,21 +22,41 @@ __all__ = ["Body", "Cookie", "Header", "Path", "Query"]
 REQUIRED = inspect.Parameter.empty
 
 
+# Keyword arguments passed on to pydantic's Field as constraints on the value.
+CONSTRAINTS = frozenset(
+    {"gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "pattern", "examples"}
+)
+
+
 class ParamMarker:
-    """Where a parameter comes from; subclasses fix the source."""
+    """Where a parameter comes from; subclasses fix the source.
+
+    ``gt``, ``ge``, ``lt``, ``le``, ``multiple_of``, ``min_length``,
+    ``max_length``, ``pattern`` and ``examples`` constrain the value as
+    pydantic's ``Field`` does (``Query(10, ge=1, le=100)``).
+    """
 
     source = ""
-    __slots__ = ("alias", "default", "description")
+    __slots__ = ("alias", "constraints", "default", "description")
 
     def __init__(
-        self, default: Any = REQUIRED, *, alias: str | None = None, description: str | None = None
+        self,
+        default: Any = REQUIRED,
+        *,
+        alias: str | None = None,
+        description: str | None = None,
+        **constraints: Any,
     ) -> None:
+        name = type(self).__name__
         if alias is not None and (not isinstance(alias, str) or not alias):
-            what = f"{type(self).__name__}(alias=)"
-            raise ValueError(f"{what} must be a non-empty str, not {alias!r}")
+            raise ValueError(f"{name}(alias=) must be a non-empty str, not {alias!r}")
+        unknown = sorted(set(constraints) - CONSTRAINTS)
+        if unknown:
+            raise TypeError(f"{name}() got unknown option(s): {', '.join(unknown)}")
         self.default = REQUIRED if default is ... else default
         self.alias = alias
         self.description = description
+        self.constraints = constraints
 
     def __repr__(self) -> str:
         parts = [] if self.default is REQUIRED else [repr(self.default)]
@@ -74,8 +94,9 @@ class Header(ParamMarker):
         alias: str | None = None,
         description: str | None = None,
         convert_underscores: bool = True,
+        **constraints: Any,
     ) -> None:
-        super().__init__(default, alias=alias, description=description)
+        super().__init__(default, alias=alias, description=description, **constraints)
         self.convert_underscores = convert_underscores
 
 

@@ -64,6 +64,7 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<doors::asgi::serve::Exchange>()?;
     m.add_class::<pipeline::CallNext>()?;
     m.add_class::<pipeline::CancelTask>()?;
+    m.add_class::<types::after_response::AfterResponse>()?;
     m.add_class::<doors::mounts::serve::HostCall>()?;
     m.add_class::<layers::rate_limit::RateLimiter>()?;
     m.add_function(wrap_pyfunction!(pipeline::streaming::chunk_to_bytes, m)?)?;

@@ -11,6 +11,9 @@ pub struct Problem {
     pub status: u16,
     pub title: String,
     pub detail: Option<String>,
+    /// A `detail` that is not a string (a list of validation errors), as
+    /// serialised JSON; written instead of `detail` when set.
+    pub detail_json: Option<Box<[u8]>>,
     pub instance: Option<String>,
     /// Extension members, written after the standard ones in this order.
     pub extensions: Vec<(String, Extension)>,
@@ -36,6 +39,7 @@ impl Problem {
             status,
             title,
             detail: None,
+            detail_json: None,
             instance: None,
             extensions: Vec::new(),
         }
@@ -43,6 +47,12 @@ impl Problem {
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// Sets `detail` to a JSON value (`json` must be one valid JSON value).
+    pub fn with_json_detail(mut self, json: Vec<u8>) -> Self {
+        self.detail_json = Some(json.into_boxed_slice());
         self
     }
 
@@ -64,7 +74,10 @@ impl Problem {
         write_str(&mut out, &self.title);
         out.extend_from_slice(b",\"status\":");
         write_u64(&mut out, u64::from(self.status));
-        if let Some(detail) = &self.detail {
+        if let Some(json) = &self.detail_json {
+            out.extend_from_slice(b",\"detail\":");
+            out.extend_from_slice(json);
+        } else if let Some(detail) = &self.detail {
             out.extend_from_slice(b",\"detail\":");
             write_str(&mut out, detail);
         }
@@ -109,6 +122,18 @@ mod tests {
         assert_eq!(
             String::from_utf8(p.to_json()).unwrap(),
             r#"{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"slow down","retry_after":7}"#
+        );
+    }
+
+    #[test]
+    fn a_json_detail_is_written_as_is_in_the_detail_position() {
+        let p = Problem::new(422)
+            .with_detail("ignored")
+            .with_json_detail(br#"[{"loc":["body"]}]"#.to_vec())
+            .with_instance("/x");
+        assert_eq!(
+            String::from_utf8(p.to_json()).unwrap(),
+            r#"{"type":"about:blank","title":"Unprocessable Entity","status":422,"detail":[{"loc":["body"]}],"instance":"/x"}"#
         );
     }
 

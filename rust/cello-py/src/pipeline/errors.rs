@@ -6,13 +6,14 @@ use std::sync::Arc;
 use cello_core::http::problem::{Extension, Problem};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::{deliver, settle, Answer, Completion, Runner, Stage};
 use crate::conversion::headers::extract_headers;
+use crate::conversion::json_writer;
 use crate::ffi::support::support;
 use crate::pipeline::app::{AppCore, HandlerKey};
-use crate::types::convert::problem_parts;
+use crate::types::convert::{own_response, problem_parts, to_parts};
 use crate::types::request::Request;
 use crate::types::response::ResponseParts;
 
@@ -103,6 +104,15 @@ pub(crate) fn http_exception_parts(
     if !exc.is_instance(support.http_exception.bind(py)).ok()? {
         return None;
     }
+    // A raised `ProblemDetails` is sent as it renders itself.
+    match own_response(exc) {
+        Ok(Some(response)) => match to_parts(&response) {
+            Ok(parts) => return Some(parts),
+            Err(e) => log_error(py, &e, request),
+        },
+        Ok(None) => {}
+        Err(e) => log_error(py, &e, request),
+    }
     let status: u16 = exc
         .getattr(intern!(py, "status_code"))
         .ok()?
@@ -110,9 +120,7 @@ pub(crate) fn http_exception_parts(
         .ok()?;
     let mut problem = Problem::new(status).with_instance(request.borrow().head.path.clone());
     if let Ok(detail) = exc.getattr(intern!(py, "detail")) {
-        if !detail.is_none() {
-            problem = problem.with_detail(detail.str().map(|s| s.to_string()).unwrap_or_default());
-        }
+        problem = with_detail(problem, &detail);
     }
     let mut parts = problem_parts(&problem);
     if let Ok(headers) = exc.getattr(intern!(py, "headers")) {
@@ -121,6 +129,19 @@ pub(crate) fn http_exception_parts(
         }
     }
     Some(parts)
+}
+
+/// A str `detail` as is; a list or dict (validation errors) as JSON; else its str().
+fn with_detail(problem: Problem, detail: &Bound<'_, PyAny>) -> Problem {
+    if detail.is_none() {
+        return problem;
+    }
+    if detail.is_instance_of::<PyList>() || detail.is_instance_of::<PyDict>() {
+        if let Ok(json) = json_writer::to_json(detail) {
+            return problem.with_json_detail(json);
+        }
+    }
+    problem.with_detail(detail.str().map(|s| s.to_string()).unwrap_or_default())
 }
 
 /// Logs the exception and builds the 500 problem (traceback only in debug).

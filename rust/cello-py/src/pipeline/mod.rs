@@ -29,6 +29,7 @@ use crate::pipeline::app::{AppCore, Route};
 use crate::pipeline::queue::{NativeReply, Queue, Work};
 use crate::pipeline::routing::Refusal;
 use crate::pipeline::streaming::StreamSink;
+use crate::types::after_response::{AfterResponse, Callbacks};
 use crate::types::body::BodyState;
 use crate::types::convert::{finalize, finalize_for_hyper, to_http, to_parts};
 use crate::types::request::{Request, RequestHead};
@@ -535,7 +536,10 @@ fn finish(
     stage: Stage,
     completion: Completion,
 ) -> Answer {
-    let err = match outcome.and_then(|v| to_parts(&v)) {
+    let err = match outcome.and_then(|v| {
+        adopt_background(py, &v, request)?;
+        to_parts(&v)
+    }) {
         Ok(parts) => return deliver(py, runner, parts, completion, request),
         Err(e) => e,
     };
@@ -545,6 +549,38 @@ fn finish(
             let parts = internal_error(py, runner, request, &err);
             deliver(py, runner, parts, completion, request)
         }
+    }
+}
+
+/// A returned `Response` (alone or first in a `(response, status)` tuple)
+/// with a `background` hands it to the request's after-response callbacks.
+fn adopt_background(
+    py: Python<'_>,
+    value: &Bound<'_, PyAny>,
+    request: &Bound<'_, Request>,
+) -> PyResult<()> {
+    let response = match value.cast::<Response>() {
+        Ok(response) => response.clone(),
+        Err(_) => match value.cast_exact::<PyTuple>() {
+            Ok(tuple) if (2..=3).contains(&tuple.len()) => {
+                match tuple.get_item(0)?.cast_into::<Response>() {
+                    Ok(response) => response,
+                    Err(_) => return Ok(()),
+                }
+            }
+            _ => return Ok(()),
+        },
+    };
+    let background = response
+        .borrow()
+        .background
+        .as_ref()
+        .map(|b| b.clone_ref(py));
+    match background {
+        Some(background) => request
+            .borrow()
+            .add_after_response(py, background.into_bound(py)),
+        None => Ok(()),
     }
 }
 
@@ -574,16 +610,23 @@ pub(crate) fn deliver(
         }
         Completion::Asgi { future, head } => {
             finalize(&mut parts, head);
-            let resolved = asgi_result(py, parts).and_then(|result| {
+            let mut after = request.borrow().take_after_response();
+            let resolved = (|| {
                 let future = future.bind(py);
                 if future.call_method0(intern!(py, "done"))?.is_truthy()? {
                     return Ok(()); // the ASGI call was cancelled meanwhile
                 }
+                let result = asgi_result(py, parts, &mut after, runner)?;
                 future.call_method1(intern!(py, "set_result"), (result,))?;
-                Ok(())
-            });
+                Ok::<_, PyErr>(())
+            })();
             if let Err(e) = resolved {
                 log_error(py, &e, request);
+            }
+            // Not handed to the adapter: no response will be sent, so the
+            // callbacks run now.
+            if let Some(after) = after {
+                after.start(py, runner.event_loop.bind(py));
             }
             return Answer::Delivered;
         }
@@ -596,6 +639,7 @@ pub(crate) fn deliver(
         Payload::File(slice) => Body::file(slice),
         Payload::Stream(source) => return stream_reply(py, runner, request, parts, reply, source),
     };
+    let whole = after_body_dropped(py, runner, request, whole);
     let answer = NativeReply {
         response: Box::new(to_http(parts, whole)),
         unread: request.borrow().take_unread(),
@@ -609,6 +653,28 @@ pub(crate) fn deliver(
     }
 }
 
+/// Door 1: the request's after-response callbacks start when hyper is done
+/// with `body` (it sent the last byte, or the client left) and drops it.
+fn after_body_dropped(
+    py: Python<'_>,
+    runner: &Runner,
+    request: &Bound<'_, Request>,
+    body: Body,
+) -> Body {
+    let Some(after) = request.borrow().take_after_response() else {
+        return body;
+    };
+    let Some(io) = runner.native.as_ref() else {
+        after.start(py, runner.event_loop.bind(py));
+        return body;
+    };
+    let queue = io.queue.clone();
+    let event_loop = runner.event_loop.clone_ref(py);
+    body.on_drop(move || {
+        queue.push(Work::call(move |py| after.start(py, event_loop.bind(py))));
+    })
+}
+
 /// Door 1, a streamed body: the head goes out now, and a pump feeds the
 /// body's chunks to the connection as the source yields them.
 fn stream_reply(
@@ -620,8 +686,9 @@ fn stream_reply(
     source: Py<PyAny>,
 ) -> Answer {
     let (tx, rx) = mpsc::channel(16);
+    let body = after_body_dropped(py, runner, request, Body::channel(rx));
     let answer = NativeReply {
-        response: Box::new(to_http(parts, Body::channel(rx))),
+        response: Box::new(to_http(parts, body)),
         unread: request.borrow().take_unread(),
     };
     let answered = match reply {
@@ -660,8 +727,15 @@ pub fn send_reply(
     }
 }
 
-/// `(status, headers, body, stream)`: the response as the ASGI adapter sends it.
-fn asgi_result<'py>(py: Python<'py>, parts: ResponseParts) -> PyResult<Bound<'py, PyTuple>> {
+/// `(status, headers, body, stream, after)`: the response as the ASGI
+/// adapter sends it; `after` (taken from `callbacks`) is None or the
+/// `AfterResponse` to start once it is sent.
+fn asgi_result<'py>(
+    py: Python<'py>,
+    parts: ResponseParts,
+    callbacks: &mut Option<Box<Callbacks>>,
+    runner: &Runner,
+) -> PyResult<Bound<'py, PyTuple>> {
     let headers = cello_asgi::headers_to_asgi(py, &parts.headers)?;
     let (body, stream) = match parts.payload {
         Payload::Bytes(b) => (PyBytes::new(py, &b).into_any(), py.None().into_bound(py)),
@@ -671,6 +745,14 @@ fn asgi_result<'py>(py: Python<'py>, parts: ResponseParts) -> PyResult<Bound<'py
             Bound::new(py, FileChunks::new(slice))?.into_any(),
         ),
     };
+    let after = match callbacks.take() {
+        None => py.None().into_bound(py),
+        Some(callbacks) => Bound::new(
+            py,
+            AfterResponse::new(callbacks, runner.event_loop.clone_ref(py)),
+        )?
+        .into_any(),
+    };
     PyTuple::new(
         py,
         [
@@ -678,6 +760,7 @@ fn asgi_result<'py>(py: Python<'py>, parts: ResponseParts) -> PyResult<Bound<'py
             headers.into_any(),
             body,
             stream,
+            after,
         ],
     )
 }

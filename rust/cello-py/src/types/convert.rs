@@ -51,7 +51,32 @@ pub fn to_parts(value: &Bound<'_, PyAny>) -> PyResult<ResponseParts> {
     if let Ok(b) = value.cast::<PyByteArray>() {
         return Ok(ResponseParts::bytes(200, OCTET_STREAM_TYPE, b.to_vec()));
     }
-    Ok(ResponseParts::bytes(200, JSON_TYPE, to_json(value)?))
+    match to_json(value) {
+        Ok(body) => Ok(ResponseParts::bytes(200, JSON_TYPE, body)),
+        // Not data: an object that knows its response (a `ProblemDetails`)?
+        // Asked only here, so plain data pays nothing for it.
+        Err(not_json) => match own_response(value)? {
+            Some(response) => to_parts(&response),
+            None => Err(not_json),
+        },
+    }
+}
+
+/// `value.__cello_response__()`, the response an object (a returned or
+/// raised `ProblemDetails`) stands for; None when it has no such method.
+pub fn own_response<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = value.py();
+    let Ok(method) = value.getattr(pyo3::intern!(py, "__cello_response__")) else {
+        return Ok(None);
+    };
+    let response = method.call0()?;
+    if !response.is_instance_of::<Response>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "__cello_response__() must return a Response, not {}",
+            response.get_type().name()?
+        )));
+    }
+    Ok(Some(response))
 }
 
 /// What a handler's return value means, as a `Response`: the same object

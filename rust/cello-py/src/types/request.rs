@@ -21,6 +21,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::conversion::json_reader::{self, JsonError, JsonErrorOrPy};
 use crate::ffi::support::{error, support, Ready};
+use crate::types::after_response::{self, AfterSlot, Callbacks};
 use crate::types::body::{body_error, read_limited, BodyError, BodyState};
 use crate::types::convert::problem_parts;
 use crate::types::multidict::{Headers, QueryParams};
@@ -61,6 +62,8 @@ pub struct Request {
     cookies: PyOnceLock<Py<PyDict>>,
     json_value: PyOnceLock<Py<PyAny>>,
     context_obj: PyOnceLock<Py<PyAny>>,
+    /// `Empty` unless the handler called `_after_response`.
+    after_response: Mutex<AfterSlot>,
 }
 
 impl Request {
@@ -74,6 +77,7 @@ impl Request {
             cookies: PyOnceLock::new(),
             json_value: PyOnceLock::new(),
             context_obj: PyOnceLock::new(),
+            after_response: Mutex::new(AfterSlot::Empty),
         }
     }
 
@@ -90,6 +94,7 @@ impl Request {
             cookies,
             json_value,
             context_obj,
+            after_response,
         } = self;
         // What owns memory is released; the plain values left behind are
         // overwritten by `refill` before anything can read them.
@@ -120,6 +125,7 @@ impl Request {
         *cookies = PyOnceLock::new();
         *json_value = PyOnceLock::new();
         *context_obj = PyOnceLock::new();
+        *after_response.get_mut().unwrap_or_else(|p| p.into_inner()) = AfterSlot::Empty;
     }
 
     /// Fills a cleared request with a new one's head and body.
@@ -153,6 +159,13 @@ impl Request {
             && self.cookies.get(py).is_none()
             && self.json_value.get(py).is_none()
             && self.context_obj.get(py).is_none()
+            && matches!(
+                *self
+                    .after_response
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+                AfterSlot::Empty
+            )
     }
 
     fn header(&self, name: &str) -> Option<String> {
@@ -228,6 +241,17 @@ impl Request {
             BodyState::Pending { incoming, .. } => Some(incoming),
             _ => None,
         }
+    }
+
+    /// Adds `callback` to the after-response callbacks.
+    pub fn add_after_response(&self, py: Python<'_>, callback: Bound<'_, PyAny>) -> PyResult<()> {
+        after_response::register(py, &self.after_response, callback)
+    }
+
+    /// The after-response callbacks, taken by the door that sends the
+    /// response (see `crate::pipeline::after_response`).
+    pub fn take_after_response(&self) -> Option<Box<Callbacks>> {
+        after_response::take(&self.after_response)
     }
 
     fn text_value(&self, py: Python<'_>) -> PyResult<String> {
@@ -776,6 +800,12 @@ impl Request {
             }
         }
         Ok(self.header("x-request-id"))
+    }
+
+    /// Runs `callback` (no arguments; it may return an awaitable) after the
+    /// response has been sent, in registration order, on the event loop.
+    fn _after_response(&self, py: Python<'_>, callback: Bound<'_, PyAny>) -> PyResult<()> {
+        self.add_after_response(py, callback)
     }
 
     fn __repr__(&self) -> String {

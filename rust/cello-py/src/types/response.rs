@@ -156,6 +156,10 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub payload: Payload,
+    /// Runs after this response is sent (`background=`): a `BackgroundTasks`
+    /// or any zero-argument callable, registered with the request's
+    /// after-response callbacks when a handler returns the response.
+    pub background: Option<Py<PyAny>>,
 }
 
 impl Response {
@@ -175,6 +179,7 @@ impl Response {
             status: parts.status,
             headers,
             payload: parts.payload,
+            background: None,
         }
     }
 
@@ -196,6 +201,7 @@ impl Response {
             status,
             headers,
             payload,
+            background: None,
         }
     }
 
@@ -209,6 +215,23 @@ impl Response {
             self.replace_header(k, v);
         }
         Ok(self)
+    }
+
+    fn with_background(mut self, background: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+        self.background = checked_background(background)?;
+        Ok(self)
+    }
+}
+
+/// A response's `background`: None, or something to call with no arguments.
+fn checked_background(background: Option<Bound<'_, PyAny>>) -> PyResult<Option<Py<PyAny>>> {
+    match background {
+        Some(b) if b.is_none() => Ok(None),
+        Some(b) if !b.is_callable() => Err(PyTypeError::new_err(format!(
+            "Response background must be a BackgroundTasks or a function taking no arguments, not {}",
+            b.get_type().name()?
+        ))),
+        other => Ok(other.map(Bound::unbind)),
     }
 }
 
@@ -225,12 +248,13 @@ fn check_status(status: u16) -> PyResult<u16> {
 #[pymethods]
 impl Response {
     #[new]
-    #[pyo3(signature = (body = None, status = 200, headers = None, content_type = None))]
+    #[pyo3(signature = (body = None, status = 200, headers = None, content_type = None, background = None))]
     fn py_new(
         body: Option<&Bound<'_, PyAny>>,
         status: u16,
         headers: Option<&Bound<'_, PyAny>>,
         content_type: Option<&str>,
+        background: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let bytes = match body {
             Some(b) if !b.is_none() => body_bytes(b)?,
@@ -243,7 +267,8 @@ impl Response {
             Some(content_type),
             Payload::Bytes(bytes),
         )
-        .add_headers(headers)
+        .add_headers(headers)?
+        .with_background(background)
     }
 
     #[setter]
@@ -263,11 +288,12 @@ impl Response {
     }
 
     #[staticmethod]
-    #[pyo3(signature = (data, status = None, headers = None))]
+    #[pyo3(signature = (data, status = None, headers = None, background = None))]
     fn json(
         data: &Bound<'_, PyAny>,
         status: Option<u16>,
         headers: Option<&Bound<'_, PyAny>>,
+        background: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let body = to_json(data)?;
         Response::with(
@@ -275,7 +301,8 @@ impl Response {
             Some(JSON),
             Payload::Bytes(body.into()),
         )
-        .add_headers(headers)
+        .add_headers(headers)?
+        .with_background(background)
     }
 
     #[staticmethod]
@@ -548,6 +575,18 @@ impl Response {
             Payload::Stream(_) => None,
             Payload::File(slice) => Some(slice.len as usize),
         }
+    }
+
+    /// What runs after the response is sent (see the `background` field).
+    #[getter]
+    fn background(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.background.as_ref().map(|b| b.clone_ref(py))
+    }
+
+    #[setter]
+    fn set_background(&mut self, background: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        self.background = checked_background(background)?;
+        Ok(())
     }
 
     fn __repr__(&self) -> String {
