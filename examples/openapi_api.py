@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from cello import App, Blueprint, HTTPException, Response
 from cello.dependencies import Depends
@@ -45,12 +45,28 @@ app.enable_openapi(
 )
 
 
+def _json_integer(value: object) -> object:
+    """What JSON Schema calls an integer: ``1979`` and ``1979.0``, but not
+    ``true`` or ``"1979"``, which pydantic's lax mode would coerce."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    return value
+
+
 class BookIn(BaseModel):
     """A book as a client describes it."""
 
+    # Strict, so that what is accepted is what the document promises: no
+    # number where it says a string, no "1979" or true for the year.
+    model_config = ConfigDict(strict=True)
+
     title: str = Field(min_length=1, max_length=200)
     author: str = Field(min_length=1, max_length=100)
-    year: int = Field(ge=-3000, le=3000, description="Year of first publication")
+    year: Annotated[int, BeforeValidator(_json_integer)] = Field(
+        ge=-3000, le=3000, description="Year of first publication"
+    )
 
 
 class Book(BookIn):

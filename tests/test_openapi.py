@@ -328,11 +328,37 @@ def test_a_response_annotation_leaves_the_content_open(spec):
 def test_validation_errors_are_documented_where_input_is_validated(spec):
     for method, path in [("get", "/items"), ("post", "/items"), ("get", "/items/{item_id}")]:
         response = op(spec, method, path)["responses"]["422"]
-        assert response["content"]["application/json"]["schema"] == {
+        assert response["content"]["application/problem+json"]["schema"] == {
             "$ref": "#/components/schemas/HTTPValidationError"
         }
     for method, path in [("get", "/ping"), ("get", "/public/users/{user_id}")]:
         assert "422" not in op(spec, method, path)["responses"], path
+    problem = spec["components"]["schemas"]["HTTPValidationError"]
+    assert problem["required"] == ["type", "title", "status", "detail"]
+    assert problem["properties"]["detail"]["items"] == {
+        "$ref": "#/components/schemas/ValidationError"
+    }
+    assert spec["components"]["schemas"]["ValidationError"]["required"] == ["type", "loc", "msg"]
+    # A body that is not JSON is refused with a 415.
+    assert op(spec, "post", "/items")["responses"]["415"]["content"] == PROBLEM
+    assert "415" not in op(spec, "get", "/items")["responses"]
+
+
+def test_the_documented_422_is_the_one_the_binder_sends(client, spec):
+    refused = client.get("/items", params={"limit": "many"})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    body = refused.json()
+    schemas = spec["components"]["schemas"]
+    assert set(body) <= set(schemas["HTTPValidationError"]["properties"])
+    assert set(schemas["HTTPValidationError"]["required"]) <= set(body)
+    for error in body["detail"]:
+        assert set(error) <= set(schemas["ValidationError"]["properties"])
+        assert set(schemas["ValidationError"]["required"]) <= set(error)
+    assert body["detail"][0]["loc"] == ["query", "limit"]
+    unsupported = client.post("/items", content=b"name=x", headers={"content-type": "text/plain"})
+    assert unsupported.status_code == 415
+    assert unsupported.headers["content-type"] == "application/problem+json"
 
 
 def test_extra_responses_from_operation(spec):
@@ -520,7 +546,7 @@ def test_models_named_like_cello_s_own_schemas_keep_their_names():
     assert responses["401"]["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/CelloProblem"
     }
-    assert responses["422"]["content"]["application/json"]["schema"] == {
+    assert responses["422"]["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/CelloHTTPValidationError"
     }
     assert schemas["CelloHTTPValidationError"]["properties"]["detail"]["items"] == {

@@ -63,38 +63,44 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 
 def _validation_schemas(prefix: str) -> dict[str, Any]:
-    """``HTTPValidationError`` and the ``ValidationError`` it lists, their
-    names after ``prefix``."""
+    """The 422 problem (``HTTPValidationError``) and the ``ValidationError``
+    items of its ``detail``, their names after ``prefix``."""
     return {
-        f"{prefix}ValidationError": _VALIDATION_ERROR,
-        f"{prefix}HTTPValidationError": {
-            "title": "HTTPValidationError",
+        f"{prefix}ValidationError": {
+            "title": "ValidationError",
+            "description": "One bad value: where it is, what is wrong, what was sent.",
             "type": "object",
             "properties": {
+                "type": {"title": "Error Type", "type": "string"},
+                "loc": {
+                    "title": "Location",
+                    "type": "array",
+                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                },
+                "msg": {"title": "Message", "type": "string"},
+                "input": {"title": "Input"},
+                "ctx": {"title": "Context", "type": "object"},
+            },
+            "required": ["type", "loc", "msg"],
+        },
+        f"{prefix}HTTPValidationError": {
+            "title": "HTTPValidationError",
+            "description": "A 422 problem: its detail lists every bad value of the request.",
+            "type": "object",
+            "properties": {
+                "type": {"title": "Type", "type": "string"},
+                "title": {"title": "Title", "type": "string"},
+                "status": {"title": "Status", "type": "integer"},
                 "detail": {
                     "title": "Detail",
                     "type": "array",
                     "items": {"$ref": f"#/components/schemas/{prefix}ValidationError"},
-                }
+                },
+                "instance": {"title": "Instance", "type": "string"},
             },
+            "required": ["type", "title", "status", "detail"],
         },
     }
-
-
-_VALIDATION_ERROR: dict[str, Any] = {
-    "title": "ValidationError",
-    "type": "object",
-    "properties": {
-        "loc": {
-            "title": "Location",
-            "type": "array",
-            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-        },
-        "msg": {"title": "Message", "type": "string"},
-        "type": {"title": "Error Type", "type": "string"},
-    },
-    "required": ["loc", "msg", "type"],
-}
 
 
 @dataclass(frozen=True)
@@ -325,6 +331,7 @@ class _Builder:
             doc,
             signature,
             validated=validated or body is not None,
+            has_body=body is not None,
             secured=security is not None,
             guarded=guarded,
         )
@@ -431,6 +438,7 @@ class _Builder:
         signature: HandlerSignature | None,
         *,
         validated: bool,
+        has_body: bool,
         secured: bool,
         guarded: bool,
     ) -> dict[str, Any]:
@@ -445,8 +453,10 @@ class _Builder:
             self.validation_refs.append(ref)
             responses["422"] = {
                 "description": "Validation Error",
-                "content": {"application/json": {"schema": ref}},
+                "content": {"application/problem+json": {"schema": ref}},
             }
+        if has_body:
+            responses["415"] = self.problem("The request body is not JSON")
         for code, response in doc.responses.items():
             responses[str(code)] = self.extra_response(code, response)
         return responses
