@@ -592,6 +592,28 @@ def test_a_mounted_app_that_describes_itself_joins_the_document():
     assert len(ids) == len(set(ids))
 
 
+def test_native_authentication_in_front_of_a_mount_secures_its_operations():
+    from tests.apps.openapi import legacy
+
+    app = App()
+    app.use(JwtAuth(JwtConfig("openapi-test-secret-of-32-bytes!"), skip_paths=["/legacy/ping"]))
+    app.use(BasicAuth(lambda user, password: True))  # Python: mounted apps never see it
+    app.mount("/legacy", legacy)
+    document = app.openapi()
+    validate(document)
+    item = op(document, "get", "/legacy/items/{sku}")
+    assert item["security"] == [{"bearerAuth": []}]
+    assert item["responses"]["401"]["content"]["application/problem+json"]["schema"]["title"] == (
+        "Problem"
+    )
+    assert "security" not in op(document, "get", "/legacy/ping")
+    with TestClient(app) as client:
+        refused = client.get("/legacy/items/x")
+        assert refused.status_code == 401
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert client.get("/legacy/ping").json() == {"pong": "legacy"}
+
+
 def test_a_mounted_app_without_3_1_is_left_out(caplog):
     class Old:
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cello._cello import Response
-from cello.openapi.mounted import merge_mounted
 from cello.openapi.operations import OperationDoc, operation, operation_doc
 from cello.openapi.pages import (
     REDOC_ASSETS,
@@ -187,8 +186,9 @@ class OpenAPIDocs:
         if cached is not None and cached[0] == state:
             return cached[1], cached[2]
         app = self.app
-        spec = build_spec(app._routes, app._middleware_entries, app._guards, self.options)
-        merge_mounted(spec, app._mounts)
+        spec = build_spec(
+            app._routes, app._middleware_entries, app._guards, self.options, app._mounts
+        )
         encoded = Response.json(spec).body()
         self._cached = (state, spec, encoded)
         return spec, encoded

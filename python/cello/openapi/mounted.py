@@ -17,6 +17,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from cello.openapi.schemas import PROBLEM_SCHEMA
+from cello.openapi.security import SecuritySchemes
+
 __all__ = ["merge_mounted"]
 
 log = logging.getLogger("cello.openapi")
@@ -62,7 +65,26 @@ def _rewrite_refs(node: Any, renamed: dict[tuple[str, str], str]) -> None:
             _rewrite_refs(value, renamed)
 
 
-def _merge(spec: dict[str, Any], document: dict[str, Any], prefix: str) -> None:
+def _secure(operation: dict[str, Any], ours: list[dict[str, list[str]]]) -> None:
+    """Adds the native authentication in front of the app to ``operation``:
+    both its own requirement (if any) and one of ours must be met."""
+    own = operation.get("security")
+    if own:
+        operation["security"] = [{**theirs, **mine} for theirs in own for mine in ours]
+    else:
+        operation["security"] = ours
+    operation.setdefault("responses", {}).setdefault(
+        "401",
+        {
+            "description": "Authentication required",
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+        },
+    )
+
+
+def _merge(
+    spec: dict[str, Any], document: dict[str, Any], prefix: str, security: SecuritySchemes
+) -> None:
     slug = re.sub(r"\W+", "_", prefix).strip("_") or "mounted"
     components = spec.setdefault("components", {})
     incoming = document.get("components", {})
@@ -92,11 +114,14 @@ def _merge(spec: dict[str, Any], document: dict[str, Any], prefix: str) -> None:
         full = prefix + path
         if full in spec["paths"]:
             continue  # a route of the app itself answers there first
+        ours = security.requirements(full, guarded=False, mounted=True)
         for operation in item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             if default_security is not None:
                 operation.setdefault("security", default_security)
+            if ours is not None:
+                _secure(operation, ours)
             operation_id = operation.get("operationId")
             if operation_id is not None:
                 candidate, number = operation_id, 1
@@ -120,11 +145,12 @@ def _merge(spec: dict[str, Any], document: dict[str, Any], prefix: str) -> None:
             known.add(tag["name"])
 
 
-def merge_mounted(spec: dict[str, Any], mounts: Iterable[Any]) -> None:
-    """Adds to ``spec`` the document of every mounted app that has one."""
+def merge_mounted(spec: dict[str, Any], mounts: Iterable[Any], security: SecuritySchemes) -> None:
+    """Adds to ``spec`` the document of every mounted app that has one; the
+    native authentication layers in front of a mount secure its operations."""
     for mount in mounts:
         document = _document_of(mount.app, mount.prefix)
         if document is not None:
-            _merge(spec, document, mount.prefix)
+            _merge(spec, document, mount.prefix, security)
     if not spec.get("components"):
         spec.pop("components", None)

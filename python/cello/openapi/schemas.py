@@ -22,11 +22,25 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["REF_TEMPLATE", "SchemaRegistry", "is_model"]
+__all__ = ["PROBLEM_SCHEMA", "REF_TEMPLATE", "SchemaRegistry", "is_model"]
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 Mode = Literal["validation", "serialization"]
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 7807 problem: the body of every error response.",
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "title": "Type"},
+        "title": {"type": "string", "title": "Title"},
+        "status": {"type": "integer", "title": "Status"},
+        "detail": {"title": "Detail"},
+        "instance": {"type": "string", "title": "Instance"},
+    },
+    "required": ["type", "title", "status"],
+}
 
 try:  # pydantic is optional: the spec is still useful without it.
     import pydantic

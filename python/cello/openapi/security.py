@@ -33,6 +33,8 @@ class AuthLayer:
     prefix: str
     skip_paths: tuple[str, ...]
     alternatives: tuple[str, ...]
+    # A native layer (Rust) also surrounds mounted ASGI apps; a Python one does not.
+    native: bool = True
 
     def reaches(self, path: str) -> bool:
         """Whether ``path`` is under this middleware's prefix."""
@@ -101,9 +103,8 @@ class SecuritySchemes:
             if found is None:
                 continue
             names = tuple(self._name(name, scheme) for name, scheme in found)
-            self.layers.append(
-                AuthLayer(entry.prefix, tuple(getattr(middleware, "skip_paths", ())), names)
-            )
+            skipped = tuple(getattr(middleware, "skip_paths", ()))
+            self.layers.append(AuthLayer(entry.prefix, skipped, names, entry.native is not None))
 
     def _name(self, wanted: str, scheme: dict[str, Any]) -> str:
         """``wanted``, or ``wanted2``... when another middleware already
@@ -115,10 +116,15 @@ class SecuritySchemes:
                 return name
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def requirements(self, path: str, guarded: bool) -> list[Requirement] | None:
+    def requirements(
+        self, path: str, guarded: bool, mounted: bool = False
+    ) -> list[Requirement] | None:
         """The operation's ``security``: any one of the returned requirements
-        satisfies it; None when it needs no credentials."""
-        covering = [layer for layer in self.layers if layer.covers(path)]
+        satisfies it; None when it needs no credentials. For an operation
+        of a ``mounted`` ASGI app only the native layers count."""
+        covering = [
+            layer for layer in self.layers if layer.covers(path) and (layer.native or not mounted)
+        ]
         if covering:
             return [
                 {name: [] for name in combination}

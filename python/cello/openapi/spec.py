@@ -22,8 +22,9 @@ from typing import Any
 
 from cello._routes import RouteInfo
 from cello._signature import REQUIRED, HandlerSignature, Param, analyse
+from cello.openapi.mounted import merge_mounted
 from cello.openapi.operations import OperationDoc, operation_doc
-from cello.openapi.schemas import SchemaRegistry, is_model
+from cello.openapi.schemas import PROBLEM_SCHEMA, SchemaRegistry, is_model
 from cello.openapi.security import SecuritySchemes
 
 __all__ = ["OPENAPI_VERSION", "SpecOptions", "build_spec", "openapi_path"]
@@ -44,21 +45,6 @@ _CONSTRAINT_SCHEMAS: dict[str, dict[str, Any]] = {
     "uuid": {"type": "string", "format": "uuid"},
     "alpha": {"type": "string", "pattern": "^[A-Za-z]+$"},
     "alphanum": {"type": "string", "pattern": "^[A-Za-z0-9]+$"},
-}
-
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "description": "An RFC 7807 problem: the body of every error response.",
-    "type": "object",
-    "properties": {
-        "type": {"type": "string", "title": "Type"},
-        "title": {"type": "string", "title": "Title"},
-        "status": {"type": "integer", "title": "Status"},
-        "detail": {"title": "Detail"},
-        "instance": {"type": "string", "title": "Instance"},
-    },
-    "required": ["type", "title", "status"],
 }
 
 
@@ -513,7 +499,12 @@ def build_spec(
     middleware: Iterable[Any] = (),
     global_guards: Sequence[Any] = (),
     options: SpecOptions | None = None,
+    mounts: Iterable[Any] = (),
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``routes``, secured as ``middleware``
-    (the app's middleware entries) says."""
-    return _Builder(routes, middleware, global_guards, options or SpecOptions()).build()
+    """The OpenAPI 3.1 document of ``routes`` and of the ``mounts`` that
+    describe themselves, secured as ``middleware`` (the app's middleware
+    entries) says."""
+    builder = _Builder(routes, middleware, global_guards, options or SpecOptions())
+    spec = builder.build()
+    merge_mounted(spec, mounts, builder.security)
+    return spec
