@@ -890,3 +890,27 @@ def test_any_app_gets_a_valid_document(routes):
     validate(document)
     described = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
     assert len(described) == len(routes)
+
+
+_PATHS = st.lists(
+    st.text(alphabet=string.ascii_letters + string.digits + "-_.:~", min_size=1, max_size=5).filter(
+        lambda s: s not in (".", "..")
+    ),
+    min_size=0,
+    max_size=4,
+).map(lambda segments: "/" + "/".join(segments))
+
+
+@given(page=_PATHS, target=_PATHS)
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+def test_relative_urls_resolve_to_their_target_from_the_page(page, target):
+    from urllib.parse import urljoin
+
+    from cello.openapi.pages import relative_url
+
+    relative = relative_url(page, target)
+    assert not relative.startswith("/")
+    assert urljoin("http://example.test" + page, relative) == "http://example.test" + target
+    # Under a prefix (an ASGI root_path, a proxy) the page still finds it.
+    moved = urljoin("http://example.test/prefix" + page, relative)
+    assert moved == "http://example.test/prefix" + target

@@ -114,11 +114,12 @@ def asset_endpoint(name: str) -> Callable[[Any], Response]:
 
 def relative_url(page: str, target: str) -> str:
     """``target`` (an absolute path) as a URL relative to the page at ``page``."""
-    relative = posixpath.relpath(target, posixpath.dirname(page) or "/")
-    if target.endswith("/") and not relative.endswith("/"):
-        relative += "/"
+    directory, name = posixpath.split(target)
+    climb = posixpath.relpath(directory or "/", posixpath.dirname(page) or "/")
+    parts = [] if climb == "." else [climb]
+    url = "/".join([*parts, name]) if name else "".join(f"{p}/" for p in parts)
     # "./" keeps a first segment holding ":" from reading as a URL scheme.
-    return relative if relative.startswith("../") else "./" + relative
+    return url if url.startswith("../") else "./" + url
 
 
 def _script_json(value: Any) -> str:
