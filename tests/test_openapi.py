@@ -131,6 +131,17 @@ def test_assets_are_served_from_the_package_and_cached(client, name):
     assert changed.status_code == 200
 
 
+def test_the_vendored_viewers_load_nothing_from_other_hosts():
+    # A new Swagger UI or ReDoc could bring back what static/README.md removed.
+    for name in ASSETS:
+        text = (STATIC / name).read_text(encoding="utf-8")
+        assert "cdn.redoc.ly" not in text, name
+        assert not re.search(r"""src:\s*["']https?://""", text), name
+        assert not re.search(r"url\(\s*[\"']?https?://", text), name
+        assert "@import" not in text or name.endswith(".js"), name
+        assert "sourceMappingURL=" not in text.splitlines()[-1], name
+
+
 def test_the_asset_version_in_the_page_is_the_content_hash(client):
     page = client.get("/docs").text
     bundle = re.search(r'swagger-ui-bundle\.js\?v=([0-9a-f]+)"', page).group(1)
@@ -785,7 +796,10 @@ def _chromium() -> str:
 
 
 def _rendered(url: str) -> str:
-    """The DOM of ``url`` after its scripts ran, as headless Chromium sees it."""
+    """The DOM of ``url`` after its scripts ran, as headless Chromium sees
+    it. The app serves a strict Content-Security-Policy (``default-src
+    'self'``...): a script, style, image, font or request going to another
+    host would be blocked and logged on the console, and fails the test."""
     with tempfile.TemporaryDirectory(prefix="cello-chromium-") as profile:
         result = subprocess.run(
             [
@@ -801,6 +815,8 @@ def _rendered(url: str) -> str:
                 "--disable-sync",
                 f"--user-data-dir={profile}",
                 "--virtual-time-budget=15000",
+                "--enable-logging=stderr",
+                "--v=0",
                 "--dump-dom",
                 url,
             ],
@@ -809,6 +825,13 @@ def _rendered(url: str) -> str:
             timeout=120,
         )
     assert result.returncode == 0, result.stderr[-2000:]
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    refused = [
+        line
+        for line in console
+        if "Content Security Policy" in line or "Failed to load" in line or "ERR_" in line
+    ]
+    assert not refused, "\n".join(refused)
     return result.stdout
 
 

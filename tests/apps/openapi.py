@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from cello import App, Blueprint, JwtConfig, Response
 from cello.dependencies import Depends
 from cello.guards import Authenticated, Role
+from cello.middleware import SecurityHeadersConfig
 from cello.middleware.auth import ApiKeyAuth, JwtAuth
 from cello.openapi import operation
 from cello.params import Cookie, Header, Path, Query
@@ -55,6 +56,12 @@ app.enable_openapi(
     tags=[{"name": "items", "description": "What the shop sells"}],
     servers=["/"],
 )
+# The strictest policy the pages need: the browser tests see no violation.
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src blob:"
+)
+app.enable_security_headers(SecurityHeadersConfig(csp=STRICT_CSP))
 PUBLIC = ["/docs", "/redoc", "/openapi.json", "/items", "/ping", "/public"]
 app.use(JwtAuth(JwtConfig(SECRET), skip_paths=PUBLIC))
 
