@@ -84,6 +84,7 @@ from settings import (
     WRK_TIMEOUT_SECONDS,
     Scenario,
 )
+from validation_table import DEPENDS_SCENARIO, VALIDATE_SCENARIO, validation_servers
 
 
 @dataclass(frozen=True)
@@ -402,6 +403,11 @@ SERVERS: list[Server] = [
 # The JWT table (benchmarks/jwt_table.py) brings its own scenario and rows.
 SCENARIOS[JWT_SCENARIO.key] = JWT_SCENARIO
 SERVERS += jwt_servers(Server, _cello_script, _uvicorn, _granian, UVLOOP)
+
+# The validation tables (benchmarks/validation_table.py), the same way.
+SCENARIOS[VALIDATE_SCENARIO.key] = VALIDATE_SCENARIO
+SCENARIOS[DEPENDS_SCENARIO.key] = DEPENDS_SCENARIO
+SERVERS += validation_servers(Server, _cello_script, _uvicorn, _granian, UVLOOP)
 
 
 # --------------------------------------------------------------------------

@@ -473,6 +473,57 @@ def test_background_tasks_example():
             assert outbox(client, done) == done
 
 
+def test_items_api_example():
+    from cello.testing import TestClient
+    from examples.items_api import app
+
+    key = {"X-API-Key": "secret"}
+
+    def changes(client: httpx.Client, expected: list[str]) -> list[str]:
+        # The change log is written after the response: wait for it (bounded, not timed).
+        for _ in range(3000):
+            seen = client.get("/changes").json()["changes"]
+            if seen == expected:
+                break
+            time.sleep(0.01)
+        return seen
+
+    with (
+        LiveServer("examples.items_api:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            lamp = client.post("/items", json={"name": "lamp", "price": 25, "tags": ["home"]},
+                               headers=key)  # fmt: skip
+            assert lamp.status_code == 200
+            item = lamp.json()
+            assert item == {"name": "lamp", "price": 25.0, "tags": ["home"], "id": item["id"]}
+            assert "supplier_cost" not in lamp.text
+            item_id = item["id"]
+            assert client.get(f"/items/{item_id}").json() == item
+            assert client.get("/items?tag=home&limit=1").json()[0]["name"] == "lamp"
+            assert client.get("/items?limit=0").status_code == 422
+            bad = client.get("/items/abc")
+            assert bad.status_code == 422
+            assert bad.json()["detail"][0]["loc"] == ["path", "item_id"]
+            assert client.get("/items/999999").status_code == 404
+            invalid = client.post("/items", json={"name": "", "price": -1}, headers=key)
+            assert [e["loc"] for e in invalid.json()["detail"]] == [
+                ["body", "name"],
+                ["body", "price"],
+            ]
+            assert client.post("/items", json={"name": "x", "price": 1}).status_code == 401
+            put = client.put(f"/items/{item_id}", json={"name": "desk lamp", "price": 30},
+                             headers=key)  # fmt: skip
+            assert put.json()["name"] == "desk lamp"
+            assert client.delete(f"/items/{item_id}").status_code == 401
+            assert client.delete(f"/items/{item_id}", headers=key).status_code == 204
+            assert client.get(f"/items/{item_id}").status_code == 404
+            expected = [f"created {item_id}", f"replaced {item_id}", f"deleted {item_id}"]
+            assert changes(client, expected)[-3:] == expected
+
+
 def test_openapi_api_example():
     from openapi_spec_validator import validate
 

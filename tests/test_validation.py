@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
-from cello import App, DTOConfig, Request
+from cello import App, DTOConfig, Request, Response
 from cello.testing import TestClient
 from cello.validation import validate_body
 from tests.live import door_client
@@ -238,3 +238,91 @@ def test_setting_the_config_later_rebinds_existing_routes() -> None:
     assert app.dto_config.forbid_extra
     with TestClient(app) as client:
         assert client.post("/notes", json={"text": "a", "x": 1}).status_code == 422
+
+
+class Signup(BaseModel):
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def needs_at(cls, value: str) -> str:
+        if "@" not in value:
+            raise ValueError("needs an @")
+        return value
+
+
+def test_a_custom_validator_message_is_kept() -> None:
+    app = App()
+
+    @app.post("/signup")
+    def signup(data: Signup) -> dict[str, str]:
+        return {"email": data.email}
+
+    with TestClient(app) as client:
+        (error,) = client.post("/signup", json={"email": "nope"}).json()["detail"]
+        assert error == {
+            "type": "value_error",
+            "loc": ["body", "email"],
+            "msg": "Value error, needs an @",
+            "input": "nope",
+            "ctx": {"error": "needs an @"},
+        }
+
+
+class Lookup:
+    """A callable object as a handler, with a positional-only request."""
+
+    def __call__(self, request: Request, /, item_id: int, verbose: bool = False) -> dict:
+        return {"item_id": item_id, "verbose": verbose, "method": request.method}
+
+
+def test_callable_objects_and_positional_only_parameters() -> None:
+    app = App()
+    app.get("/things/{item_id}")(Lookup())
+    with TestClient(app) as client:
+        got = client.get("/things/3?verbose=true").json()
+        assert got == {"item_id": 3, "verbose": True, "method": "GET"}
+        assert client.get("/things/x").status_code == 422
+
+
+def test_status_code_on_the_route() -> None:
+    app = App()
+
+    @app.post("/notes", status_code=201)
+    def create(note: Note) -> dict[str, str]:
+        return {"text": note.text}
+
+    @app.post("/notes/modelled", status_code=201, response_model=Note)
+    async def create_modelled(request: Request) -> dict[str, str]:
+        return {"text": "t", "secret": "s"}
+
+    @app.get("/tuple", response_model=Note)
+    def as_tuple() -> tuple[dict[str, str], int]:
+        return {"text": "t", "secret": "s"}, 202
+
+    @app.get("/nothing", status_code=204)
+    def nothing() -> None:
+        return None
+
+    @app.get("/own-response", status_code=201)
+    def own_response(request: Request) -> Response:
+        return Response.text("mine", status=200)
+
+    with TestClient(app) as client:
+        response = client.post("/notes", json={"text": "a"})
+        assert (response.status_code, response.json()) == (201, {"text": "a"})
+        response = client.post("/notes/modelled")
+        assert (response.status_code, response.json()) == (201, {"text": "t"})
+        response = client.get("/tuple")
+        assert (response.status_code, response.json()) == (202, {"text": "t"})
+        nothing_response = client.get("/nothing")
+        assert nothing_response.status_code == 204
+        assert "content-type" not in nothing_response.headers
+        assert client.get("/own-response").status_code == 200
+    with pytest.raises(ValueError, match=r"status_code must be an HTTP status \(100-599\), not 42"):
+        app.get("/x", status_code=42)
+
+
+def test_status_code_and_response_model_through_the_doors(client: httpx.Client) -> None:
+    response = client.post("/items/created", json=ITEM)
+    assert (response.status_code, response.json()) == (201, {"name": "hat"})

@@ -19,7 +19,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from cello._routes import RouteInfo, can_suspend, is_async_handler
+from cello._routes import RouteInfo, can_suspend, is_async_handler, takes_request
 from cello._signature import REQUIRED, Dependency, HandlerSignature, Param, analyse
 from cello.exceptions import RequestValidationError, ResponseValidationError
 from cello.validation import (
@@ -261,7 +261,11 @@ def _body_getter(param: Param, owner: str, config: DTOConfig) -> Getter:
         raw = request.body()
         if not raw.strip():
             if default is REQUIRED:
-                missing = {"type": "missing", "loc": ["body"], "msg": "Field required"}
+                missing: dict[str, Any] = {
+                    "type": "missing",
+                    "loc": ["body"],
+                    "msg": "Field required",
+                }
                 if config.include_input:
                     missing["input"] = None
                 errors.append(missing)
@@ -547,13 +551,41 @@ async def _resolve_async(
 # -- the bound call ----------------------------------------------------------
 
 
-def _result_filter(sig: HandlerSignature, owner: str) -> Callable[[Any], Any] | None:
-    """The response model's validation and serialisation, or None."""
-    if sig.response_model is None:
-        return None
-    from pydantic import TypeAdapter, ValidationError
+# Statuses whose responses have no body (RFC 9110).
+_NO_BODY = (204, 205, 304)
 
+
+def _result_filter(
+    sig: HandlerSignature, owner: str, status_code: int | None
+) -> Callable[[Any], Any] | None:
+    """What the handler's result goes through: the response model's
+    validation and serialisation, and the route's ``status_code``; None when
+    there is neither."""
     from cello._cello import Response
+
+    if status_code is not None and (status_code < 200 or status_code in _NO_BODY):
+        # The status says there is no body, whatever the handler returned.
+        def without_body(result: Any) -> Any:
+            if isinstance(result, (Response, tuple)):
+                return result
+            response = Response.no_content()
+            response.status = status_code
+            return response
+
+        return without_body
+
+    if sig.response_model is None:
+        if status_code is None:
+            return None
+
+        def with_status(result: Any) -> Any:
+            if isinstance(result, (Response, tuple)):
+                return result
+            return (result, status_code)
+
+        return with_status
+
+    from pydantic import TypeAdapter, ValidationError
 
     try:
         adapter = TypeAdapter(sig.response_model)
@@ -562,34 +594,64 @@ def _result_filter(sig: HandlerSignature, owner: str) -> Callable[[Any], Any] | 
             f"{owner}: response_model={sig.response_model!r} is not a type pydantic "
             f"validates: {exc}"
         ) from None
+    status = status_code or 200
 
-    def filter_result(result: Any) -> Any:
-        if isinstance(result, (Response, tuple)):
-            return result
+    def serialise(body: Any, status: int) -> Any:
         try:
-            value = adapter.validate_python(result, from_attributes=True)
+            value = adapter.validate_python(body, from_attributes=True)
         except ValidationError as exc:
             raise ResponseValidationError(exc.errors(include_url=False), owner) from None
-        return Response(adapter.dump_json(value), 200, None, "application/json")
+        return Response(adapter.dump_json(value), status, None, "application/json")
+
+    def filter_result(result: Any) -> Any:
+        if isinstance(result, Response):
+            return result
+        if type(result) is tuple:
+            # (body, status[, headers]): the body goes through the model.
+            if len(result) in (2, 3) and not isinstance(result[0], Response):
+                return (serialise(result[0], 200), *result[1:])
+            return result
+        return serialise(result, status)
 
     return filter_result
 
 
+def _request_only(
+    handler: Callable[..., Any], finish: Callable[[Any], Any] | None
+) -> tuple[Callable[[Any], Any], bool, bool]:
+    """A handler taking the request (or nothing) whose result is filtered."""
+    assert finish is not None
+    passes_request = takes_request(handler)
+    if not is_async_handler(handler):
+
+        def call(request: Any) -> Any:
+            return finish(handler(request) if passes_request else handler())
+
+        return call, False, False
+
+    async def call_async(request: Any) -> Any:
+        return finish(await (handler(request) if passes_request else handler()))
+
+    return call_async, True, can_suspend(handler)
+
+
 def bind(info: RouteInfo, state: DependencyState) -> tuple[Callable[[Any], Any], bool, bool] | None:
     """The ``(call, is_async, suspends)`` for ``info``'s handler, or None when
-    it takes only the request (or nothing) and has no response model, which
-    the app keeps on its fast path."""
+    it takes only the request (or nothing) and has no response model and no
+    ``status_code``, which the app keeps on its fast path."""
     handler = info.handler
     sig = analyse(handler, info.path, info.response_model)
-    if sig.only_request and sig.response_model is None:
+    if sig.only_request and sig.response_model is None and info.status_code is None:
         return None
     owner = getattr(handler, "__qualname__", None) or repr(handler)
+    if sig.only_request:
+        return _request_only(handler, _result_filter(sig, owner, info.status_code))
     config = getattr(handler, "__cello_dto__", None) or state.dto_config
     builder = _Builder(state, config, owner)
     plan = builder.plan(handler, sig.params)
     uses_context = builder.uses_context
     handler_is_async = is_async_handler(handler)
-    finish = _result_filter(sig, owner)
+    finish = _result_filter(sig, owner, info.status_code)
     positional = plan.positional
 
     if not plan.needs_async:
@@ -604,10 +666,10 @@ def bind(info: RouteInfo, state: DependencyState) -> tuple[Callable[[Any], Any],
                     ctx.error = exc
                 raise
             if errors:
-                exc = RequestValidationError(errors)
+                invalid = RequestValidationError(errors)
                 if ctx is not None:
-                    ctx.error = exc
-                raise exc
+                    ctx.error = invalid
+                raise invalid
             return ctx, args, kwargs
 
         if not handler_is_async:

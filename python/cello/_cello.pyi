@@ -9,6 +9,9 @@ from typing import Any, final
 
 from typing_extensions import disjoint_base
 
+# Set on the module by cello.validation: the documented import path.
+from cello.validation import DTOConfig as DTOConfig
+
 __all__ = [
     "AfterResponse",
     "AsgiDoor",

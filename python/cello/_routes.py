@@ -34,6 +34,9 @@ class RouteInfo:
     # What the handler's result is validated and filtered through (a pydantic
     # model or list of them); None: the return annotation's model, if any.
     response_model: Any = None
+    # The status of the handler's result when it is not a Response or a
+    # (body, status) tuple; None: 200.
+    status_code: int | None = None
 
     @property
     def name(self) -> str:
@@ -62,6 +65,16 @@ def check_body_limit(body_limit: Any, what: str = "body_limit") -> int | None:
     if isinstance(body_limit, bool) or not isinstance(body_limit, int) or body_limit < 0:
         raise ValueError(f"{what} must be a non-negative number of bytes, not {body_limit!r}")
     return body_limit
+
+
+def check_status_code(status_code: Any) -> None:
+    """A route's ``status_code=``: None or an HTTP status, else a ValueError."""
+    if status_code is None:
+        return
+    if isinstance(status_code, bool) or not isinstance(status_code, int):
+        raise ValueError(f"status_code must be an HTTP status (100-599), not {status_code!r}")
+    if not 100 <= status_code <= 599:
+        raise ValueError(f"status_code must be an HTTP status (100-599), not {status_code}")
 
 
 def is_async_handler(handler: Callable[..., Any]) -> bool:
@@ -145,12 +158,14 @@ class RouteDecorators:
         description: str | None = None,
         body_limit: int | None = None,
         response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers the decorated handler for ``path`` under each of ``methods``
         (default ``["GET"]``) and returns it unchanged. ``body_limit`` (bytes)
         replaces the app's request-body limit for this route, up or down."""
         route_guards = check_guards(guards)
         limit = check_body_limit(body_limit)
+        check_status_code(status_code)
         if isinstance(methods, str):
             methods = [methods]
         method_list = [m.upper() for m in (methods or ["GET"])]
@@ -173,6 +188,7 @@ class RouteDecorators:
                         body_limit=limit,
                         guards=route_guards,
                         response_model=response_model,
+                        status_code=status_code,
                     )
                 )
             return handler
@@ -193,6 +209,7 @@ class RouteDecorators:
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
         response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a GET handler (HEAD is answered by it automatically)."""
         return self._method(
@@ -205,6 +222,7 @@ class RouteDecorators:
             constraints=constraints,
             body_limit=body_limit,
             response_model=response_model,
+            status_code=status_code,
         )
 
     def post(
@@ -218,6 +236,7 @@ class RouteDecorators:
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
         response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a POST handler."""
         return self._method(
@@ -230,6 +249,7 @@ class RouteDecorators:
             constraints=constraints,
             body_limit=body_limit,
             response_model=response_model,
+            status_code=status_code,
         )
 
     def put(
@@ -243,6 +263,7 @@ class RouteDecorators:
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
         response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a PUT handler."""
         return self._method(
@@ -255,6 +276,7 @@ class RouteDecorators:
             constraints=constraints,
             body_limit=body_limit,
             response_model=response_model,
+            status_code=status_code,
         )
 
     def delete(
@@ -268,6 +290,7 @@ class RouteDecorators:
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
         response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a DELETE handler."""
         return self._method(
@@ -280,6 +303,7 @@ class RouteDecorators:
             constraints=constraints,
             body_limit=body_limit,
             response_model=response_model,
+            status_code=status_code,
         )
 
     def patch(
@@ -293,6 +317,7 @@ class RouteDecorators:
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
         response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers a PATCH handler."""
         return self._method(
@@ -305,6 +330,7 @@ class RouteDecorators:
             constraints=constraints,
             body_limit=body_limit,
             response_model=response_model,
+            status_code=status_code,
         )
 
     def head(
@@ -315,6 +341,7 @@ class RouteDecorators:
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
         response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers an explicit HEAD handler (overrides the automatic one)."""
         return self._method(
@@ -324,6 +351,7 @@ class RouteDecorators:
             constraints=constraints,
             body_limit=body_limit,
             response_model=response_model,
+            status_code=status_code,
         )
 
     def options(
@@ -334,6 +362,7 @@ class RouteDecorators:
         constraints: ConstraintMap | None = None,
         body_limit: int | None = None,
         response_model: Any = None,
+        status_code: int | None = None,
     ) -> Callable[[F], F]:
         """Registers an OPTIONS handler."""
         return self._method(
@@ -343,4 +372,5 @@ class RouteDecorators:
             constraints=constraints,
             body_limit=body_limit,
             response_model=response_model,
+            status_code=status_code,
         )

@@ -7,7 +7,8 @@ and so on. Anything else becomes a logged 500.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "BadRequest",
@@ -133,11 +134,11 @@ class ResponseValidationError(ValueError):
     """A handler returned a value its ``response_model`` does not accept: a
     server bug, so it is logged and answered with a 500."""
 
-    def __init__(self, errors: list[dict[str, object]], handler: str) -> None:
+    def __init__(self, errors: Sequence[Any], handler: str) -> None:
         super().__init__(f"{handler} returned a value its response model rejects: {errors!r}")
-        self._errors = errors
+        self._errors = list(errors)
 
-    def errors(self) -> list[dict[str, object]]:
+    def errors(self) -> list[Any]:
         return self._errors
 
 

@@ -64,7 +64,7 @@ class DTOConfig:
 DEFAULT_DTO_CONFIG = DTOConfig()
 
 # The documented import path is ``cello._cello.DTOConfig``.
-_cello.DTOConfig = DTOConfig  # type: ignore[attr-defined]
+_cello.DTOConfig = DTOConfig  # type: ignore[misc]
 
 
 def dto(config: DTOConfig) -> Callable[[F], F]:
@@ -95,10 +95,11 @@ def _jsonable(value: Any) -> bool:
 
 
 def error_list(
-    errors: Iterable[dict[str, Any]], prefix: tuple[Any, ...], config: DTOConfig
+    errors: Iterable[Any], prefix: tuple[Any, ...], config: DTOConfig
 ) -> list[dict[str, Any]]:
     """pydantic's errors in the 422 shape: ``loc`` behind ``prefix``, no
-    ``url``, and ``input``/``ctx`` only when they serialise to JSON."""
+    ``url``, ``input`` only when it serialises to JSON, and ``ctx`` values
+    that do not (an exception) as their ``str()``."""
     out = []
     for error in errors:
         item: dict[str, Any] = {
@@ -109,8 +110,9 @@ def error_list(
         if config.include_input and "input" in error and _jsonable(error["input"]):
             item["input"] = error["input"]
         ctx = error.get("ctx")
-        if ctx and _jsonable(ctx):
-            item["ctx"] = ctx
+        if ctx:
+            # A custom validator's ValueError is in ctx["error"]: its message is what helps.
+            item["ctx"] = {k: v if _jsonable(v) else str(v) for k, v in ctx.items()}
         out.append(item)
         if config.max_errors is not None and len(out) >= config.max_errors:
             break

@@ -383,3 +383,8 @@ def with_tasks(tasks: BackgroundTasks, session: str = Depends(session_resource))
 async def tasks_then_failure(tasks: BackgroundTasks) -> dict[str, int]:
     tasks.add_task(record, ["never"])
     raise HTTPException(400, "refused")
+
+
+@app.post("/items/created", status_code=201, response_model=PublicUser)
+def created(item: Item) -> dict[str, str]:
+    return {"name": item.name, "secret": "kept"}
