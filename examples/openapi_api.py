@@ -150,8 +150,7 @@ def get_book(book_id: int, shelf: Shelf = Depends(get_shelf)) -> Book:
     return book
 
 
-@app.post("/books", tags=["books"], summary="Add a book", response_model=Book)
-@operation(status_code=201)
+@app.post("/books", tags=["books"], summary="Add a book", response_model=Book, status_code=201)
 def add_book(book: BookIn, shelf: Shelf = Depends(get_shelf)) -> Response:
     """The new book, with its id, and its URL in ``Location``."""
     stored = shelf.add(book)
@@ -162,8 +161,8 @@ admin = Blueprint("/admin", tags=["admin"])
 admin.use(ApiKeyAuth({"librarian-key": {"name": "librarian", "roles": ["librarian"]}}))
 
 
-@admin.delete("/books/{book_id}", guards=[Role("librarian")])
-@operation(status_code=204, responses={404: "No book has this id"})
+@admin.delete("/books/{book_id}", guards=[Role("librarian")], status_code=204)
+@operation(responses={404: "No book has this id"})
 def remove_book(book_id: int, shelf: Shelf = Depends(get_shelf)) -> Response:
     """Remove a book from the shelf."""
     if not shelf.remove(book_id):

@@ -6,6 +6,7 @@ errors, and the pages rendered by a headless Chromium."""
 from __future__ import annotations
 
 import datetime
+import importlib
 import inspect
 import json
 import os
@@ -161,6 +162,14 @@ def test_the_auth_middleware_still_guards_the_api(client):
 
 
 # -- the document ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["examples.openapi_api:app", "examples.items_api:app"])
+def test_the_example_apis_have_valid_documents(target):
+    module, _, attr = target.partition(":")
+    document = getattr(importlib.import_module(module), attr).openapi()
+    validate(document)
+    assert document["paths"]
 
 
 def test_info_defaults():
@@ -326,6 +335,12 @@ def test_response_models_in_serialization_mode(spec):
     assert created["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Item"
     }
+
+
+def test_the_route_s_status_code_is_the_success_status(spec):
+    responses = op(spec, "put", "/items/{item_id}")["responses"]
+    assert "200" not in responses
+    assert responses["202"]["content"]["application/json"]["schema"] == {"type": "null"}
 
 
 def test_a_response_annotation_leaves_the_content_open(spec):

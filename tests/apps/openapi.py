@@ -120,6 +120,11 @@ def internal(request: Any) -> dict[str, str]:
     return {"secret": "plans"}
 
 
+@app.put("/items/{item_id}", tags=["items"], status_code=202)
+def replace_item(item_id: int, item: ItemIn) -> None:
+    """Replace an item, later."""
+
+
 @app.get("/orders", tags=["orders"])
 @operation(deprecated=True, operation_id="legacyOrders", openapi_extra={"x-internal": False})
 def orders(request: Any) -> dict[str, list[str]]:

@@ -428,7 +428,7 @@ class _Builder:
         secured: bool,
         guarded: bool,
     ) -> dict[str, Any]:
-        status = doc.status_code or 200
+        status = doc.status_code or getattr(info, "status_code", None) or 200
         responses: dict[str, Any] = {str(status): self.success(info, signature, status)}
         if secured or guarded:
             responses["401"] = self.problem("Authentication required")
