@@ -556,3 +556,42 @@ def test_items_api_example():
             assert client.get(f"/items/{item_id}").status_code == 404
             expected = [f"created {item_id}", f"replaced {item_id}", f"deleted {item_id}"]
             assert changes(client, expected)[-3:] == expected
+
+
+def test_openapi_api_example():
+    from openapi_spec_validator import validate
+
+    from cello.testing import TestClient
+    from examples.openapi_api import app
+
+    with (
+        LiveServer("examples.openapi_api:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            document = client.get("/openapi.json").json()
+            validate(document)
+            assert document["info"]["title"] == "Bookshelf"
+            assert set(document["paths"]) == {
+                "/books",
+                "/books/{book_id}",
+                "/admin/books/{book_id}",
+            }
+            assert client.get("/docs").status_code == 200
+            assert client.get("/redoc").status_code == 200
+            books = client.get("/books", params={"author": "Octavia E. Butler"}).json()
+            assert [b["title"] for b in books] == ["Kindred"]
+            assert client.get("/books", params={"limit": 0}).status_code == 422
+            new = {"title": "Parable of the Sower", "author": "Octavia E. Butler", "year": 1993}
+            added = client.post("/books", json=new)
+            assert added.status_code == 201
+            book = added.json()
+            assert added.headers["location"] == f"/books/{book['id']}"
+            assert client.get(f"/books/{book['id']}").json() == book
+            assert client.delete(f"/admin/books/{book['id']}").status_code == 401
+            key = {"X-API-Key": "librarian-key"}
+            assert client.delete(f"/admin/books/{book['id']}", headers=key).status_code == 204
+            missing = client.get(f"/books/{book['id']}")
+            assert missing.status_code == 404
+            assert missing.headers["content-type"] == "application/problem+json"

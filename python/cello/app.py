@@ -42,6 +42,7 @@ from cello.middleware.csrf import CsrfConfig, CsrfMiddleware
 from cello.middleware.rate_limit import RateLimitConfig
 from cello.middleware.sessions import SessionConfig, SessionMiddleware
 from cello.mounts import Mount
+from cello.openapi import OpenAPIDocs
 from cello.routing import constraint_specs
 from cello.validation import DTOConfig
 
@@ -70,6 +71,8 @@ class App(RouteDecorators, MiddlewareDecorators):
         self._guards: tuple[Any, ...] = ()
         self.state = SimpleNamespace()
         self._dependencies = DependencyState(self._hooks["shutdown"])
+        # Every middleware added, in order: the OpenAPI spec reads the auth ones.
+        self._middleware_entries: list[Entry] = []
 
     @property
     def debug(self) -> bool:
@@ -159,6 +162,7 @@ class App(RouteDecorators, MiddlewareDecorators):
         # Doors take the middleware they start with; the ASGI door's next
         # call opens a new one that sees this middleware too.
         self._asgi.forget_doors()
+        self._middleware_entries.append(entry)
         if entry.native is not None:
             kind, options = entry.native._layer()
             self._core.add_layer(kind, entry.prefix, options)
@@ -404,6 +408,49 @@ class App(RouteDecorators, MiddlewareDecorators):
         sessions = self._python_middleware.framework("sessions")
         if isinstance(sessions, SessionMiddleware):
             sessions.before_fork(directory)
+
+    # -- OpenAPI and the documentation pages (see cello.openapi) -------------
+
+    def enable_openapi(
+        self,
+        title: str = "Cello API",
+        version: str = "1.0.1",
+        description: str | None = None,
+        docs_url: str | None = "/docs",
+        redoc_url: str | None = "/redoc",
+        openapi_url: str | None = "/openapi.json",
+        servers: Any = None,
+        **options: Any,
+    ) -> None:
+        """Serves the app's OpenAPI 3.1 document at ``openapi_url``, Swagger UI
+        at ``docs_url`` and ReDoc at ``redoc_url`` (None leaves one out; no
+        ``openapi_url``, no pages). The document is built from the routes
+        on first request; see docs/openapi.md for what goes into it and the
+        other ``options``."""
+        if getattr(self, "_openapi_docs", None) is not None:
+            raise RuntimeError("enable_openapi() was already called for this app")
+        docs = OpenAPIDocs(
+            self,
+            title=title,
+            version=version,
+            description=description,
+            docs_url=docs_url,
+            redoc_url=redoc_url,
+            openapi_url=openapi_url,
+            servers=servers,
+            **options,
+        )
+        for path, endpoint in docs.routes():
+            self._add_route(RouteInfo(method="GET", path=path, handler=endpoint))
+        self._openapi_docs = docs
+
+    def openapi(self) -> dict[str, Any]:
+        """The app's OpenAPI document, as ``/openapi.json`` serves it (with
+        the default title and version when ``enable_openapi()`` was not called)."""
+        docs = getattr(self, "_openapi_docs", None)
+        if docs is None:
+            docs = OpenAPIDocs(self, openapi_url=None)
+        return docs.spec()
 
     # -- errors ------------------------------------------------------------
 

@@ -25,9 +25,17 @@ class Blueprint(RouteDecorators, MiddlewareDecorators):
     """
 
     def __init__(
-        self, prefix: str, name: str | None = None, guards: Sequence[Any] | None = None
+        self,
+        prefix: str,
+        name: str | None = None,
+        guards: Sequence[Any] | None = None,
+        tags: Sequence[str] | None = None,
     ) -> None:
         self._guards = check_guards(guards)
+        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags or ()):
+            raise TypeError(f"Blueprint tags must be a list of str, not {tags!r}")
+        # OpenAPI tags put in front of each route's own (see cello.openapi).
+        self._tags = tuple(tags or ())
         if not isinstance(prefix, str):
             raise TypeError("Blueprint prefix must be a str")
         if not prefix.startswith("/"):
@@ -77,8 +85,11 @@ class Blueprint(RouteDecorators, MiddlewareDecorators):
         return out
 
     def _own(self, info: RouteInfo) -> RouteInfo:
-        """``info`` under this blueprint: its prefix and guards go in front."""
-        return replace(info, path=self._prefix + info.path, guards=self._guards + info.guards)
+        """``info`` under this blueprint: its prefix, guards and tags go in front."""
+        tags = self._tags + tuple(t for t in info.tags if t not in self._tags)
+        return replace(
+            info, path=self._prefix + info.path, guards=self._guards + info.guards, tags=tags
+        )
 
     @property
     def guards(self) -> tuple[Any, ...]:
