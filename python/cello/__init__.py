@@ -4,6 +4,7 @@ from cello._cello import __version__
 from cello.app import App
 from cello.blueprints import Blueprint
 from cello.caching import cache
+from cello.client import AsyncClient, HttpResponse
 from cello.config import (
     ClusterConfig,
     Http2Config,
@@ -52,6 +53,7 @@ from cello.routing import (
     RegexConstraint,
     UuidConstraint,
 )
+from cello.templates import MiniJinjaEngine, TemplateEngine
 
 __all__ = [
     "CSP",
@@ -60,6 +62,7 @@ __all__ = [
     "And",
     "ApiKeyAuth",
     "App",
+    "AsyncClient",
     "Authenticated",
     "BadRequest",
     "BasicAuth",
@@ -73,10 +76,12 @@ __all__ = [
     "Headers",
     "Http2Config",
     "Http3Config",
+    "HttpResponse",
     "IntConstraint",
     "JwtAuth",
     "JwtConfig",
     "LimitsConfig",
+    "MiniJinjaEngine",
     "Not",
     "Or",
     "PayloadTooLarge",
@@ -91,6 +96,7 @@ __all__ = [
     "SecurityHeadersConfig",
     "SessionConfig",
     "StaticFilesConfig",
+    "TemplateEngine",
     "TimeoutConfig",
     "TlsConfig",
     "UnauthorizedError",
