@@ -89,6 +89,7 @@ pub(crate) fn template_error(
     err: &minijinja::Error,
     requested: Option<&str>,
 ) -> PyErr {
+    let err = innermost(err);
     let class_name = match err.kind() {
         ErrorKind::TemplateNotFound => "TemplateNotFound",
         ErrorKind::SyntaxError => "TemplateSyntaxError",
@@ -114,6 +115,22 @@ pub(crate) fn template_error(
         Ok(exception)
     };
     build().unwrap_or_else(|e| e)
+}
+
+/// The error where it happened: an error in an included or parent template
+/// comes wrapped in the error of the template that included it.
+pub(crate) fn innermost(err: &minijinja::Error) -> &minijinja::Error {
+    let mut deepest = err;
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(inner) = cause.downcast_ref::<minijinja::Error>() {
+            if inner.name().is_some() {
+                deepest = inner;
+            }
+        }
+        source = cause.source();
+    }
+    deepest
 }
 
 /// `"<what went wrong> (in <name>, line <n>)"`; the location is that of

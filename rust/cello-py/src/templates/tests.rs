@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use minijinja::{ErrorKind, Value};
 
-use super::{describe, escapes_html, new_environment, STRING_TEMPLATE_NAME};
+use super::{describe, escapes_html, innermost, new_environment, STRING_TEMPLATE_NAME};
 
 fn template_dir(label: &str, files: &[(&str, &str)]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cello-templates-{}-{label}", std::process::id()));
@@ -138,4 +138,24 @@ fn undefined_is_empty_unless_strict() {
         .render_named_str(STRING_TEMPLATE_NAME, "[{{ nope }}]", Value::from(()))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UndefinedError);
+}
+
+#[test]
+fn the_innermost_error_locates_a_failure_in_an_included_template() {
+    let dir = template_dir(
+        "innermost",
+        &[
+            ("outer.txt", "a\n{% include 'inner.txt' %}"),
+            ("inner.txt", "x\n{{ nope() }}"),
+        ],
+    );
+    let env = new_environment(dir.clone(), true, false);
+    let err = env
+        .get_template("outer.txt")
+        .unwrap()
+        .render(())
+        .unwrap_err();
+    let inner = innermost(&err);
+    assert_eq!((inner.name(), inner.line()), (Some("inner.txt"), Some(2)));
+    fs::remove_dir_all(dir).unwrap();
 }
