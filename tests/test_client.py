@@ -540,3 +540,29 @@ def test_a_handler_sees_client_errors(proxy, upstream):
     )
     assert response.status_code == 502
     assert response.json() == {"error": "ResponseTooLarge"}
+
+
+def test_the_program_can_end_right_after_an_answer():
+    # The answer's thread still holds on to the interpreter for a moment
+    # after settling the future; exit must wait for it instead of aborting
+    # ("PyGILState_Release: thread state must be current").
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, socket\n"
+        "from cello import AsyncClient\n"
+        "s = socket.create_server(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()\n"
+        "async def main():\n"
+        "    async with AsyncClient() as c:\n"
+        "        try:\n"
+        "            await c.get(f'http://127.0.0.1:{port}/')\n"
+        "        except ConnectionError:\n"
+        "            print('refused')\n"
+        "asyncio.run(main())\n"
+    )
+    for _ in range(5):
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (0, "refused\n", "")

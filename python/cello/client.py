@@ -17,6 +17,7 @@ asyncio loop: the native server's, uvicorn's, or ``asyncio.run()``. See
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import os
 from collections.abc import Iterable, Mapping
@@ -24,7 +25,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from cello._cello import Headers, _HttpClient, dumps, loads
+from cello._cello import Headers, _http_client_exit, _HttpClient, dumps, loads
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_SIZE",
@@ -37,6 +38,10 @@ __all__ = [
     "ProtocolError",
     "ResponseTooLarge",
 ]
+
+# Answers still being handed over when the program ends are waited for
+# (briefly) before the interpreter finalizes; see _http_client_exit.
+atexit.register(_http_client_exit)
 
 #: Response bodies larger than this (10 MiB) are refused unless the client
 #: is given another ``max_response_size``.

@@ -72,6 +72,7 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<templates::MiniJinjaEngine>()?;
     m.add_class::<client::HttpClient>()?;
     m.add_class::<client::PendingRequest>()?;
+    m.add_function(wrap_pyfunction!(client::_http_client_exit, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::streaming::chunk_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(types::convert::as_response, m)?)?;
     m.add_function(wrap_pyfunction!(doors::native::serve::start_server, m)?)?;

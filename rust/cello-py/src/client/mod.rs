@@ -13,7 +13,7 @@ mod tests;
 
 use std::error::Error as _;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -64,6 +64,54 @@ fn runtime() -> PyResult<Handle> {
     std::mem::forget(runtime);
     *slot = Some((pid, handle.clone()));
     Ok(handle)
+}
+
+/// Answers being handed to Python right now, and whether the interpreter is
+/// exiting. An answer's thread takes the GIL to settle its future; if the
+/// interpreter finalized meanwhile (the awaiting program finished while the
+/// thread waited for the GIL again), taking it would abort the process. So
+/// exit waits for the answers in flight and later ones are dropped.
+struct Deliveries {
+    exiting: bool,
+    active: usize,
+}
+
+static DELIVERIES: Mutex<Deliveries> = Mutex::new(Deliveries {
+    exiting: false,
+    active: 0,
+});
+static DELIVERED: Condvar = Condvar::new();
+
+/// How long exit waits for answers already being handed over.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Called by an `atexit` hook of `cello.client`: no answer reaches Python
+/// after it returns.
+#[pyfunction]
+pub fn _http_client_exit(py: Python<'_>) {
+    py.detach(|| {
+        let mut state = DELIVERIES.lock().unwrap_or_else(PoisonError::into_inner);
+        state.exiting = true;
+        let _ = DELIVERED
+            .wait_timeout_while(state, EXIT_GRACE, |s| s.active > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+    });
+}
+
+/// Hands an outcome to Python unless the interpreter is exiting.
+fn hand_over(on_done: Py<PyAny>, outcome: Result<Answer, (Failure, String)>) {
+    {
+        let mut state = DELIVERIES.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.exiting {
+            // Dropped without the GIL: pyo3 defers the decref.
+            return;
+        }
+        state.active += 1;
+    }
+    Python::attach(|py| deliver(py, &on_done, outcome));
+    let mut state = DELIVERIES.lock().unwrap_or_else(PoisonError::into_inner);
+    state.active -= 1;
+    DELIVERED.notify_all();
 }
 
 /// Why a request failed; the Python side turns each into its exception class.
@@ -386,7 +434,7 @@ impl HttpClient {
                     ),
                 )),
             };
-            Python::attach(|py| deliver(py, &on_done, outcome));
+            hand_over(on_done, outcome);
         });
         Ok(PendingRequest { task })
     }
