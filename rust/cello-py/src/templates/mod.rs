@@ -205,7 +205,10 @@ impl MiniJinjaEngine {
 #[pymethods]
 impl MiniJinjaEngine {
     #[new]
-    #[pyo3(signature = (template_dir = PathBuf::from("templates"), auto_escape = true, strict_undefined = false))]
+    #[pyo3(
+        signature = (template_dir = PathBuf::from("templates"), auto_escape = true, strict_undefined = false),
+        text_signature = "(template_dir='templates', auto_escape=True, strict_undefined=False)"
+    )]
     fn new(template_dir: PathBuf, auto_escape: bool, strict_undefined: bool) -> Self {
         let env = new_environment(template_dir.clone(), auto_escape, strict_undefined);
         MiniJinjaEngine {
