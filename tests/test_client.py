@@ -201,6 +201,13 @@ def test_head_and_options(upstream):
     assert options.status in (204, 405)
 
 
+def test_a_head_answer_s_length_does_not_count_against_the_limit(upstream):
+    response = run(using(lambda c: c.head(f"{upstream}/bytes/2048"), max_response_size=1024))
+    assert response.status == 200
+    assert response.headers["content-length"] == "2048"
+    assert response.content == b""
+
+
 def test_redirects_are_returned_not_followed(upstream):
     response = run(using(lambda c: c.get(f"{upstream}/redirect")))
     assert response.status == 302

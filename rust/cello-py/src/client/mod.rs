@@ -227,6 +227,7 @@ pub(crate) async fn exchange(
     request: Request<Full<Bytes>>,
 ) -> Result<Answer, (Failure, String)> {
     let target = request.uri().to_string();
+    let is_head = request.method() == Method::HEAD;
     let response = engine.client.request(request).await.map_err(|e| {
         let failure = classify(&e);
         (
@@ -235,11 +236,17 @@ pub(crate) async fn exchange(
         )
     })?;
     let (parts, body) = response.into_parts();
+    // A HEAD answer and a 204 or 304 carry no body, whatever their
+    // Content-Length says.
+    let bodiless = is_head
+        || parts.status == http::StatusCode::NO_CONTENT
+        || parts.status == http::StatusCode::NOT_MODIFIED;
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|_| !bodiless);
     let body = read_body(body, declared, engine.max_response_size).await?;
     let headers = parts
         .headers

@@ -114,3 +114,12 @@ async fn a_refused_connection_is_a_connection_error() {
     assert_eq!(failure, Failure::Connection);
     assert!(message.contains(&address.to_string()), "{message}");
 }
+
+#[tokio::test]
+async fn a_head_answer_s_length_is_not_a_body() {
+    let url = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n").await;
+    let head = Request::head(&url).body(Full::new(Bytes::new())).unwrap();
+    let answer = exchange(engine(10), head).await.ok().unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.is_empty());
+}
