@@ -595,3 +595,64 @@ def test_openapi_api_example():
             missing = client.get(f"/books/{book['id']}")
             assert missing.status_code == 404
             assert missing.headers["content-type"] == "application/problem+json"
+
+
+# -- templates and the outgoing HTTP client (issue 20) --------------------------------
+
+
+def test_templates_example(monkeypatch):
+    from cello.testing import TestClient
+    from examples.templates_app import NOTES, app
+
+    # Each door starts from the one example note (the native server is
+    # another process; the in-process app gets a fresh list).
+    monkeypatch.setattr("examples.templates_app.NOTES", list(NOTES))
+    with (
+        LiveServer("examples.templates_app:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            home = client.get("/")
+            assert home.status_code == 200
+            assert home.headers["content-type"] == "text/html; charset=utf-8"
+            assert "<h1>1 note</h1>" in home.text
+            assert "<strong>Ada</strong>: Templates render in Rust." in home.text
+            token = client.cookies["_csrf"]
+            assert f'<input type="hidden" name="_csrf" value="{token}">' in home.text
+            assert f'<meta name="csrf-token" content="{token}">' in home.text
+            assert client.post("/notes", data={"author": "x", "text": "y"}).status_code == 403
+            empty = client.post("/notes", data={"author": "", "text": "", "_csrf": token})
+            assert empty.status_code == 422
+            added = client.post(
+                "/notes", data={"author": "bob", "text": "<script>x</script>", "_csrf": token}
+            )
+            assert added.status_code == 303
+            page = client.get("/").text
+            assert "<h1>2 notes</h1>" in page
+            assert "&lt;script&gt;x&lt;&#x2f;script&gt;" in page
+            assert "<script>" not in page
+            assert client.get("/notes/1.txt").text == "bob wrote: <script>x</script>"
+            assert client.get("/notes/9.txt").status_code == 404
+            about = client.get("/about").text
+            assert 'href="&#x2f;about" aria-current="page"' in about
+
+
+def test_http_client_example(monkeypatch):
+    from cello.testing import TestClient
+    from examples.http_client import app
+
+    expected = [{"name": "Ada", "orders_total": 42.5}, {"name": "Grace", "orders_total": 7.25}]
+    with LiveServer("examples.http_client:app") as live:
+        # Door 1: the app calls itself through its own server.
+        assert httpx.get(live.url + "/dashboard").json() == expected
+        # Door 2: in process, calling the live server as its backend.
+        monkeypatch.setenv("BACKEND_URL", live.url)
+        with TestClient(app) as asgi:
+            assert asgi.get("/dashboard").json() == expected
+    # The backend is gone now: a 502 problem.
+    with TestClient(app) as asgi:
+        failed = asgi.get("/dashboard")
+        assert failed.status_code == 502
+        assert failed.headers["content-type"] == "application/problem+json"
+        assert failed.json()["detail"] == "the backend did not answer: ClientConnectionError"

@@ -5,6 +5,7 @@ from cello.app import App
 from cello.background import BackgroundTask, BackgroundTasks
 from cello.blueprints import Blueprint
 from cello.caching import cache
+from cello.client import AsyncClient, HttpResponse
 from cello.config import (
     ClusterConfig,
     Http2Config,
@@ -57,6 +58,7 @@ from cello.routing import (
     RegexConstraint,
     UuidConstraint,
 )
+from cello.templates import MiniJinjaEngine, TemplateEngine
 from cello.validation import DTOConfig, RequestValidationError, ResponseValidationError
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "And",
     "ApiKeyAuth",
     "App",
+    "AsyncClient",
     "Authenticated",
     "BackgroundTask",
     "BackgroundTasks",
@@ -87,10 +90,12 @@ __all__ = [
     "Headers",
     "Http2Config",
     "Http3Config",
+    "HttpResponse",
     "IntConstraint",
     "JwtAuth",
     "JwtConfig",
     "LimitsConfig",
+    "MiniJinjaEngine",
     "Not",
     "Or",
     "Path",
@@ -110,6 +115,7 @@ __all__ = [
     "SecurityHeadersConfig",
     "SessionConfig",
     "StaticFilesConfig",
+    "TemplateEngine",
     "TimeoutConfig",
     "TlsConfig",
     "UnauthorizedError",

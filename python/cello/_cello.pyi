@@ -2,6 +2,7 @@
 
 import asyncio
 import contextvars
+import os
 import selectors
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any, final
 from typing_extensions import disjoint_base
 
 from cello.forms import FormData, UploadedFiles
+
 # Set on the module by cello.validation: the documented import path.
 from cello.validation import DTOConfig as DTOConfig
 
@@ -26,6 +28,7 @@ __all__ = [
     "Headers",
     "HostCall",
     "LoopDriver",
+    "MiniJinjaEngine",
     "QueryParams",
     "RateLimiter",
     "Request",
@@ -33,7 +36,10 @@ __all__ = [
     "ServerHandle",
     "StreamSink",
     "UploadStore",
+    "_HttpClient",
+    "_PendingRequest",
     "__version__",
+    "_http_client_exit",
     "as_response",
     "bind_listener",
     "chunk_to_bytes",
@@ -517,3 +523,52 @@ def invalidate_cache_tags(tags: list[str]) -> None:
 # -- authentication (cello.middleware.auth) --
 def constant_time_compare(a: str | bytes, b: str | bytes) -> bool:
     """Whether ``a`` and ``b`` are equal, in a time that does not depend on where they differ."""
+
+# -- templates (cello.templates) and the outgoing HTTP client (cello.client) --
+@final
+class MiniJinjaEngine:
+    """Jinja2-syntax templates rendered by minijinja."""
+
+    def __new__(
+        cls,
+        template_dir: str | os.PathLike[str] = "templates",
+        auto_escape: bool = True,
+        strict_undefined: bool = False,
+    ) -> MiniJinjaEngine: ...
+    def render(self, name: str, ctx: Mapping[str, Any] | None = None, **kwargs: Any) -> str: ...
+    def render_string(
+        self, source: str, ctx: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> str: ...
+    def add_global(self, name: str, value: Any) -> None: ...
+    def add_globals(self, globals: Mapping[str, Any]) -> None: ...
+    def clear_cache(self) -> None: ...
+    @property
+    def template_dir(self) -> str: ...
+    @property
+    def auto_escape(self) -> bool: ...
+    @property
+    def strict_undefined(self) -> bool: ...
+
+@final
+class _PendingRequest:
+    def cancel(self) -> None: ...
+
+@final
+class _HttpClient:
+    def __new__(
+        cls, timeout: float, max_response_size: int, ca_file: str | None = None
+    ) -> _HttpClient: ...
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeout: float | None,
+        on_done: Callable[[bool, Any], object],
+    ) -> _PendingRequest: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+
+def _http_client_exit() -> None: ...

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -43,7 +44,9 @@ from cello.middleware.rate_limit import RateLimitConfig
 from cello.middleware.sessions import SessionConfig, SessionMiddleware
 from cello.mounts import Mount
 from cello.openapi import OpenAPIDocs
+from cello.responses import Response
 from cello.routing import constraint_specs
+from cello.templates import MiniJinjaEngine, csrf_globals
 from cello.validation import DTOConfig
 
 __all__ = ["App"]
@@ -395,6 +398,59 @@ class App(RouteDecorators, MiddlewareDecorators):
         elif not isinstance(config, CsrfConfig):
             raise ValueError(f"enable_csrf() takes a CsrfConfig, not {config!r}")
         self._set_framework_middleware("csrf", CsrfMiddleware(config))
+
+    # -- templates (issue 20: cello.templates) --------------------------------
+
+    _templates: MiniJinjaEngine | None = None
+
+    def enable_templates(
+        self,
+        template_dir: str | os.PathLike[str] = "templates",
+        auto_escape: bool = True,
+        globals: Mapping[str, Any] | None = None,
+        *,
+        strict_undefined: bool = False,
+    ) -> MiniJinjaEngine:
+        """Templates from ``template_dir`` for ``app.render()``: a
+        ``MiniJinjaEngine`` with ``globals`` and the CSRF helpers
+        (``csrf_input(request)``, ``csrf_meta(request)``) available to every
+        template. A second call raises ``RuntimeError``."""
+        if self._templates is not None:
+            raise RuntimeError("templates are already enabled for this app")
+        engine = MiniJinjaEngine(template_dir, auto_escape, strict_undefined)
+        engine.add_globals(csrf_globals())
+        if globals:
+            engine.add_globals(globals)
+        self._templates = engine
+        return engine
+
+    @property
+    def templates(self) -> MiniJinjaEngine:
+        """The engine ``enable_templates()`` made (``RuntimeError`` before)."""
+        if self._templates is None:
+            raise RuntimeError("templates are not enabled: call app.enable_templates() first")
+        return self._templates
+
+    def render(self, name: str, context: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+        """Renders the template file ``name`` with ``context`` (and keyword values)."""
+        return self.templates.render(name, context, **kwargs)
+
+    def render_string(
+        self, source: str, context: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> str:
+        """Renders template source given as a string (escaped as HTML when
+        auto-escaping is on). Never pass it text from a user."""
+        return self.templates.render_string(source, context, **kwargs)
+
+    def template_response(
+        self,
+        name: str,
+        context: Mapping[str, Any] | None = None,
+        status: int = 200,
+        headers: Any = None,
+    ) -> Response:
+        """``Response.html(app.render(name, context), status, headers)``."""
+        return Response.html(self.render(name, context), status=status, headers=headers)
 
     def _set_framework_middleware(self, kind: str, middleware: Any) -> None:
         self._asgi.forget_doors()

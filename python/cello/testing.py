@@ -8,7 +8,9 @@ def test_index():
         assert client.get("/").json() == {"message": "Hello, World!"}
 ```
 
-``AsyncClient`` is the same for ``async`` tests. Both are ``httpx`` clients:
+``AsyncTestClient`` is the same for ``async`` tests (``AsyncClient`` is
+its older name, kept as an alias; ``cello.AsyncClient`` is the outgoing
+HTTP client, a different thing). Both are ``httpx`` clients:
 every httpx method and option works. Requests never touch a socket; the app
 runs the same pipeline as under the native server.
 """
@@ -25,7 +27,7 @@ import httpx
 
 from cello.lifespan import LifespanClient, LifespanFailed
 
-__all__ = ["AsyncClient", "LifespanError", "TestClient", "lifespan"]
+__all__ = ["AsyncClient", "AsyncTestClient", "LifespanError", "TestClient", "lifespan"]
 
 T = TypeVar("T")
 
@@ -48,7 +50,7 @@ class lifespan:  # noqa: N801 - used like a function, as an async context manage
         await self._client.shutdown(required=True)
 
 
-class AsyncClient(httpx.AsyncClient):
+class AsyncTestClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` wired to ``app`` through ``httpx.ASGITransport``.
 
     Used as ``async with``, it also runs the app's lifespan (startup and
@@ -59,7 +61,7 @@ class AsyncClient(httpx.AsyncClient):
         super().__init__(transport=httpx.ASGITransport(app=app), base_url=base_url, **kwargs)
         self._lifespan = lifespan(app)
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> AsyncTestClient:
         await super().__aenter__()
         await self._lifespan.__aenter__()
         return self
@@ -74,6 +76,10 @@ class AsyncClient(httpx.AsyncClient):
             await self._lifespan.__aexit__(exc_type, exc, tb)
         finally:
             await super().__aexit__(exc_type, exc, tb)
+
+
+#: The older name of ``AsyncTestClient``.
+AsyncClient = AsyncTestClient
 
 
 class _LoopThread:

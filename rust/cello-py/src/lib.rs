@@ -4,11 +4,13 @@
 //! function below.
 
 mod bridge;
+mod client;
 mod conversion;
 mod doors;
 mod ffi;
 mod layers;
 mod pipeline;
+mod templates;
 mod types;
 
 use pyo3::prelude::*;
@@ -69,6 +71,11 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::after_response::AfterResponse>()?;
     m.add_class::<doors::mounts::serve::HostCall>()?;
     m.add_class::<layers::rate_limit::RateLimiter>()?;
+    // Templates and the outgoing HTTP client (issue 20).
+    m.add_class::<templates::MiniJinjaEngine>()?;
+    m.add_class::<client::HttpClient>()?;
+    m.add_class::<client::PendingRequest>()?;
+    m.add_function(wrap_pyfunction!(client::_http_client_exit, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::streaming::chunk_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(types::convert::as_response, m)?)?;
     m.add_function(wrap_pyfunction!(doors::native::serve::start_server, m)?)?;
