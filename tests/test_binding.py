@@ -49,6 +49,14 @@ def test_a_bad_path_parameter_is_a_422_naming_it(client: httpx.Client) -> None:
     ]
 
 
+def test_inline_constrained_path_parameters_bind_by_name(client: httpx.Client) -> None:
+    # `{shelf_id:int}` names the parameter `shelf_id`, not `shelf_id:int`.
+    assert client.get("/shelves/7/garden?q=x").json() == {"shelf_id": 7, "slug": "garden", "q": "x"}
+    # The constraint refuses before binding: no route, not a 422.
+    assert client.get("/shelves/seven/garden").status_code == 404
+    assert client.get("/shelves/7/g4rden").status_code == 404
+
+
 def test_every_bad_value_is_listed_at_once(client: httpx.Client) -> None:
     body = problem(client.get("/items/x?limit=many"))
     assert [e["loc"] for e in body["detail"]] == [["path", "item_id"], ["query", "limit"]]

@@ -31,8 +31,8 @@ SOURCES = ("request", "path", "query", "header", "cookie", "body", "depends", "b
 # Names the request is passed as when the parameter has no annotation.
 _REQUEST_NAMES = ("request", "req")
 
-# `{name}` and the catch-all `{*name}` of a matchit route path.
-_PATH_PARAM = re.compile(r"\{\*?([^{}]+)\}")
+# `{name}`, `{name:constraint}` and the catch-all `{*name}` of a route path.
+_PATH_PARAM = re.compile(r"\{\*?([^{}:]+)(?::[^{}]*)?\}")
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class HandlerSignature:
 
 
 def path_names(path: str) -> frozenset[str]:
-    """The names of the ``{param}`` (and ``{*rest}``) segments of a route path."""
+    """The names of the ``{param}``, ``{param:int}`` and ``{*rest}`` segments of a route path."""
     return frozenset(_PATH_PARAM.findall(path))
 
 

@@ -8,7 +8,6 @@ error shape, and ``validate_body`` for handlers that validate by hand.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -87,9 +86,10 @@ def dto(config: DTOConfig) -> Callable[[F], F]:
 
 def _jsonable(value: Any) -> bool:
     try:
-        # As the response writer will: no NaN/Infinity, no lone surrogates.
-        json.dumps(value, allow_nan=False).encode()
-    except (TypeError, ValueError):
+        # The writer the 422 goes through: it refuses integers beyond 64 bits,
+        # lone surrogates and non-str keys, which the json module would pass.
+        _cello.dumps(value)
+    except (TypeError, ValueError, OverflowError):
         return False
     return True
 

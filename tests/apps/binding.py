@@ -68,6 +68,11 @@ def get_item(item_id: int, q: str | None = None, limit: int = 10) -> dict[str, A
     return {"item_id": item_id, "q": q, "limit": limit}
 
 
+@app.get("/shelves/{shelf_id:int}/{slug:alpha}")
+def get_shelf(shelf_id: int, slug: str, q: str = "") -> dict[str, Any]:
+    return {"shelf_id": shelf_id, "slug": slug, "q": q}
+
+
 @app.get("/typed/{uid}/{color}/{level}/{ratio}/{flag}")
 async def typed(
     uid: uuid.UUID, color: Color, level: Level, ratio: float, flag: bool
