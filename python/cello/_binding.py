@@ -291,7 +291,11 @@ def _background_getter(annotation: Any) -> Getter:
     def get(request: Any, ctx: _Context | None, errors: Errors) -> Any:
         assert ctx is not None
         if ctx.tasks is None:
-            ctx.tasks = make()
+            tasks = make()
+            # Not attached to the request as a handler-made one is: the
+            # context runs these only if the handler returns (FastAPI's rule).
+            tasks._request = None
+            ctx.tasks = tasks
             ctx.schedule()
         return ctx.tasks
 
