@@ -272,6 +272,12 @@ def test_tasks_made_in_code_the_handler_calls_belong_to_its_request(
     assert wait_for(client, ["record_async(from a helper)"]) == ["record_async(from a helper)"]
 
 
+def test_an_async_handler_without_the_request_keeps_its_tasks(client: httpx.Client) -> None:
+    assert client.get("/no-request").json() == {"ok": True}
+    expected = ["record_async(from a handler without the request)"]
+    assert wait_for(client, expected) == expected
+
+
 def test_tasks_also_handed_over_run_once(client: httpx.Client) -> None:
     client.get("/both")
     assert wait_for(client, ["record(handed, over)"]) == ["record(handed, over)"]

@@ -118,7 +118,13 @@ class App(RouteDecorators, MiddlewareDecorators):
             return bound
         is_async = is_async_handler(handler)
         call = handler
-        if not takes_request(handler):
+        if not takes_request(handler) and is_async:
+            # Awaited inside a frame holding the request, so a BackgroundTasks
+            # made in the handler finds the request it belongs to.
+            async def call(request: Any, _h: Callable[[], Any] = handler) -> Any:
+                return await _h()
+
+        elif not takes_request(handler):
             # ``def index(): ...`` is common; adapt it once, here, not per request.
             def call(request: Any, _h: Callable[[], Any] = handler) -> Any:
                 return _h()

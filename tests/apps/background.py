@@ -136,6 +136,14 @@ async def helper(request):
     return {"ok": True}
 
 
+@app.get("/no-request")
+async def without_the_request():
+    # Takes nothing, suspends once: the tasks still belong to this request.
+    await asyncio.sleep(0)
+    BackgroundTasks().add_task(record_async, ["from a handler without the request"])
+    return {"ok": True}
+
+
 @app.get("/both")
 def both(request):
     tasks = BackgroundTasks()
