@@ -322,6 +322,42 @@ def test_request_body_from_the_pydantic_model(spec):
     assert "$defs" not in json.dumps(spec)
 
 
+def test_a_handler_reading_the_request_may_get_any_json_body():
+    app = App()
+
+    @app.post("/raw")
+    def raw(request: Any) -> dict[str, Any]:
+        return request.json()
+
+    @app.put("/typed/{n}")
+    def typed(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    @app.get("/read")
+    def read(request: Any) -> dict[str, Any]:
+        return {}
+
+    @app.patch("/form")
+    @operation(
+        openapi_extra={
+            "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object"}}}}
+        }
+    )
+    def form(request: Any) -> dict[str, Any]:
+        return {}
+
+    document = app.openapi()
+    validate(document)
+    assert op(document, "post", "/raw")["requestBody"] == {
+        "content": {"application/json": {"schema": {}}},
+        "required": False,
+    }
+    # Only a method with a body, and only when the handler can read it.
+    assert "requestBody" not in op(document, "put", "/typed/{n}")
+    assert "requestBody" not in op(document, "get", "/read")
+    assert list(op(document, "patch", "/form")["requestBody"]["content"]) == ["multipart/form-data"]
+
+
 def test_response_models_in_serialization_mode(spec):
     listing = op(spec, "get", "/items")["responses"]["200"]
     assert listing["content"]["application/json"]["schema"] == {

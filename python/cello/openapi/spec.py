@@ -310,6 +310,13 @@ class _Builder:
         body = self.request_body(signature)
         if body is not None:
             operation["requestBody"] = body
+        elif info.method in _BODY_METHODS and _reads_the_request(signature):
+            # The handler reads the body itself: say a JSON body may come,
+            # without claiming a schema the code does not declare.
+            operation["requestBody"] = {
+                "content": {"application/json": {"schema": {}}},
+                "required": False,
+            }
         guarded = bool(self.global_guards or info.guards)
         security = self.security.requirements(info.path, guarded)
         operation["responses"] = self.responses(
@@ -508,3 +515,13 @@ def build_spec(
     spec = builder.build()
     merge_mounted(spec, mounts, builder.security)
     return spec
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _reads_the_request(signature: HandlerSignature | None) -> bool:
+    """Whether the handler gets the request object (and so may read any body)."""
+    if signature is None:
+        return True
+    return any(param.source == "request" for param in signature.params)
