@@ -10,6 +10,11 @@ app = App()
 ENTRIES = {
     "the dispossessed": {"isbn": "978-0-06-051275-4", "publisher": "Harper & Row", "pages": 341},
     "kindred": {"isbn": "978-0-8070-8305-5", "publisher": "Doubleday", "pages": 264},
+    "parable of the sower": {
+        "isbn": "978-0-941423-99-2",
+        "publisher": "Four Walls Eight Windows",
+        "pages": 299,
+    },
 }
 
 
