@@ -695,9 +695,13 @@ def _exercise_bookshelf(client: httpx.Client, covers, validate) -> None:
     assert unknown.status_code == 404
     assert unknown.json()["detail"] == "The catalogue does not know '<script>alert(1)</script>'"
     assert client.get("/books/1000000/lookup").status_code == 404
+    garbled = client.post("/books", json={"title": "Garbled", "author": "A", "year": 1}).json()
+    unusable = client.get(f"/books/{garbled['id']}/lookup")
+    assert unusable.status_code == 502
+    assert unusable.json()["detail"] == "Unusable answer: 3 validation errors for CatalogueEntry"
 
     # The librarian removes the books again.
-    for added_id in (book["id"], hostile["id"]):
+    for added_id in (book["id"], hostile["id"], garbled["id"]):
         assert client.delete(f"/admin/books/{added_id}").status_code == 401
         key = {"X-API-Key": "librarian-key"}
         assert client.delete(f"/admin/books/{added_id}", headers=key).status_code == 204
