@@ -30,7 +30,8 @@ then open http://127.0.0.1:8000/ (the shelf), /docs or /redoc, or::
 Covers are saved in ``BOOKSHELF_COVERS_DIR`` (default: ``bookshelf-covers``
 in the system's temporary directory). ``/lookup`` asks the catalogue at
 ``BOOKSHELF_CATALOG_URL`` (``GET <url>/search?title=...`` answering
-``{"isbn": ..., "publisher": ..., "pages": ...}``); without one it is a 503.
+``{"isbn": ..., "publisher": ..., "pages": ...}``), waiting at most
+``BOOKSHELF_CATALOG_TIMEOUT`` seconds (5); without a catalogue it is a 503.
 """
 
 from __future__ import annotations
@@ -289,7 +290,7 @@ def covers_dir() -> Path:
     responses={
         400: "The form is not one 'image' file",
         404: "No book has this id",
-        413: "The image is over 512 KiB",
+        413: "The image is over 512 KiB, or the form has more than one file",
         415: "The image is not a PNG or a JPEG, or the body is not a form",
     },
 )
@@ -343,7 +344,11 @@ async def lookup_book(
             503, "No catalogue", "Set BOOKSHELF_CATALOG_URL to look books up.", request
         )
     try:
-        answer = await client.get(f"{base.rstrip('/')}/search", params={"title": book.title})
+        answer = await client.get(
+            f"{base.rstrip('/')}/search",
+            params={"title": book.title},
+            timeout=float(os.environ.get("BOOKSHELF_CATALOG_TIMEOUT") or 5),
+        )
     except ClientTimeout:
         raise catalogue_problem(504, "Catalogue timeout", "No answer in time.", request) from None
     except ClientError as error:  # ClientConnectionError (refused, reset...), ProtocolError...

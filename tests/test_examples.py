@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -731,6 +732,36 @@ def test_openapi_api_example_without_a_catalogue(monkeypatch):
                 "detail": "Set BOOKSHELF_CATALOG_URL to look books up.",
                 "instance": "/books/2/lookup",
             }
+
+
+def test_openapi_api_example_with_a_silent_catalogue(monkeypatch):
+    from cello.testing import TestClient
+    from examples.openapi_api import app
+
+    # It listens (the kernel completes the connection) and never answers.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        env = {
+            "BOOKSHELF_CATALOG_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+            "BOOKSHELF_CATALOG_TIMEOUT": "0.2",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        with (
+            LiveServer("examples.openapi_api:app", env=env) as live,
+            httpx.Client(base_url=live.url) as native,
+            TestClient(app) as asgi,
+        ):
+            for client in (native, asgi):
+                late = client.get("/books/2/lookup")
+                assert late.status_code == 504
+                assert late.headers["content-type"] == "application/problem+json"
+                assert late.json() == {
+                    "type": "/problems/catalogue",
+                    "title": "Catalogue timeout",
+                    "status": 504,
+                    "detail": "No answer in time.",
+                    "instance": "/books/2/lookup",
+                }
 
 
 # -- templates and the outgoing HTTP client (issue 20) --------------------------------
