@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -558,43 +559,222 @@ def test_items_api_example():
             assert changes(client, expected)[-3:] == expected
 
 
-def test_openapi_api_example():
+def _activity(client: httpx.Client, done) -> dict[str, list[str]]:
+    """The Bookshelf's /activity once ``done(activity)`` holds: what it
+    shows runs after the responses (bounded, not timed)."""
+    for _ in range(3000):
+        seen = client.get("/activity").json()
+        if done(seen):
+            break
+        time.sleep(0.01)
+    return seen
+
+
+def _a_book_id(client: httpx.Client) -> int:
+    """A book on the Bookshelf (the in-process app may have served other
+    tests, which remove books too)."""
+    return client.get("/books", params={"limit": 1}).json()[0]["id"]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(32))
+
+
+def test_openapi_api_example(tmp_path, monkeypatch):
     from openapi_spec_validator import validate
 
     from cello.testing import TestClient
     from examples.openapi_api import app
 
+    native_dir, asgi_dir = tmp_path / "native", tmp_path / "asgi"
+    with LiveServer("tests.apps.catalogue:app") as catalogue:
+        monkeypatch.setenv("BOOKSHELF_CATALOG_URL", catalogue.url)
+        monkeypatch.setenv("BOOKSHELF_COVERS_DIR", str(asgi_dir))
+        env = {"BOOKSHELF_CATALOG_URL": catalogue.url, "BOOKSHELF_COVERS_DIR": str(native_dir)}
+        with (
+            LiveServer("examples.openapi_api:app", env=env) as live,
+            httpx.Client(base_url=live.url) as native,
+            TestClient(app) as asgi,
+        ):
+            doors = ((native, native_dir), (asgi, asgi_dir))
+            for client, covers in doors:
+                _exercise_bookshelf(client, covers, validate)
+            # The catalogue is gone: a 502 problem.
+            catalogue.stop()
+            for client, _ in doors:
+                book_id = _a_book_id(client)
+                failed = client.get(f"/books/{book_id}/lookup")
+                assert failed.status_code == 502
+                assert failed.headers["content-type"] == "application/problem+json"
+                assert failed.json() == {
+                    "type": "/problems/catalogue",
+                    "title": "Catalogue failed",
+                    "status": 502,
+                    "detail": "ClientConnectionError",
+                    "instance": f"/books/{book_id}/lookup",
+                }
+
+
+def _exercise_bookshelf(client: httpx.Client, covers, validate) -> None:
+    document = client.get("/openapi.json").json()
+    validate(document)
+    assert document["info"]["title"] == "Bookshelf"
+    assert set(document["paths"]) == {
+        "/",
+        "/activity",
+        "/books",
+        "/books/{book_id}",
+        "/books/{book_id}/cover",
+        "/books/{book_id}/lookup",
+        "/admin/books/{book_id}",
+    }
+    upload = document["paths"]["/books/{book_id}/cover"]["post"]
+    assert list(upload["requestBody"]["content"]) == ["multipart/form-data"]
+    assert {"201", "400", "404", "413", "415"} <= set(upload["responses"])
+    assert client.get("/docs").status_code == 200
+    assert client.get("/redoc").status_code == 200
+    books = client.get("/books", params={"author": "Octavia E. Butler"}).json()
+    assert [b["title"] for b in books] == ["Kindred"]
+    assert client.get("/books", params={"limit": 0}).status_code == 422
+
+    # Adding a book: 201, then (after the response) its announcement, a
+    # background task, and its session committed, a generator dependency.
+    new = {"title": "Parable of the Sower", "author": "Octavia E. Butler", "year": 1993}
+    # The sessions so far (the in-process app may have served other tests):
+    # this request's shows as a change of the list, its newest entry.
+    before = client.get("/activity").json()["sessions"]
+    added = client.post("/books", json=new)
+    assert added.status_code == 201
+    book = added.json()
+    assert added.headers["location"] == f"/books/{book['id']}"
+    assert client.get(f"/books/{book['id']}").json() == book
+    announced = "New on the shelf: Parable of the Sower by Octavia E. Butler"
+    seen = _activity(client, lambda a: announced in a["announcements"] and a["sessions"] != before)
+    assert announced in seen["announcements"]
+    assert seen["sessions"][-1].endswith(" committed")
+
+    # The same title again: a 409 problem, and that session rolled back.
+    before = seen["sessions"]
+    again = client.post("/books", json={**new, "title": "parable of the sower"})
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json() == {
+        "type": "/problems/duplicate-title",
+        "title": "Duplicate title",
+        "status": 409,
+        "detail": f"'Parable of the Sower' is on the shelf already, as book {book['id']}",
+        "instance": "/books",
+        "existing": f"/books/{book['id']}",
+    }
+    rolled_back = _activity(client, lambda a: a["sessions"] != before)
+    assert rolled_back["sessions"][-1].endswith(" rolled back (ProblemDetails)")
+    assert rolled_back["announcements"].count(announced) == 1
+
+    # The HTML page escapes what clients send.
+    script = {"title": "<script>alert(1)</script>", "author": "Mallory", "year": 2024}
+    hostile = client.post("/books", json=script).json()
+    page = client.get("/")
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<cite>Parable of the Sower</cite>" in page.text
+    assert "<cite>&lt;script&gt;alert(1)&lt;&#x2f;script&gt;</cite>" in page.text
+    assert "<script>" not in page.text
+
+    # A cover: checked by content, saved under the book's id.
+    cover_url = f"/books/{book['id']}/cover"
+    stored = client.post(cover_url, files={"image": ("../../x.txt", PNG, "text/plain")})
+    assert stored.status_code == 201, stored.text
+    assert stored.json() == {"book_id": book["id"], "media_type": "image/png", "size": len(PNG)}
+    assert (covers / f"{book['id']}.png").read_bytes() == PNG
+    big = client.post(cover_url, files={"image": ("big.png", PNG + bytes(512 * 1024))})
+    assert big.status_code == 413
+    assert big.json()["detail"] == 'file "image" exceeds the limit of 524288 bytes per file'
+    text = client.post(cover_url, files={"image": ("cover.png", b"not an image", "image/png")})
+    assert text.status_code == 415
+    assert text.headers["content-type"] == "application/problem+json"
+    assert text.json()["detail"] == "A cover must be a PNG or a JPEG image."
+    assert client.post(cover_url, files={"picture": ("c.png", PNG)}).status_code == 400
+    assert client.post(cover_url, json={"image": "x"}).status_code == 415
+    assert client.post("/books/1000000/cover", files={"image": ("c.png", PNG)}).status_code == 404
+    assert [p.name for p in covers.iterdir()] == [f"{book['id']}.png"]
+
+    # The catalogue, through AsyncClient: an entry, and one it lacks.
+    entry = client.get(f"/books/{book['id']}/lookup")
+    assert entry.json() == {
+        "isbn": "978-0-941423-99-2",
+        "publisher": "Four Walls Eight Windows",
+        "pages": 299,
+    }
+    unknown = client.get(f"/books/{hostile['id']}/lookup")
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "The catalogue does not know '<script>alert(1)</script>'"
+    assert client.get("/books/1000000/lookup").status_code == 404
+    garbled = client.post("/books", json={"title": "Garbled", "author": "A", "year": 1}).json()
+    unusable = client.get(f"/books/{garbled['id']}/lookup")
+    assert unusable.status_code == 502
+    assert unusable.json()["detail"] == "Unusable answer: 3 validation errors for CatalogueEntry"
+
+    # The librarian removes the books again.
+    for added_id in (book["id"], hostile["id"], garbled["id"]):
+        assert client.delete(f"/admin/books/{added_id}").status_code == 401
+        key = {"X-API-Key": "librarian-key"}
+        assert client.delete(f"/admin/books/{added_id}", headers=key).status_code == 204
+        missing = client.get(f"/books/{added_id}")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_openapi_api_example_without_a_catalogue(monkeypatch):
+    from cello.testing import TestClient
+    from examples.openapi_api import app
+
+    monkeypatch.delenv("BOOKSHELF_CATALOG_URL", raising=False)
     with (
         LiveServer("examples.openapi_api:app") as live,
         httpx.Client(base_url=live.url) as native,
         TestClient(app) as asgi,
     ):
         for client in (native, asgi):
-            document = client.get("/openapi.json").json()
-            validate(document)
-            assert document["info"]["title"] == "Bookshelf"
-            assert set(document["paths"]) == {
-                "/books",
-                "/books/{book_id}",
-                "/admin/books/{book_id}",
+            book_id = _a_book_id(client)
+            refused = client.get(f"/books/{book_id}/lookup")
+            assert refused.status_code == 503
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json() == {
+                "type": "/problems/catalogue",
+                "title": "No catalogue",
+                "status": 503,
+                "detail": "Set BOOKSHELF_CATALOG_URL to look books up.",
+                "instance": f"/books/{book_id}/lookup",
             }
-            assert client.get("/docs").status_code == 200
-            assert client.get("/redoc").status_code == 200
-            books = client.get("/books", params={"author": "Octavia E. Butler"}).json()
-            assert [b["title"] for b in books] == ["Kindred"]
-            assert client.get("/books", params={"limit": 0}).status_code == 422
-            new = {"title": "Parable of the Sower", "author": "Octavia E. Butler", "year": 1993}
-            added = client.post("/books", json=new)
-            assert added.status_code == 201
-            book = added.json()
-            assert added.headers["location"] == f"/books/{book['id']}"
-            assert client.get(f"/books/{book['id']}").json() == book
-            assert client.delete(f"/admin/books/{book['id']}").status_code == 401
-            key = {"X-API-Key": "librarian-key"}
-            assert client.delete(f"/admin/books/{book['id']}", headers=key).status_code == 204
-            missing = client.get(f"/books/{book['id']}")
-            assert missing.status_code == 404
-            assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_openapi_api_example_with_a_silent_catalogue(monkeypatch):
+    from cello.testing import TestClient
+    from examples.openapi_api import app
+
+    # It listens (the kernel completes the connection) and never answers.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        env = {
+            "BOOKSHELF_CATALOG_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+            "BOOKSHELF_CATALOG_TIMEOUT": "0.2",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        with (
+            LiveServer("examples.openapi_api:app", env=env) as live,
+            httpx.Client(base_url=live.url) as native,
+            TestClient(app) as asgi,
+        ):
+            for client in (native, asgi):
+                book_id = _a_book_id(client)
+                late = client.get(f"/books/{book_id}/lookup")
+                assert late.status_code == 504
+                assert late.headers["content-type"] == "application/problem+json"
+                assert late.json() == {
+                    "type": "/problems/catalogue",
+                    "title": "Catalogue timeout",
+                    "status": 504,
+                    "detail": "No answer in time.",
+                    "instance": f"/books/{book_id}/lookup",
+                }
 
 
 # -- templates and the outgoing HTTP client (issue 20) --------------------------------

@@ -5,19 +5,28 @@ live process), and checks every response against the document (status,
 content type, headers, body schema, 5xx, and that what the document
 forbids is refused and what it allows accepted).
 
+The example's ``/books/{id}/lookup`` asks an external catalogue: a small
+one (tests/apps/catalogue.py) runs for it, so that the lookups are answered
+(a lookup with no catalogue configured is a 503, which schemathesis rightly
+counts as a server error). tests/schemathesis_media.py tells schemathesis
+how to make the PNG and JPEG files the cover upload documents.
+
 Bounded so it runs in seconds: few examples per operation, a fixed seed
 (``derandomize``) so a run is the same run every time, no deadlines."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+import tests.schemathesis_media  # noqa: F401  (registers the image files)
 from examples.openapi_api import app
-from tests.live import LiveServer
+from tests.live import ROOT, LiveServer
 
 # The librarian's key, so the guarded routes are exercised past their 401.
 LIBRARIAN = {"X-API-Key": "librarian-key"}
@@ -33,13 +42,23 @@ BOUNDED = settings(
 in_process = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    """The catalogue's URL, also in the environment of the in-process app
+    (with a directory for the covers it is sent)."""
+    with LiveServer("tests.apps.catalogue:app") as live, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BOOKSHELF_CATALOG_URL", live.url)
+        patch.setenv("BOOKSHELF_COVERS_DIR", str(tmp_path_factory.mktemp("covers")))
+        yield live.url
+
+
 @in_process.parametrize()
 @BOUNDED
-def test_the_asgi_door_keeps_the_promises_of_the_document(case):
+def test_the_asgi_door_keeps_the_promises_of_the_document(case, catalogue):
     case.call_and_validate(headers=LIBRARIAN)
 
 
-def test_the_native_door_keeps_the_promises_of_the_document(tmp_path):
+def test_the_native_door_keeps_the_promises_of_the_document(tmp_path, catalogue):
     """The schemathesis command line against the native server, every phase
     (stateful sequences through the links it infers included), in both
     positive and negative mode."""
@@ -54,10 +73,13 @@ def test_the_native_door_keeps_the_promises_of_the_document(tmp_path):
         # does not see that the two paths name the same book.
         "--exclude-checks", "ensure_resource_availability",
     ]  # fmt: skip
-    with LiveServer("examples.openapi_api:app", "--env", "production") as live:
+    env = {"BOOKSHELF_CATALOG_URL": catalogue, "BOOKSHELF_COVERS_DIR": str(tmp_path / "covers")}
+    hooks = {**env, "SCHEMATHESIS_HOOKS": str(ROOT / "tests" / "schemathesis_media.py")}
+    with LiveServer("examples.openapi_api:app", "--env", "production", env=env) as live:
         result = subprocess.run(
             [*command, f"{live.url}/openapi.json"],
             cwd=tmp_path,
+            env={**os.environ, **hooks},
             capture_output=True,
             text=True,
             timeout=300,
