@@ -58,6 +58,7 @@ from cello.routing import (
     RegexConstraint,
     UuidConstraint,
 )
+from cello.sse import SseEvent, SseStream
 from cello.templates import MiniJinjaEngine, TemplateEngine
 from cello.validation import DTOConfig, RequestValidationError, ResponseValidationError
 
@@ -114,6 +115,8 @@ __all__ = [
     "RoleGuard",
     "SecurityHeadersConfig",
     "SessionConfig",
+    "SseEvent",
+    "SseStream",
     "StaticFilesConfig",
     "TemplateEngine",
     "TimeoutConfig",

@@ -574,6 +574,13 @@ impl Request {
             .transpose()
     }
 
+    /// The `Last-Event-ID` header: the id of the last server-sent event a
+    /// reconnecting client saw, or None.
+    #[getter]
+    fn last_event_id(&self) -> Option<String> {
+        self.header("last-event-id")
+    }
+
     #[getter]
     fn content_length(&self) -> Option<u64> {
         self.header("content-length")

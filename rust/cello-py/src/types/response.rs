@@ -477,6 +477,27 @@ impl Response {
         .add_headers(headers)
     }
 
+    /// A server-sent event stream (`text/event-stream`) of the events
+    /// `source` yields, with keepalive comments while it is idle. Built in
+    /// `cello.sse` as a `Response.stream`, so it streams like one.
+    #[staticmethod]
+    #[pyo3(signature = (source, *, keepalive = Some(15.0), headers = None, status = 200))]
+    fn sse<'py>(
+        source: &Bound<'py, PyAny>,
+        keepalive: Option<f64>,
+        headers: Option<&Bound<'py, PyAny>>,
+        status: u16,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = source.py();
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "keepalive"), keepalive)?;
+        kwargs.set_item(intern!(py, "headers"), headers)?;
+        kwargs.set_item(intern!(py, "status"), status)?;
+        py.import(intern!(py, "cello.sse"))?
+            .getattr(intern!(py, "sse_response"))?
+            .call((source,), Some(&kwargs))
+    }
+
     /// Sets a header, replacing any previous value; CR, LF and NUL are rejected.
     fn set_header(&mut self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let value = value.str()?.to_string();
