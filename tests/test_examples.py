@@ -836,3 +836,44 @@ def test_http_client_example(monkeypatch):
         assert failed.status_code == 502
         assert failed.headers["content-type"] == "application/problem+json"
         assert failed.json()["detail"] == "the backend did not answer: ClientConnectionError"
+
+
+# -- server-sent events (issue 21) -------------------------------------------------
+
+
+def test_sse_example():
+    from cello.testing import TestClient
+    from examples.sse import app
+    from tests.test_sse import parse
+
+    with LiveServer("examples.sse:app") as live, httpx.Client(base_url=live.url) as client:
+        with client.stream("GET", "/chat/feed") as feed:
+            assert feed.headers["content-type"] == "text/event-stream; charset=utf-8"
+            chunks = feed.iter_text()
+            seen = ""
+            while "retry: 2000" not in seen:
+                seen += next(chunks)
+            assert seen.startswith(": 0 messages so far\n\n")
+            posted = client.post("/chat", json={"who": "ada", "text": "hello\nworld"})
+            assert posted.json() == {"id": 1}
+            while "data: " not in seen:
+                seen += next(chunks)
+            while not seen.endswith("\n\n"):
+                seen += next(chunks)
+        assert parse(seen)[-1] == {
+            "id": "1",
+            "event": "message",
+            "data": '{"who":"ada","text":"hello\\nworld"}',
+        }
+        assert client.post("/chat", json={"who": "bob", "text": "hi"}).json() == {"id": 2}
+        # A reconnecting client that saw event 1 gets event 2 only.
+        with client.stream("GET", "/chat/feed", headers={"Last-Event-ID": "1"}) as feed:
+            seen = ""
+            chunks = feed.iter_text()
+            while "data: " not in seen or not seen.endswith("\n\n"):
+                seen += next(chunks)
+        assert [e["data"] for e in parse(seen)] == ['{"who":"bob","text":"hi"}']
+    with TestClient(app) as asgi:
+        ticks = parse(asgi.get("/clock?ticks=2").text)
+        assert [json.loads(t["data"])["n"] for t in ticks] == [1, 2]
+        assert {t["event"] for t in ticks} == {"tick"}
