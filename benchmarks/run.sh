@@ -67,4 +67,12 @@ if ! "$repo/.venv/bin/python" -c "import cello" >/dev/null 2>&1; then
 fi
 
 # 4. Measure. bench.py is stdlib-only, so any python3 will do.
-exec python3 "$bench/bench.py"
+status=0
+python3 "$bench/bench.py" || status=$?
+
+# 5. The SSE fan-out table (1,000 clients on one event stream), unless
+#    BENCH_SSE=0; its own script, as it is not a wrk load.
+if [ "${BENCH_SSE:-1}" != 0 ]; then
+    python3 "$bench/sse_fanout.py" || status=$?
+fi
+exit "$status"

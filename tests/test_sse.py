@@ -167,7 +167,7 @@ def test_response_sse_headers():
 
 @pytest.mark.parametrize("source", ["text", b"bytes", {"a": 1}, 42, SseEvent("one")])
 def test_a_source_that_is_not_a_stream_of_events_is_refused(source):
-    with pytest.raises(TypeError, match="Response.sse"):
+    with pytest.raises(TypeError, match=r"Response\.sse"):
         Response.sse(source)
 
 
@@ -263,7 +263,7 @@ def test_a_sync_generator(client):
 
 
 def test_an_async_generator(client):
-    response, events = _events(client, "/sse/async")
+    _, events = _events(client, "/sse/async")
     assert events == [{"event": "tick", "data": str(i)} for i in range(3)]
 
 

@@ -91,7 +91,7 @@ class SseEvent:
         self,
         data: Any = None,
         event: str | None = None,
-        id: str | int | None = None,  # noqa: A002 - the field's name in the format
+        id: str | int | None = None,  # the field's name in the format
         retry: int | None = None,
     ) -> None:
         self._comment: str | None = None
