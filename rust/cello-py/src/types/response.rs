@@ -481,7 +481,10 @@ impl Response {
     /// `source` yields, with keepalive comments while it is idle. Built in
     /// `cello.sse` as a `Response.stream`, so it streams like one.
     #[staticmethod]
-    #[pyo3(signature = (source, *, keepalive = Some(15.0), headers = None, status = 200))]
+    #[pyo3(
+        signature = (source, *, keepalive = Some(15.0), headers = None, status = 200),
+        text_signature = "(source, *, keepalive=15.0, headers=None, status=200)"
+    )]
     fn sse<'py>(
         source: &Bound<'py, PyAny>,
         keepalive: Option<f64>,
