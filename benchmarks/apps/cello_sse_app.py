@@ -1,5 +1,5 @@
 """The SSE fan-out table's Cello app: ``GET /sse`` streams the hub's events
-with ``Response.sse`` (default keepalive on), each as ``data: {"seq":N}``.
+with ``Response.sse`` (keepalive on unless ``SSE_KEEPALIVE=0``), each as ``data: {"seq":N}``.
 
 Run directly: ``PORT=8000 .venv/bin/python benchmarks/apps/cello_sse_app.py``.
 """
@@ -16,6 +16,9 @@ try:
 except ImportError:
     unavailable("this build of Cello has no SseEvent")
 
+# SSE_KEEPALIVE=0 measures the stream without the keepalive timer.
+KEEPALIVE = float(os.environ.get("SSE_KEEPALIVE", "15"))
+
 app = App()
 
 
@@ -30,7 +33,7 @@ def sse():
         async for seq in hub.follow():
             yield SseEvent({"seq": seq})
 
-    return Response.sse(events())
+    return Response.sse(events(), keepalive=KEEPALIVE)
 
 
 if __name__ == "__main__":
