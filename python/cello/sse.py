@@ -284,30 +284,59 @@ async def _from_async(source: Any, idle: float | None) -> AsyncIterator[bytes]:
         finally:
             await close_source(iterator)
         return
-    # With a keepalive, the source's next item is awaited in a task of its
-    # own, so that a timeout sends a comment without cancelling the source.
-    pending: asyncio.Future[Any] | None = None
+    # With a keepalive, one task pulls the source into a one-slot queue and
+    # one timer per idle period adds a comment when nothing was sent: racing
+    # every item against its own timer cost twice the CPU per event.
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+    last_sent = loop.time()
+
+    async def pull() -> None:
+        try:
+            async for item in iterator:
+                await queue.put(as_event(item).encode())
+            await queue.put(_END)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the stream, which fails
+            await queue.put(_Failed(exc))
+
+    def tick() -> None:
+        nonlocal timer
+        quiet = loop.time() - last_sent
+        if quiet >= idle and queue.empty():
+            queue.put_nowait(KEEPALIVE)
+            quiet = 0.0
+        timer = loop.call_later(max(idle - quiet, 0.0), tick)
+
+    puller = asyncio.ensure_future(pull())
+    timer = loop.call_later(idle, tick)
     try:
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(iterator))
-            done, _ = await asyncio.wait((pending,), timeout=idle)
-            if not done:
-                yield KEEPALIVE
-                continue
-            step, pending = pending, None
-            try:
-                item = step.result()
-            except StopAsyncIteration:
+            chunk = await queue.get()
+            if chunk is _END:
                 return
-            yield as_event(item).encode()
+            if isinstance(chunk, _Failed):
+                raise chunk.error
+            yield chunk
+            last_sent = loop.time()
     finally:
-        # The client left (or the stream failed): the step in flight is
+        timer.cancel()
+        # The client left (or the stream failed): the pull in flight is
         # cancelled, which closes the source at the await it is idle in.
-        if pending is not None:
-            pending.cancel()
-            await asyncio.wait((pending,))
+        if not puller.done():
+            puller.cancel()
+            await asyncio.wait((puller,))
         await close_source(iterator)
+
+
+class _Failed:
+    """The source raised: the stream re-raises it where it reads the queue."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 async def _from_sync(source: Any, idle: float | None) -> AsyncIterator[bytes]:
