@@ -15,6 +15,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ConstraintMap = Mapping[str, Constraint | str]
 
+#: The pseudo-method WebSocket routes are registered under in the router: it
+#: matches handshakes only, never HTTP requests, and never shows in ``Allow``.
+WEBSOCKET = "WEBSOCKET"
+
 
 @dataclass(frozen=True)
 class RouteInfo:
@@ -191,6 +195,41 @@ class RouteDecorators:
                         status_code=status_code,
                     )
                 )
+            return handler
+
+        return decorator
+
+    def websocket(
+        self,
+        path: str,
+        *,
+        guards: Sequence[Any] | None = None,
+        constraints: ConstraintMap | None = None,
+    ) -> Callable[[F], F]:
+        """Registers a WebSocket handler for ``path``: ``def h(ws)`` or
+        ``async def h(ws)``, optionally taking the handshake ``request``,
+        path parameters and ``Depends(...)`` after ``ws``. Guards and
+        middleware run on the handshake; a refusal there denies it. See
+        docs/websocket.md."""
+        route_guards = check_guards(guards)
+
+        def decorator(handler: F) -> F:
+            if not callable(handler):
+                raise TypeError(
+                    f"websocket handler must be callable, not {type(handler).__name__}"
+                )
+            from cello.websocket import WebSocketRoute
+
+            WebSocketRoute(handler)  # its signature is checked now, not on first use
+            self._add_route(
+                RouteInfo(
+                    method=WEBSOCKET,
+                    path=path,
+                    handler=handler,
+                    constraints=dict(constraints or {}),
+                    guards=route_guards,
+                )
+            )
             return handler
 
         return decorator
