@@ -144,6 +144,18 @@ def takes_request(handler: Callable[..., Any]) -> bool:
     )
 
 
+def _check_websocket_handler(handler: Callable[..., Any]) -> None:
+    """A WebSocket handler takes the WebSocket as its first positional parameter."""
+    name = getattr(handler, "__qualname__", repr(handler))
+    try:
+        params = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: cannot read the WebSocket handler's signature") from exc
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not params or params[0].kind not in positional:
+        raise TypeError(f"{name}: a WebSocket handler takes the WebSocket as first parameter")
+
+
 class RouteDecorators:
     """``get``/``post``/... on top of one ``_add_route`` hook."""
 
@@ -215,12 +227,8 @@ class RouteDecorators:
 
         def decorator(handler: F) -> F:
             if not callable(handler):
-                raise TypeError(
-                    f"websocket handler must be callable, not {type(handler).__name__}"
-                )
-            from cello.websocket import WebSocketRoute
-
-            WebSocketRoute(handler)  # its signature is checked now, not on first use
+                raise TypeError(f"websocket handler must be callable, not {type(handler).__name__}")
+            _check_websocket_handler(handler)
             self._add_route(
                 RouteInfo(
                     method=WEBSOCKET,

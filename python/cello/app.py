@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -50,6 +50,7 @@ from cello.responses import Response
 from cello.routing import constraint_specs
 from cello.templates import MiniJinjaEngine, csrf_globals
 from cello.validation import DTOConfig
+from cello.websocket import WebSocketRoute
 
 __all__ = ["App"]
 
@@ -113,8 +114,6 @@ class App(RouteDecorators, MiddlewareDecorators):
         if info.method == WEBSOCKET:
             # The handshake's endpoint: bound and guarded like any handler,
             # it hands the arguments to the connection (cello.websocket).
-            from cello.websocket import WebSocketRoute
-
             info = replace(info, handler=WebSocketRoute(info.handler).endpoint())
         handler = info.handler
         self._cache_route(handler)

@@ -18,6 +18,7 @@ from cello import _cello
 from cello._support import close_source, eager_starter, pump
 from cello.exceptions import ClientDisconnected
 from cello.types import Message, Receive, Scope, Send, ServedApp
+from cello.websocket import _HANDSHAKE, WebSocket
 
 __all__ = ["AsgiAdapter"]
 
@@ -114,8 +115,6 @@ class AsgiAdapter:
         endpoint hands the handler's arguments over, and the handler then
         serves the connection. Anything else the pipeline answers (404, 401,
         403...) denies the handshake."""
-        from cello.websocket import _HANDSHAKE, WebSocket
-
         connect = await receive()
         if connect["type"] != "websocket.connect":
             return  # the client left before the handshake

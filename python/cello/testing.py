@@ -21,11 +21,10 @@ import asyncio
 import json
 import queue
 import threading
-from urllib.parse import unquote, urlsplit
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
-from collections.abc import Iterable, Mapping
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -172,7 +171,6 @@ class TestClient(httpx.Client):
         finally:
             super().__exit__(exc_type, exc, tb)
             self._loop.close()
-
 
     def websocket_connect(
         self,
@@ -336,7 +334,7 @@ class WebSocketTestSession:
                 return
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), self.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._task.cancel()
             except BaseException:
                 pass

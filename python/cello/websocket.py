@@ -31,6 +31,8 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 from cello import _cello
+from cello._routes import is_async_handler
+from cello._signature import _is_request_type
 
 __all__ = [
     "BroadcastBackend",
@@ -582,8 +584,6 @@ class WebSocketRoute:
     """A WebSocket handler and what the handshake's endpoint needs to call it."""
 
     def __init__(self, handler: Callable[..., Any]) -> None:
-        from cello._routes import is_async_handler
-
         self.handler = handler
         self.is_async = is_async_handler(handler)
         self.request_name: str | None = None
@@ -593,8 +593,6 @@ class WebSocketRoute:
         """The handler's signature without the WebSocket: the request first
         (as ``request``), then the parameters to bind (path, query,
         ``Depends``...)."""
-        from cello._signature import _is_request_type
-
         name = getattr(handler, "__qualname__", repr(handler))
         try:
             signature = inspect.signature(handler)
@@ -611,8 +609,7 @@ class WebSocketRoute:
         for param in params[1:]:
             annotation = hints.get(param.name, param.annotation)
             is_request = _is_request_type(annotation) or (
-                param.name in ("request", "req")
-                and annotation in (inspect.Parameter.empty, Any)
+                param.name in ("request", "req") and annotation in (inspect.Parameter.empty, Any)
             )
             if self.request_name is None and is_request and param.kind in _POSITIONAL:
                 self.request_name = param.name

@@ -432,7 +432,11 @@ mod tests {
 
     #[test]
     fn websocket_routes_stay_out_of_http_routing() {
-        let r = router(&[("GET", "/items"), ("WEBSOCKET", "/items"), ("WEBSOCKET", "/ws")]);
+        let r = router(&[
+            ("GET", "/items"),
+            ("WEBSOCKET", "/items"),
+            ("WEBSOCKET", "/ws"),
+        ]);
         // HTTP never sees the WebSocket pseudo-method: not in Allow, not a 405.
         match r.lookup("PUT", "/items") {
             Lookup::MethodNotAllowed { allow } => assert_eq!(allow, "GET, HEAD"),
@@ -441,7 +445,10 @@ mod tests {
         assert!(matches!(r.lookup("GET", "/ws"), Lookup::NotFound));
         // A handshake finds its route, and only its route.
         assert_eq!(hit(&r, "WEBSOCKET", "/ws").unwrap().0, "WEBSOCKET /ws");
-        assert_eq!(hit(&r, "WEBSOCKET", "/items").unwrap().0, "WEBSOCKET /items");
+        assert_eq!(
+            hit(&r, "WEBSOCKET", "/items").unwrap().0,
+            "WEBSOCKET /items"
+        );
         let r = router(&[("GET", "/http")]);
         assert!(matches!(r.lookup("WEBSOCKET", "/http"), Lookup::NotFound));
     }
