@@ -496,3 +496,39 @@ def test_rooms_unit_with_a_dead_member() -> None:
 
     assert asyncio.run(main()) == 1
     assert sent[-1] == {"type": "websocket.send", "bytes": b"x"}
+
+
+def test_root_path_is_honoured(client: TestClient) -> None:
+    from cello.testing import WebSocketTestSession, _websocket_scope
+
+    scope = _websocket_scope(client, "/api/bp/hello/root", None, None)
+    scope["root_path"] = "/api"
+    with WebSocketTestSession(ws_app, client._loop, scope) as ws:
+        assert ws.receive_text() == "hello root"
+
+
+def test_send_on_own_closed_socket_raises_but_not_on_others() -> None:
+    import asyncio
+
+    async def main() -> list[Any]:
+        async def receive() -> dict[str, Any]:
+            return {"type": "websocket.disconnect", "code": 1001, "reason": "away"}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        own = WebSocket({"type": "websocket"}, receive, send)
+        other = WebSocket({"type": "websocket"}, receive, send)
+        assert await own.recv() is None  # accepts, then the client is gone
+        assert await other.recv() is None
+        outcome: list[Any] = [await own.send_text("to someone else's closed socket")]
+        from cello.websocket import _CURRENT
+
+        _CURRENT.set(other)
+        try:
+            await other.send_text("to my own closed socket")
+        except WebSocketDisconnect as exc:
+            outcome.append((exc.code, exc.reason))
+        return outcome
+
+    assert asyncio.run(main()) == [False, (1001, "away")]

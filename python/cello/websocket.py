@@ -279,7 +279,7 @@ class WebSocket:
 
     @property
     def url(self) -> str:
-        """``ws://host/root_path/path?query`` as the client asked for it."""
+        """``ws://host/path?query`` as the client asked for it."""
         scheme = self.scope.get("scheme", "ws")
         host = None
         for name, value in self.scope.get("headers", ()):
@@ -290,7 +290,7 @@ class WebSocket:
             server = self.scope.get("server")
             host = f"{server[0]}:{server[1]}" if server else "localhost"
         query = self.scope.get("query_string", b"")
-        path = self.scope.get("root_path", "") + self.path
+        path = self.path  # ASGI: the path includes root_path
         return f"{scheme}://{host}{path}" + (f"?{query.decode('latin-1')}" if query else "")
 
     @property
