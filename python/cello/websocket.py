@@ -365,9 +365,13 @@ class WebSocket:
                 return None
             await self._accept()
         message = await self._receive()
-        kind = message["type"]
-        if kind == "websocket.receive":
+        if message["type"] == "websocket.receive":
             return message  # type: ignore[no-any-return]
+        return self._ended(message)
+
+    def _ended(self, message: dict[str, Any]) -> None:
+        """A message other than ``websocket.receive``: the disconnect."""
+        kind = message["type"]
         if kind == "websocket.disconnect":
             self.client_state = WebSocketState.DISCONNECTED
             self.close_code = message.get("code", 1005)
@@ -376,7 +380,13 @@ class WebSocket:
         raise RuntimeError(f"unexpected ASGI message {kind!r} on a WebSocket")
 
     async def _recv(self) -> WebSocketMessage | None:
-        message = await self._next()
+        if self.client_state == WebSocketState.CONNECTED:
+            # The per-message path: one await of the server's receive.
+            message = await self._receive()
+            if message["type"] != "websocket.receive":
+                message = self._ended(message)
+        else:
+            message = await self._next()
         if message is None:
             return None
         text = message.get("text")
