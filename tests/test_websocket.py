@@ -532,3 +532,15 @@ def test_send_on_own_closed_socket_raises_but_not_on_others() -> None:
         return outcome
 
     assert asyncio.run(main()) == [False, (1001, "away")]
+
+
+def test_mounted_starlette_websocket(live: str) -> None:
+    with open_ws(live, "/legacy/shout") as ws:
+        ws.send("hey")
+        assert ws.recv() == "HEY at /legacy"
+
+
+def test_testclient_mounted_starlette_websocket(client: TestClient) -> None:
+    with client.websocket_connect("/legacy/shout") as ws:
+        ws.send_text("hi")
+        assert ws.receive_text() == "HI at /legacy"

@@ -214,3 +214,20 @@ app.register_blueprint(bp)
 @app.get("/plain")
 def plain(request):
     return {"ok": True}
+
+
+# A mounted Starlette app's WebSocket endpoint (door 3 inside door 2).
+def _starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    async def shout(websocket: Any) -> None:
+        await websocket.accept()
+        text = await websocket.receive_text()
+        await websocket.send_text(f"{text.upper()} at {websocket.scope['root_path']}")
+        await websocket.close()
+
+    return Starlette(routes=[WebSocketRoute("/shout", shout)])
+
+
+app.mount("/legacy", _starlette_app())
