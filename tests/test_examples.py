@@ -877,3 +877,33 @@ def test_sse_example():
         ticks = parse(asgi.get("/clock?ticks=2").text)
         assert [json.loads(t["data"])["n"] for t in ticks] == [1, 2]
         assert {t["event"] for t in ticks} == {"tick"}
+
+
+# -- WebSocket (issue 21) ---------------------------------------------------------
+
+
+def test_websocket_chat_example():
+    from cello.testing import TestClient
+    from examples.websocket_chat import app
+
+    with TestClient(app) as client:
+        # The documented chat: each message reaches the other clients only.
+        with client.websocket_connect("/ws/chat") as a, client.websocket_connect("/ws/chat") as b:
+            assert a.receive_text() == "Welcome!"
+            assert b.receive_text() == "Welcome!"
+            a.send_text("hello")
+            assert b.receive_text() == "User: hello"
+            b.send_text("hi")
+            assert a.receive_text() == "User: hi"
+        # Rooms: joins, messages (to every member) and leaves, as JSON.
+        with client.websocket_connect("/rooms/lobby?name=ada") as ada:
+            with client.websocket_connect("/rooms/lobby?name=bob") as bob:
+                assert ada.receive_json() == {"event": "joined", "who": "bob"}
+                assert client.get("/rooms/lobby").json() == {"room": "lobby", "members": 2}
+                bob.send_text("hey")
+                assert ada.receive_json() == {"event": "message", "who": "bob", "text": "hey"}
+                assert bob.receive_json() == {"event": "message", "who": "bob", "text": "hey"}
+            assert ada.receive_json() == {"event": "left", "who": "bob"}
+        with client.websocket_connect("/rooms/other?name=cy") as cy:
+            cy.send_text("alone")
+            assert cy.receive_json() == {"event": "message", "who": "cy", "text": "alone"}

@@ -61,6 +61,7 @@ from cello.routing import (
 from cello.sse import SseEvent, SseStream
 from cello.templates import MiniJinjaEngine, TemplateEngine
 from cello.validation import DTOConfig, RequestValidationError, ResponseValidationError
+from cello.websocket import WebSocket, WebSocketDisconnect, WebSocketMessage
 
 __all__ = [
     "CSP",
@@ -125,6 +126,9 @@ __all__ = [
     "UnsupportedMediaType",
     "UploadedFile",
     "UuidConstraint",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketMessage",
     "__version__",
     "cache",
     "constant_time_compare",

@@ -15,6 +15,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ConstraintMap = Mapping[str, Constraint | str]
 
+#: The pseudo-method WebSocket routes are registered under in the router: it
+#: matches handshakes only, never HTTP requests, and never shows in ``Allow``.
+WEBSOCKET = "WEBSOCKET"
+
 
 @dataclass(frozen=True)
 class RouteInfo:
@@ -140,6 +144,18 @@ def takes_request(handler: Callable[..., Any]) -> bool:
     )
 
 
+def _check_websocket_handler(handler: Callable[..., Any]) -> None:
+    """A WebSocket handler takes the WebSocket as its first positional parameter."""
+    name = getattr(handler, "__qualname__", repr(handler))
+    try:
+        params = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: cannot read the WebSocket handler's signature") from exc
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not params or params[0].kind not in positional:
+        raise TypeError(f"{name}: a WebSocket handler takes the WebSocket as first parameter")
+
+
 class RouteDecorators:
     """``get``/``post``/... on top of one ``_add_route`` hook."""
 
@@ -191,6 +207,37 @@ class RouteDecorators:
                         status_code=status_code,
                     )
                 )
+            return handler
+
+        return decorator
+
+    def websocket(
+        self,
+        path: str,
+        *,
+        guards: Sequence[Any] | None = None,
+        constraints: ConstraintMap | None = None,
+    ) -> Callable[[F], F]:
+        """Registers a WebSocket handler for ``path``: ``def h(ws)`` or
+        ``async def h(ws)``, optionally taking the handshake ``request``,
+        path parameters and ``Depends(...)`` after ``ws``. Guards and
+        middleware run on the handshake; a refusal there denies it. See
+        docs/websocket.md."""
+        route_guards = check_guards(guards)
+
+        def decorator(handler: F) -> F:
+            if not callable(handler):
+                raise TypeError(f"websocket handler must be callable, not {type(handler).__name__}")
+            _check_websocket_handler(handler)
+            self._add_route(
+                RouteInfo(
+                    method=WEBSOCKET,
+                    path=path,
+                    handler=handler,
+                    constraints=dict(constraints or {}),
+                    guards=route_guards,
+                )
+            )
             return handler
 
         return decorator

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from cello.types import ServedApp
 
 
+def supports_websocket() -> bool:
+    """Whether the native server (door 1) accepts WebSocket upgrades: it
+    then calls the app as an ASGI app with a ``websocket`` scope (see
+    ``cello.asgi``). The native module says so with ``WEBSOCKET = True``."""
+    return bool(getattr(_cello, "WEBSOCKET", False))
+
+
 def _new_event_loop(threads: int) -> asyncio.AbstractEventLoop:
     if threads == 0 and _loop.supported():
         return _loop.EventLoop()

@@ -6,6 +6,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from cello import _cello
 from cello._binding import DependencyState, bind
 from cello._middleware import Entry, MiddlewareDecorators, PythonChain
 from cello._routes import (
+    WEBSOCKET,
     RouteDecorators,
     RouteInfo,
     can_suspend,
@@ -48,6 +50,7 @@ from cello.responses import Response
 from cello.routing import constraint_specs
 from cello.templates import MiniJinjaEngine, csrf_globals
 from cello.validation import DTOConfig
+from cello.websocket import WebSocketRoute
 
 __all__ = ["App"]
 
@@ -108,6 +111,10 @@ class App(RouteDecorators, MiddlewareDecorators):
     def _endpoint(self, info: RouteInfo) -> tuple[Callable[[Any], Any], bool, bool]:
         """What the core calls for ``info``: its handler, adapted and guarded
         once, here, so nothing is decided per request."""
+        if info.method == WEBSOCKET:
+            # The handshake's endpoint: bound and guarded like any handler,
+            # it hands the arguments to the connection (cello.websocket).
+            info = replace(info, handler=WebSocketRoute(info.handler).endpoint())
         handler = info.handler
         self._cache_route(handler)
         bound = bind(info, self._dependencies)

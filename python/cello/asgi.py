@@ -18,6 +18,7 @@ from cello import _cello
 from cello._support import close_source, eager_starter, pump
 from cello.exceptions import ClientDisconnected
 from cello.types import Message, Receive, Scope, Send, ServedApp
+from cello.websocket import _HANDSHAKE, WebSocket
 
 __all__ = ["AsgiAdapter"]
 
@@ -54,9 +55,7 @@ class AsgiAdapter:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
-            # No WebSocket routes yet: refuse the handshake (the server answers 403).
-            await receive()
-            await send({"type": "websocket.close", "code": 1000})
+            await self._websocket(scope, receive, send)
         else:
             raise ValueError(f"Cello cannot handle ASGI scope type {kind!r}")
 
@@ -110,6 +109,56 @@ class AsgiAdapter:
             if after is not None:
                 after.start()
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket handshake runs the HTTP pipeline under the method
+        ``WEBSOCKET`` (middleware, routing, guards, ``Depends``); its route's
+        endpoint hands the handler's arguments over, and the handler then
+        serves the connection. Anything else the pipeline answers (404, 401,
+        403...) denies the handshake."""
+        connect = await receive()
+        if connect["type"] != "websocket.connect":
+            return  # the client left before the handshake
+        http_scope = dict(scope)
+        http_scope["type"] = "http"
+        http_scope["method"] = "WEBSOCKET"
+        http_scope["scheme"] = "https" if scope.get("scheme") == "wss" else "http"
+        http_scope.setdefault("http_version", "1.1")
+        exchange = self._door().begin(http_scope)
+        mounted = exchange.mount(scope)
+        if mounted is not None:
+            app, mounted_scope = mounted
+            await app(mounted_scope, _Replay(connect, receive), send)
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[
+            tuple[int, list[tuple[bytes, bytes]], bytes, Any, _cello.AfterResponse | None]
+        ] = loop.create_future()
+        slot: list[Any] = []
+        token = _HANDSHAKE.set(slot)
+        try:
+            exchange.run(b"", future)
+            status, headers, payload, stream, after = await future
+        finally:
+            _HANDSHAKE.reset(token)
+        try:
+            if stream is not None:
+                await close_source(stream)
+                payload = b""
+            if not slot:
+                if exchange.layered:
+                    status, headers, whole = exchange.finish(status, headers, payload)
+                    if whole is not None:
+                        payload = whole
+                await _deny(scope, send, status, headers, payload)
+                return
+            route, request, arguments = slot[0]
+            ws = WebSocket(scope, receive, send, request, loop)
+            await route.serve(ws, arguments)
+        finally:
+            # Yield dependencies and after-response work end with the connection.
+            if after is not None:
+                after.start()
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -128,6 +177,36 @@ class AsgiAdapter:
                     return
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _deny(
+    scope: Scope, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """Refuses a WebSocket handshake: with the ``websocket.http.response``
+    extension, the HTTP response the pipeline made (a problem+json 404,
+    401, 403...); without it, a close before accept (the server answers
+    403), with 1008 (policy violation) for 401/403."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    code = 1008 if status in (401, 403) else 1000
+    await send({"type": "websocket.close", "code": code})
+
+
+class _Replay:
+    """A ``receive`` that gives ``first`` again before the rest, for a
+    mounted app that must see the ``websocket.connect`` Cello read."""
+
+    def __init__(self, first: Message, receive: Receive) -> None:
+        self._first: Message | None = first
+        self._receive = receive
+
+    async def __call__(self) -> Message:
+        first, self._first = self._first, None
+        if first is not None:
+            return first
+        return await self._receive()
 
 
 def _describe(exc: BaseException) -> str:

@@ -163,6 +163,10 @@ impl<T> Default for Router<T> {
 /// The method name that matches every method (used for mounted apps).
 pub const ANY_METHOD: &str = "*";
 
+/// The pseudo-method WebSocket routes are registered under: it matches only
+/// WebSocket handshakes and never shows in an `Allow` list.
+pub const WEBSOCKET_METHOD: &str = "WEBSOCKET";
+
 /// Canonical ordering for the `Allow` header.
 const METHOD_ORDER: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -302,9 +306,13 @@ impl<T> Router<T> {
                 };
             }
         }
+        if method == WEBSOCKET_METHOD {
+            // A WebSocket handshake to an HTTP-only path: no route.
+            return Lookup::NotFound;
+        }
         let mut allowed: Vec<&str> = routes
             .iter()
-            .filter(|r| passes(r))
+            .filter(|r| passes(r) && r.method != WEBSOCKET_METHOD)
             .map(|r| r.method.as_str())
             .collect();
         if allowed.is_empty() {
@@ -420,6 +428,29 @@ mod tests {
         let (v, params) = hit(&r, "GET", "/a/b/c").unwrap();
         assert_eq!(v, "GET /{*rest}");
         assert_eq!(params, vec![("rest".into(), "a/b/c".into())]);
+    }
+
+    #[test]
+    fn websocket_routes_stay_out_of_http_routing() {
+        let r = router(&[
+            ("GET", "/items"),
+            ("WEBSOCKET", "/items"),
+            ("WEBSOCKET", "/ws"),
+        ]);
+        // HTTP never sees the WebSocket pseudo-method: not in Allow, not a 405.
+        match r.lookup("PUT", "/items") {
+            Lookup::MethodNotAllowed { allow } => assert_eq!(allow, "GET, HEAD"),
+            _ => panic!("expected 405"),
+        }
+        assert!(matches!(r.lookup("GET", "/ws"), Lookup::NotFound));
+        // A handshake finds its route, and only its route.
+        assert_eq!(hit(&r, "WEBSOCKET", "/ws").unwrap().0, "WEBSOCKET /ws");
+        assert_eq!(
+            hit(&r, "WEBSOCKET", "/items").unwrap().0,
+            "WEBSOCKET /items"
+        );
+        let r = router(&[("GET", "/http")]);
+        assert!(matches!(r.lookup("WEBSOCKET", "/http"), Lookup::NotFound));
     }
 
     #[test]
