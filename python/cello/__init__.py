@@ -13,6 +13,7 @@ from cello.config import (
     LimitsConfig,
     TimeoutConfig,
     TlsConfig,
+    WebSocketConfig,
 )
 from cello.dependencies import Depends
 from cello.exceptions import (
@@ -95,6 +96,7 @@ __all__ = [
     "JwtAuth",
     "JwtConfig",
     "LimitsConfig",
+    "WebSocketConfig",
     "MiniJinjaEngine",
     "Not",
     "Or",

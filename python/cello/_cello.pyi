@@ -511,6 +511,11 @@ def start_server(
     max_requests_per_connection: int | None = None,
     max_headers: int = 100,
     max_header_size: int = 8192,
+    websocket_app: Any = None,
+    ws_ping_interval: float | None = 20.0,
+    ws_ping_timeout: float | None = 20.0,
+    ws_max_message_size: int = 16777216,
+    ws_max_frame_size: int = 16777216,
 ) -> ServerHandle: ...
 def dumps(obj: Any) -> bytes: ...
 def fast_paths() -> dict[str, bool]:
