@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
@@ -153,6 +154,8 @@ impl WsShared {
 /// when the connection is simply gone (no close frame can be sent).
 pub(crate) fn close_code_for(error: &WsError) -> Option<u16> {
     match error {
+        // The client went away mid-connection: no frame can reach it.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Capacity(_) => Some(TOO_BIG),
         WsError::Utf8(_) => Some(INVALID_DATA),
         WsError::Protocol(_) | WsError::AttackAttempt => Some(PROTOCOL_ERROR),
@@ -369,7 +372,7 @@ async fn finish_close(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+    use tokio_tungstenite::tungstenite::error::CapacityError;
 
     #[test]
     fn read_errors_map_to_close_codes() {
@@ -387,6 +390,8 @@ mod tests {
             Some(PROTOCOL_ERROR)
         );
         assert_eq!(close_code_for(&WsError::ConnectionClosed), None);
+        let reset = WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert_eq!(close_code_for(&reset), None);
         let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
         assert_eq!(close_code_for(&WsError::Io(io)), None);
     }
