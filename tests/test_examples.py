@@ -836,3 +836,23 @@ def test_http_client_example(monkeypatch):
         assert failed.status_code == 502
         assert failed.headers["content-type"] == "application/problem+json"
         assert failed.json()["detail"] == "the backend did not answer: ClientConnectionError"
+
+
+def test_websocket_hosted_example():
+    import asyncio
+
+    import websockets
+
+    with LiveServer("examples.websocket_hosted:app") as live:
+        assert httpx.get(live.url + "/").json() == {"websocket": "/live/echo"}
+
+        async def talk() -> list[str]:
+            url = live.url.replace("http://", "ws://") + "/live/echo"
+            async with websockets.connect(url) as ws:
+                replies = []
+                for word in ("hello", "cello"):
+                    await ws.send(word)
+                    replies.append(str(await ws.recv()))
+                return replies
+
+        assert asyncio.run(asyncio.wait_for(talk(), 20)) == ["HELLO", "CELLO"]

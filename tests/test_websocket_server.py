@@ -373,3 +373,24 @@ def test_cello_serve_hosts_a_raw_asgi_websocket_app_and_closes_it_on_shutdown() 
                 process.wait()
             assert process.stdout is not None
             process.stdout.close()
+
+
+def test_websocket_config_validates_and_flags_override_it() -> None:
+    from cello import WebSocketConfig
+    from cello._settings import ConfigError, resolve
+
+    with pytest.raises(ValueError):
+        WebSocketConfig(ping_interval=-1)
+    with pytest.raises(ValueError):
+        WebSocketConfig(max_message_size=0)
+    config = resolve(
+        {"websocket": WebSocketConfig(max_frame_size=4096)},
+        {"ws_max_size": 1000, "ws_ping_interval": 0},
+        reload_dir=".",
+    )
+    assert config.websocket.max_message_size == 1000
+    assert config.websocket.max_frame_size == 4096
+    assert config.websocket.ping_interval is None
+    assert config.websocket.ping_timeout == 20.0
+    with pytest.raises(ConfigError):
+        resolve({}, {"ws_max_size": -5}, reload_dir=".")
