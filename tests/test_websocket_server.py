@@ -309,7 +309,7 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-RAW_ECHO = '''
+RAW_ECHO = """
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         while True:
@@ -326,8 +326,9 @@ async def app(scope, receive, send):
         message = await receive()
         if message["type"] == "websocket.disconnect":
             return
-        await send({"type": "websocket.send", "text": message.get("text"), "bytes": message.get("bytes")})
-'''
+        text, data = message.get("text"), message.get("bytes")
+        await send({"type": "websocket.send", "text": text, "bytes": data})
+"""
 
 
 def test_cello_serve_hosts_a_raw_asgi_websocket_app_and_closes_it_on_shutdown() -> None:

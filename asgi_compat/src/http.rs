@@ -151,7 +151,10 @@ fn method_text<'py>(py: Python<'py>, method: &http::Method) -> Bound<'py, PyStri
     }
 }
 
-pub(crate) fn address_tuple<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn address_tuple<'py>(
+    py: Python<'py>,
+    addr: Option<SocketAddr>,
+) -> PyResult<Bound<'py, PyAny>> {
     let Some(addr) = addr else {
         return Ok(py.None().into_bound(py));
     };

@@ -512,8 +512,8 @@ def start_server(
     max_headers: int = 100,
     max_header_size: int = 8192,
     websocket_app: Any = None,
-    ws_ping_interval: float | None = 20.0,
-    ws_ping_timeout: float | None = 20.0,
+    ws_ping_interval: float | None = ...,
+    ws_ping_timeout: float | None = ...,
     ws_max_message_size: int = 16777216,
     ws_max_frame_size: int = 16777216,
 ) -> ServerHandle: ...

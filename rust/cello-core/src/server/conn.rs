@@ -154,7 +154,10 @@ impl ConnState {
     }
 
     pub(crate) fn take_upgrade(&self) -> Option<oneshot::Sender<crate::server::upgrade::Upgraded>> {
-        self.upgrade.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.upgrade
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Tells the connection task to close; true if it had not been told yet.

@@ -260,7 +260,15 @@ where
             let parts = conn.into_parts();
             if let (Ok(()), Some(to)) = (&ended, upgrade) {
                 let io = parts.io.into_inner();
-                hand_over(io, parts.read_buf, to, &conn_state_for_upgrade, expired, watching).await;
+                hand_over(
+                    io,
+                    parts.read_buf,
+                    to,
+                    &conn_state_for_upgrade,
+                    expired,
+                    watching,
+                )
+                .await;
                 return;
             }
             let io = parts.io.into_inner();

@@ -20,11 +20,11 @@ use tokio::sync::oneshot;
 
 use super::io::{body_is_lazy, close_after, discard_then, finish_unread, read_first};
 use crate::bridge::driver::LoopLink;
-use crate::doors::websocket;
 use crate::doors::mounts::{
     self,
     serve::{GoneOnDrop, HostSignal},
 };
+use crate::doors::websocket;
 use crate::pipeline::app::{AppCore, Route};
 use crate::pipeline::queue::{self as queue, Job, NativeReply, Queue, Work};
 use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
@@ -326,7 +326,9 @@ impl NativeService {
         if let Some((status, detail)) =
             websocket::serve::handshake_refusal(head.version, &head.headers)
         {
-            return ready(websocket::serve::refuse_handshake(status, detail, &head.path));
+            return ready(websocket::serve::refuse_handshake(
+                status, detail, &head.path,
+            ));
         }
         let mount = match dispatch(&self.app, &http::Method::GET, &head.path, &head.path) {
             Dispatch::Handle { route, .. } if route.mount.is_some() => Some(route),
@@ -383,8 +385,8 @@ impl NativeService {
                         return; // the client left while the call was queued
                     }
                     let path = head.path.clone();
-                    let started = websocket_scope(py, &head, mount.as_deref()).and_then(
-                        |(app, scope)| {
+                    let started =
+                        websocket_scope(py, &head, mount.as_deref()).and_then(|(app, scope)| {
                             let app = match own_app {
                                 Some(own) => own.into_bound(py),
                                 None => app,
@@ -392,8 +394,7 @@ impl NativeService {
                             websocket::serve::start(
                                 py, &runner, &app, scope, shared, out_tx, key, path, reply,
                             )
-                        },
-                    );
+                        });
                     if let Err(e) = started {
                         e.print(py);
                     }
@@ -415,8 +416,7 @@ impl NativeService {
                 tokio::spawn(async move {
                     let _ends = ends;
                     if let Ok(upgraded) = upgraded.await {
-                        websocket::io::run_session(upgraded, shared, in_tx, out_rx, settings)
-                            .await;
+                        websocket::io::run_session(upgraded, shared, in_tx, out_rx, settings).await;
                     }
                 });
             } else {

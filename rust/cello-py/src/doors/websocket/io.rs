@@ -19,9 +19,9 @@ use futures_util::{SinkExt, StreamExt};
 use pyo3::prelude::*;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
@@ -215,9 +215,8 @@ pub(crate) async fn run_session(
     settings: Arc<WsSettings>,
 ) {
     let closing = upgraded.take_closing();
-    let ws =
-        WebSocketStream::from_raw_socket(upgraded, Role::Server, Some(settings.tungstenite()))
-            .await;
+    let ws = WebSocketStream::from_raw_socket(upgraded, Role::Server, Some(settings.tungstenite()))
+        .await;
     let (code, reason) = session(ws, &shared, inbound, outbound, closing, &settings).await;
     shared.end(code, reason);
 }

@@ -157,8 +157,11 @@ impl WsCall {
     pub fn app_finished(&self, py: Python<'_>, failure: Option<PyErr>) {
         if let Some(err) = &failure {
             let exc = err.clone_ref(py).into_value(py);
-            let logged = support(py)
-                .and_then(|s| s.log_hosted_exception.bind(py).call1((exc, "GET", &self.path)));
+            let logged = support(py).and_then(|s| {
+                s.log_hosted_exception
+                    .bind(py)
+                    .call1((exc, "GET", &self.path))
+            });
             if logged.is_err() {
                 err.print(py);
             }
@@ -588,7 +591,10 @@ mod tests {
     fn upgrade_headers() -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         h.insert(http::header::UPGRADE, "WebSocket".parse().unwrap());
-        h.insert(http::header::CONNECTION, "keep-alive, Upgrade".parse().unwrap());
+        h.insert(
+            http::header::CONNECTION,
+            "keep-alive, Upgrade".parse().unwrap(),
+        );
         h.insert(
             http::header::SEC_WEBSOCKET_KEY,
             "dGhlIHNhbXBsZSBub25jZQ==".parse().unwrap(),
@@ -602,7 +608,10 @@ mod tests {
         let h = upgrade_headers();
         assert!(wants_websocket(&http::Method::GET, &h));
         assert!(!wants_websocket(&http::Method::POST, &h));
-        assert!(!wants_websocket(&http::Method::GET, &http::HeaderMap::new()));
+        assert!(!wants_websocket(
+            &http::Method::GET,
+            &http::HeaderMap::new()
+        ));
     }
 
     #[test]
