@@ -305,26 +305,17 @@ async fn session(
                     finish_close(&mut sink, &mut stream, close_frame(NORMAL, "")).await;
                     return (NORMAL, String::new());
                 };
-                // Everything the app queued goes out in one flush.
-                let mut next = Some(out);
-                let mut failed = false;
-                while let Some(out) = next.take() {
-                    if let Outbound::Close(code, reason) = out {
-                        if sink.flush().await.is_err() {
-                            return (ABNORMAL, String::new());
+                // Everything the app queued goes out in one flush. A write
+                // stuck on a client that does not read still hears the
+                // server's stop (or the write timeout).
+                let batch = write_batch(&mut sink, &mut stream, &mut outbound, out);
+                tokio::select! {
+                    ended = batch => {
+                        if let Some(ended) = ended {
+                            return ended;
                         }
-                        let frame = close_frame(code, &reason);
-                        let echoed = finish_close(&mut sink, &mut stream, frame).await;
-                        return echoed.unwrap_or((code, reason));
                     }
-                    if sink.feed(to_message(out)).await.is_err() {
-                        failed = true;
-                        break;
-                    }
-                    next = outbound.try_recv().ok();
-                }
-                if failed || sink.flush().await.is_err() {
-                    return (ABNORMAL, String::new());
+                    _ = &mut closing => return (ABNORMAL, String::new()),
                 }
             }
             _ = async { ping.as_mut().expect("guarded").tick().await }, if ping.is_some() => {
@@ -343,6 +334,35 @@ async fn session(
             }
         }
     }
+}
+
+/// Writes `first` and whatever else the app queued, then flushes; Some
+/// when the session is over (the app closed it, or the write failed).
+async fn write_batch(
+    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+    stream: &mut futures_util::stream::SplitStream<Ws>,
+    outbound: &mut mpsc::Receiver<Outbound>,
+    first: Outbound,
+) -> Option<(u16, String)> {
+    let mut next = Some(first);
+    while let Some(out) = next.take() {
+        if let Outbound::Close(code, reason) = out {
+            if sink.flush().await.is_err() {
+                return Some((ABNORMAL, String::new()));
+            }
+            let frame = close_frame(code, &reason);
+            let echoed = finish_close(sink, stream, frame).await;
+            return Some(echoed.unwrap_or((code, reason)));
+        }
+        if sink.feed(to_message(out)).await.is_err() {
+            return Some((ABNORMAL, String::new()));
+        }
+        next = outbound.try_recv().ok();
+    }
+    if sink.flush().await.is_err() {
+        return Some((ABNORMAL, String::new()));
+    }
+    None
 }
 
 /// Sends the server's close frame and waits (bounded) for the client's;
