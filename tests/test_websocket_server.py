@@ -395,3 +395,18 @@ def test_websocket_config_validates_and_flags_override_it() -> None:
     assert config.websocket.ping_timeout == 20.0
     with pytest.raises(ConfigError):
         resolve({}, {"ws_max_size": -5}, reload_dir=".")
+
+
+def test_websocket_with_io_threads_of_its_own() -> None:
+    """With ``--threads 2`` the session runs on the server's own runtime."""
+    with LiveServer("tests.apps.websocket_hosted:app", "--threads", "2") as server:
+
+        async def go() -> list[str]:
+            async with websockets.connect(ws_url(server, "/star/echo")) as ws:
+                out = []
+                for i in range(100):
+                    await ws.send(f"t{i}")
+                    out.append(str(await ws.recv()))
+                return out
+
+        assert run(go()) == [f"t{i}" for i in range(100)]
