@@ -907,3 +907,23 @@ def test_websocket_chat_example():
         with client.websocket_connect("/rooms/other?name=cy") as cy:
             cy.send_text("alone")
             assert cy.receive_json() == {"event": "message", "who": "cy", "text": "alone"}
+
+
+def test_websocket_hosted_example():
+    import asyncio
+
+    import websockets
+
+    with LiveServer("examples.websocket_hosted:app") as live:
+        assert httpx.get(live.url + "/").json() == {"websocket": "/live/echo"}
+
+        async def talk() -> list[str]:
+            url = live.url.replace("http://", "ws://") + "/live/echo"
+            async with websockets.connect(url) as ws:
+                replies = []
+                for word in ("hello", "cello"):
+                    await ws.send(word)
+                    replies.append(str(await ws.recv()))
+                return replies
+
+        assert asyncio.run(asyncio.wait_for(talk(), 20)) == ["HELLO", "CELLO"]

@@ -127,7 +127,7 @@ pub struct HostedRequest<'a> {
     pub root_path: &'a str,
 }
 
-fn http_version(py: Python<'_>, v: http::Version) -> Bound<'_, PyString> {
+pub(crate) fn http_version(py: Python<'_>, v: http::Version) -> Bound<'_, PyString> {
     match v {
         http::Version::HTTP_10 => intern!(py, "1.0"),
         http::Version::HTTP_2 => intern!(py, "2"),
@@ -151,7 +151,10 @@ fn method_text<'py>(py: Python<'py>, method: &http::Method) -> Bound<'py, PyStri
     }
 }
 
-fn address_tuple<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn address_tuple<'py>(
+    py: Python<'py>,
+    addr: Option<SocketAddr>,
+) -> PyResult<Bound<'py, PyAny>> {
     let Some(addr) = addr else {
         return Ok(py.None().into_bound(py));
     };

@@ -13,6 +13,7 @@ from cello.config import (
     LimitsConfig,
     TimeoutConfig,
     TlsConfig,
+    WebSocketConfig,
 )
 from cello.dependencies import Depends
 from cello.exceptions import (
@@ -127,6 +128,7 @@ __all__ = [
     "UploadedFile",
     "UuidConstraint",
     "WebSocket",
+    "WebSocketConfig",
     "WebSocketDisconnect",
     "WebSocketMessage",
     "__version__",

@@ -36,6 +36,7 @@ __all__ = [
     "ServerHandle",
     "StreamSink",
     "UploadStore",
+    "WEBSOCKET",
     "_HttpClient",
     "_PendingRequest",
     "__version__",
@@ -51,6 +52,7 @@ __all__ = [
     "start_server",
 ]
 __version__: str
+WEBSOCKET: bool
 
 @final
 class Cello:
@@ -521,6 +523,11 @@ def start_server(
     max_requests_per_connection: int | None = None,
     max_headers: int = 100,
     max_header_size: int = 8192,
+    websocket_app: Any = None,
+    ws_ping_interval: float | None = ...,
+    ws_ping_timeout: float | None = ...,
+    ws_max_message_size: int = 16777216,
+    ws_max_frame_size: int = 16777216,
 ) -> ServerHandle: ...
 def dumps(obj: Any) -> bytes: ...
 def fast_paths() -> dict[str, bool]:

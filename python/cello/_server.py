@@ -98,6 +98,12 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
                 max_requests_per_connection=limits.max_requests_per_connection,
                 max_headers=limits.max_headers,
                 max_header_size=limits.max_header_size,
+                # An upgrade no mount claims goes to the App itself, as ASGI.
+                websocket_app=app,
+                ws_ping_interval=config.websocket.ping_interval,
+                ws_ping_timeout=config.websocket.ping_timeout,
+                ws_max_message_size=config.websocket.max_message_size,
+                ws_max_frame_size=config.websocket.max_frame_size,
             )  # fmt: skip
         except OSError as exc:
             raise ConfigError(str(exc)) from None

@@ -17,6 +17,7 @@ from cello.config import (
     LimitsConfig,
     TimeoutConfig,
     TlsConfig,
+    WebSocketConfig,
 )
 
 ENVS = ("development", "production")
@@ -54,6 +55,7 @@ class RunConfig:
     timeout: TimeoutConfig = field(default_factory=TimeoutConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(workers=1))
+    websocket: WebSocketConfig = field(default_factory=WebSocketConfig)
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +83,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     logs.add_argument("--no-logs", dest="logs", action="store_false", help="access log off")
     parser.add_argument("--log-format", help="access log format: text or json")
+    parser.add_argument(
+        "--ws-ping-interval", type=float, help="seconds between WebSocket pings (default 20)"
+    )
+    parser.add_argument(
+        "--ws-ping-timeout", type=float, help="seconds a WebSocket pong may take (default 20)"
+    )
+    parser.add_argument(
+        "--ws-max-size", type=int, help="largest WebSocket message in bytes (default 16 MiB)"
+    )
 
 
 def flags_from_argv(argv: list[str]) -> dict[str, Any]:
@@ -103,6 +114,7 @@ def _check_type(name: str, value: Any, expected: type) -> Any:
 def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> RunConfig:
     """Merges ``run()`` arguments with flags (flags win) and validates everything."""
     merged = {**{k: v for k, v in code.items() if v is not None}, **flags}
+    _websocket_flags(merged)
     unknown = sorted(set(merged) - _KNOWN)
     if unknown:
         raise ConfigError(f"unknown run() option(s): {', '.join(unknown)}")
@@ -128,6 +140,9 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
     try:
         timeout = _check_type("timeout", merged.get("timeout"), TimeoutConfig) or TimeoutConfig()
         limits = _check_type("limits", merged.get("limits"), LimitsConfig) or LimitsConfig()
+        websocket = (
+            _check_type("websocket", merged.get("websocket"), WebSocketConfig) or WebSocketConfig()
+        )
         cluster = _check_type("cluster", merged.get("cluster"), ClusterConfig)
         workers = merged.get("workers", cluster.workers if cluster else 1)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -150,7 +165,40 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
         host=host, port=port, env=env, debug=debug, logs=logs, log_format=log_format,
         workers=workers, threads=threads, reload=bool(merged.get("reload", False)),
         reload_dir=reload_dir, timeout=timeout, limits=limits, cluster=cluster,
+        websocket=websocket,
     )  # fmt: skip
+
+
+_WS_FLAGS = {
+    "ws_ping_interval": "ping_interval",
+    "ws_ping_timeout": "ping_timeout",
+    "ws_max_size": "max_message_size",
+}
+
+
+def _websocket_flags(merged: dict[str, Any]) -> None:
+    """``--ws-*`` flags override the fields of ``websocket=WebSocketConfig()``."""
+    given = {_WS_FLAGS[k]: merged.pop(k) for k in list(merged) if k in _WS_FLAGS}
+    if not given:
+        return
+    base = merged.get("websocket")
+    if base is not None and not isinstance(base, WebSocketConfig):
+        return  # reported by the type check
+    base = base or WebSocketConfig()
+    fields = {
+        "ping_interval": base.ping_interval,
+        "ping_timeout": base.ping_timeout,
+        "max_message_size": base.max_message_size,
+        "max_frame_size": base.max_frame_size,
+    }
+    # A 0 interval or timeout on the command line turns it off.
+    for key in ("ping_interval", "ping_timeout"):
+        if given.get(key) == 0:
+            given[key] = None
+    try:
+        merged["websocket"] = WebSocketConfig(**{**fields, **given})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _check_workers_agree(workers: Any, cluster: Any) -> None:
@@ -169,7 +217,7 @@ def _check_workers_agree(workers: Any, cluster: Any) -> None:
 
 _KNOWN = {
     "host", "port", "env", "debug", "logs", "log_format", "workers", "threads", "reload",
-    "timeout", "limits", "cluster", "tls", "http2", "http3",
+    "timeout", "limits", "cluster", "tls", "http2", "http3", "websocket",
 }  # fmt: skip
 
 

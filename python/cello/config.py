@@ -18,6 +18,7 @@ __all__ = [
     "LimitsConfig",
     "TimeoutConfig",
     "TlsConfig",
+    "WebSocketConfig",
 ]
 
 
@@ -130,6 +131,39 @@ class TimeoutConfig:
             f"TimeoutConfig(read_header={self.read_header_timeout}, "
             f"read_body={self.read_body_timeout}, write={self.write_timeout}, "
             f"idle={self.idle_timeout}, handler={self.handler_timeout})"
+        )
+
+
+class WebSocketConfig:
+    """WebSocket settings of the native server (``run(websocket=...)``,
+    ``cello serve --ws-*``), for Cello's own WebSocket routes and hosted
+    ASGI apps alike.
+
+    - ``ping_interval``: seconds between the server's pings (None: no pings).
+    - ``ping_timeout``: seconds a pong may take before the connection is
+      dropped (None: wait for ever).
+    - ``max_message_size``: bytes in one message after reassembly; a larger
+      one closes the connection with 1009.
+    - ``max_frame_size``: bytes in one frame; larger also closes with 1009.
+    """
+
+    def __init__(
+        self,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        max_message_size: int = 16 * 1024 * 1024,
+        max_frame_size: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.ping_interval = _seconds("ping_interval", ping_interval)
+        self.ping_timeout = _seconds("ping_timeout", ping_timeout)
+        self.max_message_size = _count("max_message_size", max_message_size)
+        self.max_frame_size = _count("max_frame_size", max_frame_size)
+
+    def __repr__(self) -> str:
+        return (
+            f"WebSocketConfig(ping_interval={self.ping_interval!r}, "
+            f"ping_timeout={self.ping_timeout!r}, max_message_size={self.max_message_size!r}, "
+            f"max_frame_size={self.max_frame_size!r})"
         )
 
 

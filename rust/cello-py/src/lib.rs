@@ -52,6 +52,8 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // reserved from now on.
     unsafe { libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0) };
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The native server hands WebSocket upgrades to the app (cello._server.supports_websocket).
+    m.add("WEBSOCKET", true)?;
     m.add_class::<pipeline::app::Cello>()?;
     m.add_class::<types::request::Request>()?;
     m.add_class::<types::response::Response>()?;

@@ -71,6 +71,8 @@ pub(crate) struct ConnState {
     in_flight: AtomicUsize,
     pub(crate) requests: AtomicUsize,
     expire: Mutex<Option<oneshot::Sender<Expired>>>,
+    /// Set when a 101 response asked for the connection (see `upgrade`).
+    upgrade: Mutex<Option<oneshot::Sender<crate::server::upgrade::Upgraded>>>,
 }
 
 impl ConnState {
@@ -84,6 +86,7 @@ impl ConnState {
             in_flight: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             expire: Mutex::new(Some(tx)),
+            upgrade: Mutex::new(None),
         });
         (state, rx)
     }
@@ -143,6 +146,18 @@ impl ConnState {
             HEAD if past(since, t.header_read) => Some(Expired::Stalled),
             _ => None,
         }
+    }
+
+    /// Where the connection goes once hyper has written the 101 response.
+    pub(crate) fn set_upgrade(&self, to: oneshot::Sender<crate::server::upgrade::Upgraded>) {
+        *self.upgrade.lock().unwrap_or_else(|p| p.into_inner()) = Some(to);
+    }
+
+    pub(crate) fn take_upgrade(&self) -> Option<oneshot::Sender<crate::server::upgrade::Upgraded>> {
+        self.upgrade
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Tells the connection task to close; true if it had not been told yet.
@@ -216,6 +231,12 @@ pub(crate) async fn run_sweeper(registry: Weak<Registry>, timeouts: Timeouts) {
 
 /// Held by a response body; dropping it marks the request finished.
 pub(crate) struct RequestGuard(Arc<ConnState>);
+
+impl RequestGuard {
+    pub(crate) fn state(&self) -> &Arc<ConnState> {
+        &self.0
+    }
+}
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {

@@ -25,6 +25,7 @@ mod body;
 pub mod clock;
 mod conn;
 mod parse_error;
+pub mod upgrade;
 
 pub use body::{Body, Chunk, StreamAborted};
 pub use conn::Timeouts;
@@ -132,6 +133,13 @@ impl<F: Future<Output = Box<http::Response<Body>>>> Future for Tracked<F> {
                 );
             }
             if let Some(guard) = this.guard.take() {
+                if let Some(to) = response.extensions_mut().remove::<upgrade::UpgradeTo>() {
+                    if let (http::StatusCode::SWITCHING_PROTOCOLS, Some(to)) =
+                        (response.status(), to.take())
+                    {
+                        guard.state().set_upgrade(to);
+                    }
+                }
                 response.body_mut().set_guard(guard);
             }
             Ok(*response)
@@ -215,6 +223,7 @@ where
         let _ = stream.set_nodelay(true);
         let (state, mut expired) = ConnState::new();
         let conn_state = state.clone();
+        let conn_state_for_upgrade = state.clone();
         let svc = PerConnection {
             service: service.clone(),
             conn: ConnInfo { peer, local },
@@ -247,7 +256,22 @@ where
                     }
                 }
             };
-            let io = conn.into_parts().io.into_inner();
+            let upgrade = conn_state_for_upgrade.take_upgrade();
+            let parts = conn.into_parts();
+            if let (Ok(()), Some(to)) = (&ended, upgrade) {
+                let io = parts.io.into_inner();
+                hand_over(
+                    io,
+                    parts.read_buf,
+                    to,
+                    &conn_state_for_upgrade,
+                    expired,
+                    watching,
+                )
+                .await;
+                return;
+            }
+            let io = parts.io.into_inner();
             let _ = tokio::time::timeout(FINISH_LIMIT, io.finish(&ended, limits)).await;
         });
         registry.add(&conn_state, Some(task.abort_handle()));
@@ -258,6 +282,45 @@ where
     let _ = tokio::time::timeout(config.shutdown_timeout, alive_rx.recv()).await;
     registry.abort_all();
     Ok(())
+}
+
+/// Gives an upgraded connection to its new owner, then stays with it until
+/// it is dropped: the connection keeps its permit, stays busy for the
+/// sweeper (no idle deadline), and hears of a stop or a stalled write.
+async fn hand_over(
+    io: TrackedIo<tokio::net::TcpStream>,
+    read_buf: bytes::Bytes,
+    to: tokio::sync::oneshot::Sender<upgrade::Upgraded>,
+    state: &Arc<ConnState>,
+    mut expired: tokio::sync::oneshot::Receiver<Expired>,
+    watching: bool,
+) {
+    let _busy = state.request_started();
+    let (closing_tx, closing_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+    let upgraded = upgrade::Upgraded::new(Box::new(io), read_buf, closing_rx, done_tx);
+    if to.send(upgraded).is_err() {
+        return;
+    }
+    let mut closing_tx = Some(closing_tx);
+    let mut watching = watching;
+    loop {
+        tokio::select! {
+            _ = &mut done_rx => return,
+            why = &mut expired, if watching => {
+                watching = false;
+                let why = match why {
+                    Ok(Expired::Stopping) => upgrade::Closing::GoingAway,
+                    Ok(Expired::Stalled) => upgrade::Closing::Stalled,
+                    // Idle cannot fire while the connection is busy.
+                    Ok(Expired::Idle) | Err(_) => continue,
+                };
+                if let Some(tx) = closing_tx.take() {
+                    let _ = tx.send(why);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

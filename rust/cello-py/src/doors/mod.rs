@@ -8,3 +8,4 @@
 pub(crate) mod asgi;
 pub(crate) mod mounts;
 pub(crate) mod native;
+pub(crate) mod websocket;

@@ -505,7 +505,10 @@ impl HostCall {
 
 /// The headers of `http.response.start`, each pair checked against header
 /// injection.
-fn response_headers(py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<http::HeaderMap> {
+pub(crate) fn response_headers(
+    py: Python<'_>,
+    message: &Bound<'_, PyDict>,
+) -> PyResult<http::HeaderMap> {
     let mut headers = http::HeaderMap::new();
     let Some(list) = message
         .get_item(intern!(py, "headers"))?

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use super::service::NativeService;
 use crate::bridge::driver::{LoopDriver, RunQueued};
 use crate::bridge::eager::TaskStarter;
+use crate::doors::websocket::{WsDoor, WsSettings};
 use crate::ffi::support;
 use crate::pipeline::app::Cello;
 use crate::pipeline::queue::{Dispatcher, Queue, Wake, Work};
@@ -56,7 +57,9 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     app, event_loop, start_task, closed, *, driver = None, host = "127.0.0.1", port = 0, fd = None,
     threads = 1, shutdown_timeout = 30.0, header_read_timeout = None, body_read_timeout = None,
     idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
-    max_requests_per_connection = None, max_headers = 100, max_header_size = 8192
+    max_requests_per_connection = None, max_headers = 100, max_header_size = 8192,
+    websocket_app = None, ws_ping_interval = Some(20.0), ws_ping_timeout = Some(20.0),
+    ws_max_message_size = 16777216, ws_max_frame_size = 16777216
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_server(
@@ -79,6 +82,11 @@ pub fn start_server(
     max_requests_per_connection: Option<usize>,
     max_headers: usize,
     max_header_size: usize,
+    websocket_app: Option<Py<PyAny>>,
+    ws_ping_interval: Option<f64>,
+    ws_ping_timeout: Option<f64>,
+    ws_max_message_size: usize,
+    ws_max_frame_size: usize,
 ) -> PyResult<ServerHandle> {
     if driver.is_some() != (threads == 0) {
         return Err(PyValueError::new_err(
@@ -117,6 +125,20 @@ pub fn start_server(
         },
         shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
     };
+    if ws_max_message_size == 0 || ws_max_frame_size == 0 {
+        return Err(PyValueError::new_err(
+            "WebSocket message and frame limits must be at least 1",
+        ));
+    }
+    let websocket = Arc::new(WsDoor {
+        app: websocket_app,
+        settings: Arc::new(WsSettings {
+            ping_interval: seconds("ws_ping_interval", ws_ping_interval)?,
+            ping_timeout: seconds("ws_ping_timeout", ws_ping_timeout)?,
+            max_message_size: ws_max_message_size,
+            max_frame_size: ws_max_frame_size,
+        }),
+    });
     let link = driver.map(|d| d.link.clone());
     let running_loop = Arc::new(support::io_thread_loop(start_task.py(), &event_loop)?);
     let (runtime, wake, wake_reader) = match driver {
@@ -160,6 +182,7 @@ pub fn start_server(
         body_timeout,
         handler_timeout,
         chain: app.core.chain(),
+        websocket,
     });
     let dispatcher = Arc::new(Dispatcher {
         runner,

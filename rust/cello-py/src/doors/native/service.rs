@@ -24,6 +24,7 @@ use crate::doors::mounts::{
     self,
     serve::{GoneOnDrop, HostSignal},
 };
+use crate::doors::websocket;
 use crate::pipeline::app::{AppCore, Route};
 use crate::pipeline::queue::{self as queue, Job, NativeReply, Queue, Work};
 use crate::pipeline::routing::{dispatch, Dispatch, Refusal};
@@ -71,6 +72,8 @@ pub(crate) struct NativeService {
     pub(crate) handler_timeout: Option<Duration>,
     /// The app's native middleware, as it was when the server started.
     pub(crate) chain: Arc<Chain>,
+    /// Who serves WebSocket upgrades, and how.
+    pub(crate) websocket: Arc<crate::doors::websocket::WsDoor>,
 }
 
 pub(crate) fn ready(response: http::Response<Body>) -> ResponseFuture {
@@ -170,6 +173,9 @@ impl NativeService {
                 return self.answer_now(answer.into(), incoming, head_only, too_long);
             }
             head.context = context.take_values();
+        }
+        if websocket::serve::wants_websocket(&head.method, &head.headers) {
+            return self.websocket(head, incoming);
         }
         let (route, head_from_get) = match dispatch(&self.app, &head.method, &head.path, &head.path)
         {
@@ -311,6 +317,115 @@ impl NativeService {
         })
     }
 
+    /// A WebSocket upgrade: the app that serves it (a mount claiming the
+    /// path, else Cello's own `App`) gets the ASGI `websocket` scope; its
+    /// answer to the handshake is the response, and after a 101 the session
+    /// runs on this runtime.
+    fn websocket(&self, head: Box<RequestHead>, incoming: Incoming) -> ResponseFuture {
+        drop(incoming); // a GET upgrade request has no body
+        if let Some((status, detail)) =
+            websocket::serve::handshake_refusal(head.version, &head.headers)
+        {
+            return ready(websocket::serve::refuse_handshake(
+                status, detail, &head.path,
+            ));
+        }
+        let mount = match dispatch(&self.app, &http::Method::GET, &head.path, &head.path) {
+            Dispatch::Handle { route, .. } if route.mount.is_some() => Some(route),
+            _ => None,
+        };
+        let Some(own_app) = mount.is_none().then(|| self.websocket.app.as_ref()) else {
+            return self.websocket_call(head, mount, None);
+        };
+        match own_app {
+            Some(app) => {
+                let app = Python::attach(|py| app.clone_ref(py));
+                self.websocket_call(head, None, Some(app))
+            }
+            None => {
+                let path = head.path.clone();
+                ready(websocket::serve::refuse_handshake(
+                    404,
+                    "no WebSocket endpoint here",
+                    &path,
+                ))
+            }
+        }
+    }
+
+    fn websocket_call(
+        &self,
+        head: Box<RequestHead>,
+        mount: Option<Arc<Route>>,
+        own_app: Option<Py<PyAny>>,
+    ) -> ResponseFuture {
+        use websocket::io::{Inbound, Outbound, WsShared, INBOUND, OUTBOUND};
+        let key = head
+            .headers
+            .get(http::header::SEC_WEBSOCKET_KEY)
+            .map(|k| tokio_tungstenite::tungstenite::handshake::derive_accept_key(k.as_bytes()))
+            .unwrap_or_default();
+        let queue = self.queue.clone();
+        let runner = self.runner.clone();
+        let link = self.link.clone();
+        let settings = self.websocket.settings.clone();
+        ResponseFuture::later(async move {
+            let (in_tx, in_rx) = tokio::sync::mpsc::channel::<Inbound>(INBOUND);
+            let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Outbound>(OUTBOUND);
+            let shared = WsShared::new(in_rx, queue.clone());
+            // However this ends (the client leaving first included), a
+            // waiting receive() hears of it.
+            let ends = EndsSession(shared.clone());
+            let (reply, response) = oneshot::channel();
+            let start = {
+                let runner = runner.clone();
+                let shared = shared.clone();
+                move |py: Python<'_>| {
+                    if reply.is_closed() {
+                        return; // the client left while the call was queued
+                    }
+                    let path = head.path.clone();
+                    let started =
+                        websocket_scope(py, &head, mount.as_deref()).and_then(|(app, scope)| {
+                            let app = match own_app {
+                                Some(own) => own.into_bound(py),
+                                None => app,
+                            };
+                            websocket::serve::start(
+                                py, &runner, &app, scope, shared, out_tx, key, path, reply,
+                            )
+                        });
+                    if let Err(e) = started {
+                        e.print(py);
+                    }
+                }
+            };
+            match link.as_deref() {
+                Some(link) if link.on_loop_thread() => Python::attach(|py| {
+                    start(py);
+                    link.after_python(py, None);
+                }),
+                _ => queue.push(Work::call(start)),
+            }
+            let Ok(mut response) = response.await else {
+                return no_response(false);
+            };
+            if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                let (to, upgraded) = cello_core::server::upgrade::UpgradeTo::new();
+                response.extensions_mut().insert(to);
+                tokio::spawn(async move {
+                    let _ends = ends;
+                    if let Ok(upgraded) = upgraded.await {
+                        websocket::io::run_session(upgraded, shared, in_tx, out_rx, settings).await;
+                    }
+                });
+            } else {
+                drop(ends);
+            }
+            response
+        })
+    }
+
     /// A sync handler runs right here, on the I/O thread, holding the GIL:
     /// no hand-over to the event-loop thread and no wake-up, which is what
     /// makes it the cheapest path (docs/handlers.md has the measurements).
@@ -420,6 +535,59 @@ impl NativeService {
             response
         })
     }
+}
+
+/// Ends a WebSocket session for `receive()` when dropped (1006 unless it
+/// ended otherwise first).
+struct EndsSession(Arc<websocket::io::WsShared>);
+
+impl Drop for EndsSession {
+    fn drop(&mut self) {
+        self.0.end(websocket::io::ABNORMAL, String::new());
+    }
+}
+
+/// The app to call for an upgrade and its `websocket` scope: a mount's app
+/// sees the path under its prefix as `root_path` (and its lifespan state),
+/// as for HTTP.
+fn websocket_scope<'py>(
+    py: Python<'py>,
+    head: &RequestHead,
+    mount: Option<&Route>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyDict>)> {
+    let mount = mount.and_then(|route| route.mount.as_ref());
+    let (raw_path, path, root_path) = match mount {
+        Some(mount) if !mount.root_path.is_empty() => (
+            format!("{}{}", mount.root_path, head.raw_path()),
+            format!("{}{}", mount.root_path, head.path),
+            format!("{}{}", mount.root_path, mount.prefix),
+        ),
+        Some(mount) => (
+            head.raw_path().to_owned(),
+            head.path.clone(),
+            mount.prefix.clone(),
+        ),
+        None => (head.raw_path().to_owned(), head.path.clone(), String::new()),
+    };
+    let request = cello_asgi::HostedRequest {
+        method: &head.method,
+        version: head.version,
+        raw_path: &raw_path,
+        path: &path,
+        query: &head.query,
+        headers: &head.headers,
+        client: head.client,
+        server: head.server,
+        scheme: head.scheme,
+        root_path: &root_path,
+    };
+    let state = mount.map(|m| m.state.bind(py).clone());
+    let scope = cello_asgi::websocket_scope(py, &request, state.as_ref())?;
+    let app = match mount {
+        Some(mount) => mount.app.bind(py).clone(),
+        None => py.None().into_bound(py),
+    };
+    Ok((app, scope))
 }
 
 /// Starts `job` now when this thread runs the event loop, else queues it.
