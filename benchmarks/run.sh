@@ -33,24 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-# 2. The peer servers, in their own venvs so they never touch .venv. A stamp
-#    holding a copy of the requirements file skips pip when nothing changed.
-#    Robyn gets a venv of its own: it pins an older uvloop than the others.
-peer_venv() {
-    local venv="$1" requirements="$2"
-    local stamp="$venv/.requirements-installed"
-    if [ ! -x "$venv/bin/python" ]; then
-        echo "== creating $venv"
-        python3 -m venv "$venv" || return 1
-    fi
-    if ! cmp -s "$requirements" "$stamp"; then
-        echo "== installing $(basename "$requirements") into $venv"
-        # `|| return` because set -e is off inside a function called with ||.
-        "$venv/bin/python" -m pip install --quiet --upgrade pip || return 1
-        "$venv/bin/python" -m pip install --quiet -r "$requirements" || return 1
-        cp "$requirements" "$stamp"
-    fi
-}
+# 2. The peer servers, in their own venvs so they never touch .venv (see
+#    peer_venv.sh). Robyn gets a venv of its own: it pins an older uvloop
+#    than the others.
+source "$bench/peer_venv.sh"
 peer_venv "$repo/.bench/venv" "$bench/requirements.txt"
 # A failed Robyn install only costs the Robyn rows (reported as failed).
 peer_venv "$repo/.bench/robyn" "$bench/requirements-robyn.txt" ||
