@@ -48,9 +48,20 @@ export CARGO_TARGET_DIR="$repo/target/bench-ceiling"
 cargo build --release --quiet --manifest-path "$bench/ceiling/Cargo.toml"
 export CEILING_BIN="$CARGO_TARGET_DIR/release/ceiling"
 
+# 4. wsload, the WebSocket tables' load generator: its own cargo project too.
+echo "== building wsload"
+export CARGO_TARGET_DIR="$repo/target/bench-wsload"
+cargo build --release --quiet --manifest-path "$bench/wsload/Cargo.toml"
+export WSLOAD_BIN="$CARGO_TARGET_DIR/release/wsload"
+unset CARGO_TARGET_DIR
+
+# The idle WebSocket table holds 10,000 connections open at once: as many
+# open files as allowed, for the servers and wsload (bench.py asks again).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 if ! "$repo/.venv/bin/python" -c "import cello" >/dev/null 2>&1; then
     echo "!! cello is not importable from .venv (run 'make build'); its rows will fail" >&2
 fi
 
-# 4. Measure. bench.py is stdlib-only, so any python3 will do.
+# 5. Measure. bench.py is stdlib-only, so any python3 will do.
 exec python3 "$bench/bench.py"

@@ -16,10 +16,10 @@ MISSING = "this build of Cello has no App.websocket() (WebSocket support not mer
 
 
 def cello_has_websocket() -> bool:
-    try:
-        import cello
-    except ImportError:
-        return False
+    # A Cello that cannot be imported at all is a failure, not "not
+    # available": the ImportError propagates.
+    import cello
+
     return hasattr(cello.App, "websocket")
 
 
