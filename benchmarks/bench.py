@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import ws_table
 from instructions import CountError, count_instructions, missing_tools, request_bytes
 from jwt_table import JWT_SCENARIO, jwt_servers
 from procs import free_port, host_cpu_ticks, process_tree, read_stat
@@ -85,7 +86,6 @@ from settings import (
     Scenario,
 )
 from validation_table import DEPENDS_SCENARIO, VALIDATE_SCENARIO, validation_servers
-import ws_table
 from ws_table import combine_idle
 
 

@@ -246,7 +246,7 @@ class Wsload:
 
     def release(self) -> None:
         """Closes wsload's stdin: an idle run lets its connections go."""
-        if self.process.stdin is not None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
             self.process.stdin.close()
 
     def failure(self) -> str:
@@ -258,9 +258,13 @@ class Wsload:
         return f"wsload exited with {self.process.returncode}: {err[-300:]}"
 
     def kill(self) -> None:
+        """Ends wsload if it still runs and closes its pipes."""
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def check(port: int, path: str) -> str | None:

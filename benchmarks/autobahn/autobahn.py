@@ -76,20 +76,35 @@ def _cello_script(script: str) -> Callable[[int], list[str]]:
     return lambda port: [str(CELLO_PYTHON), str(APPS_DIR / script)]
 
 
+def _uvicorn(port: int) -> list[str]:
+    # `--ws websockets-sansio` is what uvicorn's default `--ws auto` picks
+    # when websockets is installed; named so that a uvicorn upgrade cannot
+    # silently swap the anchor's implementation.
+    return [
+        str(PEER_BIN / "uvicorn"),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--ws", "websockets-sansio",
+        "--no-access-log",
+        "--log-level", "warning",
+        "--app-dir", str(APPS_DIR),
+        "starlette_ws_app:app",
+    ]  # fmt: skip
+
+
+def _cello_serve(port: int) -> list[str]:
+    return [
+        str(CELLO_PYTHON), str(APPS_DIR / "cello_serve_ws.py"), "starlette_ws_app:app",
+        "--port", str(port), "--no-logs", "--env", "production",
+    ]  # fmt: skip
+
+
 TARGETS: list[Target] = [
     Target(
         name="uvicorn-starlette",
-        description="uvicorn + websockets serving the Starlette echo endpoint (the anchor)",
-        command=lambda port: [
-            str(PEER_BIN / "uvicorn"),
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--ws", "websockets",
-            "--no-access-log",
-            "--log-level", "warning",
-            "--app-dir", str(APPS_DIR),
-            "starlette_ws_app:app",
-        ],  # fmt: skip
+        description="uvicorn + websockets (sans-I/O) serving the Starlette echo endpoint "
+        "(the anchor)",
+        command=_uvicorn,
     ),
     Target(
         name="cello-native",
@@ -106,10 +121,7 @@ TARGETS: list[Target] = [
     Target(
         name="cello-serve-starlette",
         description="`cello serve starlette_ws_app:app` (door 3)",
-        command=lambda port: [
-            str(CELLO_PYTHON), str(APPS_DIR / "cello_serve_ws.py"), "starlette_ws_app:app",
-            "--port", str(port), "--no-logs", "--env", "production",
-        ],  # fmt: skip
+        command=_cello_serve,
     ),
 ]
 
@@ -172,9 +184,7 @@ def summary_table(results: list[dict]) -> str:
             why = f"skipped: {result['skipped']}" if "skipped" in result else "error"
             dashes = " — |" * (len(columns) + 1)
             out.append(f"| {result['target']} | {why} |{dashes[: -len(' — |')]} {took} |")
-    notes = [
-        f"- **{r['target']}**: {r['error']}" for r in results if "error" in r
-    ] + [
+    notes = [f"- **{r['target']}**: {r['error']}" for r in results if "error" in r] + [
         f"- **{r['target']}** FAILED cases: {', '.join(r['failed'])}"
         for r in results
         if r.get("failed")
