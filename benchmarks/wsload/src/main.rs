@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{watch, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::Message;
 use tokio_tungstenite::{client_async, WebSocketStream};
 
@@ -60,13 +60,17 @@ struct Options {
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
-    let mode = args.next().ok_or("usage: wsload check|echo|idle --url URL [options]")?;
+    let mode = args
+        .next()
+        .ok_or("usage: wsload check|echo|idle --url URL [options]")?;
     let mut flags: HashMap<String, String> = HashMap::new();
     while let Some(flag) = args.next() {
         let name = flag
             .strip_prefix("--")
             .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
-        let value = args.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        let value = args
+            .next()
+            .ok_or_else(|| format!("--{name} needs a value"))?;
         flags.insert(name.to_string(), value);
     }
     fn take<T: std::str::FromStr>(
@@ -76,7 +80,9 @@ fn parse_args() -> Result<Options, String> {
     ) -> Result<T, String> {
         match flags.remove(name) {
             None => Ok(default),
-            Some(raw) => raw.parse().map_err(|_| format!("--{name}: cannot read {raw:?}")),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| format!("--{name}: cannot read {raw:?}")),
         }
     }
     let idle = mode == "idle";
@@ -100,7 +106,8 @@ fn parse_args() -> Result<Options, String> {
     if options.connections == 0 || options.threads == 0 || options.concurrency == 0 {
         return Err("--connections, --threads and --concurrency must be at least 1".into());
     }
-    if !(options.duration > 0.0 && options.duration <= 600.0) || !(0.0..=600.0).contains(&options.warmup) {
+    let duration_ok = options.duration > 0.0 && options.duration <= 600.0;
+    if !duration_ok || !(0.0..=600.0).contains(&options.warmup) {
         return Err("--duration must be in (0, 600] and --warmup in [0, 600] seconds".into());
     }
     if !(options.max_hold > 0.0 && options.max_hold <= 3600.0) {
@@ -118,14 +125,22 @@ fn authority(url: &str) -> Result<String, String> {
     if host.is_empty() {
         return Err(format!("no host in {url:?}"));
     }
-    Ok(if host.contains(':') { host.to_string() } else { format!("{host}:80") })
+    Ok(if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    })
 }
 
 async fn connect(url: &str, address: &str) -> Result<Ws, String> {
     let attempt = async {
-        let tcp = TcpStream::connect(address).await.map_err(|e| format!("connect: {e}"))?;
+        let tcp = TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         tcp.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
-        let (ws, _response) = client_async(url, tcp).await.map_err(|e| format!("handshake: {e}"))?;
+        let (ws, _response) = client_async(url, tcp)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
         Ok(ws)
     };
     tokio::time::timeout(CONNECT_TIMEOUT, attempt)
@@ -163,13 +178,17 @@ async fn close(mut ws: Ws) {
 async fn check(options: &Options, address: &str) -> Result<String, String> {
     let mut ws = connect(&options.url, address).await?;
     let text = "hello, echo ✓";
-    ws.send(Message::text(text)).await.map_err(|e| format!("send: {e}"))?;
+    ws.send(Message::text(text))
+        .await
+        .map_err(|e| format!("send: {e}"))?;
     match next_data(&mut ws).await? {
         Message::Text(got) if got.as_str() == text => {}
         other => return Err(format!("sent text {text:?}, got back {other:?}")),
     }
     let bytes: Vec<u8> = vec![0, 1, 2, 0xfe, 0xff];
-    ws.send(Message::binary(bytes.clone())).await.map_err(|e| format!("send: {e}"))?;
+    ws.send(Message::binary(bytes.clone()))
+        .await
+        .map_err(|e| format!("send: {e}"))?;
     match next_data(&mut ws).await? {
         Message::Binary(got) if got.as_ref() == bytes.as_slice() => {}
         other => return Err(format!("sent binary {bytes:?}, got back {other:?}")),
@@ -182,7 +201,11 @@ const WARMUP: u8 = 0;
 const MEASURE: u8 = 1;
 const DONE: u8 = 2;
 
-async fn echo_connection(mut ws: Ws, size: usize, phase: Arc<AtomicU8>) -> Result<Vec<u32>, String> {
+async fn echo_connection(
+    mut ws: Ws,
+    size: usize,
+    phase: Arc<AtomicU8>,
+) -> Result<Vec<u32>, String> {
     let payload: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
     let mut latencies_us = Vec::new();
     loop {
@@ -191,7 +214,9 @@ async fn echo_connection(mut ws: Ws, size: usize, phase: Arc<AtomicU8>) -> Resul
             break;
         }
         let sent_at = Instant::now();
-        ws.send(Message::text(payload.as_str())).await.map_err(|e| format!("send: {e}"))?;
+        ws.send(Message::text(payload.as_str()))
+            .await
+            .map_err(|e| format!("send: {e}"))?;
         match next_data(&mut ws).await? {
             Message::Text(got) if got.as_str() == payload => {}
             other => return Err(format!("the echo differs from the message: {other:?}")),
@@ -241,7 +266,11 @@ async fn echo(options: &Options, address: &str) -> Result<String, String> {
         }
     }
     if let Some(first) = errors.first() {
-        return Err(format!("{} of {} connections failed, first: {first}", errors.len(), options.connections));
+        return Err(format!(
+            "{} of {} connections failed, first: {first}",
+            errors.len(),
+            options.connections
+        ));
     }
     latencies.sort_unstable();
     let messages = latencies.len();
@@ -273,7 +302,12 @@ async fn idle(options: &Options, address: &str) -> Result<String, String> {
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), String>>();
     for _ in 0..options.connections {
         let (url, address) = (options.url.clone(), address.to_string());
-        let (gate, opened, dropped, holding) = (gate.clone(), opened.clone(), dropped.clone(), holding.clone());
+        let (gate, opened, dropped, holding) = (
+            gate.clone(),
+            opened.clone(),
+            dropped.clone(),
+            holding.clone(),
+        );
         let (mut release, done) = (release_rx.clone(), done_tx.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.expect("semaphore closed");
@@ -323,7 +357,11 @@ async fn idle(options: &Options, address: &str) -> Result<String, String> {
     // Hold until the runner says so (a line or EOF on stdin) or max-hold.
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let mut line = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs_f64(options.max_hold), stdin.read_line(&mut line)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs_f64(options.max_hold),
+        stdin.read_line(&mut line),
+    )
+    .await;
     holding.store(false, Ordering::Relaxed);
     let dropped_during_hold = dropped.load(Ordering::Relaxed);
     let _ = release_tx.send(true);
