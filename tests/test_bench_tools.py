@@ -717,6 +717,13 @@ def test_the_autobahn_summary_fails_on_a_failed_case_not_on_a_skipped_target():
     assert autobahn.exit_code([clean, skipped]) == 0
     assert autobahn.exit_code([clean, failed]) == 1
     assert autobahn.exit_code([clean, broken]) == 1
+    # The anchor's own FAILED cases are the bar, not a failure of the run.
+    anchor = {**failed, "target": "uvicorn-starlette", "reference": True}
+    assert autobahn.exit_code([anchor, skipped]) == 0
+    assert "| uvicorn-starlette (reference) | 2 | 1 | 1 | 1 | 2 | 7 | 61 s |" in (
+        autobahn.summary_table([anchor])
+    )
+    assert [t.name for t in autobahn.TARGETS if t.reference] == ["uvicorn-starlette"]
 
 
 def test_the_fuzzing_spec_names_one_server_and_every_case(tmp_path):
