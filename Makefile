@@ -18,7 +18,7 @@ export CARGO_TARGET_DIR ?= $(abspath target)
 ABI3_VERSIONS ?= 3.12 3.13
 abi3_python = $(or $(PYTHON_$(1)),$(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)) $(shell command -v python$(1) 2>/dev/null)))
 
-.PHONY: help run test build build-release test-rust test-python test-abi3 abi3-wheel lint fmt bench conformance clean chromium
+.PHONY: help run test build build-release test-rust test-python test-abi3 abi3-wheel lint fmt bench conformance autobahn clean chromium
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -92,6 +92,10 @@ chromium: ## Install Debian's chromium for the /docs browser tests, if missing
 	else \
 		echo "make chromium: apt-get is unavailable or not root; install Debian's chromium by hand for tests/test_openapi.py's browser tests"; \
 	fi
+
+# Not part of `make test`: the full case set takes several minutes per server.
+autobahn: build ## Autobahn|Testsuite fuzzing client against the WebSocket echo endpoints
+	bash benchmarks/autobahn/run.sh
 
 clean: ## Remove build outputs and the virtualenv
 	rm -rf $(VENV) target .pytest_cache .hypothesis

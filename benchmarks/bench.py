@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import ws_table
 from instructions import CountError, count_instructions, missing_tools, request_bytes
 from jwt_table import JWT_SCENARIO, jwt_servers
 from procs import free_port, host_cpu_ticks, process_tree, read_stat
@@ -85,6 +86,7 @@ from settings import (
     Scenario,
 )
 from validation_table import DEPENDS_SCENARIO, VALIDATE_SCENARIO, validation_servers
+from ws_table import combine_idle
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,9 @@ def _peer(tool: str) -> str:
     return str(PEER_BIN / tool)
 
 
-def _granian(app: str, interface: str, workers: int = 1) -> Callable[[int], list[str]]:
+def _granian(
+    app: str, interface: str, workers: int = 1, websockets: bool = False
+) -> Callable[[int], list[str]]:
     def command(port: int) -> list[str]:
         return [
             _peer("granian"),
@@ -131,7 +135,7 @@ def _granian(app: str, interface: str, workers: int = 1) -> Callable[[int], list
             "--workers", str(workers),
             "--host", "127.0.0.1",
             "--port", str(port),
-            "--no-ws",
+            "--ws" if websockets else "--no-ws",
             "--log-level", "warning",
             "--working-dir", str(APPS_DIR),
             app,
@@ -154,6 +158,19 @@ def _uvicorn(app: str, workers: int = 1, python: Path | None = None) -> Callable
             "--no-access-log",
             "--log-level", "warning",
             "--app-dir", str(APPS_DIR),
+            app,
+        ]  # fmt: skip
+
+    return command
+
+
+def _hypercorn(app: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [
+            _peer("hypercorn"),
+            "--bind", f"127.0.0.1:{port}",
+            "--workers", "1",
+            "--log-level", "warning",
             app,
         ]  # fmt: skip
 
@@ -409,6 +426,11 @@ SCENARIOS[VALIDATE_SCENARIO.key] = VALIDATE_SCENARIO
 SCENARIOS[DEPENDS_SCENARIO.key] = DEPENDS_SCENARIO
 SERVERS += validation_servers(Server, _cello_script, _uvicorn, _granian, UVLOOP)
 
+# The WebSocket tables (benchmarks/ws_table.py): loaded with wsload, not wrk.
+for _scenario in ws_table.SCENARIOS:
+    SCENARIOS[_scenario.key] = _scenario
+SERVERS += ws_table.ws_servers(Server, _cello_script, _uvicorn, _granian, _hypercorn, UVLOOP)
+
 
 # --------------------------------------------------------------------------
 # /proc sampling
@@ -576,6 +598,12 @@ def check(running: RunningServer, probe: Probe) -> dict:
     server)."""
     scenario = SCENARIOS[probe.table]
     row: dict = {"server": running.server.name, **asdict(probe), "method": scenario.method}
+    if scenario.kind != "http":
+        # A WebSocket table: one text and one binary message must come back
+        # unchanged.
+        if (error := ws_table.check(running.port, probe.path)) is not None:
+            row["error"] = error
+        return row
     answer = http_request(
         running.port, probe.path, scenario.method, scenario.body, headers=scenario.headers
     )
@@ -626,8 +654,13 @@ def answer_error(scenario: Scenario, expect_headers: tuple[str, ...], answer: An
 
 
 def measure_once(running: RunningServer, probe: Probe, seconds: int, warmup: int) -> dict:
-    """One warmed-up wrk run, with the server's CPU time around it."""
+    """One warmed-up wrk run, with the server's CPU time around it (or one
+    wsload run for the WebSocket tables)."""
     scenario = SCENARIOS[probe.table]
+    if scenario.kind == "ws-echo":
+        return ws_table.measure_echo(running.process.pid, running.port, probe.path, seconds, warmup)
+    if scenario.kind == "ws-idle":
+        return ws_table.measure_idle(running.process.pid, running.port, probe.path)
     run_wrk(running.port, scenario, probe.path, warmup)
     pid = running.process.pid
     cpu_before = tree_cpu_seconds(pid)
@@ -728,7 +761,12 @@ class Rows:
 
     def result(self) -> list[dict]:
         return [
-            combine(row, self.runs[key]) if measured(row) else row for key, row in self.rows.items()
+            (combine_idle if SCENARIOS[row["table"]].kind == "ws-idle" else combine)(
+                row, self.runs[key]
+            )
+            if measured(row)
+            else row
+            for key, row in self.rows.items()
         ]
 
 
@@ -759,13 +797,18 @@ def bench_pass(server: Server, seconds: int, scenarios: set[str], rows: Rows) ->
             try:
                 row = check(running, probe)
                 run = None if "error" in row else measure_once(running, probe, seconds, warmup)
+                if run is not None and SCENARIOS[probe.table].kind == "ws-idle":
+                    if (why := ws_table.idle_error(run)) is not None:
+                        row["error"], run = why, None
             except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
                 row, run = failed_row(server, probe, f"{type(error).__name__}: {error}"), None
             row["command"] = running.argv
             row["log"] = str(running.log_path.relative_to(REPO))
             rows.record(row, run)
-            shown = row if run is None else combine(dict(row), [run])
-            print(f"   {probe.path:<18} {summarize(shown)}", flush=True)
+            combined = combine_idle if SCENARIOS[probe.table].kind == "ws-idle" else combine
+            shown = row if run is None else combined(dict(row), [run])
+            where = probe.path if SCENARIOS[probe.table].kind == "http" else probe.table
+            print(f"   {where:<18} {summarize(shown)}", flush=True)
     except Unavailable as error:
         for probe in probes:
             rows.record({"server": server.name, **asdict(probe), "unavailable": str(error)})
@@ -829,10 +872,17 @@ def summarize(row: dict) -> str:
         return f"not available: {row['unavailable']}"
     if "error" in row:
         return f"FAILED: {row['error']}"
+    if "rss_per_conn_kib" in row:
+        return (
+            f"{row['opened']:>10,} open  {row['rss_per_conn_kib'] or 0:.1f} KiB/connection  "
+            f"RSS {row['rss_before_mib']:.1f} -> {row['rss_peak_mib']:.1f} MiB  "
+            f"opened in {row['connect_s']:.2f} s"
+        )
+    unit = "msg" if SCENARIOS[row["table"]].kind == "ws-echo" else "req"
     return (
-        f"{row['req_per_s']:>10,.0f} req/s (±{row['spread_pct'] / 2:.0f}%)  "
+        f"{row['req_per_s']:>10,.0f} {unit}/s (±{row['spread_pct'] / 2:.0f}%)  "
         f"p50 {row['p50_ms']:.2f} ms  "
-        f"p99 {row['p99_ms']:.2f} ms  {row['cpu_us_per_req']:.1f} CPU us/req  "
+        f"p99 {row['p99_ms']:.2f} ms  {row['cpu_us_per_req']:.1f} CPU us/{unit}  "
         f"errors {row['errors_total']}"
     )
 
@@ -864,6 +914,8 @@ def main() -> int:
         print(f"unknown scenario(s) {sorted(unknown)}; known: {known}", file=sys.stderr)
         return 2
     selected = [server for server in SERVERS if not wanted or server.name in wanted]
+    # The idle WebSocket table holds 10,000 connections: the servers inherit this.
+    ws_table.raise_fd_limit()
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     ECHO_BODY_PATH.write_bytes(ECHO_BODY)

@@ -9,6 +9,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+import ws_table
 from settings import (
     CELLO_PYTHON,
     PEER_BIN,
@@ -73,7 +74,17 @@ def machine_facts() -> dict:
         "peers": {
             **_package_versions(
                 peer_python,
-                ["granian", "uvicorn", "fastapi", "starlette", "blacksheep", "uvloop", "httptools"],
+                [
+                    "granian",
+                    "uvicorn",
+                    "fastapi",
+                    "starlette",
+                    "blacksheep",
+                    "uvloop",
+                    "httptools",
+                    "websockets",
+                    "hypercorn",
+                ],
             ),
             **_package_versions(ROBYN_PYTHON, ["robyn"]),
         },
@@ -140,6 +151,11 @@ def _size(row: dict) -> str:
     return f"{size / 1024:,.1f}"
 
 
+def _unit(scenario: Scenario) -> str:
+    """What one row's rate counts: requests, or echoed WebSocket messages."""
+    return "msg" if scenario.kind == "ws-echo" else "req"
+
+
 def target_lines(scenario: Scenario, rows: list[dict]) -> list[str]:
     """The scenario's targets as list items: the ratio of CPU per request and
     whether it is met, or which row had no figure. Targets with neither row
@@ -160,14 +176,20 @@ def target_lines(scenario: Scenario, rows: list[dict]) -> list[str]:
             extra = row - other
             verdict = f"**{extra:+.1f} µs** ({row / other:.2f}x)"
             verdict += " (met)" if extra <= target.extra_us_at_most else " (**not met**)"
-            out.append(f"- {target.goal}: CPU µs/req of {target.row} - {target.other} = {verdict}")
+            out.append(
+                f"- {target.goal}: CPU µs/{_unit(scenario)} of {target.row} - {target.other} "
+                f"= {verdict}"
+            )
             continue
         else:
             ratio = row / other
             verdict = f"**{ratio:.2f}x**"
             if target.at_most is not None:
                 verdict += " (met)" if ratio <= target.at_most else " (**not met**)"
-        out.append(f"- {target.goal}: CPU µs/req of {target.row} / {target.other} = {verdict}")
+        out.append(
+            f"- {target.goal}: CPU µs/{_unit(scenario)} of {target.row} / {target.other} "
+            f"= {verdict}"
+        )
     return out
 
 
@@ -185,10 +207,15 @@ def markdown_tables(rows: list[dict]) -> str:
         size_head, size_rule = (" body KiB |", "--:|") if scenario.show_size else ("", "")
         out.append(f"### {scenario.title}\n")
         out.append(f"{scenario.blurb[0].upper()}{scenario.blurb[1:]}.\n")
+        if scenario.kind == "ws-idle":
+            out.extend(ws_table.idle_table(scenario, table_rows, lambda r: r["label"]))
+            out.append("")
+            continue
+        unit = _unit(scenario)
         out.append(
-            "| server | req/s | ± | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | errors "
-            f"| host CPU % |{size_head} req/s vs {scenario.baseline} "
-            f"| CPU/req vs {scenario.baseline} |"
+            f"| server | {unit}/s | ± | p50 ms | p99 ms | CPU µs/{unit} | peak RSS MiB | errors "
+            f"| host CPU % |{size_head} {unit}/s vs {scenario.baseline} "
+            f"| CPU/{unit} vs {scenario.baseline} |"
         )
         out.append(f"|---|--:|--:|--:|--:|--:|--:|--:|--:|{size_rule}--:|--:|")
         dashes = " — |" * (10 if scenario.show_size else 9)
@@ -362,6 +389,19 @@ run the same `cello_app.py` as `cello` with native middleware turned on
 granian and on uvicorn, and the three-middleware table also has each
 stack without any (the `cello` row is its baseline). A Cello build that
 lacks one of these middleware shows its row as "not available".
+
+The WebSocket tables are loaded by `wsload` (`benchmarks/wsload/`, a tokio +
+tokio-tungstenite client, so the client is not the bottleneck) instead of
+wrk. Every server echoes the same way (a bare ASGI app, granian's RSGI,
+Starlette, Cello's native `@app.websocket`), checked first with one text
+and one binary message. In the echo table the rate is messages echoed per
+second over all connections, the latency a message's round trip, and CPU
+µs/msg the server's CPU time between the window's edges divided by the
+messages. In the idle table, KiB / connection is the growth of the server's
+RSS (`VmRSS` summed over its processes, sampled while the connections are
+held) over its RSS just before they were opened, divided by the
+connections; CPU µs / open is what accepting them cost. A Cello build
+without WebSocket support shows its rows as "not available".
 
 Between benchmark runs, `tests/test_fast_path.py` guards the hot path without
 timing anything: it counts the Python functions called per request on each

@@ -33,24 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-# 2. The peer servers, in their own venvs so they never touch .venv. A stamp
-#    holding a copy of the requirements file skips pip when nothing changed.
-#    Robyn gets a venv of its own: it pins an older uvloop than the others.
-peer_venv() {
-    local venv="$1" requirements="$2"
-    local stamp="$venv/.requirements-installed"
-    if [ ! -x "$venv/bin/python" ]; then
-        echo "== creating $venv"
-        python3 -m venv "$venv" || return 1
-    fi
-    if ! cmp -s "$requirements" "$stamp"; then
-        echo "== installing $(basename "$requirements") into $venv"
-        # `|| return` because set -e is off inside a function called with ||.
-        "$venv/bin/python" -m pip install --quiet --upgrade pip || return 1
-        "$venv/bin/python" -m pip install --quiet -r "$requirements" || return 1
-        cp "$requirements" "$stamp"
-    fi
-}
+# 2. The peer servers, in their own venvs so they never touch .venv (see
+#    peer_venv.sh). Robyn gets a venv of its own: it pins an older uvloop
+#    than the others.
+source "$bench/peer_venv.sh"
 peer_venv "$repo/.bench/venv" "$bench/requirements.txt"
 # A failed Robyn install only costs the Robyn rows (reported as failed).
 peer_venv "$repo/.bench/robyn" "$bench/requirements-robyn.txt" ||
@@ -62,15 +48,26 @@ export CARGO_TARGET_DIR="$repo/target/bench-ceiling"
 cargo build --release --quiet --manifest-path "$bench/ceiling/Cargo.toml"
 export CEILING_BIN="$CARGO_TARGET_DIR/release/ceiling"
 
+# 4. wsload, the WebSocket tables' load generator: its own cargo project too.
+echo "== building wsload"
+export CARGO_TARGET_DIR="$repo/target/bench-wsload"
+cargo build --release --quiet --manifest-path "$bench/wsload/Cargo.toml"
+export WSLOAD_BIN="$CARGO_TARGET_DIR/release/wsload"
+unset CARGO_TARGET_DIR
+
+# The idle WebSocket table holds 10,000 connections open at once: as many
+# open files as allowed, for the servers and wsload (bench.py asks again).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 if ! "$repo/.venv/bin/python" -c "import cello" >/dev/null 2>&1; then
     echo "!! cello is not importable from .venv (run 'make build'); its rows will fail" >&2
 fi
 
-# 4. Measure. bench.py is stdlib-only, so any python3 will do.
+# 5. Measure. bench.py is stdlib-only, so any python3 will do.
 status=0
 python3 "$bench/bench.py" || status=$?
 
-# 5. The SSE fan-out table (1,000 clients on one event stream), unless
+# 6. The SSE fan-out table (1,000 clients on one event stream), unless
 #    BENCH_SSE=0; its own script, as it is not a wrk load.
 if [ "${BENCH_SSE:-1}" != 0 ]; then
     python3 "$bench/sse_fanout.py" || status=$?

@@ -104,6 +104,9 @@ class Scenario:
     targets: tuple[Target, ...] = ()
     # Adds a column with each server's response body size (on the wire).
     show_size: bool = False
+    # "http": an HTTP request loaded with wrk. "ws-echo" and "ws-idle": the
+    # WebSocket tables (benchmarks/ws_table.py), loaded with wsload.
+    kind: str = "http"
 
 
 ECHO_BODY = json.dumps(payloads.ECHO, separators=(",", ":")).encode()

@@ -456,3 +456,298 @@ def test_the_static_file_is_the_same_on_every_run():
 
     assert payloads.static_bytes() == bench.STATIC_BYTES
     assert len(set(bench.STATIC_BYTES[:4096])) > 200  # not compressible filler
+
+
+# --------------------------------------------------------------------------
+# The WebSocket tables (benchmarks/ws_table.py) and the Autobahn recipe
+# (benchmarks/autobahn/autobahn.py): their bookkeeping, with stand-ins for
+# wsload and wstest; the load itself is left to `make bench`/`make autobahn`.
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks" / "autobahn"))
+
+import autobahn  # noqa: E402
+import ws_table  # noqa: E402
+
+
+def fake_wsload(tmp_path: Path, monkeypatch, script: str) -> None:
+    """Points ws_table at a stand-in for the wsload binary."""
+    path = tmp_path / "wsload"
+    path.write_text(f"#!{sys.executable}\nimport sys\n{script}")
+    path.chmod(0o755)
+    monkeypatch.setattr(ws_table, "WSLOAD_BIN", path)
+
+
+ECHO_REPORT = (
+    '{"mode": "echo", "connections": 64, "size": 32, "messages": 20000, "duration_s": 2.0, '
+    '"msg_per_s": 10000.0, "latency_us": {"p50": 1500, "p90": 2500, "p99": 4000, "max": 9000}}'
+)
+
+
+def test_an_echo_run_reads_wsloads_window_and_report(tmp_path, monkeypatch):
+    fake_wsload(
+        tmp_path,
+        monkeypatch,
+        "print('START', flush=True)\n"
+        "print('STOP', flush=True)\n"
+        f"print('WSLOAD_JSON {ECHO_REPORT}')\n",
+    )
+    measured = ws_table.measure_echo(os.getpid(), 1, "/echo", seconds=2, warmup=1)
+    assert measured["requests"] == 20000
+    assert measured["req_per_s"] == pytest.approx(10000.0)
+    assert (measured["p50_ms"], measured["p99_ms"], measured["max_ms"]) == (1.5, 4.0, 9.0)
+    assert measured["cpu_s"] >= 0 and measured["errors_total"] == 0
+    # The run combines like a wrk run, into a row of the echo table.
+    rows = bench.Rows()
+    base = {"server": "uvicorn-ws-raw-asgi", "label": "uvicorn-ws-raw-asgi", "path": "/echo"}
+    rows.record({**base, "table": "ws echo"}, measured)
+    (combined,) = rows.result()
+    assert combined["requests"] == 20000 and combined["p99_ms"] == 4.0
+
+
+def test_a_wsload_failure_is_reported_with_its_reason(tmp_path, monkeypatch):
+    fake_wsload(
+        tmp_path,
+        monkeypatch,
+        "print(\"WSLOAD_ERROR sent text 'hi', got back Binary\", file=sys.stderr)\nsys.exit(1)\n",
+    )
+    assert ws_table.check(1, "/echo") == (
+        "WebSocket echo check failed: sent text 'hi', got back Binary"
+    )
+    with pytest.raises(ws_table.WsloadError, match="got back Binary"):
+        ws_table.measure_echo(os.getpid(), 1, "/echo", seconds=1, warmup=0)
+
+
+def test_a_silent_wsload_is_stopped_at_its_deadline(tmp_path, monkeypatch):
+    fake_wsload(tmp_path, monkeypatch, "import time\ntime.sleep(60)\n")
+    load = ws_table.Wsload(["echo"], limit_s=0.2)
+    with pytest.raises(ws_table.WsloadError, match="did not finish in time"):
+        load.line()
+    assert load.process.poll() is not None
+
+
+def test_an_idle_run_holds_until_released_and_measures_rss_per_connection(tmp_path, monkeypatch):
+    # The stand-in holds its "connections" until stdin closes, as wsload does.
+    report = (
+        '{"mode": "idle", "connections": 500, "opened": 500, "failed": 0, '
+        '"dropped_during_hold": 0, "connect_s": 0.5, "first_failure": null}'
+    )
+    fake_wsload(
+        tmp_path,
+        monkeypatch,
+        f"print('OPEN 500', flush=True)\nsys.stdin.read()\nprint('WSLOAD_JSON {report}')\n",
+    )
+    monkeypatch.setattr(ws_table, "WS_IDLE_HOLD_SECONDS", 0.1)
+    measured = ws_table.measure_idle(os.getpid(), 1, "/echo")
+    assert measured["opened"] == 500 and ws_table.idle_error(measured) is None
+    assert measured["rss_per_conn_kib"] is not None
+
+
+def test_idle_runs_become_a_row_of_kib_per_connection():
+    wsload = {"connections": 1000, "opened": 1000, "failed": 0, "dropped_during_hold": 0}
+    first = ws_table.idle_run({**wsload, "connect_s": 1.0}, 40 * 1024, [40 * 1024, 60 * 1024], 0.2)
+    assert first["rss_per_conn_kib"] == pytest.approx(20.48)
+    assert first["cpu_us_per_open"] == pytest.approx(200.0)
+    second = ws_table.idle_run({**wsload, "connect_s": 2.0}, 40 * 1024, [50 * 1024], 0.2)
+    rows = bench.Rows()
+    base = {"server": "granian-ws-rsgi", "label": "granian-ws-rsgi", "path": "/echo"}
+    rows.record({**base, "table": "ws idle"}, first)
+    rows.record({**base, "table": "ws idle"}, second)
+    (combined,) = rows.result()
+    assert combined["rss_per_conn_kib"] == pytest.approx((20.48 + 10.24) / 2)
+    assert combined["spread_pct"] == pytest.approx(10.24 * 100 / 15.36)
+    assert combined["rss_peak_mib"] == 60.0
+    assert combined["connect_s"] == 1.5
+    table = report.markdown_tables([combined])
+    assert f"### {ws_table.WS_IDLE_SCENARIO.title}" in table
+    assert "| granian-ws-rsgi | 15.4 | 33% | 1,000 | 40.0 | 60.0 | 1.50 | 200 | — |" in table
+
+
+def test_an_idle_run_that_lost_connections_is_not_comparable():
+    wsload = {"connections": 100, "opened": 90, "failed": 10, "dropped_during_hold": 0}
+    lossy = ws_table.idle_run(
+        {**wsload, "connect_s": 1.0, "first_failure": "connect: Too many open files"},
+        1024,
+        [2048],
+        0.1,
+    )
+    assert ws_table.idle_error(lossy) == (
+        "90 of 100 opened, 0 dropped while held (first failure: connect: Too many open files)"
+    )
+    nothing = ws_table.idle_run({**wsload, "opened": 0, "connect_s": 1.0}, 1024, [1024], 0.0)
+    assert nothing["rss_per_conn_kib"] is None
+    assert ws_table.idle_error(nothing) == "no connection opened: None"
+
+
+def test_the_echo_table_counts_messages_and_states_cellos_targets():
+    rows = [
+        {**table_row("cello-ws", 10.0, "ws echo"), "label": "cello-ws"},
+        {**table_row("uvicorn-ws-raw-asgi", 25.0, "ws echo")},
+        {**table_row("granian-ws-raw-asgi", 8.0, "ws echo")},
+    ]
+    table = report.markdown_tables(rows)
+    assert "| server | msg/s | ± | p50 ms | p99 ms | CPU µs/msg |" in table
+    assert "| msg/s vs cello-ws | CPU/msg vs cello-ws |" in table
+    assert "CPU µs/msg of cello-ws / uvicorn-ws-raw-asgi = **0.40x** (met)" in table
+    assert "CPU µs/msg of cello-ws / granian-ws-raw-asgi = **1.25x** (**not met**)" in table
+    # HTTP tables keep their requests.
+    assert "| server | req/s |" in report.markdown_tables([table_row("cello", 5.0, "/")])
+
+
+def test_the_websocket_tables_have_their_rows():
+    def table(key: str) -> list[str]:
+        return [s.name for s in bench.SERVERS if any(p.table == key for p in s.probes())]
+
+    expected = [
+        "cello-ws",
+        "cello-serve-ws-raw-asgi",
+        "uvicorn-ws-raw-asgi",
+        "uvicorn-ws-starlette",
+        "granian-ws-raw-asgi",
+        "granian-ws-rsgi",
+        "hypercorn-ws-raw-asgi",
+    ]
+    assert table("ws echo") == expected and table("ws idle") == expected
+    servers = {s.name: s for s in bench.SERVERS}
+    # The echo table comes first: its peak RSS must not be the idle table's.
+    assert [p.table for p in servers["cello-ws"].probes()] == ["ws echo", "ws idle"]
+    # granian serves WebSockets on these rows only.
+    assert "--ws" in servers["granian-ws-rsgi"].command(1)
+    assert "--no-ws" in servers["granian-raw-asgi"].command(1)
+    assert servers["cello-serve-ws-raw-asgi"].command(4321)[-5:] == [
+        "--port",
+        "4321",
+        "--no-logs",
+        "--env",
+        "production",
+    ]
+
+
+def without_websocket(tmp_path: Path) -> dict[str, str]:
+    """An environment whose `cello` has an App with no `websocket` method."""
+    fake = tmp_path / "cello"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "class App:\n    def get(self, path):\n        return lambda f: f\n    mount = get\n"
+    )
+    return {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{bench.APPS_DIR}"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cello_ws_app.py"],
+        ["cello_mount_starlette_ws.py"],
+        ["cello_serve_ws.py", "ws_echo_asgi:app", "--port", "1"],
+    ],
+)
+def test_the_cello_websocket_apps_report_a_build_without_websockets(tmp_path, argv):
+    completed = subprocess.run(
+        [sys.executable, *argv],
+        capture_output=True,
+        text=True,
+        env=without_websocket(tmp_path),
+        cwd=bench.APPS_DIR,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == bench.UNAVAILABLE_EXIT_CODE, completed.stderr
+    assert completed.stdout.strip() == (
+        "not available: this build of Cello has no App.websocket() "
+        "(WebSocket support not merged yet)"
+    )
+
+
+AUTOBAHN_INDEX = {
+    "cello-native": {
+        "1.1.1": {"behavior": "OK", "behaviorClose": "OK"},
+        "6.4.3": {"behavior": "NON-STRICT", "behaviorClose": "OK"},
+        "7.1.6": {"behavior": "INFORMATIONAL", "behaviorClose": "INFORMATIONAL"},
+        "12.1.1": {"behavior": "UNIMPLEMENTED", "behaviorClose": "UNIMPLEMENTED"},
+        "10.1.1": {"behavior": "FAILED", "behaviorClose": "OK"},
+        "9.1.1": {"behavior": "FAILED", "behaviorClose": "FAILED"},
+        "2.10": {"behavior": "OK", "behaviorClose": "OK"},
+    },
+    "someone-else": {"1.1.1": {"behavior": "FAILED"}},
+}
+
+
+def test_autobahns_index_is_counted_per_outcome():
+    counts = autobahn.count_outcomes(AUTOBAHN_INDEX, "cello-native")
+    assert counts == {
+        "OK": 2,
+        "NON-STRICT": 1,
+        "INFORMATIONAL": 1,
+        "UNIMPLEMENTED": 1,
+        "FAILED": 2,
+    }
+    # Numeric case order: 9.1.1 before 10.1.1.
+    assert autobahn.failed_cases(AUTOBAHN_INDEX, "cello-native") == ["9.1.1", "10.1.1"]
+    assert autobahn.count_outcomes({}, "cello-native")["FAILED"] == 0
+    odd = {"a": {"1.1.1": {"behavior": "WRONG CODE"}}}
+    assert autobahn.count_outcomes(odd, "a")["WRONG CODE"] == 1
+
+
+def test_the_autobahn_summary_fails_on_a_failed_case_not_on_a_skipped_target():
+    failed = {
+        "target": "cello-native",
+        "counts": autobahn.count_outcomes(AUTOBAHN_INDEX, "cello-native"),
+        "failed": ["9.1.1", "10.1.1"],
+        "seconds": 61.2,
+    }
+    clean = {
+        "target": "uvicorn-starlette",
+        "counts": {"OK": 300, "NON-STRICT": 4, "INFORMATIONAL": 3, "UNIMPLEMENTED": 0, "FAILED": 0},
+        "failed": [],
+        "seconds": 200.0,
+    }
+    skipped = {"target": "cello-serve-starlette", "skipped": "no App.websocket()", "seconds": 0.4}
+    broken = {"target": "cello-mount-starlette", "error": "the server died during the run"}
+    table = autobahn.summary_table([clean, failed, skipped, broken])
+    lines = table.splitlines()
+    assert lines[0] == (
+        "| target | OK | NON-STRICT | INFORMATIONAL | UNIMPLEMENTED | FAILED | total | time |"
+    )
+    assert "| uvicorn-starlette | 300 | 4 | 3 | 0 | 0 | 307 | 200 s |" in lines
+    assert "| cello-native | 2 | 1 | 1 | 1 | 2 | 7 | 61 s |" in lines
+    assert (
+        "| cello-serve-starlette | skipped: no App.websocket() | — | — | — | — | — | 0 s |" in lines
+    )
+    assert "- **cello-native** FAILED cases: 9.1.1, 10.1.1" in lines
+    assert "- **cello-mount-starlette**: the server died during the run" in lines
+    assert autobahn.exit_code([clean, skipped]) == 0
+    assert autobahn.exit_code([clean, failed]) == 1
+    assert autobahn.exit_code([clean, broken]) == 1
+    # The anchor's own FAILED cases are the bar, not a failure of the run.
+    anchor = {**failed, "target": "uvicorn-starlette", "reference": True}
+    assert autobahn.exit_code([anchor, skipped]) == 0
+    assert "| uvicorn-starlette (reference) | 2 | 1 | 1 | 1 | 2 | 7 | 61 s |" in (
+        autobahn.summary_table([anchor])
+    )
+    assert [t.name for t in autobahn.TARGETS if t.reference] == ["uvicorn-starlette"]
+
+
+def test_the_fuzzing_spec_names_one_server_and_every_case(tmp_path):
+    spec = autobahn.fuzzing_spec("cello-native", "ws://127.0.0.1:9/echo", tmp_path)
+    assert spec == {
+        "outdir": str(tmp_path),
+        "servers": [{"agent": "cello-native", "url": "ws://127.0.0.1:9/echo"}],
+        "cases": ["*"],
+        "exclude-cases": [],
+        "exclude-agent-cases": {},
+    }
+
+
+def test_an_autobahn_target_without_websocket_support_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(autobahn, "OUT_DIR", tmp_path)
+    monkeypatch.setattr(autobahn, "LOGS_DIR", tmp_path / "logs")
+    monkeypatch.setattr(autobahn, "REPORTS_DIR", tmp_path / "reports")
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import sys\n"
+        "print('not available: no App.websocket()')\n"
+        f"sys.exit({bench.UNAVAILABLE_EXIT_CODE})\n"
+    )
+    target = autobahn.Target("cello-x", "", lambda port: [sys.executable, str(script)])
+    result = autobahn.run_target(target, "/nonexistent/wstest", ("*",), timeout=10)
+    assert result["skipped"] == "no App.websocket()"
+    assert "error" not in result and "counts" not in result
