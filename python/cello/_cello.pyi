@@ -16,6 +16,7 @@ from cello.forms import FormData, UploadedFiles
 from cello.validation import DTOConfig as DTOConfig
 
 __all__ = [
+    "WEBSOCKET",
     "AfterResponse",
     "AsgiDoor",
     "BodySpool",
@@ -36,7 +37,6 @@ __all__ = [
     "ServerHandle",
     "StreamSink",
     "UploadStore",
-    "WEBSOCKET",
     "_HttpClient",
     "_PendingRequest",
     "__version__",
