@@ -544,3 +544,25 @@ def test_testclient_mounted_starlette_websocket(client: TestClient) -> None:
     with client.websocket_connect("/legacy/shout") as ws:
         ws.send_text("hi")
         assert ws.receive_text() == "HI at /legacy"
+
+
+@pytest.mark.parametrize("door", ["uvicorn", pytest.param("native", marks=native_ready)])
+def test_a_handshake_passes_the_middleware_chain_once(door: str) -> None:
+    # Four requests a client: four handshakes get in and the fifth is a 429.
+    # The native server once ran the chain before handing the upgrade to
+    # the App, which runs it again, so only two got in.
+    target = "tests.apps.websocket_limited:app"
+    if door == "native":
+        server: Any = LiveServer(target, "--env", "production")
+    else:
+        server = _AsgiServer(
+            [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", "0",
+             "--ws", "websockets", "--log-level", "info"]
+        )  # fmt: skip
+    with server:
+        for _ in range(4):
+            with open_ws(server.url, "/ws") as ws:
+                assert ws.recv() == "hi"
+        with pytest.raises(InvalidStatus) as refused:
+            open_ws(server.url, "/ws")
+        assert refused.value.response.status_code == 429

@@ -168,13 +168,19 @@ impl NativeService {
             server: Some(conn.local),
             scheme: "http",
         });
-        if let Some(context) = layers {
+        let upgrade = websocket::serve::wants_websocket(&head.method, &head.headers);
+        // The App runs the middleware chain itself for its own WebSocket
+        // routes (the handshake goes through its pipeline, as in door 2):
+        // running it here too would count a handshake twice (rate limits)
+        // and make two request IDs.
+        let chain_runs_in_app = upgrade && self.websocket_goes_to_own_app(&head.path);
+        if let Some(context) = layers.filter(|_| !chain_runs_in_app) {
             if let Some(answer) = self.chain.request(&mut head, context) {
                 return self.answer_now(answer.into(), incoming, head_only, too_long);
             }
             head.context = context.take_values();
         }
-        if websocket::serve::wants_websocket(&head.method, &head.headers) {
+        if upgrade {
             return self.websocket(head, incoming);
         }
         let (route, head_from_get) = match dispatch(&self.app, &head.method, &head.path, &head.path)
@@ -321,6 +327,19 @@ impl NativeService {
     /// path, else Cello's own `App`) gets the ASGI `websocket` scope; its
     /// answer to the handshake is the response, and after a 101 the session
     /// runs on this runtime.
+    /// Whether an upgrade to `path` is served by Cello's own `App` rather
+    /// than by a mounted ASGI app.
+    fn websocket_goes_to_own_app(&self, path: &str) -> bool {
+        self.websocket.app.is_some() && self.websocket_mount(path).is_none()
+    }
+
+    fn websocket_mount(&self, path: &str) -> Option<Arc<Route>> {
+        match dispatch(&self.app, &http::Method::GET, path, path) {
+            Dispatch::Handle { route, .. } if route.mount.is_some() => Some(route),
+            _ => None,
+        }
+    }
+
     fn websocket(&self, head: Box<RequestHead>, incoming: Incoming) -> ResponseFuture {
         drop(incoming); // a GET upgrade request has no body
         if let Some((status, detail)) =
@@ -330,10 +349,7 @@ impl NativeService {
                 status, detail, &head.path,
             ));
         }
-        let mount = match dispatch(&self.app, &http::Method::GET, &head.path, &head.path) {
-            Dispatch::Handle { route, .. } if route.mount.is_some() => Some(route),
-            _ => None,
-        };
+        let mount = self.websocket_mount(&head.path);
         let Some(own_app) = mount.is_none().then(|| self.websocket.app.as_ref()) else {
             return self.websocket_call(head, mount, None);
         };
