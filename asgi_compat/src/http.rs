@@ -269,17 +269,7 @@ pub fn http_scope<'py>(
         PyString::new(py, req.root_path)
     };
     scope.set_item(intern!(py, "root_path"), root_path)?;
-    let headers = PyList::empty(py);
-    for (name, value) in req.headers {
-        headers.append(PyTuple::new(
-            py,
-            [
-                PyBytes::new(py, name.as_str().as_bytes()),
-                PyBytes::new(py, value.as_bytes()),
-            ],
-        )?)?;
-    }
-    scope.set_item(intern!(py, "headers"), headers)?;
+    scope.set_item(intern!(py, "headers"), headers_to_asgi(py, req.headers)?)?;
     scope.set_item(intern!(py, "client"), address_tuple(py, req.client)?)?;
     scope.set_item(intern!(py, "server"), address_tuple(py, req.server)?)?;
     scope.set_item(intern!(py, "state"), state.copy()?)?;

@@ -3,9 +3,9 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
-use crate::http::{address_tuple, http_version, HostedRequest};
+use crate::http::{address_tuple, headers_to_asgi, http_version, HostedRequest};
 
 /// The subprotocols a client offers in `Sec-WebSocket-Protocol`, in order:
 /// every header line, split on commas, trimmed, empty items dropped.
@@ -52,17 +52,7 @@ pub fn websocket_scope<'py>(
         PyBytes::new(py, req.query.as_bytes()),
     )?;
     scope.set_item(intern!(py, "root_path"), PyString::new(py, req.root_path))?;
-    let headers = PyList::empty(py);
-    for (name, value) in req.headers {
-        headers.append(PyTuple::new(
-            py,
-            [
-                PyBytes::new(py, name.as_str().as_bytes()),
-                PyBytes::new(py, value.as_bytes()),
-            ],
-        )?)?;
-    }
-    scope.set_item(intern!(py, "headers"), headers)?;
+    scope.set_item(intern!(py, "headers"), headers_to_asgi(py, req.headers)?)?;
     scope.set_item(intern!(py, "client"), address_tuple(py, req.client)?)?;
     scope.set_item(intern!(py, "server"), address_tuple(py, req.server)?)?;
     scope.set_item(
