@@ -40,6 +40,30 @@ pub struct Mount {
     pub state: Py<pyo3::types::PyDict>,
 }
 
+impl Mount {
+    /// The `raw_path`, `path` and `root_path` of a hosted app's scope for
+    /// `head`: the path stays whole and the prefix is the root path, both
+    /// behind `cello serve --root-path` when one is set.
+    pub fn scope_paths(
+        &self,
+        head: &cello_core::http::request::RequestHead,
+    ) -> (String, String, String) {
+        if self.root_path.is_empty() {
+            (
+                head.raw_path().to_owned(),
+                head.path.clone(),
+                self.prefix.clone(),
+            )
+        } else {
+            (
+                format!("{}{}", self.root_path, head.raw_path()),
+                format!("{}{}", self.root_path, head.path),
+                format!("{}{}", self.root_path, self.prefix),
+            )
+        }
+    }
+}
+
 /// A registered `exception_handler`, for an exception class or, as in
 /// Starlette, for an `HTTPException` status code.
 pub struct ExceptionHandler {

@@ -578,19 +578,7 @@ pub fn start(
             path: head.path.clone(),
         },
     )?;
-    let (raw_path, path, root_path) = if mount.root_path.is_empty() {
-        (
-            head.raw_path().to_owned(),
-            head.path.clone(),
-            mount.prefix.clone(),
-        )
-    } else {
-        (
-            format!("{}{}", mount.root_path, head.raw_path()),
-            format!("{}{}", mount.root_path, head.path),
-            format!("{}{}", mount.root_path, mount.prefix),
-        )
-    };
+    let (raw_path, path, root_path) = mount.scope_paths(&head);
     let request = cello_asgi::HostedRequest {
         method: &head.method,
         version: head.version,
@@ -604,9 +592,43 @@ pub fn start(
         root_path: &root_path,
     };
     let scope = cello_asgi::http_scope(py, &request, mount.state.bind(py))?;
-    let receive = call.getattr(intern!(py, "receive"))?;
-    let send = call.getattr(intern!(py, "send"))?;
-    let coro = match mount.app.bind(py).call1((scope, receive, send)) {
+    run_app(
+        py,
+        runner,
+        &call,
+        mount.app.bind(py),
+        scope,
+        Some(route.task_name.bind(py)),
+    )
+}
+
+/// A hosted ASGI call: the object whose `receive` and `send` the app gets,
+/// told once when the app has returned or raised.
+pub(crate) trait AppCall:
+    pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync
+{
+    fn app_finished(&self, py: Python<'_>, failure: Option<PyErr>);
+}
+
+impl AppCall for HostCall {
+    fn app_finished(&self, py: Python<'_>, failure: Option<PyErr>) {
+        HostCall::app_finished(self, py, failure);
+    }
+}
+
+/// Runs `app(scope, call.receive, call.send)` as a Task on the event loop;
+/// `call` hears when it ends (a failure to call or start it included).
+pub(crate) fn run_app<C: AppCall>(
+    py: Python<'_>,
+    runner: &Arc<Runner>,
+    call: &Bound<'_, C>,
+    app: &Bound<'_, PyAny>,
+    scope: Bound<'_, pyo3::types::PyDict>,
+    task_name: Option<&Bound<'_, PyString>>,
+) -> PyResult<()> {
+    let receive = call.as_any().getattr(intern!(py, "receive"))?;
+    let send = call.as_any().getattr(intern!(py, "send"))?;
+    let coro = match app.call1((scope, receive, send)) {
         Ok(coro) => coro,
         Err(e) => {
             call.get().app_finished(py, Some(e));
@@ -615,10 +637,7 @@ pub fn start(
     };
     let ending = Ending::Notify(Box::new(AppEnded(call.clone().unbind())));
     let drive = Bound::new(py, Drive::new(coro, ending))?;
-    if let Err(e) = runner
-        .start_task
-        .start(py, drive.as_any(), Some(route.task_name.bind(py)))
-    {
+    if let Err(e) = runner.start_task.start(py, drive.as_any(), task_name) {
         if drive.get().take().is_some() {
             call.get().app_finished(py, Some(e));
         }
@@ -627,9 +646,9 @@ pub fn start(
 }
 
 /// Tells a hosted call that its app returned or raised.
-struct AppEnded(Py<HostCall>);
+struct AppEnded<C: AppCall>(Py<C>);
 
-impl CoroutineEnded for AppEnded {
+impl<C: AppCall> CoroutineEnded for AppEnded<C> {
     fn ended(&self, py: Python<'_>, failure: Option<PyErr>) {
         self.0.get().app_finished(py, failure);
     }

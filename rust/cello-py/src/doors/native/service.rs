@@ -573,16 +573,7 @@ fn websocket_scope<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyDict>)> {
     let mount = mount.and_then(|route| route.mount.as_ref());
     let (raw_path, path, root_path) = match mount {
-        Some(mount) if !mount.root_path.is_empty() => (
-            format!("{}{}", mount.root_path, head.raw_path()),
-            format!("{}{}", mount.root_path, head.path),
-            format!("{}{}", mount.root_path, mount.prefix),
-        ),
-        Some(mount) => (
-            head.raw_path().to_owned(),
-            head.path.clone(),
-            mount.prefix.clone(),
-        ),
+        Some(mount) => mount.scope_paths(head),
         None => (head.raw_path().to_owned(), head.path.clone(), String::new()),
     };
     let request = cello_asgi::HostedRequest {

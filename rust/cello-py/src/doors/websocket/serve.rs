@@ -22,9 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::io::{Inbound, Outbound, WsShared, ABNORMAL, INTERNAL_ERROR, NORMAL};
 use crate::doors::mounts::io::resolve;
-use crate::doors::mounts::serve::response_headers;
+use crate::doors::mounts::serve::{response_headers, run_app, AppCall};
 use crate::ffi::support::{error, support, Ready};
-use crate::pipeline::{CoroutineEnded, Drive, Ending, Runner};
+use crate::pipeline::Runner;
 use crate::types::convert::problem_response;
 
 /// Whether a request asks for a WebSocket: `Upgrade: websocket` (any case)
@@ -557,30 +557,12 @@ pub(crate) fn start(
             path,
         },
     )?;
-    let receive = call.getattr(intern!(py, "receive"))?;
-    let send = call.getattr(intern!(py, "send"))?;
-    let coro = match app.call1((scope, receive, send)) {
-        Ok(coro) => coro,
-        Err(e) => {
-            call.get().app_finished(py, Some(e));
-            return Ok(());
-        }
-    };
-    let ending = Ending::Notify(Box::new(AppEnded(call.clone().unbind())));
-    let drive = Bound::new(py, Drive::new(coro, ending))?;
-    if let Err(e) = runner.start_task.start(py, drive.as_any(), None) {
-        if drive.get().take().is_some() {
-            call.get().app_finished(py, Some(e));
-        }
-    }
-    Ok(())
+    run_app(py, runner, &call, app, scope, None)
 }
 
-struct AppEnded(Py<WsCall>);
-
-impl CoroutineEnded for AppEnded {
-    fn ended(&self, py: Python<'_>, failure: Option<PyErr>) {
-        self.0.get().app_finished(py, failure);
+impl AppCall for WsCall {
+    fn app_finished(&self, py: Python<'_>, failure: Option<PyErr>) {
+        WsCall::app_finished(self, py, failure);
     }
 }
 
