@@ -24,6 +24,7 @@ from cello._routes import (
     is_async_handler,
     takes_request,
 )
+from cello._websocket_routes import WebSocketRoute
 from cello.asgi import AsgiAdapter
 from cello.blueprints import Blueprint
 from cello.caching import check_tags
@@ -50,7 +51,6 @@ from cello.responses import Response
 from cello.routing import constraint_specs
 from cello.templates import MiniJinjaEngine, csrf_globals
 from cello.validation import DTOConfig
-from cello.websocket import WebSocketRoute
 
 __all__ = ["App"]
 
