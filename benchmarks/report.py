@@ -199,18 +199,19 @@ def markdown_tables(rows: list[dict]) -> str:
         table_rows = [row for row in rows if row["table"] == scenario.key]
         if not table_rows:
             continue
+        out.append(f"### {scenario.title}\n")
+        out.append(f"{scenario.blurb[0].upper()}{scenario.blurb[1:]}.\n")
+        if scenario.kind == "ws-idle":
+            # Memory per connection, not a request rate: a table of its own.
+            out.extend(ws_table.idle_table(scenario, table_rows, lambda r: r["label"]))
+            out.append("")
+            continue
         base = next(
             (r for r in table_rows if r["label"] == scenario.baseline and _measured(r)), None
         )
         base_rps = base["req_per_s"] if base else None
         base_cpu = base["cpu_us_per_req"] if base else None
         size_head, size_rule = (" body KiB |", "--:|") if scenario.show_size else ("", "")
-        out.append(f"### {scenario.title}\n")
-        out.append(f"{scenario.blurb[0].upper()}{scenario.blurb[1:]}.\n")
-        if scenario.kind == "ws-idle":
-            out.extend(ws_table.idle_table(scenario, table_rows, lambda r: r["label"]))
-            out.append("")
-            continue
         unit = _unit(scenario)
         out.append(
             f"| server | {unit}/s | ± | p50 ms | p99 ms | CPU µs/{unit} | peak RSS MiB | errors "
