@@ -564,3 +564,16 @@ def test_liveness_answers_while_a_report_waits_on_a_hung_check(connect):
     finally:
         thread.join(20)
     assert answers == [503]
+
+
+def test_the_names_are_exported_where_the_docs_import_them():
+    import cello
+    import cello.middleware
+
+    for module in (cello, cello.middleware):
+        assert {"HealthCheckConfig", "HealthStatus"} <= set(module.__all__)
+        assert module.HealthCheckConfig is HealthCheckConfig
+    assert HealthStatus("UP") is HealthStatus.UP
+    assert HealthStatus.parse("healthy") is HealthStatus.UP
+    with pytest.raises(ValueError, match="not a health status"):
+        HealthStatus.parse("sideways")
