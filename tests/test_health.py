@@ -577,3 +577,18 @@ def test_the_names_are_exported_where_the_docs_import_them():
     assert HealthStatus.parse("healthy") is HealthStatus.UP
     with pytest.raises(ValueError, match="not a health status"):
         HealthStatus.parse("sideways")
+
+
+def test_the_response_cache_never_keeps_a_probe_answer():
+    app = App()
+    state = {"up": True}
+    app.add_health_check("db", lambda: state["up"])
+    app.enable_health_checks(HealthCheckConfig(base_path="/status"))
+    app.enable_caching(ttl=300)
+    with TestClient(app) as client:
+        for path in ("/status", "/status/ready", "/readiness"):
+            assert client.get(path).status_code == 200, path
+            assert client.get(path).headers.get("x-cache") != "HIT", path
+        state["up"] = False
+        for path in ("/status", "/status/ready", "/readiness"):
+            assert client.get(path).status_code == 503, path
