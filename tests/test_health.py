@@ -149,6 +149,13 @@ def test_the_full_report_when_healthy(connect):
     assert db["duration_ms"] >= 0
 
 
+def test_the_report_answers_with_a_trailing_slash_too(connect):
+    client = connect("app")
+    response = client.get("/health/")
+    assert response.status_code == 200
+    assert response.json()["checks"]["db"]["status"] == "UP"
+
+
 def test_head_gives_the_status_without_a_body(connect):
     client = connect("app")
     for path in ("/health", "/health/live", "/health/ready", "/health/startup", "/liveness"):

@@ -241,6 +241,7 @@ class HealthChecks:
 
         return [
             (base, report),
+            (f"{base}/", report),
             (f"{base}/live", live),
             (f"{base}/liveness", live),
             (f"{base}/ready", ready),
