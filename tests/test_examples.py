@@ -927,3 +927,33 @@ def test_websocket_hosted_example():
                 return replies
 
         assert asyncio.run(asyncio.wait_for(talk(), 20)) == ["HELLO", "CELLO"]
+
+
+def test_health_example():
+    with LiveServer("examples.health:app") as live, httpx.Client(base_url=live.url) as client:
+        live_probe = client.get("/health/live")
+        assert live_probe.status_code == 200
+        assert live_probe.json()["status"] == "UP"
+        assert client.get("/health/startup").json()["started"] is True
+        report = client.get("/health").json()
+        assert (report["status"], report["version"]) == ("UP", "1.4.2")
+        assert report["checks"]["database"]["details"] == {"pool": {"size": 10, "idle": 9}}
+        key = {"X-API-Key": "demo-key"}
+        assert client.post("/queue/fill").status_code == 401  # the API is keyed
+        assert client.post("/queue/fill", headers=key).json() == {"depth": 3}
+        degraded = _until(lambda: client.get("/health"), lambda r: r.json()["status"] != "UP")
+        assert (degraded.status_code, degraded.json()["status"]) == (200, "DEGRADED")
+        assert degraded.json()["checks"]["queue"]["details"] == {"depth": 3}
+        assert client.post("/db/stop", headers=key).status_code == 200
+        ready = _until(lambda: client.get("/health/ready"), lambda r: r.status_code != 200)
+        assert (ready.status_code, ready.json()["ready"]) == (503, False)
+        assert ready.json()["checks"]["database"]["message"] == "no connection"
+        assert client.get("/liveness").status_code == 200
+
+
+def _until(get, done, deadline: float = 20):
+    """``get()`` again until ``done`` says yes (the example caches results 1 s)."""
+    stop = time.monotonic() + deadline
+    while not done(answer := get()) and time.monotonic() < stop:
+        time.sleep(0.1)
+    return answer

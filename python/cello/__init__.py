@@ -37,6 +37,7 @@ from cello.guards import (
     RoleGuard,
     UnauthorizedError,
 )
+from cello.health import HealthCheckConfig, HealthStatus
 from cello.middleware import CSP, SecurityHeadersConfig, StaticFilesConfig
 from cello.middleware.auth import (
     ApiKeyAuth,
@@ -91,6 +92,8 @@ __all__ = [
     "HTTPException",
     "Header",
     "Headers",
+    "HealthCheckConfig",
+    "HealthStatus",
     "Http2Config",
     "Http3Config",
     "HttpResponse",

@@ -30,6 +30,7 @@ from cello.blueprints import Blueprint
 from cello.caching import check_tags
 from cello.exceptions import REFUSALS
 from cello.guards import guard_handler
+from cello.health import HealthCheck, HealthCheckConfig, HealthChecks
 from cello.middleware import (
     AccessLog,
     CacheConfig,
@@ -79,6 +80,9 @@ class App(RouteDecorators, MiddlewareDecorators):
         self._dependencies = DependencyState(self._hooks["shutdown"])
         # Every middleware added, in order: the OpenAPI spec reads the auth ones.
         self._middleware_entries: list[Entry] = []
+        # Whether the startup hooks have run (the startup probe's answer).
+        self._started = False
+        self._health = HealthChecks(self)
 
     @property
     def debug(self) -> bool:
@@ -117,11 +121,13 @@ class App(RouteDecorators, MiddlewareDecorators):
             info = replace(info, handler=WebSocketRoute(info.handler).endpoint())
         handler = info.handler
         self._cache_route(handler)
+        # Probes carry no credentials: global guards are not theirs (docs/health.md).
+        global_guards = () if getattr(handler, "__cello_probe__", False) else self._guards
         bound = bind(info, self._dependencies)
         if bound is not None:
             call, is_async, suspends = bound
-            if self._guards or info.guards:
-                return guard_handler(call, is_async, suspends, self._guards, info.guards)
+            if global_guards or info.guards:
+                return guard_handler(call, is_async, suspends, global_guards, info.guards)
             return bound
         is_async = is_async_handler(handler)
         call = handler
@@ -137,8 +143,8 @@ class App(RouteDecorators, MiddlewareDecorators):
                 return _h()
 
         suspends = is_async and can_suspend(handler)
-        if self._guards or info.guards:
-            return guard_handler(call, is_async, suspends, self._guards, info.guards)
+        if global_guards or info.guards:
+            return guard_handler(call, is_async, suspends, global_guards, info.guards)
         return call, is_async, suspends
 
     def mount(self, path: str, app: Any, *, root_path: str = "") -> None:
@@ -246,7 +252,9 @@ class App(RouteDecorators, MiddlewareDecorators):
     ) -> None:
         """One access-log line per request on standard output (see
         ``cello.middleware.AccessLog``). ``run()`` calls it when logs are on,
-        unless the app already logs."""
+        unless the app already logs. The default leaves out the health probes."""
+        if tuple(skip_paths) == ("/health", "/metrics") and self._health.config is not None:
+            skip_paths = (*skip_paths, *self._health.config.paths)
         self.use(AccessLog(format=format, skip_paths=skip_paths))
 
     def _logs_requests(self) -> bool:
@@ -521,6 +529,73 @@ class App(RouteDecorators, MiddlewareDecorators):
             docs = OpenAPIDocs(self, openapi_url=None)
         return docs.spec()
 
+    # -- health checks (see cello.health and docs/health.md) -----------------
+
+    def enable_health_checks(self, config: HealthCheckConfig | None = None) -> HealthCheckConfig:
+        """Serves ``<base>/live`` (and ``/liveness``), ``<base>/ready`` (and
+        ``/readiness``), ``<base>/startup`` and the report at ``<base>``,
+        for GET and HEAD: 200 when healthy, 503 when not. Without a config:
+        details on and check results cached for 5 seconds. Returns the config."""
+        if config is None:
+            config = HealthCheckConfig(include_details=True, cache_secs=5)
+        elif not isinstance(config, HealthCheckConfig):
+            raise TypeError(
+                f"enable_health_checks() takes a HealthCheckConfig, not {type(config).__name__}"
+            )
+        if self._health.config is not None:
+            raise RuntimeError("enable_health_checks() was already called for this app")
+        taken = {(info.method, info.path) for info in self._routes}
+        health = self._health
+        health.config = config
+        for path, endpoint in health.routes():
+            if ("GET", path) in taken:
+                if path in config.paths[1:4] or path == config.base_path:
+                    health.config = None
+                    raise RuntimeError(f"enable_health_checks(): the app already has GET {path}")
+                continue  # an alias the app uses for itself
+            self._add_route(RouteInfo(method="GET", path=path, handler=endpoint))
+        return config
+
+    def health_check(
+        self,
+        name: str | Callable[[], Any] | None = None,
+        *,
+        critical: bool = True,
+        timeout: float | None = None,
+    ) -> Any:
+        """Decorator adding a check to the readiness probe and the report
+        (``@app.health_check("db")``, or bare: named after the function).
+        See ``add_health_check``."""
+        if callable(name):
+            self.add_health_check(getattr(name, "__name__", repr(name)), name)
+            return name
+
+        def decorator(check: F) -> F:
+            label = name if name is not None else getattr(check, "__name__", repr(check))
+            self.add_health_check(label, check, critical=critical, timeout=timeout)
+            return check
+
+        return decorator
+
+    def add_health_check(
+        self,
+        name: str,
+        check: Callable[[], Any],
+        *,
+        critical: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        """Adds ``check`` (sync, run in a thread, or async), run concurrently
+        with the others within ``timeout`` (default the config's
+        ``timeout_secs``). It returns True/None (UP), False (DOWN), a status,
+        a dict (``status``, ``message`` and details) or raises (DOWN). A
+        failing non-critical check makes the app DEGRADED, still 200."""
+        self._health.add(HealthCheck(name, check, critical=bool(critical), timeout_secs=timeout))
+
+    def _startup_work(self) -> bool:
+        """Whether starting the app runs anything (hooks, mounted lifespans)."""
+        return bool(self._hooks["startup"] or self._mounts)
+
     # -- errors ------------------------------------------------------------
 
     def exception_handler(self, exc_type: type[BaseException] | int) -> Callable[[F], F]:
@@ -623,10 +698,14 @@ class App(RouteDecorators, MiddlewareDecorators):
             # Background work of the last requests may still need what the
             # shutdown hooks close.
             await after_response.drain(shutdown_timeout)
+        if event == "shutdown":
+            self._started = False
         for hook in self._hooks[event]:
             result = hook()
             if inspect.isawaitable(result):
                 await result
+        if event == "startup":
+            self._started = True
         if event == "shutdown":
             await stop_all(self._mounts, shutdown_timeout)
             sessions = self._python_middleware.framework("sessions")

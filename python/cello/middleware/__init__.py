@@ -9,6 +9,7 @@ docs/middleware.md for the order, drawn as a picture.
 
 from __future__ import annotations
 
+from cello.health import HealthCheckConfig, HealthStatus
 from cello.middleware.access_log import AccessLog, LoggingConfig
 from cello.middleware.auth import (
     ApiKeyAuth,
@@ -45,6 +46,8 @@ __all__ = [
     "CsrfConfig",
     "ETag",
     "ETagConfig",
+    "HealthCheckConfig",
+    "HealthStatus",
     "JwtAuth",
     "JwtConfig",
     "LoggingConfig",
