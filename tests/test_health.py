@@ -20,7 +20,7 @@ from cello.testing import AsyncTestClient, TestClient, lifespan
 from tests.apps.health import KEY
 from tests.live import LiveServer
 
-TARGETS = ("app", "cached_app", "quiet_app", "default_app")
+TARGETS = ("app", "cached_app", "quiet_app", "default_app", "breaker_app")
 
 
 @pytest.fixture(scope="module")
@@ -535,6 +535,27 @@ def test_authentication_middleware_covers_probes_unless_skipped():
         with TestClient(app) as client:
             for path in ("/health", "/health/live", "/liveness", "/readiness"):
                 assert client.get(path).status_code == expected, (skip, path)
+
+
+def test_an_exempt_circuit_breaker_neither_counts_nor_answers_probes(connect):
+    client = connect("breaker_app")
+    keyed = {"x-key": KEY}
+    # A failing readiness probe is a 503 of the probe's own, not a failure
+    # that opens the circuit for every route...
+    set_state(client, "db", "down")
+    assert client.get("/health/ready").status_code == 503
+    assert client.get("/health").status_code == 503
+    assert client.get("/calls", headers=keyed).status_code == 200
+    set_state(client, "db", "up")
+    # ...while the app's own failure opens it for the app's routes, and the
+    # probes still answer from their endpoint.
+    assert client.get("/boom", headers=keyed).status_code == 500
+    refused = client.get("/calls", headers=keyed)
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"]
+    for path in ("/health/live", "/liveness", "/health/ready", "/health/startup", "/health"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/health/live").json()["status"] == "UP"
 
 
 def test_probes_are_left_out_of_the_openapi_document():

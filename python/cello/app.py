@@ -376,16 +376,19 @@ class App(RouteDecorators, MiddlewareDecorators):
         reset_timeout: float = 30,
         half_open_target: int = 3,
         failure_codes: Iterable[int] | None = None,
+        exempt_paths: Iterable[str] | None = None,
     ) -> None:
         """After ``failure_threshold`` failed responses in a row (5xx by
         default) every request gets a 503 for ``reset_timeout`` seconds (see
-        ``cello.middleware.CircuitBreaker`` and docs/circuit-breaker.md)."""
+        ``cello.middleware.CircuitBreaker`` and docs/circuit-breaker.md);
+        ``exempt_paths`` (health probes) are left alone."""
         self.use(
             CircuitBreaker(
                 failure_threshold=failure_threshold,
                 reset_timeout=reset_timeout,
                 half_open_target=half_open_target,
                 failure_codes=failure_codes,
+                exempt_paths=exempt_paths,
             )
         )
 

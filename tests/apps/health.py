@@ -107,3 +107,23 @@ quiet_app = build(
         base_path="/probe/", include_details=False, include_system_info=True, timeout_secs=0.5
     )
 )
+
+
+def build_behind_a_breaker() -> App:
+    """An app-wide circuit breaker that opens on the first 5xx, with the
+    probes exempt as docs/health.md says; ``/boom`` fails."""
+    config = HealthCheckConfig(timeout_secs=0.5)
+    breaker_app = build(config)
+    breaker_app.enable_circuit_breaker(
+        failure_threshold=1, reset_timeout=600, exempt_paths=config.paths
+    )
+
+    @breaker_app.get("/boom")
+    def boom() -> Any:
+        raise RuntimeError("the endpoint fails")
+
+    return breaker_app
+
+
+#: The probes survive an open circuit, and a failing probe does not open it.
+breaker_app = build_behind_a_breaker()

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from cello.middleware._paths import path_list
+
 __all__ = ["DEFAULT_FAILURE_CODES", "CircuitBreaker", "CircuitBreakerConfig"]
 
 DEFAULT_FAILURE_CODES = (500, 502, 503, 504)
@@ -61,7 +63,12 @@ class CircuitBreakerConfig:
       again, that close it (default 3); one failure opens it again;
     - ``failure_codes``: the statuses that count as failures (default
       500, 502, 503, 504; 4xx are refused, as client errors say nothing
-      about the service's health).
+      about the service's health);
+    - ``exempt_paths``: paths (and the paths below them) the breaker leaves
+      alone: it neither counts their responses nor answers them with 503.
+      Health probes belong here (``HealthCheckConfig().paths``): a failing
+      readiness check must not open the circuit for every route, and an
+      open circuit must not fail the liveness probe.
     """
 
     def __init__(
@@ -70,11 +77,13 @@ class CircuitBreakerConfig:
         reset_timeout: float = 30,
         half_open_target: int = 3,
         failure_codes: Iterable[int] | None = None,
+        exempt_paths: Iterable[str] | None = None,
     ) -> None:
         self.failure_threshold = _count("failure_threshold", failure_threshold)
         self.reset_timeout = _seconds(reset_timeout)
         self.half_open_target = _count("half_open_target", half_open_target)
         self.failure_codes = _codes(failure_codes)
+        self.exempt_paths = path_list(exempt_paths, "circuit breaker exempt_paths")
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -82,13 +91,14 @@ class CircuitBreakerConfig:
             "reset_timeout": self.reset_timeout,
             "half_open_target": self.half_open_target,
             "failure_codes": list(self.failure_codes),
+            "exempt_paths": list(self.exempt_paths),
         }
 
     def __repr__(self) -> str:
         return (
             f"CircuitBreakerConfig(failure_threshold={self.failure_threshold}, "
             f"reset_timeout={self.reset_timeout:g}, half_open_target={self.half_open_target}, "
-            f"failure_codes={list(self.failure_codes)})"
+            f"failure_codes={list(self.failure_codes)}, exempt_paths={self.exempt_paths})"
         )
 
     def __eq__(self, other: object) -> bool:

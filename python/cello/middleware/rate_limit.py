@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from cello.middleware._paths import path_list
+
 from cello import _cello
 
 __all__ = ["AdaptiveRateLimitConfig", "RateLimitConfig", "validate_rate_limit_config"]
@@ -49,16 +51,7 @@ def _count(name: str, value: Any) -> int:
 
 
 def _paths(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, Iterable):
-        raise ValueError(f"rate limit exempt_paths must be a list of paths, not {value!r}")
-    paths = list(items)
-    for path in paths:
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError(f"rate limit exempt_paths takes paths starting with '/', not {path!r}")
-    return paths
+    return path_list(value, "rate limit exempt_paths")
 
 
 def _networks(value: Any) -> list[str]:

@@ -376,6 +376,19 @@ pub trait Layer: Send + Sync + 'static {
     fn response(&self, _context: &mut Context, _response: &mut Outgoing) {}
 }
 
+/// A path matches an exemption exactly, or lies below it (`/health`
+/// exempts `/health/live`; `/static/` everything under it).
+pub fn exempt(exemptions: &[String], path: &str) -> bool {
+    exemptions.iter().any(|exempt| {
+        let base = exempt.trim_end_matches('/');
+        path == exempt
+            || path == base
+            || path
+                .strip_prefix(base)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
 /// A layer limited to the paths under a prefix (a blueprint's `use`).
 #[derive(Clone)]
 struct Scoped {

@@ -33,6 +33,9 @@ pub fn circuit_breaker(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
         failure_codes: options
             .value("failure_codes")?
             .unwrap_or(defaults.failure_codes),
+        exempt_paths: options
+            .value("exempt_paths")?
+            .unwrap_or(defaults.exempt_paths),
     };
     CircuitBreaker::new(built)
         .map(|layer| Box::new(layer) as Box<dyn Layer>)

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, RETRY_AFTER};
 
-use super::{Answer, Context, Layer, Outgoing, Stage};
+use super::{exempt, Answer, Context, Layer, Outgoing, Stage};
 use crate::http::problem::Problem;
 use crate::http::request::RequestHead;
 
@@ -50,6 +50,10 @@ pub struct CircuitBreakerOptions {
     pub half_open_target: u32,
     /// The response statuses that count as failures.
     pub failure_codes: Vec<u16>,
+    /// Paths (and the paths below them) the breaker neither counts nor
+    /// refuses: health probes must not open the circuit, nor be answered
+    /// by it.
+    pub exempt_paths: Vec<String>,
 }
 
 impl Default for CircuitBreakerOptions {
@@ -59,6 +63,7 @@ impl Default for CircuitBreakerOptions {
             reset_timeout: Duration::from_secs(30),
             half_open_target: 3,
             failure_codes: DEFAULT_FAILURE_CODES.to_vec(),
+            exempt_paths: Vec::new(),
         }
     }
 }
@@ -246,7 +251,10 @@ impl Layer for CircuitBreaker {
         Stage::CircuitBreaker
     }
 
-    fn request(&self, _head: &mut RequestHead, context: &mut Context) -> Option<Answer> {
+    fn request(&self, head: &mut RequestHead, context: &mut Context) -> Option<Answer> {
+        if exempt(&self.options.exempt_paths, &head.path) {
+            return None;
+        }
         let mut passage = context.take_note::<Passage>().unwrap_or_default();
         let answer = match self.admit() {
             Ok(()) => {

@@ -282,3 +282,30 @@ fn an_enormous_reset_timeout_saturates_instead_of_overflowing() {
     );
     assert_eq!(status(&layer, 500), 503);
 }
+
+#[test]
+fn exempt_paths_are_neither_counted_nor_refused() {
+    let (layer, _) = breaker(CircuitBreakerOptions {
+        failure_threshold: 1,
+        exempt_paths: vec!["/health".into()],
+        ..CircuitBreakerOptions::default()
+    });
+    let send = |path: &str, endpoint_status: u16| {
+        let mut context = Context::default();
+        let answer = layer.request(&mut head(path, &[]), &mut context);
+        let given = answer.as_ref().map_or(endpoint_status, |a| a.status);
+        let mut out = Outgoing::new(given, http::HeaderMap::new(), None, false);
+        layer.response(&mut context, &mut out);
+        given
+    };
+    // A failing readiness probe does not open the circuit...
+    assert_eq!(send("/health/ready", 503), 503);
+    assert_eq!(layer.state(), CircuitState::Closed { failures: 0 });
+    // ...and once the app's failures open it, probes still reach their endpoint.
+    assert_eq!(send("/orders", 500), 500);
+    assert!(matches!(layer.state(), CircuitState::Open { .. }));
+    assert_eq!(send("/health/live", 200), 200);
+    assert_eq!(send("/health", 200), 200);
+    assert_eq!(send("/healthz", 200), 503);
+    assert_eq!(send("/orders", 200), 503);
+}

@@ -27,6 +27,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 
+pub use super::exempt;
 use super::{Answer, Context, Layer, Outgoing, Stage};
 use crate::http::problem::Problem;
 use crate::http::request::RequestHead;
@@ -165,19 +166,6 @@ pub fn decision_headers(decision: &Decision) -> [(&'static HeaderName, HeaderVal
         (&REMAINING, decision.remaining.into()),
         (&RESET, decision.reset.into()),
     ]
-}
-
-/// A path matches an exemption exactly, or lies below it (`/health`
-/// exempts `/health/live`; `/static/` everything under it).
-pub fn exempt(exemptions: &[String], path: &str) -> bool {
-    exemptions.iter().any(|exempt| {
-        let base = exempt.trim_end_matches('/');
-        path == exempt
-            || path == base
-            || path
-                .strip_prefix(base)
-                .is_some_and(|rest| rest.starts_with('/'))
-    })
 }
 
 /// The native rate-limit layer.
