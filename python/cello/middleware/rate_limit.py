@@ -16,9 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from cello.middleware._paths import path_list
-
 from cello import _cello
+from cello.middleware._paths import path_list
 
 __all__ = ["AdaptiveRateLimitConfig", "RateLimitConfig", "validate_rate_limit_config"]
 
