@@ -61,6 +61,13 @@ SERVERS = [
         command=_cello_script("cello_sse_app.py"),
         env={"PORT": "{port}", "SSE_RATE": str(RATE)},
     ),
+    # Starlette's stream sends no keepalive: this row is the like-for-like one.
+    Server(
+        name="cello-sse-no-keepalive",
+        description="Cello `app.run`, `Response.sse(..., keepalive=None)`",
+        command=_cello_script("cello_sse_app.py"),
+        env={"PORT": "{port}", "SSE_RATE": str(RATE), "SSE_KEEPALIVE": "0"},
+    ),
     Server(
         name="uvicorn-starlette-sse",
         description=f"{UVLOOP}, 1 worker, Starlette `StreamingResponse`",

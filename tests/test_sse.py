@@ -413,6 +413,32 @@ def test_a_client_leaving_closes_the_generator_and_leaks_no_task(live_url, reque
     assert _tasks(live_url) <= before
 
 
+def test_the_native_server_sends_the_keepalive_without_a_python_task(sse_server, request):
+    """Door 1 times the keepalive in Rust: a held stream with keepalive on
+    runs as many asyncio tasks as one without (under uvicorn a pull task
+    and a timer do it)."""
+    url = sse_server.url
+    held: dict[str, int] = {}
+    for keepalive in ("0", "0.05"):
+        name = f"{_name(request)}-{keepalive}"
+        before = _tasks(url)
+        with (
+            httpx.Client(base_url=url, timeout=10) as client,
+            client.stream("GET", f"/sse/held/{name}?keepalive={keepalive}") as response,
+        ):
+            chunks = response.iter_raw()
+            seen = b""
+            wanted = b"data: first" if keepalive == "0" else b": keepalive\n\n"
+            while wanted not in seen:
+                seen += next(chunks)
+            held[keepalive] = _tasks(url) - before
+            httpx.post(f"{url}/sse/release/{name}")
+            for chunk in chunks:
+                seen += chunk
+        assert seen.endswith(b"id: 2\ndata: second\n\n")
+    assert held["0.05"] == held["0"]
+
+
 def test_a_client_leaving_closes_a_sync_generator(live_url, request):
     name = _name(request)
     port = httpx.URL(live_url).port

@@ -6,7 +6,7 @@ import os
 import selectors
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 from typing_extensions import disjoint_base
 
@@ -380,6 +380,7 @@ class LoopDriver:
 
 @final
 class StreamSink:
+    beats: ClassVar[bool]
     def send(self, chunk: str | bytes) -> asyncio.Future[bool] | None: ...
     def watch(self, gone: asyncio.Future[bool]) -> None: ...
     def close(self) -> None: ...

@@ -10,7 +10,7 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from cello.exceptions import ClientDisconnected
@@ -92,6 +92,9 @@ async def pump(source: Any, sink: Any) -> None:
     between events included) and the source is closed, so its ``finally``
     runs now rather than at its next chunk.
     """
+    heartbeat = getattr(source, "__cello_heartbeat__", None)
+    if heartbeat is not None and not getattr(sink, "beats", False):
+        source = with_heartbeat(source, *heartbeat)
     gone = _watch_client(sink)
     try:
         if hasattr(source, "__aiter__"):
@@ -169,6 +172,67 @@ async def _send(sink: Any, chunk: Any) -> None:
     pending = sink.send(chunk)
     if pending is not None and not await pending:
         raise ClientDisconnected("client disconnected during a streamed response")
+
+
+async def with_heartbeat(source: Any, every: float, beat: bytes) -> AsyncIterator[bytes]:
+    """The chunks of ``source``, with ``beat`` added whenever ``every``
+    seconds pass without one: a stream's keepalive where the server does not
+    send it itself (the native server does: ``StreamSink.beats``).
+
+    One task pulls the source into a one-slot queue and one timer per quiet
+    period adds the beat: racing every chunk against a timer of its own cost
+    twice the CPU per chunk.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+    last_sent = loop.time()
+
+    async def pull() -> None:
+        try:
+            async for chunk in source:
+                await queue.put(chunk)
+            await queue.put(_END)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the stream, which fails
+            await queue.put(_Failed(exc))
+
+    def tick() -> None:
+        nonlocal timer
+        quiet = loop.time() - last_sent
+        if quiet >= every and queue.empty():
+            queue.put_nowait(beat)
+            quiet = 0.0
+        timer = loop.call_later(max(every - quiet, 0.0), tick)
+
+    puller = asyncio.ensure_future(pull())
+    timer = loop.call_later(every, tick)
+    try:
+        while True:
+            chunk = await queue.get()
+            if chunk is _END:
+                return
+            if isinstance(chunk, _Failed):
+                raise chunk.error
+            yield chunk
+            last_sent = loop.time()
+    finally:
+        timer.cancel()
+        # The client left (or the stream failed): the pull in flight is
+        # cancelled, which closes the source at the await it is idle in.
+        if not puller.done():
+            puller.cancel()
+            await asyncio.wait((puller,))
+        await close_source(source)
+
+
+class _Failed:
+    """The source raised: the stream re-raises it where it reads the queue."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 async def close_source(source: Any) -> None:

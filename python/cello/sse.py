@@ -262,7 +262,7 @@ def sse_response(
         # Finite and ready: encoded now, so a bad item is the handler's error.
         chunks = [as_event(item).encode() for item in source]
     elif hasattr(source, "__aiter__"):
-        chunks = _from_async(source, idle)
+        chunks = _from_async(source) if idle is None else _Heartbeat(_from_async(source), idle)
     else:
         chunks = _from_sync(source, idle)
     response = _cello.Response.stream(chunks, content_type=CONTENT_TYPE, status=status)
@@ -275,68 +275,31 @@ def sse_response(
     return response
 
 
-async def _from_async(source: Any, idle: float | None) -> AsyncIterator[bytes]:
+async def _from_async(source: Any) -> AsyncIterator[bytes]:
     iterator = aiter(source)
-    if idle is None:
-        try:
-            async for item in iterator:
-                yield as_event(item).encode()
-        finally:
-            await close_source(iterator)
-        return
-    # With a keepalive, one task pulls the source into a one-slot queue and
-    # one timer per idle period adds a comment when nothing was sent: racing
-    # every item against its own timer cost twice the CPU per event.
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
-    last_sent = loop.time()
-
-    async def pull() -> None:
-        try:
-            async for item in iterator:
-                await queue.put(as_event(item).encode())
-            await queue.put(_END)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # handed to the stream, which fails
-            await queue.put(_Failed(exc))
-
-    def tick() -> None:
-        nonlocal timer
-        quiet = loop.time() - last_sent
-        if quiet >= idle and queue.empty():
-            queue.put_nowait(KEEPALIVE)
-            quiet = 0.0
-        timer = loop.call_later(max(idle - quiet, 0.0), tick)
-
-    puller = asyncio.ensure_future(pull())
-    timer = loop.call_later(idle, tick)
     try:
-        while True:
-            chunk = await queue.get()
-            if chunk is _END:
-                return
-            if isinstance(chunk, _Failed):
-                raise chunk.error
-            yield chunk
-            last_sent = loop.time()
+        async for item in iterator:
+            yield as_event(item).encode()
     finally:
-        timer.cancel()
-        # The client left (or the stream failed): the pull in flight is
-        # cancelled, which closes the source at the await it is idle in.
-        if not puller.done():
-            puller.cancel()
-            await asyncio.wait((puller,))
         await close_source(iterator)
 
 
-class _Failed:
-    """The source raised: the stream re-raises it where it reads the queue."""
+class _Heartbeat:
+    """An async event stream with a keepalive the door sends: the native
+    server from Rust (no Python timer per stream), ``pump`` for the others
+    (``_support.with_heartbeat``)."""
 
-    __slots__ = ("error",)
+    __slots__ = ("__cello_heartbeat__", "_chunks")
 
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+    def __init__(self, chunks: AsyncIterator[bytes], every: float) -> None:
+        self._chunks = chunks
+        self.__cello_heartbeat__ = (every, KEEPALIVE)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        await close_source(self._chunks)
 
 
 async def _from_sync(source: Any, idle: float | None) -> AsyncIterator[bytes]:

@@ -2,12 +2,15 @@
 //! chunks, or a slice of a file; a streamed one may pass the middleware's
 //! encoders on its way out.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 
 use crate::http::file::{FileSlice, CHUNK};
 use crate::middleware::Encoders;
@@ -35,6 +38,40 @@ enum Kind {
     File(FileSlice, u64),
 }
 
+/// A streamed body's keepalive: `beat` goes out whenever `every` passes
+/// without a chunk (an event stream's comment, so proxies see traffic).
+/// A chunk only notes the time; the timer is moved once per quiet period at
+/// most, never per chunk.
+struct Heartbeat {
+    every: Duration,
+    beat: Bytes,
+    last: Instant,
+    /// Made on the first poll, inside the runtime (the body may be built on
+    /// a thread that has none).
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Heartbeat {
+    fn poll_beat(&mut self, cx: &mut Context<'_>) -> Poll<Option<Chunk>> {
+        let (every, last) = (self.every, self.last);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(last + every)));
+        loop {
+            std::task::ready!(timer.as_mut().poll(cx));
+            let now = Instant::now();
+            let due = self.last + every;
+            if now >= due {
+                self.last = now;
+                timer.as_mut().reset(now + every);
+                return Poll::Ready(Some(Ok(self.beat.clone())));
+            }
+            // A chunk went out since the timer was set: wait the rest.
+            timer.as_mut().reset(due);
+        }
+    }
+}
+
 /// A response body: complete bytes, or chunks arriving over a channel.
 ///
 /// A producer that fails mid-stream sends `Err(StreamAborted)`: hyper then
@@ -48,6 +85,7 @@ pub struct Body {
     encoders: Option<Encoders>,
     guard: Option<RequestGuard>,
     on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+    heartbeat: Option<Box<Heartbeat>>,
 }
 
 impl Drop for Body {
@@ -86,7 +124,22 @@ impl Body {
             encoders: None,
             guard: None,
             on_drop: None,
+            heartbeat: None,
         }
+    }
+
+    /// Sends `beat` whenever a streamed body has been quiet for `every`
+    /// (nothing for a body that is not streamed).
+    pub fn with_heartbeat(mut self, every: Duration, beat: Bytes) -> Self {
+        if matches!(self.kind, Kind::Channel(_)) && !every.is_zero() {
+            self.heartbeat = Some(Box::new(Heartbeat {
+                every,
+                beat,
+                last: Instant::now(),
+                timer: None,
+            }));
+        }
+        self
     }
 
     /// Runs `hook` when the server is done with the body: sent completely,
@@ -136,7 +189,14 @@ impl Body {
     fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Option<Chunk>> {
         match &mut self.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
-            Kind::Channel(rx) => rx.poll_recv(cx),
+            Kind::Channel(rx) => match (rx.poll_recv(cx), self.heartbeat.as_deref_mut()) {
+                (Poll::Pending, Some(heartbeat)) => heartbeat.poll_beat(cx),
+                (Poll::Ready(chunk), Some(heartbeat)) => {
+                    heartbeat.last = Instant::now();
+                    Poll::Ready(chunk)
+                }
+                (polled, None) => polled,
+            },
             Kind::File(slice, sent) => Poll::Ready(match slice.read_at(*sent, CHUNK) {
                 Ok(chunk) if chunk.is_empty() => None,
                 Ok(chunk) => {
@@ -228,6 +288,41 @@ mod tests {
         drop(tx);
         let result = http_body_util::BodyExt::collect(Body::channel(rx)).await;
         assert!(result.is_err());
+    }
+
+    async fn next_data(body: &mut Body) -> Option<Bytes> {
+        let frame = http_body_util::BodyExt::frame(body).await?.unwrap();
+        Some(frame.into_data().unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_stream_beats_and_a_busy_one_does_not() {
+        let (tx, rx) = mpsc::channel(4);
+        let mut body =
+            Body::channel(rx).with_heartbeat(Duration::from_secs(15), Bytes::from(": ka\n\n"));
+        // Chunks closer together than the period: no beat between them.
+        for part in ["a", "b", "c"] {
+            tokio::time::advance(Duration::from_secs(10)).await;
+            tx.send(Ok(Bytes::from(part))).await.unwrap();
+            assert_eq!(next_data(&mut body).await.unwrap(), part);
+        }
+        // Quiet: a beat 15 s after the last chunk, then one every 15 s.
+        let start = Instant::now();
+        assert_eq!(next_data(&mut body).await.unwrap(), ": ka\n\n");
+        assert_eq!(start.elapsed(), Duration::from_secs(15));
+        assert_eq!(next_data(&mut body).await.unwrap(), ": ka\n\n");
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
+        // The producer ending ends the body, beats or not.
+        tx.send(Ok(Bytes::from("last"))).await.unwrap();
+        drop(tx);
+        assert_eq!(next_data(&mut body).await.unwrap(), "last");
+        assert!(next_data(&mut body).await.is_none());
+    }
+
+    #[test]
+    fn only_a_streamed_body_takes_a_heartbeat() {
+        let body = Body::full("x").with_heartbeat(Duration::from_secs(1), Bytes::from("b"));
+        assert!(body.heartbeat.is_none());
     }
 
     #[test]

@@ -692,7 +692,11 @@ fn stream_reply(
     source: Py<PyAny>,
 ) -> Answer {
     let (tx, rx) = mpsc::channel(16);
-    let body = after_body_dropped(py, runner, request, Body::channel(rx));
+    let mut body = Body::channel(rx);
+    if let Some((every, beat)) = heartbeat_of(source.bind(py)) {
+        body = body.with_heartbeat(every, beat);
+    }
+    let body = after_body_dropped(py, runner, request, body);
     let answer = NativeReply {
         response: Box::new(to_http(parts, body)),
         unread: request.borrow().take_unread(),
@@ -718,6 +722,20 @@ fn stream_reply(
         (Err(e), _) => log_error(py, &e, request),
     }
     answered
+}
+
+/// A stream's keepalive, `source.__cello_heartbeat__ = (seconds, bytes)`
+/// (an event stream's comment): the server sends it while the source is
+/// quiet, so no Python timer runs per stream.
+fn heartbeat_of(source: &Bound<'_, PyAny>) -> Option<(std::time::Duration, Bytes)> {
+    let py = source.py();
+    let (every, beat): (f64, Vec<u8>) = source
+        .getattr_opt(intern!(py, "__cello_heartbeat__"))
+        .ok()??
+        .extract()
+        .ok()?;
+    let every = std::time::Duration::try_from_secs_f64(every).ok()?;
+    Some((every, Bytes::from(beat)))
 }
 
 /// Hands a native answer to its connection (see `LoopLink::reply`); false

@@ -79,6 +79,13 @@ pub fn chunk_to_bytes<'py>(chunk: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyB
 
 #[pymethods]
 impl StreamSink {
+    /// The server sends a stream's keepalive itself (`__cello_heartbeat__`),
+    /// so the pump need not run a timer for it.
+    #[classattr]
+    fn beats() -> bool {
+        true
+    }
+
     fn send(&self, py: Python<'_>, chunk: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
         let bytes = chunk_bytes(chunk)?;
         if bytes.is_empty() {
