@@ -60,6 +60,7 @@ from cello.routing import (
     UuidConstraint,
 )
 from cello.sse import SseEvent, SseStream
+from cello.telemetry import OpenTelemetryConfig
 from cello.templates import MiniJinjaEngine, TemplateEngine
 from cello.validation import DTOConfig, RequestValidationError, ResponseValidationError
 from cello.websocket import WebSocket, WebSocketDisconnect, WebSocketMessage
@@ -100,6 +101,7 @@ __all__ = [
     "LimitsConfig",
     "MiniJinjaEngine",
     "Not",
+    "OpenTelemetryConfig",
     "Or",
     "Path",
     "PayloadTooLarge",
