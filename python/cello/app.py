@@ -49,7 +49,6 @@ from cello.openapi import OpenAPIDocs
 from cello.responses import Response
 from cello.routing import constraint_specs
 from cello.telemetry import OpenTelemetryConfig
-from cello.telemetry import enable as enable_telemetry
 from cello.templates import MiniJinjaEngine, csrf_globals
 from cello.validation import DTOConfig
 from cello.websocket import WebSocketRoute
@@ -482,7 +481,14 @@ class App(RouteDecorators, MiddlewareDecorators):
             raise ValueError(f"enable_telemetry() takes an OpenTelemetryConfig, not {config!r}")
         if self._python_middleware.tracing is not None:
             raise RuntimeError("telemetry is already enabled for this app")
-        tracing = enable_telemetry(self, config)
+        try:
+            from cello._tracing import Tracing
+        except ImportError as exc:
+            raise ImportError(
+                "app.enable_telemetry() needs the OpenTelemetry SDK and OTLP exporters: "
+                f"pip install 'cello[otel]' ({exc})"
+            ) from exc
+        tracing = Tracing(config)
         self._asgi.forget_doors()
         self._python_middleware.tracing = tracing
         self._core.set_python_middleware(self._python_middleware.run)

@@ -157,16 +157,3 @@ def signal_url(endpoint: str, signal: str) -> str:
         if base.endswith(suffix):
             return base[: -len(suffix)] + f"/v1/{signal}"
     return f"{base}/v1/{signal}"
-
-
-def enable(app: Any, config: OpenTelemetryConfig) -> Any:
-    """``App.enable_telemetry``'s work: checks the SDK is installed, then
-    returns the tracer that wraps every request of ``app``."""
-    try:
-        from cello._tracing import Tracing
-    except ImportError as exc:
-        raise ImportError(
-            "app.enable_telemetry() needs the OpenTelemetry SDK and OTLP exporters: "
-            f"pip install 'cello[otel]' ({exc})"
-        ) from exc
-    return Tracing(config)
