@@ -389,3 +389,23 @@ def test_async_client_carries_the_trace_to_the_next_server():
         assert client_span.attributes["server.port"] == upstream.port
         echoed = response.json()["upstream"]["traceparent"]
         assert echoed == f"00-{TRACE_ID}-{client_span.span_id}-01"
+
+
+def test_request_connection_attributes_in_both_doors():
+    """The span's network attributes come from ``request.http_version``,
+    ``request.client`` and ``request.server``, public in every door."""
+    with GrpcReceiver() as receiver:
+        app = make_app(receiver.endpoint, export_metrics=False, export_traces=False)
+        (asgi,) = asgi_requests(app, ("/conn", {}))
+        assert asgi.json() == {
+            "http_version": "1.1",
+            "client": ["10.1.2.3", 5555],
+            # httpx's scope names the server "testserver", not an address:
+            # only addresses are kept, so there is none.
+            "server": None,
+        }
+        with live(receiver) as server, httpx.Client(base_url=server.url, timeout=10) as c:
+            native = c.get("/conn").json()
+        assert native["http_version"] == "1.1"
+        assert native["client"][0] == "127.0.0.1" and native["client"][1] > 0
+        assert native["server"] == ["127.0.0.1", server.port]

@@ -10,6 +10,7 @@ its endpoint and options from the environment (``OTLP_TEST_ENDPOINT``,
 - ``GET /boom`` raises, ``GET /unavailable`` answers 503 itself;
 - ``GET /health/live`` is excluded from tracing;
 - ``GET /call?url=...`` calls ``url`` with ``cello.AsyncClient``;
+- ``GET /conn`` returns ``request.http_version``, ``client`` and ``server``;
 - ``GET /echo-trace`` returns the ``traceparent`` it received.
 """
 
@@ -77,6 +78,14 @@ def make_app(endpoint: str, **options: Any) -> App:
         async with AsyncClient(timeout=10) as client:
             answer = await client.get(request.query["url"])
         return {"status": answer.status, "upstream": answer.json()}
+
+    @app.get("/conn")
+    def conn(request):
+        return {
+            "http_version": request.http_version,
+            "client": request.client,
+            "server": request.server,
+        }
 
     @app.get("/echo-trace")
     def echo_trace(request):
