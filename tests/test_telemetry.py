@@ -409,3 +409,34 @@ def test_request_connection_attributes_in_both_doors():
         assert native["http_version"] == "1.1"
         assert native["client"][0] == "127.0.0.1" and native["client"][1] > 0
         assert native["server"] == ["127.0.0.1", server.port]
+
+
+def test_asgi_handled_exceptions_and_failing_middleware(http_receiver):
+    app = traced_app(http_receiver, export_metrics=False)
+
+    @app.exception_handler(KeyError)
+    def missing_key(request, exc):
+        return {"missing": str(exc)}, 404
+
+    @app.get("/lookup")
+    def lookup(request):
+        raise KeyError("sku")
+
+    @app.middleware("http")
+    async def strict(request, call_next):
+        if request.path == "/users/0":
+            raise ValueError("no user zero")
+        return await call_next(request)
+
+    handled, failed = asgi_requests(app, ("/lookup", {}), ("/users/0", {}))
+    assert (handled.status_code, failed.status_code) == (404, 500)
+    spans = http_receiver.received.wait_for_spans(2)
+    # An exception an exception handler answered with a 4xx is no error.
+    lookup_span = only(spans, "GET /lookup")
+    assert (lookup_span.status, lookup_span.events) == ("UNSET", [])
+    # One raised by a Python middleware is recorded on the request's span,
+    # which is outside every middleware.
+    user_span = only(spans, "GET /users/{id}")
+    assert user_span.status == "ERROR"
+    assert user_span.attributes["error.type"] == "ValueError"
+    assert user_span.events[0][1]["exception.message"] == "no user zero"
