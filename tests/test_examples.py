@@ -957,3 +957,30 @@ def _until(get, done, deadline: float = 20):
     while not done(answer := get()) and time.monotonic() < stop:
         time.sleep(0.1)
     return answer
+
+
+# -- OpenTelemetry tracing (issue 22) -----------------------------------------------
+
+
+def test_telemetry_example():
+    from tests.otlp import HttpReceiver
+
+    with HttpReceiver() as receiver:
+        env = {"OTLP_ENDPOINT": receiver.endpoint + "/v1/traces"}
+        with LiveServer("examples.telemetry:app", env=env) as live:
+            answer = httpx.get(live.url + "/checkout/42", timeout=10)
+            assert answer.json() == {"order": {"id": "42", "items": 3}, "traced": True}
+            assert httpx.get(live.url + "/health").json() == {"status": "ok"}
+            assert live.stop() == 0  # the graceful stop exports what is pending
+        spans = {(s.name, s.kind): s for s in receiver.received.spans}
+        assert set(spans) == {
+            ("GET /checkout/{order_id}", "SERVER"),
+            ("GET", "CLIENT"),
+            ("GET /orders/{order_id}", "SERVER"),
+            ("load-order", "INTERNAL"),
+        }
+        assert len({s.trace_id for s in spans.values()}) == 1
+        assert spans["GET /orders/{order_id}", "SERVER"].parent_span_id == (
+            spans["GET", "CLIENT"].span_id
+        )
+        assert spans["load-order", "INTERNAL"].resource["service.name"] == "orders-example"

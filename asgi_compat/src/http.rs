@@ -127,7 +127,8 @@ pub struct HostedRequest<'a> {
     pub root_path: &'a str,
 }
 
-pub(crate) fn http_version(py: Python<'_>, v: http::Version) -> Bound<'_, PyString> {
+/// The ASGI `http_version` of `v`: "1.0", "1.1", "2" or "3".
+pub fn http_version(py: Python<'_>, v: http::Version) -> Bound<'_, PyString> {
     match v {
         http::Version::HTTP_10 => intern!(py, "1.0"),
         http::Version::HTTP_2 => intern!(py, "2"),
@@ -151,7 +152,8 @@ fn method_text<'py>(py: Python<'py>, method: &http::Method) -> Bound<'py, PyStri
     }
 }
 
-pub(crate) fn address_tuple<'py>(
+/// `(host, port)` as ASGI's `client` and `server` give it, or None.
+pub fn address_tuple<'py>(
     py: Python<'py>,
     addr: Option<SocketAddr>,
 ) -> PyResult<Bound<'py, PyAny>> {

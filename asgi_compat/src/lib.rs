@@ -7,5 +7,7 @@
 pub mod http;
 pub mod websocket;
 
-pub use http::{head_from_scope, headers_to_asgi, http_scope, HostedRequest};
+pub use http::{
+    address_tuple, head_from_scope, headers_to_asgi, http_scope, http_version, HostedRequest,
+};
 pub use websocket::{offered_subprotocols, websocket_scope};

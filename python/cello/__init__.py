@@ -61,6 +61,7 @@ from cello.routing import (
     UuidConstraint,
 )
 from cello.sse import SseEvent, SseStream
+from cello.telemetry import OpenTelemetryConfig
 from cello.templates import MiniJinjaEngine, TemplateEngine
 from cello.validation import DTOConfig, RequestValidationError, ResponseValidationError
 from cello.websocket import WebSocket, WebSocketDisconnect, WebSocketMessage
@@ -103,6 +104,7 @@ __all__ = [
     "LimitsConfig",
     "MiniJinjaEngine",
     "Not",
+    "OpenTelemetryConfig",
     "Or",
     "Path",
     "PayloadTooLarge",

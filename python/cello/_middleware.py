@@ -70,6 +70,9 @@ class PythonChain:
         self._entries: list[tuple[str, HttpMiddleware]] = []
         self._framework: dict[str, HttpMiddleware] = {}
         self._framework_stack: list[HttpMiddleware] = []
+        # ``cello._tracing.Tracing`` once telemetry is enabled: outside every
+        # middleware, it opens the request's span with the route's template.
+        self.tracing: Any = None
 
     def add(self, prefix: str, middleware: HttpMiddleware) -> None:
         self._entries.append((prefix.rstrip("/"), middleware))
@@ -87,13 +90,18 @@ class PythonChain:
         return self._framework.get(kind)
 
     def __bool__(self) -> bool:
-        return bool(self._entries) or bool(self._framework)
+        return bool(self._entries) or bool(self._framework) or self.tracing is not None
 
     async def run(self, request: Any, endpoint: CallNext) -> Any:
         path = request.path
         stack = [*self._framework_stack]
         stack += [mw for prefix, mw in self._entries if _covers(prefix, path)]
-        return await _call(stack, 0, request, endpoint)
+        tracing = self.tracing
+        if tracing is None:
+            return await _call(stack, 0, request, endpoint)
+        # The route is read before the endpoint runs (``CallNext.route``).
+        route = getattr(endpoint, "route", None)
+        return await tracing.around(request, route, lambda: _call(stack, 0, request, endpoint))
 
 
 async def _call(stack: list[HttpMiddleware], index: int, request: Any, endpoint: CallNext) -> Any:

@@ -44,7 +44,14 @@ class Context(dict[str, Any]):
         self.pop(key, None)
 
 
+#: Told of every exception that became a 500 (``cello._tracing`` records it
+#: on the request's span); None until telemetry is enabled.
+exception_observer: Callable[[BaseException], None] | None = None
+
+
 def log_exception(exc: BaseException, request: Any) -> None:
+    if exception_observer is not None:
+        exception_observer(exc)
     error_log.error(
         "Exception in handler for %s %s",
         request.method,

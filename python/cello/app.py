@@ -50,6 +50,7 @@ from cello.mounts import Mount
 from cello.openapi import OpenAPIDocs
 from cello.responses import Response
 from cello.routing import constraint_specs
+from cello.telemetry import OpenTelemetryConfig
 from cello.templates import MiniJinjaEngine, csrf_globals
 from cello.validation import DTOConfig
 
@@ -475,6 +476,40 @@ class App(RouteDecorators, MiddlewareDecorators):
     ) -> Response:
         """``Response.html(app.render(name, context), status, headers)``."""
         return Response.html(self.render(name, context), status=status, headers=headers)
+
+    # -- telemetry (cello.telemetry) -----------------------------------------
+
+    def enable_telemetry(self, config: OpenTelemetryConfig | None = None, **options: Any) -> None:
+        """A SERVER span for every request, exported over OTLP with W3C
+        trace context in and out (see ``OpenTelemetryConfig``; keyword
+        options build one). Needs ``pip install 'cello[otel]'``; see
+        docs/telemetry.md."""
+        if config is None:
+            config = OpenTelemetryConfig(**options)
+        elif options:
+            raise ValueError("give enable_telemetry() a config or options, not both")
+        elif not isinstance(config, OpenTelemetryConfig):
+            raise ValueError(f"enable_telemetry() takes an OpenTelemetryConfig, not {config!r}")
+        if self._python_middleware.tracing is not None:
+            raise RuntimeError("telemetry is already enabled for this app")
+        try:
+            from cello._tracing import Tracing
+        except ImportError as exc:
+            raise ImportError(
+                "app.enable_telemetry() needs the OpenTelemetry SDK and OTLP exporters: "
+                f"pip install 'cello[otel]' ({exc})"
+            ) from exc
+        tracing = Tracing(config)
+        self._asgi.forget_doors()
+        self._python_middleware.tracing = tracing
+        self._core.set_python_middleware(self._python_middleware.run)
+        # Graceful shutdown exports what is pending, in each worker.
+        self._hooks["shutdown"].append(tracing.shutdown)
+
+    @property
+    def telemetry(self) -> Any:
+        """The app's tracing (``force_flush()``, ``shutdown()``), or None."""
+        return self._python_middleware.tracing
 
     def _set_framework_middleware(self, kind: str, middleware: Any) -> None:
         self._asgi.forget_doors()

@@ -20,7 +20,8 @@ import asyncio
 import atexit
 import functools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -42,6 +43,10 @@ __all__ = [
 # Answers still being handed over when the program ends are waited for
 # (briefly) before the interpreter finalizes; see _http_client_exit.
 atexit.register(_http_client_exit)
+
+#: ``(method, url, headers) -> context manager`` that traces one request
+#: and adds ``traceparent`` to ``headers``; set by ``app.enable_telemetry()``.
+_tracing: Callable[..., AbstractContextManager[Callable[[int], None]]] | None = None
 
 #: Response bodies larger than this (10 MiB) are refused unless the client
 #: is given another ``max_response_size``.
@@ -271,6 +276,22 @@ class AsyncClient:
         elif content is not None:
             raise InvalidRequest(f"content must be str or bytes, not {type(content).__name__}")
         full_url = _with_params(url, params)
+        tracing = _tracing
+        if tracing is None:
+            return await self._send(method, full_url, pairs, body, timeout)
+        with tracing(method, full_url, pairs) as record:
+            response = await self._send(method, full_url, pairs, body, timeout)
+            record(response.status)
+            return response
+
+    async def _send(
+        self,
+        method: str,
+        full_url: str,
+        pairs: list[tuple[str, str]],
+        body: bytes | None,
+        timeout: float | None,
+    ) -> HttpResponse:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[HttpResponse] = loop.create_future()
         on_done = functools.partial(loop.call_soon_threadsafe, _settle, future, full_url)

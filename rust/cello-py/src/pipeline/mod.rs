@@ -326,6 +326,25 @@ pub struct CallNext {
 
 #[pymethods]
 impl CallNext {
+    /// The matched route's path template ("/users/{id}"), or None when a
+    /// refusal (404, 405...) answers; read before the call (telemetry
+    /// names its span with it).
+    #[getter]
+    fn route(&self, py: Python<'_>) -> Option<String> {
+        let endpoint = self.endpoint.lock().unwrap_or_else(|p| p.into_inner());
+        match endpoint.as_ref()? {
+            // The task name is "METHOD template", made at registration.
+            Endpoint::Handler(route) => route
+                .task_name
+                .bind(py)
+                .to_str()
+                .ok()
+                .and_then(|name| name.split_once(' '))
+                .map(|(_, template)| template.to_owned()),
+            Endpoint::Refusal(_) => None,
+        }
+    }
+
     fn __call__(&self, py: Python<'_>, request: Bound<'_, Request>) -> PyResult<Py<PyAny>> {
         let endpoint = self
             .endpoint

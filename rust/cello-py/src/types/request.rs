@@ -15,7 +15,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::conversion::json_reader::{self, JsonError, JsonErrorOrPy};
 use crate::ffi::support::{error, support, Ready};
@@ -725,6 +725,24 @@ impl Request {
     #[getter]
     fn scheme(&self) -> &str {
         self.head.scheme
+    }
+
+    /// The HTTP version as ASGI names it: "1.0", "1.1", "2" or "3".
+    #[getter]
+    fn http_version<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        cello_asgi::http_version(py, self.head.version)
+    }
+
+    /// The peer's `(host, port)`, as ASGI's `client` (None when unknown).
+    #[getter]
+    fn client<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        cello_asgi::address_tuple(py, self.head.client)
+    }
+
+    /// The local `(host, port)` the request arrived on, as ASGI's `server`.
+    #[getter]
+    fn server<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        cello_asgi::address_tuple(py, self.head.server)
     }
 
     /// The full URL as the client addressed it.
