@@ -87,6 +87,7 @@ pub fn head_from_scope(scope: &Bound<'_, PyDict>) -> PyResult<(RequestHead, Stri
         client: address(item(scope, "client")?),
         server: address(item(scope, "server")?),
         scheme,
+        tls: None,
     };
     Ok((head, route_path))
 }
