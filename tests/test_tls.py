@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import h2.events
+import h2.exceptions
 import httpx
 import pytest
 import trustme
@@ -229,12 +231,24 @@ def _events(sock: socket.socket, conn, until) -> list:
     seen: list = []
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        data = sock.recv(65536)
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            break
         if not data:
             break
-        seen.extend(conn.receive_data(data))
-        sock.sendall(conn.data_to_send())
+        try:
+            seen.extend(conn.receive_data(data))
+        except h2.exceptions.ProtocolError:
+            # Frames after a GOAWAY (hyper pings after its graceful one):
+            # the connection was closed by the server.
+            seen.append(h2.events.ConnectionTerminated())
+            break
         if until(seen):
+            break
+        try:
+            sock.sendall(conn.data_to_send())
+        except OSError:  # the server closed after what it sent
             break
     return seen
 
@@ -336,7 +350,7 @@ def test_curl_http2_over_tls_with_a_client_certificate(https: LiveServer, certs:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("HTTP/2 200"), result.stdout
-    body = json.loads(result.stdout.split("\r\n\r\n", 1)[1])
+    body = json.loads(result.stdout.split("\n\n", 1)[1])  # text mode: \r\n read as \n
     assert body["client_cert"] is not None
 
 
@@ -467,7 +481,7 @@ def test_cello_serve_hosts_an_asgi_app_over_https_and_h2(certs: Certs):
     process = subprocess.Popen(
         [sys.executable, "-m", "cello", "serve", "tests.apps.tls:asgi_app", "--port", "0",
          "--no-logs", *certs.flags("--http2")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
         assert process.stdout is not None
@@ -484,6 +498,7 @@ def test_cello_serve_hosts_an_asgi_app_over_https_and_h2(certs: Certs):
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(30)
+        process.stdout.close()  # type: ignore[union-attr]
     assert process.returncode == 0
 
 
@@ -525,10 +540,11 @@ def _doc_example(certs: Certs, tmp_path: Path, source: str) -> subprocess.Popen[
     )
     script = tmp_path / "server_config_example.py"
     script.write_text(source)
-    return subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    with (tmp_path / "stderr").open("w") as stderr:
+        return subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )  # fmt: skip
 
 
 def test_the_server_configuration_documents_complete_example(certs: Certs, tmp_path: Path):
@@ -542,9 +558,7 @@ def test_the_server_configuration_documents_complete_example(certs: Certs, tmp_p
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert "running on https://" in line, line + (
-            process.stderr.read() if process.poll() is not None else ""
-        )  # type: ignore[union-attr]
+        assert "running on https://" in line, line + (tmp_path / "stderr").read_text()
         url = line.split("running on ", 1)[1].split()[0]
         with httpx.Client(verify=certs.context(), http2=True) as client:
             response = client.get(url + "/")
@@ -555,10 +569,12 @@ def test_the_server_configuration_documents_complete_example(certs: Certs, tmp_p
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
+        process.stdout.close()  # type: ignore[union-attr]
 
 
 def test_the_complete_example_verbatim_stops_on_its_workers_conflict(certs: Certs, tmp_path: Path):
     process = _doc_example(certs, tmp_path, DOC_EXAMPLE)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 2
+    process.communicate(timeout=60)
+    stderr = (tmp_path / "stderr").read_text()
+    assert process.returncode != 0, stderr
     assert "run(workers=8) and ClusterConfig(processes=4) disagree" in stderr
