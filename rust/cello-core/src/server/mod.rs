@@ -353,7 +353,8 @@ async fn connection<S: Service>(
     let (mut io, alpn_h2) = match &protocols.tls {
         None => (Io::new(Inner::Plain(stream)), None),
         Some(acceptor) => {
-            let handshake = tokio::time::timeout(protocols.handshake_limit, acceptor.accept(stream));
+            let handshake =
+                tokio::time::timeout(protocols.handshake_limit, acceptor.accept(stream));
             // A failed or slow handshake just closes the connection: it is
             // the client's problem, and logging each would let any scanner
             // fill the log.

@@ -58,7 +58,8 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 fn read(what: &str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| error(format!("cannot read TLS {what} {}: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| error(format!("cannot read TLS {what} {}: {e}", path.display())))
 }
 
 fn certificates(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -157,8 +158,14 @@ fn versions(settings: &TlsSettings) -> Result<Vec<&'static SupportedProtocolVers
     let min = version("min_version", &settings.min_version)?;
     let max = version("max_version", &settings.max_version)?;
     let all = [&rustls::version::TLS12, &rustls::version::TLS13];
-    let from = all.iter().position(|v| v.version == min.version).unwrap_or(0);
-    let to = all.iter().position(|v| v.version == max.version).unwrap_or(1);
+    let from = all
+        .iter()
+        .position(|v| v.version == min.version)
+        .unwrap_or(0);
+    let to = all
+        .iter()
+        .position(|v| v.version == max.version)
+        .unwrap_or(1);
     if from > to {
         return Err(error("TLS min_version is above max_version"));
     }
@@ -175,17 +182,18 @@ pub fn build_server_config(
         .with_protocol_versions(&versions(settings)?)
         .map_err(|e| error(format!("unusable TLS versions: {e}")))?;
     let builder = match &settings.ca_path {
-        None if settings.require_client_cert => {
-            return Err(error(
-                "TLS require_client_cert needs ca_path: the CA client certificates are checked against",
-            ))
-        }
+        None if settings.require_client_cert => return Err(error(
+            "TLS require_client_cert needs ca_path: the CA client certificates are checked against",
+        )),
         None => builder.with_no_client_auth(),
         Some(ca_path) => {
             let mut roots = RootCertStore::empty();
             for cert in certificates("CA file", ca_path)? {
                 roots.add(cert).map_err(|e| {
-                    error(format!("unusable CA certificate in {}: {e}", ca_path.display()))
+                    error(format!(
+                        "unusable CA certificate in {}: {e}",
+                        ca_path.display()
+                    ))
                 })?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
@@ -273,7 +281,8 @@ mod tests {
         let err = load_server_config(&settings("/nonexistent/cert.pem", "/nonexistent/key.pem"))
             .unwrap_err();
         assert!(
-            err.0.starts_with("cannot read TLS certificate /nonexistent/cert.pem"),
+            err.0
+                .starts_with("cannot read TLS certificate /nonexistent/cert.pem"),
             "{err}"
         );
     }
@@ -284,8 +293,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let cert = dir.join("empty.pem");
         std::fs::write(&cert, "not a certificate\n").unwrap();
-        let err = load_server_config(&settings(cert.to_str().unwrap(), "/nonexistent")).unwrap_err();
-        assert!(err.0.starts_with("no certificate found in TLS certificate"), "{err}");
+        let err =
+            load_server_config(&settings(cert.to_str().unwrap(), "/nonexistent")).unwrap_err();
+        assert!(
+            err.0.starts_with("no certificate found in TLS certificate"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -135,8 +135,8 @@ pub fn start_server(
         Some(tls) => {
             let settings = tls.settings(config.http2.is_some());
             let certs = server::tls::CertStore::load(&settings).map_err(tls_error)?;
-            let rustls = server::tls::build_server_config(&settings, certs.clone())
-                .map_err(tls_error)?;
+            let rustls =
+                server::tls::build_server_config(&settings, certs.clone()).map_err(tls_error)?;
             config.tls = Some(Arc::new(rustls));
             Some(certs)
         }

@@ -151,7 +151,8 @@ impl NativeService {
         // HTTP/2 carries the host in `:authority`, which hyper puts in the
         // URI: as a `Host` header it reaches `request.host`, `request.url`
         // and hosted apps' scopes as HTTP/1.1's does.
-        if parts.version == http::Version::HTTP_2 && !parts.headers.contains_key(http::header::HOST) {
+        if parts.version == http::Version::HTTP_2 && !parts.headers.contains_key(http::header::HOST)
+        {
             if let Some(value) = parts
                 .uri
                 .authority()
