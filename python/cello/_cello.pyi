@@ -43,6 +43,7 @@ __all__ = [
     "_http_client_exit",
     "as_response",
     "bind_listener",
+    "check_tls",
     "chunk_to_bytes",
     "constant_time_compare",
     "dumps",
