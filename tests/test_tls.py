@@ -578,3 +578,23 @@ def test_the_complete_example_verbatim_stops_on_its_workers_conflict(certs: Cert
     stderr = (tmp_path / "stderr").read_text()
     assert process.returncode != 0, stderr
     assert "run(workers=8) and ClusterConfig(processes=4) disagree" in stderr
+
+
+def test_sighup_to_the_master_reloads_every_worker(tmp_path: Path):
+    certs = Certs(tmp_path)
+    with LiveServer(APP, *certs.flags("--workers", "2", "--no-logs")) as live:
+        first = _served_cert(live.port, certs)
+        fresh = certs.ca.issue_cert("127.0.0.1", "localhost")
+        fresh.cert_chain_pems[0].write_to_path(str(certs.cert))
+        fresh.private_key_pem.write_to_path(str(certs.key))
+        live.signal(signal.SIGHUP)
+        for _ in range(100):
+            if live.stderr().count("TLS certificate reloaded") == 2:
+                break
+            time.sleep(0.1)
+        assert live.stderr().count("TLS certificate reloaded") == 2, live.stderr()
+        expected = ssl.PEM_cert_to_DER_cert(fresh.cert_chain_pems[0].bytes().decode())
+        # Whichever worker accepts each connection, it serves the new certificate.
+        served = {_served_cert(live.port, certs) for _ in range(20)}
+        assert served == {expected}
+        assert first != expected
