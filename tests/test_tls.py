@@ -584,6 +584,14 @@ def test_sighup_to_the_master_reloads_every_worker(tmp_path: Path):
     certs = Certs(tmp_path)
     with LiveServer(APP, *certs.flags("--workers", "2", "--no-logs")) as live:
         first = _served_cert(live.port, certs)
+        # Both workers serving (and so listening for SIGHUP) before the reload.
+        pids = set()
+        for _ in range(200):
+            with httpx.Client(verify=certs.context()) as client:
+                pids.add(client.get(live.url + "/pid").json()["pid"])
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2
         fresh = certs.ca.issue_cert("127.0.0.1", "localhost")
         fresh.cert_chain_pems[0].write_to_path(str(certs.cert))
         fresh.private_key_pem.write_to_path(str(certs.key))
@@ -598,3 +606,49 @@ def test_sighup_to_the_master_reloads_every_worker(tmp_path: Path):
         served = {_served_cert(live.port, certs) for _ in range(20)}
         assert served == {expected}
         assert first != expected
+
+
+def test_door_2_reads_the_asgi_tls_extension(certs: Certs):
+    """Under an ASGI server that reports TLS (scope["extensions"]["tls"]),
+    the App's handlers see the same as in door 1."""
+    import asyncio
+
+    from tests.apps.tls import app
+
+    pem = certs.client.cert_chain_pems[0].bytes().decode()
+    tls = {
+        "server_cert": None, "client_cert_chain": [pem], "client_cert_name": None,
+        "client_cert_error": None, "tls_version": 0x0304, "cipher_suite": 0x1301,
+    }  # fmt: skip
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "2", "method": "GET",
+        "scheme": "https", "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"example.com")], "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 443), "extensions": {"tls": tls},
+    }  # fmt: skip
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    body = json.loads(
+        b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    )
+    assert body["scheme"] == "https"
+    assert body["http_version"] == "2"
+    assert body["url"] == "https://example.com/"
+    assert body["client_cert"].strip() == pem.strip()
+    assert body["tls"]["tls_version"] == 0x0304
+    assert body["tls"]["cipher_suite"] == 0x1301
+    scope["extensions"] = {}
+    sent.clear()
+    asyncio.run(app(scope, receive, send))
+    body = json.loads(
+        b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    )
+    assert body["client_cert"] is None
+    assert body["tls"] is None

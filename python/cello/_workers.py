@@ -54,8 +54,11 @@ class Supervisor:
                 cpus = sorted(os.sched_getaffinity(0))
                 os.sched_setaffinity(0, {cpus[slot % len(cpus)]})
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
+            # Until the server installs its reload handler, a SIGHUP passed
+            # on by the master must not kill the worker.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             serve(self.app, self.config, fd=self.fd)
             code = 0
         except SystemExit as exc:

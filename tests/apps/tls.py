@@ -28,6 +28,11 @@ def index(request):
     }
 
 
+@app.get("/pid")
+def pid(request):
+    return {"pid": os.getpid()}
+
+
 @app.post("/echo")
 def echo(request):
     return Response(request.body(), content_type="application/octet-stream")

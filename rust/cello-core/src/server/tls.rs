@@ -246,6 +246,22 @@ impl PeerTls {
     }
 }
 
+impl PeerTls {
+    /// The session an ASGI server describes in `scope["extensions"]["tls"]`
+    /// (door 2): its PEM client chain, version and cipher suite. Entries
+    /// that are not PEM certificates are left out.
+    pub fn from_asgi(chain: &[String], version: u16, cipher_suite: u16) -> Self {
+        PeerTls {
+            version,
+            cipher_suite,
+            client_chain: chain
+                .iter()
+                .filter_map(|pem| CertificateDer::from_pem_slice(pem.as_bytes()).ok())
+                .collect(),
+        }
+    }
+}
+
 /// A DER certificate as PEM text.
 pub fn to_pem(der: &[u8]) -> String {
     use base64::Engine;
@@ -311,6 +327,14 @@ mod tests {
         assert!(versions(&s).is_err());
         s.min_version = "1.1".into();
         assert!(versions(&s).unwrap_err().0.contains("min_version"));
+    }
+
+    #[test]
+    fn an_asgi_chain_round_trips_through_pem() {
+        let der = vec![0x30u8, 0x03, 0x02, 0x01, 0x01];
+        let peer = PeerTls::from_asgi(&[to_pem(&der), "junk".into()], 0x0304, 0x1301);
+        assert_eq!(peer.client_chain.len(), 1);
+        assert_eq!(peer.client_chain[0].as_ref(), &der[..]);
     }
 
     #[test]
