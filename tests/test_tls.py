@@ -652,3 +652,19 @@ def test_door_2_reads_the_asgi_tls_extension(certs: Certs):
     )
     assert body["client_cert"] is None
     assert body["tls"] is None
+
+
+def test_an_upgrade_to_h2c_is_answered_over_http1(h2c: LiveServer):
+    """`Upgrade: h2c` (deprecated by RFC 9113) is not taken up: the request
+    is answered as the HTTP/1.1 request it also is."""
+    request = (
+        b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", h2c.port), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n"), received
+    assert b'"pid"' in received
