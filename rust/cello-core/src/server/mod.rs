@@ -1,4 +1,4 @@
-//! The HTTP/1.1 server: tokio accept loop, hyper connections, limits,
+//! The HTTP/1.1 and HTTP/2 server (TLS optional): tokio accept loop, hyper connections, limits,
 //! timeouts and graceful stop.
 //!
 //! Generic over [`Service`], so the bindings crate plugs in Python dispatch and
