@@ -18,7 +18,7 @@ export CARGO_TARGET_DIR ?= $(abspath target)
 ABI3_VERSIONS ?= 3.12 3.13
 abi3_python = $(or $(PYTHON_$(1)),$(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)) $(shell command -v python$(1) 2>/dev/null)))
 
-.PHONY: help run test build build-release test-rust test-python test-abi3 abi3-wheel lint fmt bench conformance autobahn clean chromium
+.PHONY: help run test build build-release test-rust test-python test-abi3 abi3-wheel lint fmt bench conformance autobahn clean chromium h2load
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,12 +38,12 @@ build-release: $(STAMP) ## Build the extension (release profile) into .venv
 run: build-release ## Serve examples/hello.py on http://127.0.0.1:8000
 	$(BIN)/python examples/hello.py --env production
 
-test: build chromium test-rust test-python lint test-abi3 ## Set up everything and run every test and check
+test: build chromium h2load test-rust test-python lint test-abi3 ## Set up everything and run every test and check
 
 test-rust: ## Rust unit and integration tests of the core
 	cargo test --quiet -p cello-core -p cello-asgi -p cello-py
 
-test-python: build chromium ## pytest: behaviour tests, examples, property tests
+test-python: build chromium h2load ## pytest: behaviour tests, examples, property tests
 	$(BIN)/python -m pytest
 
 test-abi3: $(addprefix test-abi3-,$(ABI3_VERSIONS)) ## Build the abi3 wheel and run the tests with Python 3.12 and 3.13
@@ -91,6 +91,17 @@ chromium: ## Install Debian's chromium for the /docs browser tests, if missing
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else \
 		echo "make chromium: apt-get is unavailable or not root; install Debian's chromium by hand for tests/test_openapi.py's browser tests"; \
+	fi
+
+# The HTTP/2 tests and benchmark rows load the server with h2load: Debian's
+# nghttp2-client. Without apt (or root) this says so; the h2load test is
+# then skipped and the benchmark leaves its HTTP/2 rows out.
+h2load: ## Install Debian's nghttp2-client (h2load) for the HTTP/2 tests, if missing
+	@if command -v h2load >/dev/null 2>&1; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client; \
+	else \
+		echo "make h2load: apt-get is unavailable or not root; install Debian's nghttp2-client by hand for tests/test_tls.py's h2load test"; \
 	fi
 
 # Not part of `make test`: the full case set takes several minutes per server.

@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import tls_table
 import ws_table
 from instructions import CountError, count_instructions, missing_tools, request_bytes
 from jwt_table import JWT_SCENARIO, jwt_servers
@@ -431,6 +432,11 @@ for _scenario in ws_table.SCENARIOS:
     SCENARIOS[_scenario.key] = _scenario
 SERVERS += ws_table.ws_servers(Server, _cello_script, _uvicorn, _granian, _hypercorn, UVLOOP)
 
+# The HTTPS and HTTP/2 tables (benchmarks/tls_table.py): wrk on https:// and h2load.
+for _scenario in tls_table.SCENARIOS:
+    SCENARIOS[_scenario.key] = _scenario
+SERVERS += tls_table.tls_servers(Server, _cello_script, _granian, _hypercorn)
+
 
 # --------------------------------------------------------------------------
 # /proc sampling
@@ -508,6 +514,8 @@ class RunningServer:
         self.port = port
         LOGS_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOGS_DIR / f"{server.name}.log"
+        # Served over TLS only (the HTTPS and HTTP/2 tables).
+        self.tls = all(SCENARIOS[key].kind in tls_table.KINDS for key in server.scenarios)
         env = dict(os.environ)
         env.update({k: v.replace("{port}", str(port)) for k, v in server.env.items()})
         env["PYTHONUNBUFFERED"] = "1"
@@ -540,6 +548,11 @@ class RunningServer:
                 if self.process.returncode == UNAVAILABLE_EXIT_CODE:
                     raise Unavailable(self.log_tail(1).removeprefix("not available: "))
                 raise StartError(f"exited with code {self.process.returncode}: {self.log_tail()}")
+            if self.tls:
+                if tls_table.ready(self.port, path):
+                    return
+                time.sleep(0.1)
+                continue
             try:
                 http_request(self.port, path, timeout=1.0)
                 return
@@ -567,7 +580,7 @@ class RunningServer:
 # Load generation
 
 
-def run_wrk(port: int, scenario: Scenario, path: str, seconds: int) -> dict:
+def run_wrk(port: int, scenario: Scenario, path: str, seconds: int, scheme: str = "http") -> dict:
     script = WRK_SCRIPT if scenario.body is None else WRK_POST_SCRIPT
     argv = [
         "wrk",
@@ -578,7 +591,7 @@ def run_wrk(port: int, scenario: Scenario, path: str, seconds: int) -> dict:
         "--latency",
         *(f"-H{name}: {value}" for name, value in scenario.headers),
         "-s", str(script),
-        f"http://127.0.0.1:{port}{path}",
+        f"{scheme}://127.0.0.1:{port}{path}",
     ]  # fmt: skip
     env = {**os.environ, "WRK_BODY_FILE": str(ECHO_BODY_PATH)}
     completed = subprocess.run(
@@ -598,6 +611,10 @@ def check(running: RunningServer, probe: Probe) -> dict:
     server)."""
     scenario = SCENARIOS[probe.table]
     row: dict = {"server": running.server.name, **asdict(probe), "method": scenario.method}
+    if scenario.kind in tls_table.KINDS:
+        if (error := tls_table.check(running.port, scenario)) is not None:
+            row["error"] = error
+        return row
     if scenario.kind != "http":
         # A WebSocket table: one text and one binary message must come back
         # unchanged.
@@ -661,11 +678,16 @@ def measure_once(running: RunningServer, probe: Probe, seconds: int, warmup: int
         return ws_table.measure_echo(running.process.pid, running.port, probe.path, seconds, warmup)
     if scenario.kind == "ws-idle":
         return ws_table.measure_idle(running.process.pid, running.port, probe.path)
-    run_wrk(running.port, scenario, probe.path, warmup)
+    if scenario.kind == tls_table.H2_KEY:
+        pid = running.process.pid
+        run = tls_table.measure_h2(pid, running.port, probe.path, seconds, warmup, tree_cpu_seconds)
+        return {**run, "peak_rss_mib": tree_peak_rss_mib(pid)}
+    scheme = "https" if scenario.kind == tls_table.HTTPS_KEY else "http"
+    run_wrk(running.port, scenario, probe.path, warmup, scheme)
     pid = running.process.pid
     cpu_before = tree_cpu_seconds(pid)
     host_busy_before, host_total_before = host_cpu_ticks()
-    report = run_wrk(running.port, scenario, probe.path, seconds)
+    report = run_wrk(running.port, scenario, probe.path, seconds, scheme)
     cpu_s = tree_cpu_seconds(pid) - cpu_before
     host_busy, host_total = host_cpu_ticks()
     host_busy -= host_busy_before
@@ -919,6 +941,8 @@ def main() -> int:
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     ECHO_BODY_PATH.write_bytes(ECHO_BODY)
+    if any(server.name.endswith("-tls") for server in selected):
+        tls_table.ensure_certificate()
     static_dir = Path(tempfile.mkdtemp(prefix="cello-bench-static-"))
     try:
         (static_dir / STATIC_FILE).write_bytes(STATIC_BYTES)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-URL_LINE = re.compile(r"running on (http://\S+)")
+URL_LINE = re.compile(r"running on (https?://\S+)")
 
 _BOOT = """
 import importlib, sys

@@ -984,3 +984,34 @@ def test_telemetry_example():
             spans["GET", "CLIENT"].span_id
         )
         assert spans["load-order", "INTERNAL"].resource["service.name"] == "orders-example"
+
+
+def test_https_example(tmp_path):
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    with subprocess.Popen(
+        [sys.executable, "examples/https.py", "--port", "0", "--no-logs",
+         "--tls-cert", str(cert), "--tls-key", str(key)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as process:  # fmt: skip
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().split("running on ", 1)[1].split()[0]
+            assert url.startswith("https://")
+            context = ssl.create_default_context()
+            ca.configure_trust(context)
+            with httpx.Client(verify=context, http2=True) as client:
+                response = client.get(url + "/")
+            assert response.http_version == "HTTP/2"
+            assert response.json() == {"scheme": "https", "http_version": "2", "client_cert": None}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+    assert process.returncode == 0

@@ -245,8 +245,11 @@ def test_port_in_use_is_a_clear_error():
 @pytest.mark.parametrize(
     ("code", "message"),
     [
-        ("tls=TlsConfig('c.pem', 'k.pem')", "tls= is not available yet"),
-        ("http2=Http2Config()", "http2= is not available yet"),
+        ("tls=TlsConfig('c.pem', 'k.pem')", "cannot read TLS certificate c.pem"),
+        (
+            "tls=TlsConfig('c.pem', 'k.pem', require_client_cert=True)",
+            "require_client_cert=True) needs ca_path",
+        ),
         ("http3=Http3Config(enabled=True)", "http3= is not available yet"),
         ("timeout=5", "timeout= takes a TimeoutConfig"),
         ("bogus=1", "unknown run() option(s): bogus"),

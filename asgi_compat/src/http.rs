@@ -9,6 +9,42 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+/// The ASGI TLS extension of a scope (uvicorn and others with TLS), for
+/// `request.client_cert` and `request.tls` in door 2.
+fn tls_extension(
+    scope: &Bound<'_, PyDict>,
+) -> PyResult<Option<std::sync::Arc<cello_core::server::tls::PeerTls>>> {
+    let Some(extensions) = item(scope, "extensions")? else {
+        return Ok(None);
+    };
+    let Ok(extensions) = extensions.cast_into::<PyDict>() else {
+        return Ok(None);
+    };
+    let Some(tls) = extensions.get_item("tls")? else {
+        return Ok(None);
+    };
+    let Ok(tls) = tls.cast_into::<PyDict>() else {
+        return Ok(None);
+    };
+    let number = |key: &str| -> PyResult<u16> {
+        Ok(match tls.get_item(key)? {
+            Some(v) if !v.is_none() => v.extract().unwrap_or(0),
+            _ => 0,
+        })
+    };
+    let chain: Vec<String> = match tls.get_item("client_cert_chain")? {
+        Some(v) if !v.is_none() => v.extract().unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    Ok(Some(std::sync::Arc::new(
+        cello_core::server::tls::PeerTls::from_asgi(
+            &chain,
+            number("tls_version")?,
+            number("cipher_suite")?,
+        ),
+    )))
+}
+
 fn item<'py>(scope: &Bound<'py, PyDict>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
     Ok(scope.get_item(key)?.filter(|v| !v.is_none()))
 }
@@ -87,6 +123,7 @@ pub fn head_from_scope(scope: &Bound<'_, PyDict>) -> PyResult<(RequestHead, Stri
         client: address(item(scope, "client")?),
         server: address(item(scope, "server")?),
         scheme,
+        tls: tls_extension(scope)?,
     };
     Ok((head, route_path))
 }

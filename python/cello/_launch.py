@@ -9,6 +9,7 @@ from cello.types import ServedApp
 
 def run_app(app: ServedApp, config: RunConfig) -> None:
     """Serves ``app`` as configured: reloader, supervisor, or one process."""
+    _server.check_tls(config)
     if config.reload and not _reload.is_reloaded_child():
         raise SystemExit(_reload.run_reloader(config))
     if config.workers > 1:

@@ -48,9 +48,54 @@ def _new_event_loop(threads: int) -> asyncio.AbstractEventLoop:
     return Loop()
 
 
-def url(host: str, port: int) -> str:
+def url(host: str, port: int, tls: bool = False) -> str:
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
+def tls_args(config: RunConfig) -> tuple[str, str, str | None, str, str, bool] | None:
+    """``TlsConfig`` as ``_cello.start_server(tls=...)`` takes it."""
+    tls = config.tls
+    if tls is None:
+        return None
+    return (tls.cert_path, tls.key_path, tls.ca_path, tls.min_version, tls.max_version,
+            tls.require_client_cert)  # fmt: skip
+
+
+def http2_args(config: RunConfig) -> tuple[int, int, int] | None:
+    """``Http2Config`` as ``_cello.start_server(http2=...)`` takes it."""
+    h2 = config.http2
+    if h2 is None:
+        return None
+    return (h2.max_concurrent_streams, h2.initial_window_size, h2.max_frame_size)
+
+
+def check_tls(config: RunConfig) -> None:
+    """Reads the TLS files once before anything is bound or forked, so a
+    bad certificate is one line and exit status 2, not a worker crash loop."""
+    args = tls_args(config)
+    if args is not None:
+        try:
+            _cello.check_tls(args, http2=config.http2 is not None)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+def _reload_tls(handle: _cello.ServerHandle) -> None:
+    """SIGHUP: new handshakes get the certificate as the files now have it;
+    a broken new certificate is reported and the current one kept."""
+    try:
+        handle.reload_tls()
+    except ValueError as exc:
+        print(
+            f"cello: TLS reload failed, still serving the previous certificate: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        print(
+            f"cello: TLS certificate reloaded (process {os.getpid()})", file=sys.stderr, flush=True
+        )
 
 
 def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
@@ -104,8 +149,9 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
                 ws_ping_timeout=config.websocket.ping_timeout,
                 ws_max_message_size=config.websocket.max_message_size,
                 ws_max_frame_size=config.websocket.max_frame_size,
+                tls=tls_args(config), http2=http2_args(config),
             )  # fmt: skip
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         wake_fd = handle.fileno()
         if wake_fd is not None:
@@ -122,9 +168,12 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
+        if config.tls is not None:
+            loop.add_signal_handler(signal.SIGHUP, _reload_tls, handle)
         if fd is None:
+            shown = url(handle.host, handle.port, config.tls is not None)
             print(
-                f"Cello running on {url(handle.host, handle.port)} (Press CTRL+C to quit)",
+                f"Cello running on {shown} (Press CTRL+C to quit)",
                 flush=True,
             )
         else:

@@ -56,6 +56,9 @@ class RunConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(workers=1))
     websocket: WebSocketConfig = field(default_factory=WebSocketConfig)
+    # HTTPS when set; HTTP/2 (ALPN h2 over TLS, prior knowledge without) when set.
+    tls: TlsConfig | None = None
+    http2: Http2Config | None = None
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +86,26 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     logs.add_argument("--no-logs", dest="logs", action="store_false", help="access log off")
     parser.add_argument("--log-format", help="access log format: text or json")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    parser.add_argument(
+        "--tls-ca", help="CA certificates (PEM) client certificates are checked against"
+    )
+    parser.add_argument("--tls-min-version", help="lowest TLS version: 1.2 (default) or 1.3")
+    parser.add_argument("--tls-max-version", help="highest TLS version: 1.2 or 1.3 (default)")
+    parser.add_argument(
+        "--tls-require-client-cert",
+        action="store_true",
+        default=None,
+        help="refuse clients without a certificate signed by --tls-ca",
+    )
+    http2 = parser.add_mutually_exclusive_group()
+    http2.add_argument(
+        "--http2", dest="http2_flag", action="store_true", default=None, help="serve HTTP/2 too"
+    )
+    http2.add_argument(
+        "--no-http2", dest="http2_flag", action="store_false", help="serve HTTP/1.1 only"
+    )
     parser.add_argument(
         "--ws-ping-interval", type=float, help="seconds between WebSocket pings (default 20)"
     )
@@ -115,6 +138,7 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
     """Merges ``run()`` arguments with flags (flags win) and validates everything."""
     merged = {**{k: v for k, v in code.items() if v is not None}, **flags}
     _websocket_flags(merged)
+    _tls_flags(merged)
     unknown = sorted(set(merged) - _KNOWN)
     if unknown:
         raise ConfigError(f"unknown run() option(s): {', '.join(unknown)}")
@@ -152,11 +176,14 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
         raise ConfigError(str(exc)) from None
 
     tls = _check_type("tls", merged.get("tls"), TlsConfig)
-    if tls is not None:
-        raise ConfigError("tls= is not available yet: HTTPS arrives in a later release")
     http2 = _check_type("http2", merged.get("http2"), Http2Config)
-    if http2 is not None and http2.enabled:
-        raise ConfigError("http2= is not available yet: HTTP/2 arrives in a later release")
+    if http2 is not None and not http2.enabled:
+        http2 = None
+    if tls is not None and tls.require_client_cert and not tls.ca_path:
+        raise ConfigError(
+            "TlsConfig(require_client_cert=True) needs ca_path: the CA client "
+            "certificates are checked against"
+        )
     http3 = _check_type("http3", merged.get("http3"), Http3Config)
     if http3 is not None and http3.enabled:
         raise ConfigError("http3= is not available yet: HTTP/3 arrives in a later release")
@@ -165,7 +192,7 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
         host=host, port=port, env=env, debug=debug, logs=logs, log_format=log_format,
         workers=workers, threads=threads, reload=bool(merged.get("reload", False)),
         reload_dir=reload_dir, timeout=timeout, limits=limits, cluster=cluster,
-        websocket=websocket,
+        websocket=websocket, tls=tls, http2=http2,
     )  # fmt: skip
 
 
@@ -197,6 +224,51 @@ def _websocket_flags(merged: dict[str, Any]) -> None:
             given[key] = None
     try:
         merged["websocket"] = WebSocketConfig(**{**fields, **given})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+_TLS_FLAGS = {
+    "tls_cert": "cert_path",
+    "tls_key": "key_path",
+    "tls_ca": "ca_path",
+    "tls_min_version": "min_version",
+    "tls_max_version": "max_version",
+    "tls_require_client_cert": "require_client_cert",
+}
+
+
+def _tls_flags(merged: dict[str, Any]) -> None:
+    """``--tls-*`` flags override the fields of ``tls=TlsConfig()``;
+    ``--http2``/``--no-http2`` turn HTTP/2 on (with ``http2=``'s settings
+    if given) or off."""
+    flag = merged.pop("http2_flag", None)
+    if flag is True and not isinstance(merged.get("http2"), Http2Config):
+        merged["http2"] = Http2Config()
+    elif flag is False:
+        merged.pop("http2", None)
+    given = {_TLS_FLAGS[k]: merged.pop(k) for k in list(merged) if k in _TLS_FLAGS}
+    if not given:
+        return
+    base = merged.get("tls")
+    if base is not None and not isinstance(base, TlsConfig):
+        return  # reported by the type check
+    fields: dict[str, Any] = {}
+    if base is not None:
+        fields = {
+            "cert_path": base.cert_path,
+            "key_path": base.key_path,
+            "ca_path": base.ca_path,
+            "min_version": base.min_version,
+            "max_version": base.max_version,
+            "require_client_cert": base.require_client_cert,
+        }
+    fields.update(given)
+    missing = [f"--tls-{k[:-5]}" for k in ("cert_path", "key_path") if not fields.get(k)]
+    if missing:
+        raise ConfigError(f"TLS needs {' and '.join(missing)} too")
+    try:
+        merged["tls"] = TlsConfig(**fields)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -19,7 +19,8 @@ from cello._settings import STARTUP_FAILED, ConfigError, RunConfig
 if TYPE_CHECKING:
     from cello.types import ServedApp
 
-_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
+# SIGHUP reloads the TLS certificate: the master passes it on to each worker.
+_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP}
 
 
 def _say(message: str) -> None:
@@ -55,6 +56,9 @@ class Supervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
+            # Until the server installs its reload handler, a SIGHUP passed
+            # on by the master must not kill the worker.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             serve(self.app, self.config, fd=self.fd)
             code = 0
         except SystemExit as exc:
@@ -128,6 +132,9 @@ class Supervisor:
                     self.failure = 1
                 else:
                     self.begin_stop(info.si_signo)
+            elif info is not None and info.si_signo == signal.SIGHUP:
+                if self.config.tls is not None and self.stopping_since is None:
+                    self.signal_children(signal.SIGHUP)
             self.reap()
             if self.stopping_since is not None:
                 if not self.children:
@@ -159,8 +166,9 @@ def supervise(app: ServedApp, config: RunConfig) -> int:
         # below, a Ctrl+C right after it is a graceful stop rather than a
         # KeyboardInterrupt in the master.
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        shown = url(host, port, config.tls is not None)
         print(
-            f"Cello running on {url(host, port)} with {config.workers} workers "
+            f"Cello running on {shown} with {config.workers} workers "
             f"(master {os.getpid()}; Press CTRL+C to quit)",
             flush=True,
         )

@@ -25,6 +25,8 @@ pub struct RequestHead {
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub scheme: &'static str,
+    /// The TLS session of a request that came in over TLS (door 1).
+    pub tls: Option<std::sync::Arc<crate::server::tls::PeerTls>>,
 }
 
 /// A value a layer attaches to `request.context`.

@@ -521,6 +521,7 @@ pub(crate) mod tests {
             client: None,
             server: None,
             scheme: "http",
+            tls: None,
         }
     }
 

@@ -257,6 +257,10 @@ pub(crate) struct TrackedIo<S> {
     inner: S,
     state: Arc<ConnState>,
     held: Option<Vec<u8>>,
+    /// Whether arriving bytes start a request head (HTTP/1). An HTTP/2
+    /// connection receives frames (pings, window updates) while idle, so
+    /// only its requests mark it busy: no head deadline applies.
+    heads: bool,
 }
 
 impl<S> TrackedIo<S> {
@@ -265,13 +269,22 @@ impl<S> TrackedIo<S> {
             inner,
             state,
             held: None,
+            heads: true,
+        }
+    }
+
+    /// For an HTTP/2 connection: idle and write deadlines, no head deadline.
+    pub(crate) fn for_http2(inner: S, state: Arc<ConnState>) -> Self {
+        TrackedIo {
+            heads: false,
+            ..TrackedIo::new(inner, state)
         }
     }
 
     /// Whether to hold `data` back: no request is being served, so hyper
     /// writes on its own, and it has the shape of hyper's error answer.
     fn holds(&self, data: &[u8]) -> bool {
-        !self.state.serving() && is_automatic_answer(data)
+        self.heads && !self.state.serving() && is_automatic_answer(data)
     }
 }
 
@@ -322,7 +335,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for TrackedIo<S> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if this.heads && matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             this.state.bytes_arrived();
         }
         polled

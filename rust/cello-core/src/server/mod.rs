@@ -1,4 +1,4 @@
-//! The HTTP/1.1 server: tokio accept loop, hyper connections, limits,
+//! The HTTP/1.1 and HTTP/2 server (TLS optional): tokio accept loop, hyper connections, limits,
 //! timeouts and graceful stop.
 //!
 //! Generic over [`Service`], so the bindings crate plugs in Python dispatch and
@@ -15,8 +15,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -25,12 +25,15 @@ mod body;
 pub mod clock;
 mod conn;
 mod parse_error;
+pub mod tls;
+mod transport;
 pub mod upgrade;
 
 pub use body::{Body, Chunk, StreamAborted};
 pub use conn::Timeouts;
 use conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
 use parse_error::HeadLimits;
+use transport::{Inner, Io};
 
 /// How long the last bytes of a finished connection may take to leave: a
 /// client that stopped reading must not keep its task alive.
@@ -69,6 +72,69 @@ pub struct ServerConfig {
     pub timeouts: Timeouts,
     /// How long in-flight requests may take to finish after a stop.
     pub shutdown_timeout: Duration,
+    /// Serve TLS with this configuration (see [`tls::load_server_config`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Serve HTTP/2 too: over TLS when ALPN picks `h2`, in cleartext by
+    /// prior knowledge.
+    pub http2: Option<Http2Settings>,
+}
+
+/// HTTP/2 connection settings.
+#[derive(Debug, Clone)]
+pub struct Http2Settings {
+    pub max_concurrent_streams: u32,
+    /// Each stream's initial flow-control window; the connection's is the
+    /// same size times the streams allowed at once, capped at 2^31 - 1.
+    pub initial_window_size: u32,
+    pub max_frame_size: u32,
+    /// Largest decoded header list accepted (the CONTINUATION-flood guard).
+    pub max_header_list_size: u32,
+    /// Ping an idle-looking connection this often; `None`: never.
+    pub keep_alive_interval: Option<Duration>,
+    /// How long a ping's answer may take before the connection is closed.
+    pub keep_alive_timeout: Duration,
+    /// Streams a client may open and reset before the server has seen them
+    /// (the rapid-reset guard, CVE-2023-44487).
+    pub max_pending_accept_reset_streams: usize,
+    /// Streams the server may reset for a client's protocol errors before
+    /// it closes the connection.
+    pub max_local_error_reset_streams: usize,
+}
+
+impl Default for Http2Settings {
+    fn default() -> Self {
+        Http2Settings {
+            max_concurrent_streams: 100,
+            initial_window_size: 1_048_576,
+            max_frame_size: 16_384,
+            max_header_list_size: 16_384,
+            keep_alive_interval: Some(Duration::from_secs(20)),
+            keep_alive_timeout: Duration::from_secs(20),
+            max_pending_accept_reset_streams: 20,
+            max_local_error_reset_streams: 1024,
+        }
+    }
+}
+
+impl Http2Settings {
+    fn builder(&self) -> http2::Builder<TokioExecutor> {
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        let window = self.initial_window_size.max(65_535);
+        let conn_window = (u64::from(window) * u64::from(self.max_concurrent_streams.max(1)))
+            .min(i32::MAX as u64) as u32;
+        builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(self.max_concurrent_streams)
+            .initial_stream_window_size(window)
+            .initial_connection_window_size(conn_window.max(window))
+            .max_frame_size(self.max_frame_size)
+            .max_header_list_size(self.max_header_list_size)
+            .keep_alive_interval(self.keep_alive_interval)
+            .keep_alive_timeout(self.keep_alive_timeout)
+            .max_pending_accept_reset_streams(self.max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(self.max_local_error_reset_streams);
+        builder
+    }
 }
 
 impl Default for ServerConfig {
@@ -80,6 +146,8 @@ impl Default for ServerConfig {
             max_requests_per_connection: None,
             timeouts: Timeouts::default(),
             shutdown_timeout: Duration::from_secs(30),
+            tls: None,
+            http2: None,
         }
     }
 }
@@ -89,6 +157,8 @@ struct PerConnection<S> {
     conn: ConnInfo,
     state: Arc<ConnState>,
     max_requests: Option<usize>,
+    /// The TLS session, given to each request as an extension.
+    tls: Option<Arc<tls::PeerTls>>,
 }
 
 impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnection<S> {
@@ -96,7 +166,10 @@ impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnect
     type Error = Infallible;
     type Future = Tracked<S::Future>;
 
-    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
+        if let Some(tls) = &self.tls {
+            req.extensions_mut().insert(tls.clone());
+        }
         let guard = self.state.request_started();
         let last = self
             .max_requests
@@ -188,11 +261,18 @@ where
         .max_headers(config.max_headers)
         .max_header_size(config.max_header_size)
         .header_read_timeout(None);
-    let builder = Arc::new(builder);
-    let limits = HeadLimits {
-        max_headers: config.max_headers,
-        max_header_size: config.max_header_size,
-    };
+    let protocols = Arc::new(Protocols {
+        http1: builder,
+        http2: config.http2.as_ref().map(|h2| h2.builder()),
+        tls: config.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+        // A client that connects and never finishes its handshake is cut
+        // off like one that never finishes its request head.
+        handshake_limit: config.timeouts.header_read.unwrap_or(HANDSHAKE_LIMIT),
+        limits: HeadLimits {
+            max_headers: config.max_headers,
+            max_header_size: config.max_header_size,
+        },
+    });
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     // Each connection task holds a sender; `recv` returns None once all are gone.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -221,58 +301,21 @@ where
             () = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let (state, mut expired) = ConnState::new();
-        let conn_state = state.clone();
-        let conn_state_for_upgrade = state.clone();
+        let (state, expired) = ConnState::new();
         let svc = PerConnection {
             service: service.clone(),
             conn: ConnInfo { peer, local },
             state: state.clone(),
             max_requests: config.max_requests_per_connection,
+            tls: None,
         };
-        let builder = builder.clone();
+        let protocols = protocols.clone();
         let alive = alive_tx.clone();
+        let conn_state = state.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
             let _alive = alive;
-            let io = TokioIo::new(TrackedIo::new(stream, state));
-            let mut conn = builder.serve_connection(io, svc);
-            let mut watching = true;
-            // Without shutdown: the socket must still be open for the
-            // problem answer to a request hyper could not parse.
-            let ended = loop {
-                tokio::select! {
-                    biased;
-                    ended = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break ended,
-                    why = &mut expired, if watching => {
-                        watching = false;
-                        match why {
-                            Ok(Expired::Idle | Expired::Stopping) => {
-                                Pin::new(&mut conn).graceful_shutdown()
-                            }
-                            Ok(Expired::Stalled) => return,
-                            Err(_) => {}
-                        }
-                    }
-                }
-            };
-            let upgrade = conn_state_for_upgrade.take_upgrade();
-            let parts = conn.into_parts();
-            if let (Ok(()), Some(to)) = (&ended, upgrade) {
-                let io = parts.io.into_inner();
-                hand_over(
-                    io,
-                    parts.read_buf,
-                    to,
-                    &conn_state_for_upgrade,
-                    expired,
-                    watching,
-                )
-                .await;
-                return;
-            }
-            let io = parts.io.into_inner();
-            let _ = tokio::time::timeout(FINISH_LIMIT, io.finish(&ended, limits)).await;
+            connection(stream, svc, state, expired, &protocols).await;
         });
         registry.add(&conn_state, Some(task.abort_handle()));
     }
@@ -284,11 +327,137 @@ where
     Ok(())
 }
 
+/// How long a TLS handshake may take when no header-read timeout is set.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+
+/// How the server speaks on its connections, shared by all of them.
+struct Protocols {
+    http1: http1::Builder,
+    /// Set when HTTP/2 is on: by ALPN over TLS, by prior knowledge without.
+    http2: Option<http2::Builder<TokioExecutor>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handshake_limit: Duration,
+    limits: HeadLimits,
+}
+
+/// One connection from accept to close: the TLS handshake (when serving
+/// TLS), then HTTP/2 or HTTP/1.1, then an upgraded connection's hand-over.
+async fn connection<S: Service>(
+    stream: tokio::net::TcpStream,
+    mut svc: PerConnection<S>,
+    state: Arc<ConnState>,
+    mut expired: tokio::sync::oneshot::Receiver<Expired>,
+    protocols: &Protocols,
+) {
+    // Over TLS, ALPN says which protocol (None: the client did not say).
+    let (mut io, alpn_h2) = match &protocols.tls {
+        None => (Io::new(Inner::Plain(stream)), None),
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(protocols.handshake_limit, acceptor.accept(stream));
+            // A failed or slow handshake just closes the connection: it is
+            // the client's problem, and logging each would let any scanner
+            // fill the log.
+            let tls = tokio::select! {
+                done = handshake => match done {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(_)) | Err(_) => return,
+                },
+                _ = &mut expired => return,
+            };
+            let session = tls.get_ref().1;
+            let h2 = session.alpn_protocol().map(|p| p == b"h2");
+            svc.tls = Some(Arc::new(tls::PeerTls::of(session)));
+            (Io::new(Inner::Tls(Box::new(tls))), h2)
+        }
+    };
+    let http2 = match (&protocols.http2, alpn_h2) {
+        (None, _) | (Some(_), Some(false)) => None,
+        (Some(builder), Some(true)) => Some(builder),
+        // Cleartext, or TLS without ALPN: HTTP/2 by prior knowledge starts
+        // with its preface.
+        (Some(builder), None) => {
+            let preface = tokio::select! {
+                preface = io.starts_with_preface() => preface,
+                _ = &mut expired => return,
+            };
+            match preface {
+                None => return,
+                Some(true) => Some(builder),
+                Some(false) => None,
+            }
+        }
+    };
+    if let Some(builder) = http2 {
+        serve_http2(io, svc, state, expired, builder).await;
+        return;
+    }
+    let io = TokioIo::new(TrackedIo::new(io, state.clone()));
+    let mut conn = protocols.http1.serve_connection(io, svc);
+    let mut watching = true;
+    // Without shutdown: the socket must still be open for the
+    // problem answer to a request hyper could not parse.
+    let ended = loop {
+        tokio::select! {
+            biased;
+            ended = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break ended,
+            why = &mut expired, if watching => {
+                watching = false;
+                match why {
+                    Ok(Expired::Idle | Expired::Stopping) => {
+                        Pin::new(&mut conn).graceful_shutdown()
+                    }
+                    Ok(Expired::Stalled) => return,
+                    Err(_) => {}
+                }
+            }
+        }
+    };
+    let upgrade = state.take_upgrade();
+    let parts = conn.into_parts();
+    if let (Ok(()), Some(to)) = (&ended, upgrade) {
+        let io = parts.io.into_inner();
+        hand_over(io, parts.read_buf, to, &state, expired, watching).await;
+        return;
+    }
+    let io = parts.io.into_inner();
+    let _ = tokio::time::timeout(FINISH_LIMIT, io.finish(&ended, protocols.limits)).await;
+}
+
+/// Serves an HTTP/2 connection. Idle or stopping, it is closed gracefully
+/// (GOAWAY, streams in flight finish); stalled, it is dropped.
+async fn serve_http2<S: Service>(
+    io: Io,
+    svc: PerConnection<S>,
+    state: Arc<ConnState>,
+    mut expired: tokio::sync::oneshot::Receiver<Expired>,
+    builder: &http2::Builder<TokioExecutor>,
+) {
+    let io = TokioIo::new(TrackedIo::for_http2(io, state));
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let mut watching = true;
+    loop {
+        tokio::select! {
+            biased;
+            _ = conn.as_mut() => return,
+            why = &mut expired, if watching => {
+                watching = false;
+                match why {
+                    Ok(Expired::Idle | Expired::Stopping) => conn.as_mut().graceful_shutdown(),
+                    Ok(Expired::Stalled) => return,
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+}
+
 /// Gives an upgraded connection to its new owner, then stays with it until
 /// it is dropped: the connection keeps its permit, stays busy for the
 /// sweeper (no idle deadline), and hears of a stop or a stalled write.
 async fn hand_over(
-    io: TrackedIo<tokio::net::TcpStream>,
+    io: TrackedIo<Io>,
     read_buf: bytes::Bytes,
     to: tokio::sync::oneshot::Sender<upgrade::Upgraded>,
     state: &Arc<ConnState>,

@@ -9,3 +9,4 @@ pub(crate) mod forms;
 pub(crate) mod multidict;
 pub(crate) mod request;
 pub(crate) mod response;
+pub(crate) mod tls;

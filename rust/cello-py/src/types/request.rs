@@ -117,6 +117,7 @@ impl Request {
             client: _,
             server: _,
             scheme: _,
+            tls,
         } = &mut **head;
         *method = http::Method::GET;
         *path = String::new();
@@ -125,6 +126,7 @@ impl Request {
         *headers = http::HeaderMap::new();
         *params = Vec::new();
         *context = Vec::new();
+        *tls = None;
         *body.get_mut().unwrap_or_else(|p| p.into_inner()) = BodyState::Gone;
         *params_dict = PyOnceLock::new();
         *query_params = PyOnceLock::new();
@@ -395,6 +397,7 @@ impl Request {
             client: None,
             server: None,
             scheme: "http",
+            tls: None,
         };
         Ok(Request::new(head, BodyState::Ready(body)))
     }
@@ -743,6 +746,28 @@ impl Request {
     #[getter]
     fn server<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         cello_asgi::address_tuple(py, self.head.server)
+    }
+
+    /// The client's certificate (PEM) on a TLS connection where it sent
+    /// one, else None.
+    #[getter]
+    fn client_cert(&self) -> Option<String> {
+        let tls = self.head.tls.as_ref()?;
+        tls.client_chain
+            .first()
+            .map(|der| cello_core::server::tls::to_pem(der))
+    }
+
+    /// The TLS session of a request that came over TLS, in the shape of
+    /// the ASGI TLS extension (`tls_version`, `cipher_suite`,
+    /// `client_cert_chain` as PEM strings, `client_cert_error`); None over
+    /// plain HTTP.
+    #[getter]
+    fn tls<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(tls) = self.head.tls.as_ref() else {
+            return Ok(None);
+        };
+        crate::types::tls::tls_extension(py, tls).map(Some)
     }
 
     /// The full URL as the client addressed it.

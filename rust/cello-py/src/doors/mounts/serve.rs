@@ -592,6 +592,7 @@ pub fn start(
         root_path: &root_path,
     };
     let scope = cello_asgi::http_scope(py, &request, mount.state.bind(py))?;
+    crate::types::tls::add_to_scope(&scope, head.tls.as_deref())?;
     run_app(
         py,
         runner,

@@ -59,7 +59,7 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
     max_requests_per_connection = None, max_headers = 100, max_header_size = 8192,
     websocket_app = None, ws_ping_interval = Some(20.0), ws_ping_timeout = Some(20.0),
-    ws_max_message_size = 16777216, ws_max_frame_size = 16777216
+    ws_max_message_size = 16777216, ws_max_frame_size = 16777216, tls = None, http2 = None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_server(
@@ -87,6 +87,8 @@ pub fn start_server(
     ws_ping_timeout: Option<f64>,
     ws_max_message_size: usize,
     ws_max_frame_size: usize,
+    tls: Option<TlsArgs>,
+    http2: Option<Http2Args>,
 ) -> PyResult<ServerHandle> {
     if driver.is_some() != (threads == 0) {
         return Err(PyValueError::new_err(
@@ -124,6 +126,20 @@ pub fn start_server(
             write: seconds("write_timeout", write_timeout)?,
         },
         shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
+        tls: None,
+        http2: http2.map(|h2| h2.settings(max_header_size)),
+    };
+    let mut config = config;
+    let certs = match tls {
+        None => None,
+        Some(tls) => {
+            let settings = tls.settings(config.http2.is_some());
+            let certs = server::tls::CertStore::load(&settings).map_err(tls_error)?;
+            let rustls =
+                server::tls::build_server_config(&settings, certs.clone()).map_err(tls_error)?;
+            config.tls = Some(Arc::new(rustls));
+            Some(certs)
+        }
     };
     if ws_max_message_size == 0 || ws_max_frame_size == 0 {
         return Err(PyValueError::new_err(
@@ -225,7 +241,64 @@ pub fn start_server(
         thread: Mutex::new(thread),
         host: local.ip().to_string(),
         port: local.port(),
+        certs,
     })
+}
+
+fn tls_error(e: server::tls::TlsError) -> PyErr {
+    PyValueError::new_err(e.0)
+}
+
+/// `TlsConfig`'s fields, as `start_server(tls=(cert, key, ca, min, max, require))`.
+#[derive(FromPyObject)]
+pub struct TlsArgs(String, String, Option<String>, String, String, bool);
+
+impl TlsArgs {
+    fn settings(self, http2: bool) -> server::tls::TlsSettings {
+        let TlsArgs(cert, key, ca, min, max, require) = self;
+        let mut alpn = Vec::new();
+        if http2 {
+            alpn.push(b"h2".to_vec());
+        }
+        alpn.push(b"http/1.1".to_vec());
+        server::tls::TlsSettings {
+            cert_path: cert.into(),
+            key_path: key.into(),
+            ca_path: ca.map(Into::into),
+            min_version: min,
+            max_version: max,
+            require_client_cert: require,
+            alpn,
+        }
+    }
+}
+
+/// `Http2Config`'s fields, as `start_server(http2=(max_concurrent_streams,
+/// initial_window_size, max_frame_size))`.
+#[derive(FromPyObject)]
+pub struct Http2Args(u32, u32, u32);
+
+impl Http2Args {
+    fn settings(self, max_header_size: usize) -> server::Http2Settings {
+        let Http2Args(streams, window, frame) = self;
+        server::Http2Settings {
+            max_concurrent_streams: streams,
+            initial_window_size: window,
+            max_frame_size: frame,
+            // The same bound as an HTTP/1.1 head's (decoded, as h2 counts it).
+            max_header_list_size: u32::try_from(max_header_size).unwrap_or(u32::MAX),
+            ..server::Http2Settings::default()
+        }
+    }
+}
+
+/// Checks `TlsConfig`'s files before anything is forked or bound: raises
+/// ValueError with one line saying what is wrong.
+#[pyfunction]
+#[pyo3(signature = (tls, http2 = false))]
+pub fn check_tls(tls: TlsArgs, http2: bool) -> PyResult<()> {
+    server::tls::load_server_config(&tls.settings(http2)).map_err(tls_error)?;
+    Ok(())
 }
 
 /// The runtime a server runs on.
@@ -280,6 +353,8 @@ pub struct ServerHandle {
     pub host: String,
     #[pyo3(get)]
     pub port: u16,
+    /// The served certificate, when serving TLS.
+    pub certs: Option<Arc<server::tls::CertStore>>,
 }
 
 #[pymethods]
@@ -297,6 +372,17 @@ impl ServerHandle {
             while matches!((&*reader).read(&mut sink), Ok(n) if n > 0) {}
         }
         self.dispatcher.run_queued(py);
+    }
+
+    /// Reads the TLS certificate and key again; new handshakes use them,
+    /// open connections keep theirs. Raises ValueError (and keeps serving
+    /// the current certificate) when the files are not usable; returns False
+    /// when the server does not serve TLS.
+    fn reload_tls(&self) -> PyResult<bool> {
+        match &self.certs {
+            None => Ok(false),
+            Some(certs) => certs.reload().map(|()| true).map_err(tls_error),
+        }
     }
 
     /// Stops accepting connections; in-flight requests finish, then `closed` resolves.

@@ -144,7 +144,23 @@ impl NativeService {
         conn: ConnInfo,
         layers: Option<&mut LayerContext>,
     ) -> ResponseFuture {
-        let (parts, incoming) = req.into_parts();
+        let (mut parts, incoming) = req.into_parts();
+        let tls = parts
+            .extensions
+            .remove::<Arc<cello_core::server::tls::PeerTls>>();
+        // HTTP/2 carries the host in `:authority`, which hyper puts in the
+        // URI: as a `Host` header it reaches `request.host`, `request.url`
+        // and hosted apps' scopes as HTTP/1.1's does.
+        if parts.version == http::Version::HTTP_2 && !parts.headers.contains_key(http::header::HOST)
+        {
+            if let Some(value) = parts
+                .uri
+                .authority()
+                .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+            {
+                parts.headers.insert(http::header::HOST, value);
+            }
+        }
         let path = decode_path(parts.uri.path());
         let head_only = parts.method == http::Method::HEAD;
         if let Some(refusal) = refuse_head(parts.version, &parts.headers, &path) {
@@ -166,7 +182,8 @@ impl NativeService {
             context: Vec::new(),
             client: Some(conn.peer),
             server: Some(conn.local),
-            scheme: "http",
+            scheme: if tls.is_some() { "https" } else { "http" },
+            tls,
         });
         let upgrade = websocket::serve::wants_websocket(&head.method, &head.headers);
         // The App runs the middleware chain itself for its own WebSocket
@@ -590,6 +607,7 @@ fn websocket_scope<'py>(
     };
     let state = mount.map(|m| m.state.bind(py).clone());
     let scope = cello_asgi::websocket_scope(py, &request, state.as_ref())?;
+    crate::types::tls::add_to_scope(&scope, head.tls.as_deref())?;
     let app = match mount {
         Some(mount) => mount.app.bind(py).clone(),
         None => py.None().into_bound(py),
