@@ -104,8 +104,10 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
                 ws_ping_timeout=config.websocket.ping_timeout,
                 ws_max_message_size=config.websocket.max_message_size,
                 ws_max_frame_size=config.websocket.max_frame_size,
+                **_http3_options(config),
             )  # fmt: skip
-        except OSError as exc:
+        # A port in use, or (ValueError) an unusable HTTP/3 certificate or setting.
+        except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         wake_fd = handle.fileno()
         if wake_fd is not None:
@@ -123,8 +125,9 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
         if fd is None:
+            also = f" and HTTP/3 on UDP port {handle.port}" if config.http3 else ""
             print(
-                f"Cello running on {url(handle.host, handle.port)} (Press CTRL+C to quit)",
+                f"Cello running on {url(handle.host, handle.port)}{also} (Press CTRL+C to quit)",
                 flush=True,
             )
         else:
@@ -137,6 +140,23 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def _http3_options(config: RunConfig) -> dict[str, Any]:
+    """``start_server``'s HTTP/3 arguments: none when HTTP/3 is off."""
+    http3, tls = config.http3, config.tls
+    if http3 is None or tls is None:
+        return {}
+    return {
+        "http3": (
+            http3.max_idle_timeout,
+            http3.max_udp_payload_size,
+            http3.initial_max_streams_bidi,
+            http3.enable_0rtt,
+        ),
+        "http3_cert_path": tls.cert_path,
+        "http3_key_path": tls.key_path,
+    }
 
 
 # How long tasks cancelled at exit get to run their cleanup (finally blocks,

@@ -56,6 +56,9 @@ class RunConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(workers=1))
     websocket: WebSocketConfig = field(default_factory=WebSocketConfig)
+    tls: TlsConfig | None = None
+    # Set only when HTTP/3 is enabled (it then has ``tls``).
+    http3: Http3Config | None = None
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +94,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--ws-max-size", type=int, help="largest WebSocket message in bytes (default 16 MiB)"
+    )
+    parser.add_argument(
+        "--http3",
+        dest="http3_flag",
+        action="store_true",
+        default=None,
+        help="also serve HTTP/3 (QUIC) on the UDP port of --port (needs TLS)",
     )
 
 
@@ -152,21 +162,44 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
         raise ConfigError(str(exc)) from None
 
     tls = _check_type("tls", merged.get("tls"), TlsConfig)
-    if tls is not None:
-        raise ConfigError("tls= is not available yet: HTTPS arrives in a later release")
     http2 = _check_type("http2", merged.get("http2"), Http2Config)
     if http2 is not None and http2.enabled:
         raise ConfigError("http2= is not available yet: HTTP/2 arrives in a later release")
-    http3 = _check_type("http3", merged.get("http3"), Http3Config)
-    if http3 is not None and http3.enabled:
-        raise ConfigError("http3= is not available yet: HTTP/3 arrives in a later release")
+    http3 = _http3(merged, tls)
+    # INTEGRATION: the `tls` branch serves tls= over TCP; here it is taken
+    # only as HTTP/3's certificate, so this gate stays for TCP alone.
+    if tls is not None and http3 is None:
+        raise ConfigError("tls= is not available yet: HTTPS arrives in a later release")
 
     return RunConfig(
         host=host, port=port, env=env, debug=debug, logs=logs, log_format=log_format,
         workers=workers, threads=threads, reload=bool(merged.get("reload", False)),
         reload_dir=reload_dir, timeout=timeout, limits=limits, cluster=cluster,
-        websocket=websocket,
+        websocket=websocket, tls=tls, http3=http3,
     )  # fmt: skip
+
+
+def _http3(merged: dict[str, Any], tls: TlsConfig | None) -> Http3Config | None:
+    """The HTTP/3 settings when HTTP/3 is on (``http3=`` enabled, or the
+    ``--http3`` flag, which turns on the given or default ``Http3Config``)."""
+    http3 = _check_type("http3", merged.get("http3"), Http3Config)
+    flag = merged.pop("http3_flag", None)
+    if flag:
+        given = http3 or Http3Config()
+        http3 = Http3Config(
+            max_idle_timeout=given.max_idle_timeout,
+            max_udp_payload_size=given.max_udp_payload_size,
+            initial_max_streams_bidi=given.initial_max_streams_bidi,
+            enable_0rtt=given.enable_0rtt,
+            enabled=True,
+        )
+    if http3 is None or not http3.enabled:
+        return None
+    if tls is None:
+        raise ConfigError(
+            "HTTP/3 needs TLS: pass tls=TlsConfig(cert_path=..., key_path=...) with http3="
+        )
+    return http3
 
 
 _WS_FLAGS = {
@@ -217,7 +250,7 @@ def _check_workers_agree(workers: Any, cluster: Any) -> None:
 
 _KNOWN = {
     "host", "port", "env", "debug", "logs", "log_format", "workers", "threads", "reload",
-    "timeout", "limits", "cluster", "tls", "http2", "http3", "websocket",
+    "timeout", "limits", "cluster", "tls", "http2", "http3", "http3_flag", "websocket",
 }  # fmt: skip
 
 

@@ -159,8 +159,9 @@ def supervise(app: ServedApp, config: RunConfig) -> int:
         # below, a Ctrl+C right after it is a graceful stop rather than a
         # KeyboardInterrupt in the master.
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        also = f" and HTTP/3 on UDP port {port}" if config.http3 else ""
         print(
-            f"Cello running on {url(host, port)} with {config.workers} workers "
+            f"Cello running on {url(host, port)}{also} with {config.workers} workers "
             f"(master {os.getpid()}; Press CTRL+C to quit)",
             flush=True,
         )

@@ -24,11 +24,14 @@ pub mod access_log;
 mod body;
 pub mod clock;
 mod conn;
+pub mod http3;
 mod parse_error;
+mod request_body;
 pub mod upgrade;
 
 pub use body::{Body, Chunk, StreamAborted};
 pub use conn::Timeouts;
+pub use request_body::{ReadError, RequestBody};
 use conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
 use parse_error::HeadLimits;
 
@@ -52,7 +55,7 @@ pub trait Service: Send + Sync + 'static {
     /// shut it down, and answer a request hyper could not parse (see
     /// `parse_error`).
     type Future: Future<Output = Box<http::Response<Body>>> + Send + Unpin + 'static;
-    fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> Self::Future;
+    fn call(&self, req: http::Request<RequestBody>, conn: ConnInfo) -> Self::Future;
 }
 
 /// Connection-level settings.
@@ -69,6 +72,9 @@ pub struct ServerConfig {
     pub timeouts: Timeouts,
     /// How long in-flight requests may take to finish after a stop.
     pub shutdown_timeout: Duration,
+    /// `Alt-Svc` added to every response (unless it has one): set when
+    /// HTTP/3 is served too (see `http3::alt_svc`).
+    pub alt_svc: Option<http::HeaderValue>,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +86,7 @@ impl Default for ServerConfig {
             max_requests_per_connection: None,
             timeouts: Timeouts::default(),
             shutdown_timeout: Duration::from_secs(30),
+            alt_svc: None,
         }
     }
 }
@@ -89,6 +96,7 @@ struct PerConnection<S> {
     conn: ConnInfo,
     state: Arc<ConnState>,
     max_requests: Option<usize>,
+    alt_svc: Option<&'static http::HeaderValue>,
 }
 
 impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnection<S> {
@@ -102,9 +110,10 @@ impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnect
             .max_requests
             .is_some_and(|max| self.state.requests.load(Ordering::Relaxed) >= max);
         Tracked {
-            inner: self.service.call(req, self.conn),
+            inner: self.service.call(req.map(RequestBody::from), self.conn),
             guard: Some(guard),
             last,
+            alt_svc: self.alt_svc,
         }
     }
 }
@@ -115,6 +124,7 @@ pub struct Tracked<F> {
     inner: F,
     guard: Option<crate::server::conn::RequestGuard>,
     last: bool,
+    alt_svc: Option<&'static http::HeaderValue>,
 }
 
 impl<F: Future<Output = Box<http::Response<Body>>>> Future for Tracked<F> {
@@ -131,6 +141,12 @@ impl<F: Future<Output = Box<http::Response<Body>>>> Future for Tracked<F> {
                     http::header::CONNECTION,
                     http::HeaderValue::from_static("close"),
                 );
+            }
+            if let Some(alt_svc) = this.alt_svc {
+                response
+                    .headers_mut()
+                    .entry(http::header::ALT_SVC)
+                    .or_insert_with(|| alt_svc.clone());
             }
             if let Some(guard) = this.guard.take() {
                 if let Some(to) = response.extensions_mut().remove::<upgrade::UpgradeTo>() {
@@ -189,6 +205,9 @@ where
         .max_header_size(config.max_header_size)
         .header_read_timeout(None);
     let builder = Arc::new(builder);
+    // One small value per server start, so each response copies a pointer.
+    let alt_svc: Option<&'static http::HeaderValue> =
+        config.alt_svc.map(|value| &*Box::leak(Box::new(value)));
     let limits = HeadLimits {
         max_headers: config.max_headers,
         max_header_size: config.max_header_size,
@@ -229,6 +248,7 @@ where
             conn: ConnInfo { peer, local },
             state: state.clone(),
             max_requests: config.max_requests_per_connection,
+            alt_svc,
         };
         let builder = builder.clone();
         let alive = alive_tx.clone();
@@ -333,7 +353,7 @@ mod tests {
 
     impl Service for Echo {
         type Future = Ready<Box<http::Response<Body>>>;
-        fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> Self::Future {
+        fn call(&self, req: http::Request<RequestBody>, conn: ConnInfo) -> Self::Future {
             let text = format!("{} {} from {}", req.method(), req.uri(), conn.peer.ip());
             std::future::ready(Box::new(http::Response::new(Body::full(text))))
         }
@@ -344,7 +364,7 @@ mod tests {
 
     impl Service for LooksLikeHyper {
         type Future = Ready<Box<http::Response<Body>>>;
-        fn call(&self, _req: http::Request<Incoming>, _conn: ConnInfo) -> Self::Future {
+        fn call(&self, _req: http::Request<RequestBody>, _conn: ConnInfo) -> Self::Future {
             let mut response = http::Response::new(Body::empty());
             *response.status_mut() = http::StatusCode::BAD_REQUEST;
             response.headers_mut().insert(
@@ -596,7 +616,7 @@ mod tests {
 
     impl Service for Streaming {
         type Future = Ready<Box<http::Response<Body>>>;
-        fn call(&self, _req: http::Request<Incoming>, _conn: ConnInfo) -> Self::Future {
+        fn call(&self, _req: http::Request<RequestBody>, _conn: ConnInfo) -> Self::Future {
             let (tx, rx) = mpsc::channel(4);
             *self.0.lock().unwrap() = Some(tx);
             std::future::ready(Box::new(http::Response::new(Body::channel(rx))))
@@ -610,7 +630,7 @@ mod tests {
 
     impl Service for Stuck {
         type Future = std::future::Pending<Box<http::Response<Body>>>;
-        fn call(&self, _req: http::Request<Incoming>, _conn: ConnInfo) -> Self::Future {
+        fn call(&self, _req: http::Request<RequestBody>, _conn: ConnInfo) -> Self::Future {
             self.called.notify_one();
             std::future::pending()
         }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use cello_core::http::query::{decode_path, parse_bool, parse_float, parse_int, parse_urlencoded};
 use cello_core::http::request::check_head;
 use cello_core::middleware::ContextValue;
-use hyper::body::Incoming;
+use cello_core::server::RequestBody;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -253,7 +253,7 @@ impl Request {
     }
 
     /// Takes a body the handler never read, so the server can discard it.
-    pub fn take_unread(&self) -> Option<Incoming> {
+    pub fn take_unread(&self) -> Option<RequestBody> {
         let mut state = self.body.lock().unwrap_or_else(|p| p.into_inner());
         if !matches!(*state, BodyState::Pending { .. }) {
             return None;
@@ -725,6 +725,17 @@ impl Request {
     #[getter]
     fn scheme(&self) -> &str {
         self.head.scheme
+    }
+
+    /// The HTTP version as ASGI spells it: "1.0", "1.1", "2" or "3".
+    #[getter]
+    fn http_version(&self) -> &'static str {
+        match self.head.version {
+            http::Version::HTTP_10 => "1.0",
+            http::Version::HTTP_2 => "2",
+            http::Version::HTTP_3 => "3",
+            _ => "1.1",
+        }
     }
 
     /// The full URL as the client addressed it.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use cello_core::server::{self, ServerConfig, Timeouts};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::service::NativeService;
 use crate::bridge::driver::{LoopDriver, RunQueued};
@@ -59,7 +59,8 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
     max_requests_per_connection = None, max_headers = 100, max_header_size = 8192,
     websocket_app = None, ws_ping_interval = Some(20.0), ws_ping_timeout = Some(20.0),
-    ws_max_message_size = 16777216, ws_max_frame_size = 16777216
+    ws_max_message_size = 16777216, ws_max_frame_size = 16777216,
+    http3 = None, http3_cert_path = None, http3_key_path = None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_server(
@@ -87,6 +88,9 @@ pub fn start_server(
     ws_ping_timeout: Option<f64>,
     ws_max_message_size: usize,
     ws_max_frame_size: usize,
+    http3: Option<(f64, u16, u32, bool)>,
+    http3_cert_path: Option<&str>,
+    http3_key_path: Option<&str>,
 ) -> PyResult<ServerHandle> {
     if driver.is_some() != (threads == 0) {
         return Err(PyValueError::new_err(
@@ -113,6 +117,16 @@ pub fn start_server(
     let local = listener.local_addr()?;
     let body_timeout = seconds("body_read_timeout", body_read_timeout)?;
     let handler_timeout = seconds("handler_timeout", handler_timeout)?;
+    let http3 = match http3 {
+        None => None,
+        Some(settings) => Some(http3_setup(
+            settings,
+            http3_cert_path,
+            http3_key_path,
+            local,
+            fd.is_some(),
+        )?),
+    };
     let config = ServerConfig {
         max_headers,
         max_header_size,
@@ -124,6 +138,14 @@ pub fn start_server(
             write: seconds("write_timeout", write_timeout)?,
         },
         shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
+        alt_svc: http3
+            .as_ref()
+            .map(|_| server::http3::alt_svc(local.port())),
+    };
+    let http3_limits = server::http3::Http3Limits {
+        max_connections,
+        max_header_size,
+        shutdown_timeout: config.shutdown_timeout,
     };
     if ws_max_message_size == 0 || ws_max_frame_size == 0 {
         return Err(PyValueError::new_err(
@@ -191,11 +213,34 @@ pub fn start_server(
     });
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let serving = async move {
-        let stopped = async move {
+        // One stop for both servers: TCP and, when on, HTTP/3.
+        let (stop_all, stopping) = watch::channel(false);
+        tokio::spawn(async move {
             let _ = stop_rx.await;
+            let _ = stop_all.send(true);
+        });
+        let stopped = |mut stopping: watch::Receiver<bool>| async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
         };
-        if let Err(e) = server::serve(listener, service, config, stopped).await {
+        let http3 = http3.map(|(socket, tls, settings)| {
+            let stop = stopped(stopping.clone());
+            let service = service.clone();
+            tokio::spawn(server::http3::serve(
+                socket,
+                tls,
+                settings,
+                http3_limits,
+                service,
+                stop,
+            ))
+        });
+        if let Err(e) = server::serve(listener, service, config, stopped(stopping)).await {
             eprintln!("cello: server error: {e}");
+        }
+        if let Some(http3) = http3 {
+            if let Ok(Err(e)) = http3.await {
+                eprintln!("cello: HTTP/3 server error: {e}");
+            }
         }
         queue.push(Work::Finished);
     };
@@ -226,6 +271,53 @@ pub fn start_server(
         host: local.ip().to_string(),
         port: local.port(),
     })
+}
+
+/// What HTTP/3 needs before the runtime starts: its UDP socket (on the TCP
+/// listener's address), TLS configuration and transport settings, each
+/// failure reported to the caller as one line.
+fn http3_setup(
+    (idle, payload, streams, zero_rtt): (f64, u16, u32, bool),
+    cert_path: Option<&str>,
+    key_path: Option<&str>,
+    local: std::net::SocketAddr,
+    worker: bool,
+) -> PyResult<(
+    std::net::UdpSocket,
+    rustls::ServerConfig,
+    server::http3::Http3Settings,
+)> {
+    let (Some(cert_path), Some(key_path)) = (cert_path, key_path) else {
+        return Err(PyValueError::new_err(
+            "HTTP/3 needs TLS: give a certificate and key",
+        ));
+    };
+    let Some(idle) = seconds("max_idle_timeout", Some(idle))? else {
+        unreachable!("a given timeout is Some");
+    };
+    if payload < 1200 {
+        return Err(PyValueError::new_err(format!(
+            "max_udp_payload_size must be between 1200 and 65527, not {payload}"
+        )));
+    }
+    if streams == 0 {
+        return Err(PyValueError::new_err(
+            "initial_max_streams_bidi must be at least 1",
+        ));
+    }
+    let tls = server::http3::load_server_config(cert_path, key_path).map_err(PyValueError::new_err)?;
+    // Workers each bind the port (SO_REUSEPORT); the kernel keeps a
+    // client's datagrams on one worker.
+    let socket = server::http3::bind_udp(local, worker).map_err(|e| {
+        PyOSError::new_err(format!("cannot listen on UDP {local} for HTTP/3: {e}"))
+    })?;
+    let settings = server::http3::Http3Settings {
+        max_idle_timeout: idle,
+        max_udp_payload_size: payload,
+        initial_max_streams_bidi: streams,
+        enable_0rtt: zero_rtt,
+    };
+    Ok((socket, tls, settings))
 }
 
 /// The runtime a server runs on.

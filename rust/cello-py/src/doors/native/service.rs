@@ -14,7 +14,8 @@ use cello_core::http::query::decode_path;
 use cello_core::middleware::{Chain, Context as LayerContext, OutBody, Outgoing};
 use cello_core::server::clock;
 use cello_core::server::{Body, ConnInfo, Service};
-use hyper::body::{Body as _, Incoming};
+use cello_core::server::RequestBody;
+use hyper::body::Body as _;
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
@@ -83,7 +84,7 @@ pub(crate) fn ready(response: http::Response<Body>) -> ResponseFuture {
 impl Service for NativeService {
     type Future = ResponseFuture;
 
-    fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> ResponseFuture {
+    fn call(&self, req: http::Request<RequestBody>, conn: ConnInfo) -> ResponseFuture {
         if self.chain.is_empty() {
             return self.respond(req, conn, None);
         }
@@ -140,7 +141,7 @@ impl NativeService {
     /// the endpoint: a handler, a mounted app or a refusal.
     fn respond(
         &self,
-        req: http::Request<Incoming>,
+        req: http::Request<RequestBody>,
         conn: ConnInfo,
         layers: Option<&mut LayerContext>,
     ) -> ResponseFuture {
@@ -166,7 +167,12 @@ impl NativeService {
             context: Vec::new(),
             client: Some(conn.peer),
             server: Some(conn.local),
-            scheme: "http",
+            // Only HTTP/3 requests carry a scheme (`:scheme`), always https.
+            scheme: if parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+                "https"
+            } else {
+                "http"
+            },
         });
         let upgrade = websocket::serve::wants_websocket(&head.method, &head.headers);
         // The App runs the middleware chain itself for its own WebSocket
@@ -224,7 +230,7 @@ impl NativeService {
         &self,
         refusal: Refusal,
         head: Box<RequestHead>,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
         too_long: bool,
     ) -> ResponseFuture {
@@ -256,7 +262,7 @@ impl NativeService {
     fn answer_now(
         &self,
         parts: ResponseParts,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
         too_long: bool,
     ) -> ResponseFuture {
@@ -279,7 +285,7 @@ impl NativeService {
         &self,
         route: Arc<Route>,
         head: Box<RequestHead>,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
     ) -> ResponseFuture {
         let queue = self.queue.clone();
@@ -340,7 +346,7 @@ impl NativeService {
         }
     }
 
-    fn websocket(&self, head: Box<RequestHead>, incoming: Incoming) -> ResponseFuture {
+    fn websocket(&self, head: Box<RequestHead>, incoming: RequestBody) -> ResponseFuture {
         drop(incoming); // a GET upgrade request has no body
         if let Some((status, detail)) =
             websocket::serve::handshake_refusal(head.version, &head.headers)
@@ -449,7 +455,7 @@ impl NativeService {
         &self,
         route: Arc<Route>,
         head: Box<RequestHead>,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
         limit: usize,
     ) -> ResponseFuture {
@@ -501,7 +507,7 @@ impl NativeService {
         &self,
         endpoint: Endpoint,
         head: Box<RequestHead>,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
         limit: usize,
     ) -> ResponseFuture {
