@@ -94,13 +94,23 @@ pub fn load_server_config(cert_path: &str, key_path: &str) -> Result<rustls::Ser
     }
     let key = PrivateKeyDer::from_pem_file(key_path)
         .map_err(|e| format!("cannot read the TLS private key {key_path}: {e}"))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = ring_provider();
     rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| format!("TLS setup failed: {e}"))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("the TLS key {key_path} does not fit the certificate {cert_path}: {e}"))
+        .map_err(|e| {
+            format!("the TLS key {key_path} does not fit the certificate {cert_path}: {e}")
+        })
+}
+
+/// rustls's ring provider. Deprecated by rustls for lacking post-quantum
+/// key exchange (which needs aws-lc-rs, a C build); ring is what Cello's
+/// other TLS (the HTTP client) uses.
+#[allow(deprecated)]
+fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Binds the UDP socket HTTP/3 listens on. `reuse_port` lets each worker
@@ -175,8 +185,8 @@ fn endpoint(
     config
         .max_udp_payload_size(payload)
         .map_err(|e| invalid(format!("max_udp_payload_size {payload}: {e}")))?;
-    let runtime = quinn::default_runtime()
-        .ok_or_else(|| io::Error::other("HTTP/3 needs a tokio runtime"))?;
+    let runtime =
+        quinn::default_runtime().ok_or_else(|| io::Error::other("HTTP/3 needs a tokio runtime"))?;
     quinn::Endpoint::new(config, Some(server), socket, runtime)
 }
 
@@ -507,7 +517,10 @@ mod tests {
     fn bodyless_statuses_get_no_length_and_a_given_length_is_kept() {
         let mut response = http::Response::new(Body::empty());
         *response.status_mut() = http::StatusCode::NO_CONTENT;
-        assert!(h3_head(&mut response).headers().get("content-length").is_none());
+        assert!(h3_head(&mut response)
+            .headers()
+            .get("content-length")
+            .is_none());
         let mut response = http::Response::new(Body::empty());
         response
             .headers_mut()
@@ -536,7 +549,7 @@ mod tests {
     async fn a_bad_payload_size_is_refused_when_the_endpoint_is_made() {
         // A resolver without certificates: the transport checks fail first.
         let socket = bind_udp("127.0.0.1:0".parse().unwrap(), false).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = ring_provider();
         let tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .unwrap()
@@ -547,7 +560,10 @@ mod tests {
             ..Http3Settings::default()
         };
         let err = endpoint(socket, tls, &settings).unwrap_err();
-        assert!(err.to_string().contains("max_udp_payload_size 1000"), "{err}");
+        assert!(
+            err.to_string().contains("max_udp_payload_size 1000"),
+            "{err}"
+        );
     }
 
     #[derive(Debug)]

@@ -31,9 +31,9 @@ pub mod upgrade;
 
 pub use body::{Body, Chunk, StreamAborted};
 pub use conn::Timeouts;
-pub use request_body::{ReadError, RequestBody};
 use conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
 use parse_error::HeadLimits;
+pub use request_body::{ReadError, RequestBody};
 
 /// How long the last bytes of a finished connection may take to leave: a
 /// client that stopped reading must not keep its task alive.

@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use cello_core::http::multipart::{Spool, SpoolFile, Spooled};
-use http_body_util::BodyExt;
 use cello_core::server::RequestBody;
+use http_body_util::BodyExt;
 use pyo3::prelude::*;
 
 use crate::ffi::support::{error, support};

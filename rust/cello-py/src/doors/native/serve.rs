@@ -138,9 +138,7 @@ pub fn start_server(
             write: seconds("write_timeout", write_timeout)?,
         },
         shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
-        alt_svc: http3
-            .as_ref()
-            .map(|_| server::http3::alt_svc(local.port())),
+        alt_svc: http3.as_ref().map(|_| server::http3::alt_svc(local.port())),
     };
     let http3_limits = server::http3::Http3Limits {
         max_connections,
@@ -305,12 +303,12 @@ fn http3_setup(
             "initial_max_streams_bidi must be at least 1",
         ));
     }
-    let tls = server::http3::load_server_config(cert_path, key_path).map_err(PyValueError::new_err)?;
+    let tls =
+        server::http3::load_server_config(cert_path, key_path).map_err(PyValueError::new_err)?;
     // Workers each bind the port (SO_REUSEPORT); the kernel keeps a
     // client's datagrams on one worker.
-    let socket = server::http3::bind_udp(local, worker).map_err(|e| {
-        PyOSError::new_err(format!("cannot listen on UDP {local} for HTTP/3: {e}"))
-    })?;
+    let socket = server::http3::bind_udp(local, worker)
+        .map_err(|e| PyOSError::new_err(format!("cannot listen on UDP {local} for HTTP/3: {e}")))?;
     let settings = server::http3::Http3Settings {
         max_idle_timeout: idle,
         max_udp_payload_size: payload,
