@@ -305,3 +305,19 @@ def test_workers_each_serve_http3_on_the_shared_port(certs: Certs) -> None:
         # them over the workers' sockets, and every one must be served.
         for _ in range(6):
             assert get(live.port, certs.ca, "/").json() == {"hello": "h3"}
+
+
+def test_http_version_in_the_asgi_door_comes_from_the_scope(
+    certs: Certs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    from cello.testing import TestClient
+
+    for name, value in _env(certs).items():
+        monkeypatch.setenv(name, value)
+    app = importlib.import_module("tests.apps.http3").app
+    with TestClient(app) as client:
+        seen = client.get("/whoami").json()
+    assert seen["http_version"] == "1.1"
+    assert seen["scheme"] == "http"
