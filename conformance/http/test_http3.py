@@ -14,8 +14,8 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
