@@ -8,6 +8,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -321,3 +322,26 @@ def test_http_version_in_the_asgi_door_comes_from_the_scope(
         seen = client.get("/whoami").json()
     assert seen["http_version"] == "1.1"
     assert seen["scheme"] == "http"
+
+
+def test_a_client_closing_its_connection_ends_a_streamed_response(
+    server: LiveServer, certs: Certs
+) -> None:
+    async def run() -> bytes:
+        async with h3_connect(server.port, certs.ca) as client:
+            stream = client.open("GET", "/forever")
+            async for event in client.events(stream):
+                if isinstance(event, DataReceived) and event.data:
+                    return event.data
+        raise AssertionError("no event arrived")
+
+    assert b"data: tick" in asyncio.run(asyncio.wait_for(run(), 20))
+    # The connection is closed: the server drops the response, and the
+    # stream's source is closed (its finally block runs).
+    closed = False
+    for _ in range(200):
+        closed = httpx.get(f"{server.url}/forever/closed", timeout=10).json()["closed"]
+        if closed:
+            break
+        time.sleep(0.05)
+    assert closed

@@ -60,6 +60,28 @@ def events(request):
     return Response.sse(source(), keepalive=None)
 
 
+# Set when the /forever stream's source is closed (its client left).
+forever_closed = {"value": False}
+
+
+@app.get("/forever")
+def forever(request):
+    async def source():
+        try:
+            while True:
+                yield SseEvent("tick")
+                await asyncio.sleep(0.05)
+        finally:
+            forever_closed["value"] = True
+
+    return Response.sse(source(), keepalive=None)
+
+
+@app.get("/forever/closed")
+def forever_is_closed(request):
+    return {"closed": forever_closed["value"]}
+
+
 async def scope_view(request: StarletteRequest) -> JSONResponse:
     body = await request.body()
     return JSONResponse(
