@@ -212,14 +212,24 @@ class H3Client(QuicConnectionProtocol):
 
 @asynccontextmanager
 async def h3_connect(
-    port: int, ca: Path, host: str = "127.0.0.1", **config: Any
+    port: int,
+    ca: Path,
+    host: str = "127.0.0.1",
+    session_ticket_handler: Any = None,
+    wait_connected: bool = True,
+    **config: Any,
 ) -> AsyncIterator[H3Client]:
     configuration = QuicConfiguration(
         is_client=True, alpn_protocols=H3_ALPN, server_name="localhost", **config
     )
     configuration.load_verify_locations(str(ca))
     async with connect(
-        host, port, configuration=configuration, create_protocol=H3Client, wait_connected=True
+        host,
+        port,
+        configuration=configuration,
+        create_protocol=H3Client,
+        session_ticket_handler=session_ticket_handler,
+        wait_connected=wait_connected,
     ) as client:
         assert isinstance(client, H3Client)
         yield client

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -345,3 +346,29 @@ def test_a_client_closing_its_connection_ends_a_streamed_response(
             break
         time.sleep(0.05)
     assert closed
+
+
+def _resume(port: int, ca: Path) -> tuple[int, bool]:
+    """A first connection keeps the server's session ticket; a second one
+    resumes with it, sending its request at once. Returns that request's
+    status and whether the server accepted it as 0-RTT early data."""
+
+    async def run() -> tuple[int, bool]:
+        tickets: list[Any] = []
+        async with h3_connect(port, ca, session_ticket_handler=tickets.append) as first:
+            assert (await first.request("GET", "/")).status == 200
+        assert tickets, "the server sent no session ticket"
+        async with h3_connect(port, ca, session_ticket=tickets[-1], wait_connected=False) as second:
+            response = await second.request("GET", "/")
+            return response.status, second._quic.tls.early_data_accepted
+
+    return asyncio.run(asyncio.wait_for(run(), 20))
+
+
+def test_0rtt_is_refused_unless_enabled(server: LiveServer, certs: Certs) -> None:
+    assert _resume(server.port, certs.ca) == (200, False)
+
+
+def test_0rtt_early_requests_are_served_when_enabled(certs: Certs) -> None:
+    with LiveServer("tests.apps.http3:app", env={**_env(certs), "CELLO_TEST_0RTT": "1"}) as live:
+        assert _resume(live.port, certs.ca) == (200, True)

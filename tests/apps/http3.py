@@ -103,6 +103,8 @@ RUN_OPTIONS = {
     "tls": TlsConfig(
         cert_path=os.environ["CELLO_TEST_CERT"], key_path=os.environ["CELLO_TEST_KEY"]
     ),
-    "http3": Http3Config(enabled=True, max_idle_timeout=10),
+    "http3": Http3Config(
+        enabled=True, max_idle_timeout=10, enable_0rtt=os.environ.get("CELLO_TEST_0RTT") == "1"
+    ),
     "limits": LimitsConfig(max_body_size=100_000),
 }
