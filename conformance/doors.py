@@ -69,7 +69,7 @@ def pipelined(port: int, *requests: bytes, timeout: float = 10) -> tuple[bytes, 
             received.append(data)
 
 
-_URL = re.compile(r"running on (http://[^\s]+)", re.IGNORECASE)
+_URL = re.compile(r"running on (https?://[^\s]+)", re.IGNORECASE)
 
 
 def _startup_url(process: subprocess.Popen[str], what: str) -> tuple[str, threading.Thread]:

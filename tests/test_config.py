@@ -82,22 +82,21 @@ def _run(code: str) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize("spelling", ["workers", "processes"])
-def test_run_workers_and_cluster_workers_that_disagree_are_an_error(spelling):
-    with _run(f"port=0, workers=3, cluster=ClusterConfig({spelling}=2)") as process:
+def test_run_workers_and_cluster_workers_that_disagree_are_an_error():
+    with _run("port=0, workers=3, cluster=ClusterConfig(workers=2)") as process:
         try:
             _, stderr = process.communicate(timeout=30)
         finally:
             process.kill()
-    assert process.returncode == 1
-    assert (
-        f"ValueError: run(workers=3) and ClusterConfig({spelling}=2) disagree: "
+    assert process.returncode == 2
+    assert stderr.strip() == (
+        "cello: error: run(workers=3) and ClusterConfig(workers=2) disagree: "
         "give the number of worker processes once"
-    ) in stderr
+    )
 
 
 def test_run_workers_and_cluster_workers_that_agree_are_one_setting():
-    with _run("port=0, workers=2, cluster=ClusterConfig(processes=2)") as process:
+    with _run("port=0, workers=2, cluster=ClusterConfig(workers=2)") as process:
         try:
             assert process.stdout is not None
             assert "with 2 workers" in process.stdout.readline()
@@ -106,3 +105,25 @@ def test_run_workers_and_cluster_workers_that_agree_are_one_setting():
         finally:
             process.kill()
     assert process.returncode == 0
+
+
+def test_beside_cluster_processes_run_workers_counts_threads_per_process():
+    """The server-configuration document's "processes x workers": with
+    ClusterConfig(processes=N), run(workers=M) is each process's threads."""
+    with _run("port=0, workers=3, cluster=ClusterConfig(processes=2)") as process:
+        try:
+            assert process.stdout is not None
+            assert "with 2 workers" in process.stdout.readline()
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 0
+    code = "port=0, workers=3, threads=1, cluster=ClusterConfig(processes=2)"
+    with _run(code) as process:
+        try:
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 2
+    assert "counts the threads of each process, and threads=1 disagrees" in stderr

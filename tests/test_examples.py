@@ -1015,3 +1015,21 @@ def test_https_example(tmp_path):
             process.send_signal(signal.SIGTERM)
             process.wait(30)
     assert process.returncode == 0
+
+
+# -- HTTP/3 (issue 22) -------------------------------------------------------------
+
+
+def test_http3_example(tmp_path):
+    from tests.h3client import get, make_certs
+
+    certs = make_certs(tmp_path)
+    env = {"CELLO_CERT": str(certs.cert), "CELLO_KEY": str(certs.key)}
+    with LiveServer("examples.http3:app", env=env) as live:
+        over_tcp = httpx.get(live.url + "/")
+        assert over_tcp.json() == {"hello": "world", "http_version": "1.1"}
+        assert over_tcp.headers["alt-svc"] == f'h3=":{live.port}"; ma=86400'
+        over_h3 = get(live.port, certs.ca, "/")
+        assert over_h3.json() == {"hello": "world", "http_version": "3"}
+        posted = get(live.port, certs.ca, "/echo", method="POST", body=b"12345")
+        assert posted.json() == {"received": 5}

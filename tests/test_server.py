@@ -250,7 +250,7 @@ def test_port_in_use_is_a_clear_error():
             "tls=TlsConfig('c.pem', 'k.pem', require_client_cert=True)",
             "require_client_cert=True) needs ca_path",
         ),
-        ("http3=Http3Config(enabled=True)", "http3= is not available yet"),
+        ("http3=Http3Config(enabled=True)", "HTTP/3 needs TLS"),
         ("timeout=5", "timeout= takes a TimeoutConfig"),
         ("bogus=1", "unknown run() option(s): bogus"),
         ("port=70000", "invalid port"),

@@ -547,37 +547,54 @@ def _doc_example(certs: Certs, tmp_path: Path, source: str) -> subprocess.Popen[
         )  # fmt: skip
 
 
-def test_the_server_configuration_documents_complete_example(certs: Certs, tmp_path: Path):
-    """The "Complete Example" of the server-configuration document, with only
-    the certificate paths, the address and the port changed, and without
-    `workers=8`: that document means Tokio threads by it, Cello means worker
-    processes, and `run(workers=8)` beside `ClusterConfig(processes=4)` is an
-    error of its own (tests/test_config.py; the next test). HTTP/3 is not in
-    the example; its part of the document waits for the HTTP/3 server."""
-    process = _doc_example(certs, tmp_path, DOC_EXAMPLE.replace("    workers=8,\n", ""))
+def _serve_doc_example(certs: Certs, tmp_path: Path, source: str) -> Iterator[str]:
+    process = _doc_example(certs, tmp_path, source)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert "running on https://" in line, line + (tmp_path / "stderr").read_text()
-        url = line.split("running on ", 1)[1].split()[0]
+        yield line.split("running on ", 1)[1].split()[0]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        process.stdout.close()  # type: ignore[union-attr]
+    assert process.returncode == 0, (tmp_path / "stderr").read_text()
+
+
+def test_the_server_configuration_documents_complete_example(certs: Certs, tmp_path: Path):
+    """The "Complete Example" of the server-configuration document as
+    written, but for the certificate paths, the address and the port: 4
+    processes (``ClusterConfig(processes=4)``) of 8 threads each
+    (``workers=8`` beside it, the document's "processes x workers"),
+    serving HTTPS over HTTP/2 and HTTP/1.1."""
+    for url in _serve_doc_example(certs, tmp_path, DOC_EXAMPLE):
         with httpx.Client(verify=certs.context(), http2=True) as client:
             response = client.get(url + "/")
             assert response.http_version == "HTTP/2"
             assert response.json() == {"status": "ok"}
         with httpx.Client(verify=certs.context()) as client:
-            assert client.get(url + "/").json() == {"status": "ok"}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-        process.stdout.close()  # type: ignore[union-attr]
+            response = client.get(url + "/", headers={"origin": "https://example.com"})
+            assert response.json() == {"status": "ok"}
+            assert response.headers["access-control-allow-origin"] == "https://example.com"
 
 
-def test_the_complete_example_verbatim_stops_on_its_workers_conflict(certs: Certs, tmp_path: Path):
-    process = _doc_example(certs, tmp_path, DOC_EXAMPLE)
-    process.communicate(timeout=60)
-    stderr = (tmp_path / "stderr").read_text()
-    assert process.returncode != 0, stderr
-    assert "run(workers=8) and ClusterConfig(processes=4) disagree" in stderr
+def test_the_complete_example_with_http3_serves_h3_too(certs: Certs, tmp_path: Path):
+    pytest.importorskip("aioquic")
+    from tests.h3client import get
+
+    source = DOC_EXAMPLE.replace(
+        "    http2=Http2Config(enabled=True),\n",
+        "    http2=Http2Config(enabled=True),\n    http3=Http3Config(enabled=True),\n",
+    ).replace("TimeoutConfig\n", "TimeoutConfig, Http3Config\n", 1)
+    for url in _serve_doc_example(certs, tmp_path, source):
+        port = int(url.rsplit(":", 1)[1])
+        with httpx.Client(verify=certs.context(), http2=True) as client:
+            response = client.get(url + "/")
+            assert response.http_version == "HTTP/2"
+            assert response.headers["alt-svc"] == f'h3=":{port}"; ma=86400'
+        answer = get(port, certs.ca_file, "/")
+        assert answer.status == 200
+        assert answer.json() == {"status": "ok"}
 
 
 def test_sighup_to_the_master_reloads_every_worker(tmp_path: Path):

@@ -150,7 +150,9 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
                 ws_max_message_size=config.websocket.max_message_size,
                 ws_max_frame_size=config.websocket.max_frame_size,
                 tls=tls_args(config), http2=http2_args(config),
+                http3=http3_args(config),
             )  # fmt: skip
+        # A port in use, or (ValueError) an unusable HTTP/3 setting.
         except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         wake_fd = handle.fileno()
@@ -172,8 +174,9 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
             loop.add_signal_handler(signal.SIGHUP, _reload_tls, handle)
         if fd is None:
             shown = url(handle.host, handle.port, config.tls is not None)
+            also = f" and HTTP/3 on UDP port {handle.port}" if config.http3 else ""
             print(
-                f"Cello running on {shown} (Press CTRL+C to quit)",
+                f"Cello running on {shown}{also} (Press CTRL+C to quit)",
                 flush=True,
             )
         else:
@@ -186,6 +189,16 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def http3_args(config: RunConfig) -> tuple[float, int, int, bool] | None:
+    """``Http3Config`` as ``_cello.start_server(http3=...)`` takes it (its
+    certificate is ``tls=``'s)."""
+    h3 = config.http3
+    if h3 is None:
+        return None
+    return (h3.max_idle_timeout, h3.max_udp_payload_size, h3.initial_max_streams_bidi,
+            h3.enable_0rtt)  # fmt: skip
 
 
 # How long tasks cancelled at exit get to run their cleanup (finally blocks,

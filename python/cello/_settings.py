@@ -59,6 +59,8 @@ class RunConfig:
     # HTTPS when set; HTTP/2 (ALPN h2 over TLS, prior knowledge without) when set.
     tls: TlsConfig | None = None
     http2: Http2Config | None = None
+    # Set only when HTTP/3 is enabled (it then has ``tls``).
+    http3: Http3Config | None = None
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +117,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ws-max-size", type=int, help="largest WebSocket message in bytes (default 16 MiB)"
     )
+    parser.add_argument(
+        "--http3",
+        dest="http3_flag",
+        action="store_true",
+        default=None,
+        help="also serve HTTP/3 (QUIC) on the UDP port of --port (needs TLS)",
+    )
 
 
 def flags_from_argv(argv: list[str]) -> dict[str, Any]:
@@ -156,11 +165,25 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
     log_format = merged.get("log_format", "text")
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"unknown log format {log_format!r} (expected text or json)")
+    if _workers_count_threads(code, flags):
+        # The server-configuration document's vocabulary: beside
+        # ClusterConfig(processes=N), run(workers=M) is the I/O threads of
+        # each of the N processes ("processes x workers").
+        given = merged.pop("workers")
+        if merged.setdefault("threads", given) != given:
+            raise ConfigError(
+                f"run(workers={given}) beside ClusterConfig(processes=...) counts the threads "
+                f"of each process, and threads={merged['threads']!r} disagrees"
+            )
+    else:
+        try:
+            _check_workers_agree(code.get("workers"), merged.get("cluster"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     threads = merged.get("threads", DEFAULT_THREADS)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise ConfigError(f"invalid threads {threads!r} (expected 0 or more)")
 
-    _check_workers_agree(code.get("workers"), merged.get("cluster"))
     try:
         timeout = _check_type("timeout", merged.get("timeout"), TimeoutConfig) or TimeoutConfig()
         limits = _check_type("limits", merged.get("limits"), LimitsConfig) or LimitsConfig()
@@ -184,16 +207,37 @@ def resolve(code: dict[str, Any], flags: dict[str, Any], reload_dir: str) -> Run
             "TlsConfig(require_client_cert=True) needs ca_path: the CA client "
             "certificates are checked against"
         )
-    http3 = _check_type("http3", merged.get("http3"), Http3Config)
-    if http3 is not None and http3.enabled:
-        raise ConfigError("http3= is not available yet: HTTP/3 arrives in a later release")
+    http3 = _http3(merged, tls)
 
     return RunConfig(
         host=host, port=port, env=env, debug=debug, logs=logs, log_format=log_format,
         workers=workers, threads=threads, reload=bool(merged.get("reload", False)),
         reload_dir=reload_dir, timeout=timeout, limits=limits, cluster=cluster,
-        websocket=websocket, tls=tls, http2=http2,
+        websocket=websocket, tls=tls, http2=http2, http3=http3,
     )  # fmt: skip
+
+
+def _http3(merged: dict[str, Any], tls: TlsConfig | None) -> Http3Config | None:
+    """The HTTP/3 settings when HTTP/3 is on (``http3=`` enabled, or the
+    ``--http3`` flag, which turns on the given or default ``Http3Config``)."""
+    http3 = _check_type("http3", merged.get("http3"), Http3Config)
+    flag = merged.pop("http3_flag", None)
+    if flag:
+        given = http3 or Http3Config()
+        http3 = Http3Config(
+            max_idle_timeout=given.max_idle_timeout,
+            max_udp_payload_size=given.max_udp_payload_size,
+            initial_max_streams_bidi=given.initial_max_streams_bidi,
+            enable_0rtt=given.enable_0rtt,
+            enabled=True,
+        )
+    if http3 is None or not http3.enabled:
+        return None
+    if tls is None:
+        raise ConfigError(
+            "HTTP/3 needs TLS: pass tls=TlsConfig(cert_path=..., key_path=...) with http3="
+        )
+    return http3
 
 
 _WS_FLAGS = {
@@ -273,6 +317,20 @@ def _tls_flags(merged: dict[str, Any]) -> None:
         raise ConfigError(str(exc)) from None
 
 
+def _workers_count_threads(code: dict[str, Any], flags: dict[str, Any]) -> bool:
+    """``run(workers=M, cluster=ClusterConfig(processes=N))``, as the
+    server-configuration document writes it: there ``workers`` is the
+    threads per process. (``ClusterConfig(workers=N)`` and a ``--workers``
+    flag count processes, as everywhere else.)"""
+    cluster = code.get("cluster")
+    return (
+        isinstance(cluster, ClusterConfig)
+        and getattr(cluster, "_workers_given", None) == "processes"
+        and code.get("workers") is not None
+        and "workers" not in flags
+    )
+
+
 def _check_workers_agree(workers: Any, cluster: Any) -> None:
     """``run(workers=N)`` and ``ClusterConfig(workers=M)`` are one setting:
     two different values in code are a mistake, not a choice to guess at.
@@ -289,7 +347,7 @@ def _check_workers_agree(workers: Any, cluster: Any) -> None:
 
 _KNOWN = {
     "host", "port", "env", "debug", "logs", "log_format", "workers", "threads", "reload",
-    "timeout", "limits", "cluster", "tls", "http2", "http3", "websocket",
+    "timeout", "limits", "cluster", "tls", "http2", "http3", "http3_flag", "websocket",
 }  # fmt: skip
 
 

@@ -167,8 +167,9 @@ def supervise(app: ServedApp, config: RunConfig) -> int:
         # KeyboardInterrupt in the master.
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         shown = url(host, port, config.tls is not None)
+        also = f" and HTTP/3 on UDP port {port}" if config.http3 else ""
         print(
-            f"Cello running on {shown} with {config.workers} workers "
+            f"Cello running on {shown}{also} with {config.workers} workers "
             f"(master {os.getpid()}; Press CTRL+C to quit)",
             flush=True,
         )

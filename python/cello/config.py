@@ -325,7 +325,8 @@ class Http2Config:
 
 
 class Http3Config:
-    """HTTP/3 (QUIC) settings (served once HTTP/3 support lands)."""
+    """HTTP/3 (QUIC) settings: served on the UDP port of the TCP listener when
+    ``enabled`` (with ``tls=``); see docs/http3.md."""
 
     def __init__(
         self,
@@ -335,8 +336,18 @@ class Http3Config:
         enable_0rtt: bool = False,
         enabled: bool = False,
     ) -> None:
+        if max_idle_timeout is None:
+            # A dead peer's connection is only ever reclaimed by this timeout.
+            raise ValueError("max_idle_timeout must be a positive number of seconds, not None")
         self.max_idle_timeout = _seconds("max_idle_timeout", max_idle_timeout)
-        self.max_udp_payload_size = _count("max_udp_payload_size", max_udp_payload_size)
-        self.initial_max_streams_bidi = _count("initial_max_streams_bidi", initial_max_streams_bidi)
+        size = _count("max_udp_payload_size", max_udp_payload_size)
+        if not 1200 <= size <= 65527:  # type: ignore[operator]
+            # QUIC's floor (RFC 9000 §18.2) and the largest UDP payload.
+            raise ValueError(f"max_udp_payload_size must be between 1200 and 65527, not {size}")
+        self.max_udp_payload_size = size
+        streams = _count("initial_max_streams_bidi", initial_max_streams_bidi)
+        if streams > 2**32 - 1:  # type: ignore[operator]
+            raise ValueError(f"initial_max_streams_bidi must be below 2**32, not {streams}")
+        self.initial_max_streams_bidi = streams
         self.enable_0rtt = bool(enable_0rtt)
         self.enabled = bool(enabled)

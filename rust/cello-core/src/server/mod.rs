@@ -24,7 +24,9 @@ pub mod access_log;
 mod body;
 pub mod clock;
 mod conn;
+pub mod http3;
 mod parse_error;
+mod request_body;
 pub mod tls;
 mod transport;
 pub mod upgrade;
@@ -33,6 +35,7 @@ pub use body::{Body, Chunk, StreamAborted};
 pub use conn::Timeouts;
 use conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
 use parse_error::HeadLimits;
+pub use request_body::{ReadError, RequestBody};
 use transport::{Inner, Io};
 
 /// How long the last bytes of a finished connection may take to leave: a
@@ -55,7 +58,7 @@ pub trait Service: Send + Sync + 'static {
     /// shut it down, and answer a request hyper could not parse (see
     /// `parse_error`).
     type Future: Future<Output = Box<http::Response<Body>>> + Send + Unpin + 'static;
-    fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> Self::Future;
+    fn call(&self, req: http::Request<RequestBody>, conn: ConnInfo) -> Self::Future;
 }
 
 /// Connection-level settings.
@@ -77,6 +80,9 @@ pub struct ServerConfig {
     /// Serve HTTP/2 too: over TLS when ALPN picks `h2`, in cleartext by
     /// prior knowledge.
     pub http2: Option<Http2Settings>,
+    /// `Alt-Svc` added to every response (unless it has one): set when
+    /// HTTP/3 is served too (see `http3::alt_svc`).
+    pub alt_svc: Option<http::HeaderValue>,
 }
 
 /// HTTP/2 connection settings.
@@ -148,6 +154,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(30),
             tls: None,
             http2: None,
+            alt_svc: None,
         }
     }
 }
@@ -159,6 +166,7 @@ struct PerConnection<S> {
     max_requests: Option<usize>,
     /// The TLS session, given to each request as an extension.
     tls: Option<Arc<tls::PeerTls>>,
+    alt_svc: Option<&'static http::HeaderValue>,
 }
 
 impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnection<S> {
@@ -175,9 +183,10 @@ impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnect
             .max_requests
             .is_some_and(|max| self.state.requests.load(Ordering::Relaxed) >= max);
         Tracked {
-            inner: self.service.call(req, self.conn),
+            inner: self.service.call(req.map(RequestBody::from), self.conn),
             guard: Some(guard),
             last,
+            alt_svc: self.alt_svc,
         }
     }
 }
@@ -188,6 +197,7 @@ pub struct Tracked<F> {
     inner: F,
     guard: Option<crate::server::conn::RequestGuard>,
     last: bool,
+    alt_svc: Option<&'static http::HeaderValue>,
 }
 
 impl<F: Future<Output = Box<http::Response<Body>>>> Future for Tracked<F> {
@@ -204,6 +214,12 @@ impl<F: Future<Output = Box<http::Response<Body>>>> Future for Tracked<F> {
                     http::header::CONNECTION,
                     http::HeaderValue::from_static("close"),
                 );
+            }
+            if let Some(alt_svc) = this.alt_svc {
+                response
+                    .headers_mut()
+                    .entry(http::header::ALT_SVC)
+                    .or_insert_with(|| alt_svc.clone());
             }
             if let Some(guard) = this.guard.take() {
                 if let Some(to) = response.extensions_mut().remove::<upgrade::UpgradeTo>() {
@@ -273,6 +289,9 @@ where
             max_header_size: config.max_header_size,
         },
     });
+    // One small value per server start, so each response copies a pointer.
+    let alt_svc: Option<&'static http::HeaderValue> =
+        config.alt_svc.map(|value| &*Box::leak(Box::new(value)));
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     // Each connection task holds a sender; `recv` returns None once all are gone.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -308,6 +327,7 @@ where
             state: state.clone(),
             max_requests: config.max_requests_per_connection,
             tls: None,
+            alt_svc,
         };
         let protocols = protocols.clone();
         let alive = alive_tx.clone();
@@ -502,7 +522,7 @@ mod tests {
 
     impl Service for Echo {
         type Future = Ready<Box<http::Response<Body>>>;
-        fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> Self::Future {
+        fn call(&self, req: http::Request<RequestBody>, conn: ConnInfo) -> Self::Future {
             let text = format!("{} {} from {}", req.method(), req.uri(), conn.peer.ip());
             std::future::ready(Box::new(http::Response::new(Body::full(text))))
         }
@@ -513,7 +533,7 @@ mod tests {
 
     impl Service for LooksLikeHyper {
         type Future = Ready<Box<http::Response<Body>>>;
-        fn call(&self, _req: http::Request<Incoming>, _conn: ConnInfo) -> Self::Future {
+        fn call(&self, _req: http::Request<RequestBody>, _conn: ConnInfo) -> Self::Future {
             let mut response = http::Response::new(Body::empty());
             *response.status_mut() = http::StatusCode::BAD_REQUEST;
             response.headers_mut().insert(
@@ -765,7 +785,7 @@ mod tests {
 
     impl Service for Streaming {
         type Future = Ready<Box<http::Response<Body>>>;
-        fn call(&self, _req: http::Request<Incoming>, _conn: ConnInfo) -> Self::Future {
+        fn call(&self, _req: http::Request<RequestBody>, _conn: ConnInfo) -> Self::Future {
             let (tx, rx) = mpsc::channel(4);
             *self.0.lock().unwrap() = Some(tx);
             std::future::ready(Box::new(http::Response::new(Body::channel(rx))))
@@ -779,7 +799,7 @@ mod tests {
 
     impl Service for Stuck {
         type Future = std::future::Pending<Box<http::Response<Body>>>;
-        fn call(&self, _req: http::Request<Incoming>, _conn: ConnInfo) -> Self::Future {
+        fn call(&self, _req: http::Request<RequestBody>, _conn: ConnInfo) -> Self::Future {
             self.called.notify_one();
             std::future::pending()
         }

@@ -8,5 +8,5 @@ pub struct NativeReply {
     /// Boxed: the response is handed through several layers on its way to
     /// hyper, and moving a pointer is cheaper than moving 176 bytes.
     pub response: Box<http::Response<Body>>,
-    pub unread: Option<hyper::body::Incoming>,
+    pub unread: Option<cello_core::server::RequestBody>,
 }

@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use cello_core::http::multipart::{Spool, SpoolFile, Spooled};
+use cello_core::server::RequestBody;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use pyo3::prelude::*;
 
 use crate::ffi::support::{error, support};
@@ -20,7 +20,7 @@ pub enum BodyState {
     /// error is raised only if the handler asks for the body.
     Failed(BodyError),
     Pending {
-        incoming: Incoming,
+        incoming: RequestBody,
         runtime: tokio::runtime::Handle,
         limit: usize,
         timeout: Option<std::time::Duration>,
@@ -37,7 +37,7 @@ pub enum BodyError {
 }
 
 /// Reads `incoming` to the end, failing as soon as it passes `limit`.
-pub async fn read_limited(mut incoming: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+pub async fn read_limited(mut incoming: RequestBody, limit: usize) -> Result<Bytes, BodyError> {
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|_| BodyError::Disconnected)?;
@@ -67,7 +67,7 @@ pub fn spools(headers: &http::HeaderMap) -> bool {
 
 /// Reads `incoming` to the end like `read_limited`, keeping what passes
 /// `SPOOL_THRESHOLD` in a spool file instead of memory.
-pub async fn read_spooled(mut incoming: Incoming, limit: usize) -> Result<BodyState, BodyError> {
+pub async fn read_spooled(mut incoming: RequestBody, limit: usize) -> Result<BodyState, BodyError> {
     let mut spool = Spool::new(SPOOL_THRESHOLD, None);
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|_| BodyError::Disconnected)?;

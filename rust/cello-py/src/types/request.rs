@@ -10,7 +10,7 @@ use bytes::Bytes;
 use cello_core::http::query::{decode_path, parse_bool, parse_float, parse_int, parse_urlencoded};
 use cello_core::http::request::check_head;
 use cello_core::middleware::ContextValue;
-use hyper::body::Incoming;
+use cello_core::server::RequestBody;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -255,7 +255,7 @@ impl Request {
     }
 
     /// Takes a body the handler never read, so the server can discard it.
-    pub fn take_unread(&self) -> Option<Incoming> {
+    pub fn take_unread(&self) -> Option<RequestBody> {
         let mut state = self.body.lock().unwrap_or_else(|p| p.into_inner());
         if !matches!(*state, BodyState::Pending { .. }) {
             return None;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use hyper::body::Incoming;
+use cello_core::server::RequestBody;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -16,7 +16,7 @@ use crate::pipeline::queue::Work;
 /// Shared between the I/O side and the call: the body still to read, and
 /// whether the client is gone.
 pub struct HostSignal {
-    pub(crate) incoming: Mutex<Option<Incoming>>,
+    pub(crate) incoming: Mutex<Option<RequestBody>>,
     /// The last body frame has been read (or the body was discarded).
     pub(crate) body_done: AtomicBool,
     /// A `receive()` is waiting for a body frame.
@@ -27,7 +27,7 @@ pub struct HostSignal {
 }
 
 impl HostSignal {
-    pub fn new(incoming: Option<Incoming>) -> Arc<Self> {
+    pub fn new(incoming: Option<RequestBody>) -> Arc<Self> {
         Arc::new(HostSignal {
             body_done: AtomicBool::new(false),
             incoming: Mutex::new(incoming),

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use cello_core::server::Body;
-use hyper::body::{Body as _, Incoming};
+use cello_core::server::RequestBody;
+use hyper::body::Body as _;
 
 use crate::types::body::{read_limited, read_spooled, BodyError, BodyState};
 
@@ -18,7 +19,7 @@ pub(crate) fn body_is_lazy(method: &http::Method) -> bool {
 
 /// Reads an eagerly-read body within the body timeout.
 pub(crate) async fn read_body(
-    incoming: Incoming,
+    incoming: RequestBody,
     limit: usize,
     timeout: Option<Duration>,
 ) -> Result<bytes::Bytes, BodyError> {
@@ -35,7 +36,7 @@ pub(crate) async fn read_body(
 /// handler asks for the body; for the others it is the answer. A `spool`ed
 /// body (multipart) goes to disk past a threshold instead of into memory.
 pub(crate) async fn read_first(
-    incoming: Incoming,
+    incoming: RequestBody,
     lazy: bool,
     spool: bool,
     limit: usize,
@@ -71,7 +72,7 @@ pub(crate) fn close_after(response: &mut http::Response<Body>) {
 /// The last step of a refusal answered through Python: what is left of the
 /// request body is discarded, or the connection closed when it is too large.
 pub(crate) async fn finish_unread(
-    incoming: Incoming,
+    incoming: RequestBody,
     too_long: bool,
     limit: usize,
     timeout: Option<Duration>,
@@ -91,7 +92,7 @@ pub(crate) async fn finish_unread(
 /// is too large or too slow is left, and the connection closed after the
 /// response, as it cannot be reused with a body still on it.
 pub(crate) async fn discard_then(
-    incoming: Incoming,
+    incoming: RequestBody,
     limit: usize,
     timeout: Option<Duration>,
     mut response: http::Response<Body>,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use cello_core::server::{self, ServerConfig, Timeouts};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::service::NativeService;
 use crate::bridge::driver::{LoopDriver, RunQueued};
@@ -59,7 +59,8 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
     max_requests_per_connection = None, max_headers = 100, max_header_size = 8192,
     websocket_app = None, ws_ping_interval = Some(20.0), ws_ping_timeout = Some(20.0),
-    ws_max_message_size = 16777216, ws_max_frame_size = 16777216, tls = None, http2 = None
+    ws_max_message_size = 16777216, ws_max_frame_size = 16777216, tls = None, http2 = None,
+    http3 = None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_server(
@@ -89,6 +90,7 @@ pub fn start_server(
     ws_max_frame_size: usize,
     tls: Option<TlsArgs>,
     http2: Option<Http2Args>,
+    http3: Option<(f64, u16, u32, bool)>,
 ) -> PyResult<ServerHandle> {
     if driver.is_some() != (threads == 0) {
         return Err(PyValueError::new_err(
@@ -128,18 +130,39 @@ pub fn start_server(
         shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
         tls: None,
         http2: http2.map(|h2| h2.settings(max_header_size)),
+        alt_svc: None,
     };
     let mut config = config;
-    let certs = match tls {
+    let tls = tls.map(|tls| tls.settings(config.http2.is_some()));
+    let certs = match &tls {
         None => None,
-        Some(tls) => {
-            let settings = tls.settings(config.http2.is_some());
-            let certs = server::tls::CertStore::load(&settings).map_err(tls_error)?;
+        Some(settings) => {
+            let certs = server::tls::CertStore::load(settings).map_err(tls_error)?;
             let rustls =
-                server::tls::build_server_config(&settings, certs.clone()).map_err(tls_error)?;
+                server::tls::build_server_config(settings, certs.clone()).map_err(tls_error)?;
             config.tls = Some(Arc::new(rustls));
             Some(certs)
         }
+    };
+    // HTTP/3 shares the TCP server's certificates, so a SIGHUP reload
+    // reaches both.
+    let http3 = match (http3, &tls, &certs) {
+        (None, _, _) => None,
+        (Some(settings), Some(tls), Some(certs)) => {
+            let rustls = server::tls::build_server_config(tls, certs.clone()).map_err(tls_error)?;
+            Some(http3_setup(settings, rustls, local, fd.is_some())?)
+        }
+        (Some(_), _, _) => {
+            return Err(PyValueError::new_err(
+                "HTTP/3 needs TLS: give tls=(cert, key, ...)",
+            ))
+        }
+    };
+    config.alt_svc = http3.as_ref().map(|_| server::http3::alt_svc(local.port()));
+    let http3_limits = server::http3::Http3Limits {
+        max_connections,
+        max_header_size,
+        shutdown_timeout: config.shutdown_timeout,
     };
     if ws_max_message_size == 0 || ws_max_frame_size == 0 {
         return Err(PyValueError::new_err(
@@ -207,11 +230,34 @@ pub fn start_server(
     });
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let serving = async move {
-        let stopped = async move {
+        // One stop for both servers: TCP and, when on, HTTP/3.
+        let (stop_all, stopping) = watch::channel(false);
+        tokio::spawn(async move {
             let _ = stop_rx.await;
+            let _ = stop_all.send(true);
+        });
+        let stopped = |mut stopping: watch::Receiver<bool>| async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
         };
-        if let Err(e) = server::serve(listener, service, config, stopped).await {
+        let http3 = http3.map(|(socket, tls, settings)| {
+            let stop = stopped(stopping.clone());
+            let service = service.clone();
+            tokio::spawn(server::http3::serve(
+                socket,
+                tls,
+                settings,
+                http3_limits,
+                service,
+                stop,
+            ))
+        });
+        if let Err(e) = server::serve(listener, service, config, stopped(stopping)).await {
             eprintln!("cello: server error: {e}");
+        }
+        if let Some(http3) = http3 {
+            if let Ok(Err(e)) = http3.await {
+                eprintln!("cello: HTTP/3 server error: {e}");
+            }
         }
         queue.push(Work::Finished);
     };
@@ -299,6 +345,45 @@ impl Http2Args {
 pub fn check_tls(tls: TlsArgs, http2: bool) -> PyResult<()> {
     server::tls::load_server_config(&tls.settings(http2)).map_err(tls_error)?;
     Ok(())
+}
+
+/// What HTTP/3 needs before the runtime starts: its UDP socket (on the TCP
+/// listener's address), TLS configuration and transport settings, each
+/// failure reported to the caller as one line.
+fn http3_setup(
+    (idle, payload, streams, zero_rtt): (f64, u16, u32, bool),
+    tls: rustls::ServerConfig,
+    local: std::net::SocketAddr,
+    worker: bool,
+) -> PyResult<(
+    std::net::UdpSocket,
+    rustls::ServerConfig,
+    server::http3::Http3Settings,
+)> {
+    let Some(idle) = seconds("max_idle_timeout", Some(idle))? else {
+        unreachable!("a given timeout is Some");
+    };
+    if payload < 1200 {
+        return Err(PyValueError::new_err(format!(
+            "max_udp_payload_size must be between 1200 and 65527, not {payload}"
+        )));
+    }
+    if streams == 0 {
+        return Err(PyValueError::new_err(
+            "initial_max_streams_bidi must be at least 1",
+        ));
+    }
+    // Workers each bind the port (SO_REUSEPORT); the kernel keeps a
+    // client's datagrams on one worker.
+    let socket = server::http3::bind_udp(local, worker)
+        .map_err(|e| PyOSError::new_err(format!("cannot listen on UDP {local} for HTTP/3: {e}")))?;
+    let settings = server::http3::Http3Settings {
+        max_idle_timeout: idle,
+        max_udp_payload_size: payload,
+        initial_max_streams_bidi: streams,
+        enable_0rtt: zero_rtt,
+    };
+    Ok((socket, tls, settings))
 }
 
 /// The runtime a server runs on.

@@ -13,8 +13,9 @@ use cello_core::http::problem::Problem;
 use cello_core::http::query::decode_path;
 use cello_core::middleware::{Chain, Context as LayerContext, OutBody, Outgoing};
 use cello_core::server::clock;
+use cello_core::server::RequestBody;
 use cello_core::server::{Body, ConnInfo, Service};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
@@ -83,7 +84,7 @@ pub(crate) fn ready(response: http::Response<Body>) -> ResponseFuture {
 impl Service for NativeService {
     type Future = ResponseFuture;
 
-    fn call(&self, req: http::Request<Incoming>, conn: ConnInfo) -> ResponseFuture {
+    fn call(&self, req: http::Request<RequestBody>, conn: ConnInfo) -> ResponseFuture {
         if self.chain.is_empty() {
             return self.respond(req, conn, None);
         }
@@ -140,7 +141,7 @@ impl NativeService {
     /// the endpoint: a handler, a mounted app or a refusal.
     fn respond(
         &self,
-        req: http::Request<Incoming>,
+        req: http::Request<RequestBody>,
         conn: ConnInfo,
         layers: Option<&mut LayerContext>,
     ) -> ResponseFuture {
@@ -182,7 +183,12 @@ impl NativeService {
             context: Vec::new(),
             client: Some(conn.peer),
             server: Some(conn.local),
-            scheme: if tls.is_some() { "https" } else { "http" },
+            // TLS over TCP, or HTTP/3 (whose `:scheme` is always https).
+            scheme: if tls.is_some() || parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+                "https"
+            } else {
+                "http"
+            },
             tls,
         });
         let upgrade = websocket::serve::wants_websocket(&head.method, &head.headers);
@@ -241,7 +247,7 @@ impl NativeService {
         &self,
         refusal: Refusal,
         head: Box<RequestHead>,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
         too_long: bool,
     ) -> ResponseFuture {
@@ -273,7 +279,7 @@ impl NativeService {
     fn answer_now(
         &self,
         parts: ResponseParts,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
         too_long: bool,
     ) -> ResponseFuture {
@@ -296,7 +302,7 @@ impl NativeService {
         &self,
         route: Arc<Route>,
         head: Box<RequestHead>,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
     ) -> ResponseFuture {
         let queue = self.queue.clone();
@@ -357,7 +363,7 @@ impl NativeService {
         }
     }
 
-    fn websocket(&self, head: Box<RequestHead>, incoming: Incoming) -> ResponseFuture {
+    fn websocket(&self, head: Box<RequestHead>, incoming: RequestBody) -> ResponseFuture {
         drop(incoming); // a GET upgrade request has no body
         if let Some((status, detail)) =
             websocket::serve::handshake_refusal(head.version, &head.headers)
@@ -466,7 +472,7 @@ impl NativeService {
         &self,
         route: Arc<Route>,
         head: Box<RequestHead>,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
         limit: usize,
     ) -> ResponseFuture {
@@ -518,7 +524,7 @@ impl NativeService {
         &self,
         endpoint: Endpoint,
         head: Box<RequestHead>,
-        incoming: Incoming,
+        incoming: RequestBody,
         head_only: bool,
         limit: usize,
     ) -> ResponseFuture {
