@@ -118,9 +118,11 @@ def test_unknown_methods_share_one_label(client):
     methods = {dict(k)["method"] for k in after["cello_http_requests_total"]}
     assert not methods & {"BREW", "PROPFIND", "WHEN"}
     labels = series("other", "<unmatched>", 405)
-    assert value(after, "cello_http_requests_total", labels) - value(
-        before, "cello_http_requests_total", labels
-    ) == 3
+    assert (
+        value(after, "cello_http_requests_total", labels)
+        - value(before, "cello_http_requests_total", labels)
+        == 3
+    )
 
 
 def test_the_endpoint_and_health_probes_are_not_measured(client):

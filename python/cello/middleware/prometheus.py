@@ -44,7 +44,9 @@ class PrometheusConfig:
         max_series: int = 4096,
     ) -> None:
         if not isinstance(endpoint, str) or not endpoint.startswith("/"):
-            raise ValueError(f"Prometheus endpoint must be a path starting with '/', not {endpoint!r}")
+            raise ValueError(
+                f"Prometheus endpoint must be a path starting with '/', not {endpoint!r}"
+            )
         if isinstance(skip_paths, str):
             raise ValueError("Prometheus skip_paths takes a list of paths, not one str")
         skips = list(skip_paths)

@@ -225,7 +225,11 @@ impl Layer for Metrics {
 }
 
 fn record(table: &Table, slot: usize, pending: Pending, sent: u64) {
-    let nanos = pending.started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+    let nanos = pending
+        .started
+        .elapsed()
+        .as_nanos()
+        .min(u128::from(u64::MAX)) as u64;
     table.record(slot, nanos, pending.request_bytes, sent);
 }
 

@@ -111,7 +111,10 @@ fn other_methods_share_one_label_and_post_to_the_endpoint_is_not_a_scrape() {
     request.method = http::Method::from_bytes(b"BREW").unwrap();
     let mut context = Context::default();
     chain.request(&mut request, &mut context);
-    chain.response(&mut context, &mut Outgoing::new(405, http::HeaderMap::new(), None, true));
+    chain.response(
+        &mut context,
+        &mut Outgoing::new(405, http::HeaderMap::new(), None, true),
+    );
     assert!(scrape(&chain).contains("method=\"other\",path=\"<unmatched>\",status=\"405\"} 1"));
 
     let mut post = head("/metrics", &[]);
