@@ -236,6 +236,14 @@ SERVERS: list[Server] = [
         ),
     ),
     Server(
+        name="cello-prometheus",
+        description="the same Cello app with `enable_prometheus()`: what counting, "
+        "timing and sizing every request costs",
+        command=_cello_script("cello_app.py"),
+        env=_cello_middleware("prometheus"),
+        scenarios=("/", "/users/42"),
+    ),
+    Server(
         name="hyper-ceiling",
         description="raw tokio + hyper, no Python, 1 worker thread: the ceiling "
         "(only the two constant endpoints)",

@@ -1033,3 +1033,36 @@ def test_http3_example(tmp_path):
         assert over_h3.json() == {"hello": "world", "http_version": "3"}
         posted = get(live.port, certs.ca, "/echo", method="POST", body=b"12345")
         assert posted.json() == {"received": 5}
+
+
+def test_metrics_example():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from cello.testing import TestClient
+    from examples.metrics import app
+
+    # The live server runs the example with its two workers (RUN_OPTIONS).
+    with (
+        LiveServer("examples.metrics:app") as live,
+        httpx.Client(base_url=live.url) as native,
+        TestClient(app) as asgi,
+    ):
+        for client in (native, asgi):
+            assert client.get("/orders/17").json() == {"order": 17, "status": "shipped"}
+            assert client.get("/orders/18").status_code == 200
+            assert client.post("/orders", json={"sku": "a"}).status_code == 201
+            assert client.get("/no/such/page").status_code == 404
+            assert client.get("/health").status_code == 200
+            scrape = client.get("/metrics")
+            assert scrape.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+            counts = {
+                (s.labels["method"], s.labels["path"], s.labels["status"]): s.value
+                for family in text_string_to_metric_families(scrape.text)
+                for s in family.samples
+                if s.name == "cello_http_requests_total"
+            }
+            assert counts == {
+                ("GET", "/orders/{order_id}", "200"): 2,
+                ("POST", "/orders", "201"): 1,
+                ("GET", "<unmatched>", "404"): 1,
+            }

@@ -3,7 +3,7 @@
 Run directly: ``PORT=8000 .venv/bin/python benchmarks/apps/cello_app.py``.
 
 ``BENCH_CELLO_MIDDLEWARE`` (comma-separated: ``cors``, ``request_id``,
-``security_headers``, ``compression``, ``static_files``) turns on Cello's
+``security_headers``, ``compression``, ``static_files``, ``prometheus``) turns on Cello's
 native middleware for the middleware tables, so those rows run this very app
 and handlers; unset, the app has none. ``static_files`` serves
 ``BENCH_STATIC_DIR`` under ``/static``.
@@ -60,7 +60,14 @@ async def index_async_sleep(request):
     return {"message": "Hello, World!"}
 
 
-MIDDLEWARE = ("cors", "request_id", "security_headers", "compression", "static_files")
+MIDDLEWARE = (
+    "cors",
+    "request_id",
+    "security_headers",
+    "compression",
+    "static_files",
+    "prometheus",
+)
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -86,6 +93,8 @@ def enable_middleware(names: list[str]) -> None:
         app.enable_security_headers()
     if "compression" in names:
         app.enable_compression()
+    if "prometheus" in names:
+        app.enable_prometheus()
     if "static_files" in names:
         try:
             from cello import StaticFilesConfig

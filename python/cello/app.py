@@ -38,6 +38,7 @@ from cello.middleware import (
     CompressionConfig,
     CorsConfig,
     ETag,
+    PrometheusConfig,
     RequestId,
     SecurityHeadersConfig,
     StaticFilesConfig,
@@ -261,6 +262,27 @@ class App(RouteDecorators, MiddlewareDecorators):
     def _logs_requests(self) -> bool:
         """Whether an access log covers every path already."""
         return ("AccessLog", "") in self._core.layers()
+
+    # -- metrics -------------------------------------------------------------
+
+    def enable_prometheus(
+        self,
+        endpoint: str = "/metrics",
+        namespace: str = "cello",
+        subsystem: str = "http",
+        **options: Any,
+    ) -> None:
+        """Serves Prometheus metrics at ``endpoint``: ``{namespace}_{subsystem}_
+        requests_total``, ``_request_duration_seconds``, ``_request_size_bytes``,
+        ``_response_size_bytes`` and ``_requests_in_flight``, labelled with the
+        method, the route template (never the raw path) and the status. The
+        counts are shared by every worker process ``run(workers=N)`` forks, so
+        call this before ``run()``. ``options`` are ``PrometheusConfig``'s
+        (``skip_paths``, ``max_series``); see docs/metrics.md. A second call
+        raises ``RuntimeError``."""
+        if ("Metrics", "") in self._core.layers():
+            raise RuntimeError("enable_prometheus() was already called for this app")
+        self.use(PrometheusConfig(endpoint, namespace, subsystem, **options))
 
     # -- static files --------------------------------------------------------
 

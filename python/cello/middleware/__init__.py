@@ -25,6 +25,7 @@ from cello.middleware.compression import CompressionConfig
 from cello.middleware.cors import CorsConfig
 from cello.middleware.csrf import CsrfConfig, csrf_input, csrf_meta
 from cello.middleware.etag import ETag, ETagConfig
+from cello.middleware.prometheus import PrometheusConfig
 from cello.middleware.rate_limit import AdaptiveRateLimitConfig, RateLimitConfig
 from cello.middleware.request_id import RequestId
 from cello.middleware.security import CSP, SecurityHeadersConfig
@@ -52,6 +53,7 @@ __all__ = [
     "JwtConfig",
     "LoggingConfig",
     "MemoryStore",
+    "PrometheusConfig",
     "RateLimitConfig",
     "RequestId",
     "SecurityHeadersConfig",

@@ -336,6 +336,43 @@ impl<T> Router<T> {
     }
 }
 
+/// The template a route is known by in metrics and traces: its path as
+/// registered, with inline types removed (`/users/{id:int}` is
+/// `/users/{id}`), so every request it matches shares one label.
+pub fn template_of(path: &str) -> String {
+    split_inline_types(path).map_or_else(|_| path.to_owned(), |(pattern, _, _)| pattern)
+}
+
+/// A route template's number: the same template always gets the same one
+/// in a process (templates are numbered as routes are registered, before
+/// `run()` forks, so every worker numbers them alike). 0 is no template.
+pub fn template_id(template: &str) -> u32 {
+    let mut templates = TEMPLATES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(&id) = templates.ids.get(template) {
+        return id;
+    }
+    let template: std::sync::Arc<str> = template.into();
+    templates.names.push(template.clone());
+    let id = templates.names.len() as u32;
+    templates.ids.insert(template, id);
+    id
+}
+
+/// The template numbered `id` by [`template_id`].
+pub fn template_name(id: u32) -> Option<std::sync::Arc<str>> {
+    let templates = TEMPLATES.lock().unwrap_or_else(|p| p.into_inner());
+    templates.names.get((id as usize).checked_sub(1)?).cloned()
+}
+
+#[derive(Default)]
+struct Templates {
+    names: Vec<std::sync::Arc<str>>,
+    ids: HashMap<std::sync::Arc<str>, u32>,
+}
+
+static TEMPLATES: std::sync::LazyLock<std::sync::Mutex<Templates>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// A route path with inline types removed: matchit pattern, parameter names,
 /// constraints taken from the inline types.
 type SplitPath = (String, Vec<String>, Vec<(String, Constraint)>);

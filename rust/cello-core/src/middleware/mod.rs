@@ -22,6 +22,7 @@ pub mod compression;
 mod cors;
 mod etag;
 mod logging;
+pub mod metrics;
 pub mod rate_limit;
 mod request_id;
 mod security_headers;
@@ -37,6 +38,7 @@ pub use compression::Compression;
 pub use cors::{Cors, CorsError, CorsOptions, DEFAULT_METHODS};
 pub use etag::ETag;
 pub use logging::{Logging, DEFAULT_SKIP as DEFAULT_LOG_SKIP};
+pub use metrics::{Metrics, MetricsOptions};
 pub use rate_limit::RateLimit;
 pub use request_id::RequestId;
 pub use security_headers::{InvalidSecurityHeader, SecurityHeaders};
@@ -58,6 +60,9 @@ use crate::http::request::RequestHead;
 /// and validators are computed over the bytes the client receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
+    /// Request metrics: outermost, so they time everything and count the
+    /// status the client got, the other layers' answers included.
+    Metrics,
     RequestId,
     Logging,
     Cors,
@@ -92,9 +97,26 @@ pub struct Context {
     notes: Vec<Box<dyn Any + Send>>,
     /// Bit `i` is set when the request passed layer `i` on its way in.
     passed: u64,
+    /// The matched route's template number (`routing::template_id`), 0
+    /// until routing found one.
+    route: u32,
+    /// The metrics layer's note, kept here rather than among the boxed
+    /// notes so that counting a request allocates nothing.
+    metrics: Option<metrics::Pending>,
 }
 
 impl Context {
+    /// Records the route the request was routed to, by its template's
+    /// number (doors call it once routing found a handler or a mount).
+    pub fn set_route(&mut self, template: u32) {
+        self.route = template;
+    }
+
+    /// The matched route's template number; 0 when none matched (yet).
+    pub fn route(&self) -> u32 {
+        self.route
+    }
+
     /// The value under `key`: a string's text, or a JSON document's source.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values

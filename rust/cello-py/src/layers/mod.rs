@@ -68,6 +68,7 @@ pub fn build(kind: &str, options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> 
         "jwt" => auth::jwt(options)?,
         "api_key" => auth::api_key(options)?,
         "circuit_breaker" => circuit_breaker::circuit_breaker(options)?,
+        "prometheus" => prometheus(options)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown native middleware {other:?}"
@@ -222,4 +223,27 @@ fn static_files(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
     StaticFiles::new(built)
         .map(|layer| Box::new(layer) as Box<dyn Layer>)
         .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Prometheus metrics; the table shared by the workers is mapped here,
+/// before `run()` forks them.
+fn prometheus(options: &Options<'_, '_>) -> PyResult<Box<dyn Layer>> {
+    use cello_core::middleware::{Metrics, MetricsOptions};
+    let defaults = MetricsOptions::default();
+    let skip = options.value::<Vec<String>>("skip_paths")?;
+    if let Some(bad) = skip.iter().flatten().find(|p| !p.starts_with('/')) {
+        return Err(PyValueError::new_err(format!(
+            "middleware option 'skip_paths' takes paths starting with '/', not {bad:?}"
+        )));
+    }
+    let built = MetricsOptions {
+        endpoint: options.value("endpoint")?.unwrap_or(defaults.endpoint),
+        namespace: options.value("namespace")?.unwrap_or(defaults.namespace),
+        subsystem: options.value("subsystem")?.unwrap_or(defaults.subsystem),
+        skip: skip.unwrap_or(defaults.skip),
+        capacity: options.value("max_series")?.unwrap_or(defaults.capacity),
+    };
+    Metrics::new(built)
+        .map(|layer| Box::new(layer) as Box<dyn Layer>)
+        .map_err(PyValueError::new_err)
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use crate::layers::{self, Options};
 use crate::types::response::HEADER_ROOM;
 use cello_core::middleware::Chain;
-use cello_core::routing::{Constraint, Lookup, Router};
+use cello_core::routing::{self, Constraint, Lookup, Router};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
@@ -27,6 +27,9 @@ pub struct Route {
     /// which says what a task is doing in `asyncio.all_tasks()` and costs
     /// nothing per request (asyncio's default "Task-N" is formatted for each).
     pub task_name: Py<PyString>,
+    /// The number of the route's template (`/users/{id}`), which metrics
+    /// label its requests with (`cello_core::routing::template_id`).
+    pub template: u32,
 }
 
 /// A foreign ASGI app served under a path prefix (door 3).
@@ -223,6 +226,7 @@ impl Cello {
             mount: None,
             body_limit,
             task_name,
+            template: routing::template_id(&routing::template_of(path)),
         });
         self.core
             .router
@@ -252,6 +256,7 @@ impl Cello {
             mount: None,
             body_limit,
             task_name,
+            template: routing::template_id(&routing::template_of(path)),
         });
         let replaced = self
             .core
@@ -296,6 +301,7 @@ impl Cello {
             suspends: false,
             task_name: PyString::new(py, &format!("mount {shown_prefix}")).unbind(),
             body_limit: None,
+            template: routing::template_id(&format!("{prefix}/{{*path}}")),
             mount: Some(Mount {
                 app,
                 prefix: prefix.to_owned(),

@@ -75,6 +75,7 @@ impl AsgiDoor {
                     head_from_get,
                 } => {
                     head.params = params;
+                    context.set_route(route.template);
                     if route.mount.is_some() {
                         Plan::Mount(route)
                     } else {

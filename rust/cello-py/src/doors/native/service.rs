@@ -197,7 +197,8 @@ impl NativeService {
         // running it here too would count a handshake twice (rate limits)
         // and make two request IDs.
         let chain_runs_in_app = upgrade && self.websocket_goes_to_own_app(&head.path);
-        if let Some(context) = layers.filter(|_| !chain_runs_in_app) {
+        let mut layers = layers.filter(|_| !chain_runs_in_app);
+        if let Some(context) = layers.as_deref_mut() {
             if let Some(answer) = self.chain.request(&mut head, context) {
                 return self.answer_now(answer.into(), incoming, head_only, too_long);
             }
@@ -214,6 +215,9 @@ impl NativeService {
                 head_from_get,
             } => {
                 head.params = params;
+                if let Some(context) = layers {
+                    context.set_route(route.template);
+                }
                 (route, head_from_get)
             }
             Dispatch::Refuse(refusal) => {
