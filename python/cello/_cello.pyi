@@ -528,6 +528,7 @@ def start_server(
     ws_ping_timeout: float | None = ...,
     ws_max_message_size: int = 16777216,
     ws_max_frame_size: int = 16777216,
+    ws_per_message_deflate: bool = True,
 ) -> ServerHandle: ...
 def dumps(obj: Any) -> bytes: ...
 def fast_paths() -> dict[str, bool]:

@@ -104,6 +104,7 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
                 ws_ping_timeout=config.websocket.ping_timeout,
                 ws_max_message_size=config.websocket.max_message_size,
                 ws_max_frame_size=config.websocket.max_frame_size,
+                ws_per_message_deflate=config.websocket.per_message_deflate,
             )  # fmt: skip
         except OSError as exc:
             raise ConfigError(str(exc)) from None

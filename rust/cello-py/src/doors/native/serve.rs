@@ -59,7 +59,7 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
     max_requests_per_connection = None, max_headers = 100, max_header_size = 8192,
     websocket_app = None, ws_ping_interval = Some(20.0), ws_ping_timeout = Some(20.0),
-    ws_max_message_size = 16777216, ws_max_frame_size = 16777216
+    ws_max_message_size = 16777216, ws_max_frame_size = 16777216, ws_per_message_deflate = true
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_server(
@@ -87,6 +87,7 @@ pub fn start_server(
     ws_ping_timeout: Option<f64>,
     ws_max_message_size: usize,
     ws_max_frame_size: usize,
+    ws_per_message_deflate: bool,
 ) -> PyResult<ServerHandle> {
     if driver.is_some() != (threads == 0) {
         return Err(PyValueError::new_err(
@@ -137,6 +138,7 @@ pub fn start_server(
             ping_timeout: seconds("ws_ping_timeout", ws_ping_timeout)?,
             max_message_size: ws_max_message_size,
             max_frame_size: ws_max_frame_size,
+            per_message_deflate: ws_per_message_deflate,
         }),
     });
     let link = driver.map(|d| d.link.clone());
