@@ -127,10 +127,6 @@ def deflate(data: bytes) -> bytes:
     return out[:-4]
 
 
-def inflate(data: bytes) -> bytes:
-    return zlib.decompressobj(wbits=-15).decompress(data + b"\x00\x00\xff\xff")
-
-
 OFFERS = [
     ("permessage-deflate", "permessage-deflate"),
     ("permessage-deflate; client_max_window_bits", "permessage-deflate"),

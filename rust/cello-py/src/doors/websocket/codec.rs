@@ -320,7 +320,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             checked: 0,
         });
         if partial.compressed {
-            let inflater = self.inflater.as_mut().expect("checked: RSV1 needs the extension");
+            let inflater = self
+                .inflater
+                .as_mut()
+                .expect("checked: RSV1 needs the extension");
             inflater
                 .inflate(&payload, &mut partial.data, limit)
                 .map_err(inflate_error)?;
@@ -421,7 +424,10 @@ fn close_payload(payload: &[u8]) -> Result<Option<(u16, String)>, ReadError> {
             if sendable_code(code) {
                 Ok(Some((code, reason.to_owned())))
             } else {
-                Ok(Some((super::io::PROTOCOL_ERROR, "Protocol violation".to_owned())))
+                Ok(Some((
+                    super::io::PROTOCOL_ERROR,
+                    "Protocol violation".to_owned(),
+                )))
             }
         }
     }

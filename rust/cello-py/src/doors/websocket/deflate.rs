@@ -249,9 +249,9 @@ impl Deflater {
         if payload.len() < COMPRESS_MIN {
             return false;
         }
-        let state = self
-            .state
-            .get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(LEVEL), false, bits));
+        let state = self.state.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(LEVEL), false, bits)
+        });
         let start = out.len();
         out.reserve(payload.len() + payload.len() / 64 + 16);
         let mut pos = 0;

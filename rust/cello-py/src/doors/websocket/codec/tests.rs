@@ -139,7 +139,10 @@ async fn close_frames_report_their_code_and_bad_codes_become_1002() {
         let got = read_after(&frame(0x88, &bad.to_be_bytes()), None, 1 << 20).await;
         assert_eq!(
             got[0],
-            Ok(Message::Close(Some((1002, "Protocol violation".to_owned())))),
+            Ok(Message::Close(Some((
+                1002,
+                "Protocol violation".to_owned()
+            )))),
             "{bad}"
         );
     }
