@@ -1069,3 +1069,27 @@ def test_metrics_example():
                 ("POST", "/orders", "201"): 1,
                 ("GET", "<unmatched>", "404"): 1,
             }
+
+
+def test_websocket_compression_example():
+    import asyncio
+    import json
+
+    import websockets
+
+    with LiveServer("examples.websocket_compression:app") as live:
+        url = live.url.replace("http://", "ws://") + "/ws/prices?count=3"
+
+        async def talk() -> tuple[str | None, list[int]]:
+            async with websockets.connect(url) as ws:
+                ticks = []
+                for _ in range(3):
+                    snapshot = json.loads(await ws.recv())
+                    assert len(snapshot["rows"]) == 30
+                    ticks.append(snapshot["tick"])
+                    await ws.send("next")
+                return ws.response.headers.get("Sec-WebSocket-Extensions"), ticks
+
+        extension, ticks = asyncio.run(asyncio.wait_for(talk(), 20))
+        assert extension == "permessage-deflate"
+        assert ticks == [0, 1, 2]

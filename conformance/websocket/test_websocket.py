@@ -111,6 +111,9 @@ def transcript(door: Door, path: str, script: Script, subprotocols: list[str] | 
     return talk(door, path, script, subprotocols)
 
 
+BIG_TEXT = "compress me, compress me not; " * 3000
+BIG_BYTES = bytes(range(64)) * 2000
+
 # (name, path, client script, subprotocols offered, expected transcript)
 CASES = [
     ("text and bytes echo", "/echo", ["hello", None, b"\x00\xff", None, CLOSE], None,
@@ -131,6 +134,15 @@ CASES = [
     ("a guard refuses the handshake with a 401 problem", "/private", [], None, None),
     ("a mounted Starlette endpoint", "/star/echo", ["hi", None, CLOSE], None,
      [("accepted", None), ("message", "mounted: hi"), ("closed", 1000, "")]),
+    # The websockets client offers permessage-deflate: servers that agree
+    # (native, uvicorn) compress both ways, and the messages are the same.
+    ("large repetitive messages, compressed where negotiated", "/echo",
+     [BIG_TEXT, None, BIG_BYTES, None, CLOSE], None,
+     [("accepted", None), ("message", BIG_TEXT), ("message", BIG_BYTES),
+      ("closed", 1000, "")]),
+    ("a compressed message to a mounted Starlette endpoint", "/star/echo",
+     [BIG_TEXT, None, CLOSE], None,
+     [("accepted", None), ("message", "mounted: " + BIG_TEXT), ("closed", 1000, "")]),
 ]  # fmt: skip
 
 

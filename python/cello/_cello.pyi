@@ -543,6 +543,7 @@ def start_server(
     ws_ping_timeout: float | None = ...,
     ws_max_message_size: int = 16777216,
     ws_max_frame_size: int = 16777216,
+    ws_per_message_deflate: bool = True,
     tls: tuple[str, str, str | None, str, str, bool] | None = None,
     http2: tuple[int, int, int] | None = None,
     http3: tuple[float, int, int, bool] | None = None,

@@ -149,6 +149,7 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
                 ws_ping_timeout=config.websocket.ping_timeout,
                 ws_max_message_size=config.websocket.max_message_size,
                 ws_max_frame_size=config.websocket.max_frame_size,
+                ws_per_message_deflate=config.websocket.per_message_deflate,
                 tls=tls_args(config), http2=http2_args(config),
                 http3=http3_args(config),
             )  # fmt: skip

@@ -118,6 +118,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--ws-max-size", type=int, help="largest WebSocket message in bytes (default 16 MiB)"
     )
     parser.add_argument(
+        "--ws-per-message-deflate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="WebSocket permessage-deflate compression (default on)",
+    )
+    parser.add_argument(
         "--http3",
         dest="http3_flag",
         action="store_true",
@@ -244,6 +250,7 @@ _WS_FLAGS = {
     "ws_ping_interval": "ping_interval",
     "ws_ping_timeout": "ping_timeout",
     "ws_max_size": "max_message_size",
+    "ws_per_message_deflate": "per_message_deflate",
 }
 
 
@@ -261,6 +268,7 @@ def _websocket_flags(merged: dict[str, Any]) -> None:
         "ping_timeout": base.ping_timeout,
         "max_message_size": base.max_message_size,
         "max_frame_size": base.max_frame_size,
+        "per_message_deflate": base.per_message_deflate,
     }
     # A 0 interval or timeout on the command line turns it off.
     for key in ("ping_interval", "ping_timeout"):

@@ -145,6 +145,9 @@ class WebSocketConfig:
     - ``max_message_size``: bytes in one message after reassembly; a larger
       one closes the connection with 1009.
     - ``max_frame_size``: bytes in one frame; larger also closes with 1009.
+    - ``per_message_deflate``: agree to permessage-deflate compression
+      (RFC 7692) with clients that offer it; ``max_message_size`` then
+      limits the decompressed size.
     """
 
     def __init__(
@@ -153,17 +156,24 @@ class WebSocketConfig:
         ping_timeout: float | None = 20.0,
         max_message_size: int = 16 * 1024 * 1024,
         max_frame_size: int = 16 * 1024 * 1024,
+        per_message_deflate: bool = True,
     ) -> None:
         self.ping_interval = _seconds("ping_interval", ping_interval)
         self.ping_timeout = _seconds("ping_timeout", ping_timeout)
         self.max_message_size = _count("max_message_size", max_message_size)
         self.max_frame_size = _count("max_frame_size", max_frame_size)
+        if not isinstance(per_message_deflate, bool):
+            raise ValueError(
+                f"per_message_deflate must be True or False, not {per_message_deflate!r}"
+            )
+        self.per_message_deflate = per_message_deflate
 
     def __repr__(self) -> str:
         return (
             f"WebSocketConfig(ping_interval={self.ping_interval!r}, "
             f"ping_timeout={self.ping_timeout!r}, max_message_size={self.max_message_size!r}, "
-            f"max_frame_size={self.max_frame_size!r})"
+            f"max_frame_size={self.max_frame_size!r}, "
+            f"per_message_deflate={self.per_message_deflate!r})"
         )
 
 

@@ -38,6 +38,9 @@ async def raw(scope: Any, receive: Any, send: Any) -> None:
     if path == "boom":
         raise RuntimeError("boom before accept")
     accept: dict[str, Any] = {"type": "websocket.accept", "headers": [(b"x-hello", b"there")]}
+    if path == "ext":
+        # The server owns Sec-WebSocket-Extensions: this one is dropped.
+        accept["headers"].append((b"sec-websocket-extensions", b"permessage-deflate"))
     if scope["subprotocols"]:
         accept["subprotocol"] = scope["subprotocols"][-1]
     await send(accept)

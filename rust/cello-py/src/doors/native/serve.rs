@@ -59,8 +59,8 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     idle_timeout = None, write_timeout = None, handler_timeout = None, max_connections = 10000,
     max_requests_per_connection = None, max_headers = 100, max_header_size = 8192,
     websocket_app = None, ws_ping_interval = Some(20.0), ws_ping_timeout = Some(20.0),
-    ws_max_message_size = 16777216, ws_max_frame_size = 16777216, tls = None, http2 = None,
-    http3 = None
+    ws_max_message_size = 16777216, ws_max_frame_size = 16777216, ws_per_message_deflate = true,
+    tls = None, http2 = None, http3 = None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_server(
@@ -88,6 +88,7 @@ pub fn start_server(
     ws_ping_timeout: Option<f64>,
     ws_max_message_size: usize,
     ws_max_frame_size: usize,
+    ws_per_message_deflate: bool,
     tls: Option<TlsArgs>,
     http2: Option<Http2Args>,
     http3: Option<(f64, u16, u32, bool)>,
@@ -176,6 +177,7 @@ pub fn start_server(
             ping_timeout: seconds("ws_ping_timeout", ws_ping_timeout)?,
             max_message_size: ws_max_message_size,
             max_frame_size: ws_max_frame_size,
+            per_message_deflate: ws_per_message_deflate,
         }),
     });
     let link = driver.map(|d| d.link.clone());

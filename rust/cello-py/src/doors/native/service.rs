@@ -412,6 +412,10 @@ impl NativeService {
         let runner = self.runner.clone();
         let link = self.link.clone();
         let settings = self.websocket.settings.clone();
+        let deflate = settings.negotiate(&head.headers);
+        let extensions = deflate.map(|d| {
+            http::HeaderValue::from_str(&d.response_header()).expect("an ASCII header value")
+        });
         ResponseFuture::later(async move {
             let (in_tx, in_rx) = tokio::sync::mpsc::channel::<Inbound>(INBOUND);
             let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Outbound>(OUTBOUND);
@@ -435,7 +439,8 @@ impl NativeService {
                                 None => app,
                             };
                             websocket::serve::start(
-                                py, &runner, &app, scope, shared, out_tx, key, path, reply,
+                                py, &runner, &app, scope, shared, out_tx, key, extensions, path,
+                                reply,
                             )
                         });
                     if let Err(e) = started {
@@ -459,7 +464,10 @@ impl NativeService {
                 tokio::spawn(async move {
                     let _ends = ends;
                     if let Ok(upgraded) = upgraded.await {
-                        websocket::io::run_session(upgraded, shared, in_tx, out_rx, settings).await;
+                        websocket::io::run_session(
+                            upgraded, shared, in_tx, out_rx, settings, deflate,
+                        )
+                        .await;
                     }
                 });
             } else {

@@ -1,6 +1,6 @@
-//! The WebSocket session on the I/O side: tungstenite reads and writes the
-//! frames (fragmentation, masking, ping replies, the close handshake), and
-//! this task moves whole messages between the socket and the app's
+//! The WebSocket session on the I/O side: the codec (`codec.rs`) reads
+//! and writes the frames, and this task answers pings and closes, pings
+//! the client, and moves whole messages between the socket and the app's
 //! `receive`/`send` through bounded channels.
 //!
 //! Back-pressure both ways: a message is read off the socket only once
@@ -15,24 +15,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cello_core::server::upgrade::{Closing, Upgraded};
-use futures_util::{SinkExt, StreamExt};
 use pyo3::prelude::*;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
 
+use super::codec::{Conn, Message, Text};
+use super::deflate::Deflate;
 use crate::pipeline::queue::{Queue, Work};
 
 /// Messages read ahead of the app's `receive()`.
 pub(crate) const INBOUND: usize = 16;
 /// Messages the app may `send` ahead of the socket.
 pub(crate) const OUTBOUND: usize = 16;
-/// Bytes read from the socket at a time.
-const READ_BUFFER: usize = 4 * 1024;
 /// How long the close handshake may take once the server closes.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -57,6 +51,8 @@ pub struct WsSettings {
     pub max_message_size: usize,
     /// Largest single frame accepted; larger closes with 1009.
     pub max_frame_size: usize,
+    /// Whether permessage-deflate is offered to clients that ask for it.
+    pub per_message_deflate: bool,
 }
 
 impl Default for WsSettings {
@@ -66,26 +62,26 @@ impl Default for WsSettings {
             ping_timeout: Some(Duration::from_secs(20)),
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
+            per_message_deflate: true,
         }
     }
 }
 
 impl WsSettings {
-    fn tungstenite(&self) -> WebSocketConfig {
-        WebSocketConfig::default()
-            // tungstenite zero-fills its whole read buffer before every
-            // read: at its 128 KiB default that was half the CPU of an echo
-            // and 128 KiB of every idle connection. Larger messages still
-            // arrive whole; they just take more reads.
-            .read_buffer_size(READ_BUFFER)
-            .max_message_size(Some(self.max_message_size))
-            .max_frame_size(Some(self.max_frame_size))
+    /// The compression agreed for a handshake with these request headers:
+    /// None when it is turned off or the client offers nothing acceptable.
+    pub(crate) fn negotiate(&self, headers: &http::HeaderMap) -> Option<Deflate> {
+        if self.per_message_deflate {
+            super::deflate::negotiate(headers)
+        } else {
+            None
+        }
     }
 }
 
 /// A message from the client, for `receive()`.
 pub(crate) enum Inbound {
-    Text(Utf8Bytes),
+    Text(Text),
     Binary(Bytes),
 }
 
@@ -157,38 +153,22 @@ impl WsShared {
     }
 }
 
-/// The close code to send for an error reading from the client, or None
-/// when the connection is simply gone (no close frame can be sent).
-pub(crate) fn close_code_for(error: &WsError) -> Option<u16> {
-    match error {
-        // The client went away mid-connection: no frame can reach it.
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
-        WsError::Capacity(_) => Some(TOO_BIG),
-        WsError::Utf8(_) => Some(INVALID_DATA),
-        WsError::Protocol(_) | WsError::AttackAttempt => Some(PROTOCOL_ERROR),
-        _ => None,
-    }
-}
-
 /// The code and reason an incoming close frame reports to the app: 1005
 /// when the frame had no code.
-pub(crate) fn reported_close(frame: Option<&CloseFrame>) -> (u16, String) {
+pub(crate) fn reported_close(frame: Option<&(u16, String)>) -> (u16, String) {
     match frame {
-        Some(frame) => (u16::from(frame.code), frame.reason.as_str().to_owned()),
+        Some((code, reason)) => (*code, reason.clone()),
         None => (NO_STATUS, String::new()),
     }
 }
 
-/// The frame for a close the app (or the server) asks for. 1005 and 1006
-/// may not be sent on the wire: they become a close frame without a code.
-pub(crate) fn close_frame(code: u16, reason: &str) -> Option<CloseFrame> {
+/// The close frame for a close the app (or the server) asks for: 1005 and
+/// 1006 may not be sent on the wire, so they become a frame without a code.
+pub(crate) fn close_frame(code: u16, reason: &str) -> Option<(u16, String)> {
     if code == NO_STATUS || code == ABNORMAL {
         return None;
     }
-    Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: Utf8Bytes::from(truncate_reason(reason)),
-    })
+    Some((code, truncate_reason(reason)))
 }
 
 /// A close reason fits in 123 bytes (125 less the code), cut at a char
@@ -204,41 +184,41 @@ pub(crate) fn truncate_reason(reason: &str) -> String {
     reason[..end].to_owned()
 }
 
-fn to_message(out: Outbound) -> Message {
-    match out {
-        Outbound::Text(text) => Message::Text(text.into()),
-        Outbound::Binary(data) => Message::Binary(data),
-        Outbound::Close(code, reason) => Message::Close(close_frame(code, &reason)),
-    }
-}
+/// Queued output past this is written before more is queued, so a burst
+/// of large messages is not copied into one buffer.
+const FLUSH_AT: usize = 64 * 1024;
+
+type Ws = Conn<Upgraded>;
 
 /// Runs one WebSocket connection until it closes; the app's `receive`
-/// then reports how.
+/// then reports how. `deflate`: the compression agreed in the handshake.
 pub(crate) async fn run_session(
     mut upgraded: Upgraded,
     shared: Arc<WsShared>,
     inbound: mpsc::Sender<Inbound>,
     outbound: mpsc::Receiver<Outbound>,
     settings: Arc<WsSettings>,
+    deflate: Option<Deflate>,
 ) {
     let closing = upgraded.take_closing();
-    let ws = WebSocketStream::from_raw_socket(upgraded, Role::Server, Some(settings.tungstenite()))
-        .await;
-    let (code, reason) = session(ws, &shared, inbound, outbound, closing, &settings).await;
+    let conn = Conn::new(
+        upgraded,
+        settings.max_message_size,
+        settings.max_frame_size,
+        deflate,
+    );
+    let (code, reason) = session(conn, &shared, inbound, outbound, closing, &settings).await;
     shared.end(code, reason);
 }
 
-type Ws = WebSocketStream<Upgraded>;
-
 async fn session(
-    ws: Ws,
+    mut conn: Ws,
     shared: &Arc<WsShared>,
     inbound: mpsc::Sender<Inbound>,
     mut outbound: mpsc::Receiver<Outbound>,
     mut closing: tokio::sync::oneshot::Receiver<Closing>,
     settings: &WsSettings,
 ) -> (u16, String) {
-    let (mut sink, mut stream) = ws.split();
     let mut permit: Option<mpsc::OwnedPermit<Inbound>> = None;
     // The app no longer receives: messages are read and dropped.
     let mut discard = false;
@@ -255,7 +235,7 @@ async fn session(
                 return match why {
                     Ok(Closing::GoingAway) => {
                         let frame = close_frame(GOING_AWAY, "server shutting down");
-                        finish_close(&mut sink, &mut stream, frame).await;
+                        finish_close(&mut conn, frame).await;
                         (GOING_AWAY, String::new())
                     }
                     // A client that stopped reading: nothing more can be written.
@@ -268,54 +248,59 @@ async fn session(
                     Err(_) => discard = true,
                 }
             }
-            read = stream.next(), if permit.is_some() || discard => {
+            read = conn.read(), if permit.is_some() || discard => {
                 match read {
-                    Some(Ok(Message::Text(text))) => {
+                    Ok(Message::Text(text)) => {
                         if let Some(p) = permit.take() {
                             p.send(Inbound::Text(text));
                             shared.wake();
                         }
                     }
-                    Some(Ok(Message::Binary(data))) => {
+                    Ok(Message::Binary(data)) => {
                         if let Some(p) = permit.take() {
                             p.send(Inbound::Binary(data));
                             shared.wake();
                         }
                     }
-                    Some(Ok(Message::Pong(_))) => pong_due = None,
-                    // tungstenite answers pings itself.
-                    Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
-                    Some(Ok(Message::Close(frame))) => {
-                        // tungstenite queued the reply; send it and end.
+                    Ok(Message::Pong(_)) => pong_due = None,
+                    Ok(Message::Ping(data)) => {
+                        conn.queue_pong(&data);
+                        tokio::select! {
+                            written = conn.flush() => {
+                                if written.is_err() {
+                                    return (ABNORMAL, String::new());
+                                }
+                            }
+                            _ = &mut closing => return (ABNORMAL, String::new()),
+                        }
+                    }
+                    Ok(Message::Close(frame)) => {
+                        // Echo the client's close, then end.
                         let reported = reported_close(frame.as_ref());
-                        let _ = tokio::time::timeout(CLOSE_WAIT, sink.close()).await;
+                        conn.queue_close(frame.as_ref().map(|(c, r)| (*c, r.as_str())));
+                        let _ = tokio::time::timeout(CLOSE_WAIT, conn.flush()).await;
                         return reported;
                     }
-                    Some(Err(e)) => {
-                        if let Some(code) = close_code_for(&e) {
-                            let frame = close_frame(code, "");
-                            let _ = tokio::time::timeout(
-                                CLOSE_WAIT,
-                                sink.send(Message::Close(frame)),
-                            )
-                            .await;
+                    Err(e) => {
+                        if let Some(code) = e.close_code() {
+                            conn.queue_close(Some((code, "")));
+                            let _ = tokio::time::timeout(CLOSE_WAIT, conn.flush()).await;
                             return (code, String::new());
                         }
                         return (ABNORMAL, String::new());
                     }
-                    None => return (ABNORMAL, String::new()),
                 }
             }
             out = outbound.recv() => {
                 let Some(out) = out else {
                     // The app's side is gone without a close: close normally.
-                    finish_close(&mut sink, &mut stream, close_frame(NORMAL, "")).await;
+                    finish_close(&mut conn, close_frame(NORMAL, "")).await;
                     return (NORMAL, String::new());
                 };
                 // Everything the app queued goes out in one flush. A write
                 // stuck on a client that does not read still hears the
                 // server's stop (or the write timeout).
-                let batch = write_batch(&mut sink, &mut stream, &mut outbound, out);
+                let batch = write_batch(&mut conn, &mut outbound, out);
                 tokio::select! {
                     ended = batch => {
                         if let Some(ended) = ended {
@@ -327,7 +312,8 @@ async fn session(
             }
             _ = async { ping.as_mut().expect("guarded").tick().await }, if ping.is_some() => {
                 if pong_due.is_none() {
-                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    conn.queue_ping(&[]);
+                    if conn.flush().await.is_err() {
                         return (ABNORMAL, String::new());
                     }
                     pong_due = settings.ping_timeout.map(|t| Instant::now() + t);
@@ -336,7 +322,8 @@ async fn session(
             _ = async { tokio::time::sleep_until(pong_due.expect("guarded")).await }, if pong_due.is_some() => {
                 // No pong in time: the client is gone or stuck.
                 let frame = close_frame(INTERNAL_ERROR, "keepalive ping timeout");
-                let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(frame))).await;
+                conn.queue_close(frame.as_ref().map(|(c, r)| (*c, r.as_str())));
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn.flush()).await;
                 return (ABNORMAL, String::new());
             }
         }
@@ -346,27 +333,29 @@ async fn session(
 /// Writes `first` and whatever else the app queued, then flushes; Some
 /// when the session is over (the app closed it, or the write failed).
 async fn write_batch(
-    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-    stream: &mut futures_util::stream::SplitStream<Ws>,
+    conn: &mut Ws,
     outbound: &mut mpsc::Receiver<Outbound>,
     first: Outbound,
 ) -> Option<(u16, String)> {
     let mut next = Some(first);
     while let Some(out) = next.take() {
-        if let Outbound::Close(code, reason) = out {
-            if sink.flush().await.is_err() {
-                return Some((ABNORMAL, String::new()));
+        match out {
+            Outbound::Close(code, reason) => {
+                if conn.flush().await.is_err() {
+                    return Some((ABNORMAL, String::new()));
+                }
+                let echoed = finish_close(conn, close_frame(code, &reason)).await;
+                return Some(echoed.unwrap_or((code, reason)));
             }
-            let frame = close_frame(code, &reason);
-            let echoed = finish_close(sink, stream, frame).await;
-            return Some(echoed.unwrap_or((code, reason)));
+            Outbound::Text(text) => conn.queue_message(true, text.as_bytes()),
+            Outbound::Binary(data) => conn.queue_message(false, &data),
         }
-        if sink.feed(to_message(out)).await.is_err() {
+        if conn.buffered() >= FLUSH_AT && conn.flush().await.is_err() {
             return Some((ABNORMAL, String::new()));
         }
         next = outbound.try_recv().ok();
     }
-    if sink.flush().await.is_err() {
+    if conn.flush().await.is_err() {
         return Some((ABNORMAL, String::new()));
     }
     None
@@ -374,18 +363,15 @@ async fn write_batch(
 
 /// Sends the server's close frame and waits (bounded) for the client's;
 /// returns the code and reason the client echoed, if it did.
-async fn finish_close(
-    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-    stream: &mut futures_util::stream::SplitStream<Ws>,
-    frame: Option<CloseFrame>,
-) -> Option<(u16, String)> {
+async fn finish_close(conn: &mut Ws, frame: Option<(u16, String)>) -> Option<(u16, String)> {
     let handshake = async {
-        sink.send(Message::Close(frame)).await.ok()?;
+        conn.queue_close(frame.as_ref().map(|(c, r)| (*c, r.as_str())));
+        conn.flush().await.ok()?;
         loop {
-            match stream.next().await {
-                Some(Ok(Message::Close(echo))) => return Some(reported_close(echo.as_ref())),
-                Some(Ok(_)) => continue, // data after our close is dropped
-                Some(Err(_)) | None => return None,
+            match conn.read().await {
+                Ok(Message::Close(echo)) => return Some(reported_close(echo.as_ref())),
+                Ok(_) => continue, // data after our close is dropped
+                Err(_) => return None,
             }
         }
     };
@@ -398,37 +384,11 @@ async fn finish_close(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio_tungstenite::tungstenite::error::CapacityError;
-
-    #[test]
-    fn read_errors_map_to_close_codes() {
-        let too_big = WsError::Capacity(CapacityError::MessageTooLong {
-            size: 10,
-            max_size: 5,
-        });
-        assert_eq!(close_code_for(&too_big), Some(TOO_BIG));
-        assert_eq!(
-            close_code_for(&WsError::Utf8("bad".into())),
-            Some(INVALID_DATA)
-        );
-        assert_eq!(
-            close_code_for(&WsError::Protocol(ProtocolError::NonZeroReservedBits)),
-            Some(PROTOCOL_ERROR)
-        );
-        assert_eq!(close_code_for(&WsError::ConnectionClosed), None);
-        let reset = WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake);
-        assert_eq!(close_code_for(&reset), None);
-        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
-        assert_eq!(close_code_for(&WsError::Io(io)), None);
-    }
 
     #[test]
     fn a_close_without_a_code_reports_1005() {
         assert_eq!(reported_close(None), (NO_STATUS, String::new()));
-        let frame = CloseFrame {
-            code: CloseCode::from(4000),
-            reason: "bye".into(),
-        };
+        let frame = (4000, "bye".to_owned());
         assert_eq!(reported_close(Some(&frame)), (4000, "bye".to_owned()));
     }
 
@@ -436,9 +396,7 @@ mod tests {
     fn codes_that_may_not_be_sent_become_a_bare_close() {
         assert!(close_frame(NO_STATUS, "x").is_none());
         assert!(close_frame(ABNORMAL, "x").is_none());
-        let frame = close_frame(4001, "fine").unwrap();
-        assert_eq!(u16::from(frame.code), 4001);
-        assert_eq!(frame.reason.as_str(), "fine");
+        assert_eq!(close_frame(4001, "fine"), Some((4001, "fine".to_owned())));
     }
 
     #[test]
@@ -451,11 +409,27 @@ mod tests {
     }
 
     #[test]
-    fn default_limits_are_16_mib_and_20_s_keepalive() {
+    fn default_limits_are_16_mib_and_20_s_keepalive_with_compression_on() {
         let s = WsSettings::default();
         assert_eq!(s.max_message_size, 16 * 1024 * 1024);
         assert_eq!(s.max_frame_size, 16 * 1024 * 1024);
         assert_eq!(s.ping_interval, Some(Duration::from_secs(20)));
         assert_eq!(s.ping_timeout, Some(Duration::from_secs(20)));
+        assert!(s.per_message_deflate);
+    }
+
+    #[test]
+    fn compression_turned_off_negotiates_nothing() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::SEC_WEBSOCKET_EXTENSIONS,
+            http::HeaderValue::from_static("permessage-deflate"),
+        );
+        assert!(WsSettings::default().negotiate(&headers).is_some());
+        let off = WsSettings {
+            per_message_deflate: false,
+            ..WsSettings::default()
+        };
+        assert!(off.negotiate(&headers).is_none());
     }
 }

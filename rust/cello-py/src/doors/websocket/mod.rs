@@ -2,6 +2,8 @@
 //! ASGI `websocket` protocol spoken to the Python app that serves it (a
 //! mounted ASGI app, or Cello's own `App`).
 
+pub(crate) mod codec;
+pub(crate) mod deflate;
 pub(crate) mod io;
 pub(crate) mod serve;
 

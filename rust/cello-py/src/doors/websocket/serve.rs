@@ -121,6 +121,9 @@ pub struct WsCall {
     runner: Arc<Runner>,
     /// `Sec-WebSocket-Accept` for the 101.
     accept_key: String,
+    /// `Sec-WebSocket-Extensions` for the 101: the compression the server
+    /// agreed to, if any.
+    extensions: Option<http::HeaderValue>,
     path: String,
 }
 
@@ -432,6 +435,13 @@ impl WsCall {
             http::HeaderValue::from_str(&self.accept_key)
                 .map_err(|_| PyValueError::new_err("bad accept key"))?,
         );
+        // The server owns the extensions: it does the compressing, so an
+        // app's own `Sec-WebSocket-Extensions` could only promise what the
+        // connection does not do.
+        headers.remove(http::header::SEC_WEBSOCKET_EXTENSIONS);
+        if let Some(extensions) = &self.extensions {
+            headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, extensions.clone());
+        }
         *response.headers_mut() = headers;
         state.stage = Stage::Accepted;
         self.answer(&mut state, response);
@@ -539,6 +549,7 @@ pub(crate) fn start(
     shared: Arc<WsShared>,
     outbound: mpsc::Sender<Outbound>,
     accept_key: String,
+    extensions: Option<http::HeaderValue>,
     path: String,
     reply: oneshot::Sender<http::Response<Body>>,
 ) -> PyResult<()> {
@@ -554,6 +565,7 @@ pub(crate) fn start(
             outbound,
             runner: runner.clone(),
             accept_key,
+            extensions,
             path,
         },
     )?;
