@@ -5,6 +5,7 @@ on TCP responses, configuration errors, and a clean stop."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import ssl
 import subprocess
@@ -305,6 +306,25 @@ def test_workers_each_serve_http3_on_the_shared_port(certs: Certs) -> None:
         # them over the workers' sockets, and every one must be served.
         for _ in range(6):
             assert get(live.port, certs.ca, "/").json() == {"hello": "h3"}
+
+
+def test_a_replaced_worker_takes_over_its_predecessors_udp_socket(certs: Certs) -> None:
+    """The master binds one UDP socket per worker before forking; a worker
+    that dies is replaced on the same socket, so the clients the kernel
+    sends there are served (a fresh socket would leave the old one's
+    datagrams unread)."""
+    with LiveServer("tests.apps.http3:app", "--workers", "2", env=_env(certs)) as live:
+        pids = {get(live.port, certs.ca, "/pid").json()["pid"] for _ in range(12)}
+        assert len(pids) == 2, "both workers serve HTTP/3"
+        victim = min(pids)
+        os.kill(victim, signal.SIGKILL)
+        for _ in range(100):
+            if "starting a replacement" in live.stderr():
+                break
+            time.sleep(0.1)
+        after = {get(live.port, certs.ca, "/pid").json()["pid"] for _ in range(12)}
+        assert victim not in after
+        assert len(after) == 2, "the replacement serves the dead worker's share"
 
 
 def test_http_version_in_the_asgi_door_comes_from_the_scope(

@@ -43,6 +43,7 @@ __all__ = [
     "_http_client_exit",
     "as_response",
     "bind_listener",
+    "bind_udp_listener",
     "check_tls",
     "chunk_to_bytes",
     "constant_time_compare",
@@ -517,6 +518,7 @@ class CancelTask:
 def as_response(value: Any) -> Response: ...
 def chunk_to_bytes(chunk: str | bytes | bytearray) -> bytes: ...
 def bind_listener(host: str, port: int) -> tuple[int, str, int]: ...
+def bind_udp_listener(host: str, port: int) -> int: ...
 def start_server(
     app: Cello,
     event_loop: asyncio.AbstractEventLoop,
@@ -547,6 +549,7 @@ def start_server(
     tls: tuple[str, str, str | None, str, str, bool] | None = None,
     http2: tuple[int, int, int] | None = None,
     http3: tuple[float, int, int, bool] | None = None,
+    udp_fd: int | None = None,
 ) -> ServerHandle: ...
 def check_tls(tls: tuple[str, str, str | None, str, str, bool], http2: bool = False) -> None: ...
 def dumps(obj: Any) -> bytes: ...

@@ -98,11 +98,13 @@ def _reload_tls(handle: _cello.ServerHandle) -> None:
         )
 
 
-def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
+def serve(
+    app: ServedApp, config: RunConfig, fd: int | None = None, udp_fd: int | None = None
+) -> None:
     """Runs startup hooks, serves until SIGINT/SIGTERM, lets in-flight requests
     finish, runs shutdown hooks. ``fd`` is an inherited listening socket (a
-    worker process); without it the socket is bound here and the startup line
-    printed."""
+    worker process; ``udp_fd`` its HTTP/3 socket); without it the socket is
+    bound here and the startup line printed."""
     app.debug = config.debug
     if config.logs and not app._logs_requests():
         app.enable_logging(format=config.log_format)
@@ -151,7 +153,7 @@ def serve(app: ServedApp, config: RunConfig, fd: int | None = None) -> None:
                 ws_max_frame_size=config.websocket.max_frame_size,
                 ws_per_message_deflate=config.websocket.per_message_deflate,
                 tls=tls_args(config), http2=http2_args(config),
-                http3=http3_args(config),
+                http3=http3_args(config), udp_fd=udp_fd,
             )  # fmt: skip
         # A port in use, or (ValueError) an unusable HTTP/3 setting.
         except (OSError, ValueError) as exc:

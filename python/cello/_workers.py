@@ -28,22 +28,29 @@ def _say(message: str) -> None:
 
 
 class Supervisor:
-    def __init__(self, app: ServedApp, config: RunConfig, fd: int) -> None:
+    def __init__(self, app: ServedApp, config: RunConfig, fd: int, udp_fds: list[int]) -> None:
         self.app = app
         self.config = config
         self.fd = fd
+        # HTTP/3: one UDP socket per worker slot, bound before any fork.
+        self.udp_fds = udp_fds
         self.children: set[int] = set()
+        # Each worker's slot: a replacement takes the slot (its UDP socket,
+        # its CPU) of the worker it replaces.
+        self.slots: dict[int, int] = {}
         self.restarts: deque[float] = deque()
         self.stopping_since: float | None = None
         self.failure = 0
         self.spawned = 0
 
     def spawn(self) -> None:
-        slot = self.spawned
+        taken = set(self.slots.values())
+        slot = next((i for i in range(self.config.workers) if i not in taken), len(taken))
         self.spawned += 1
         pid = os.fork()
         if pid:
             self.children.add(pid)
+            self.slots[pid] = slot
             return
         # In the worker. Own process group: a terminal's Ctrl+C reaches only
         # the master, which forwards one signal (two would force an exit).
@@ -59,7 +66,8 @@ class Supervisor:
             # Until the server installs its reload handler, a SIGHUP passed
             # on by the master must not kill the worker.
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            serve(self.app, self.config, fd=self.fd)
+            udp_fd = self.udp_fds[slot % len(self.udp_fds)] if self.udp_fds else None
+            serve(self.app, self.config, fd=self.fd, udp_fd=udp_fd)
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
@@ -92,6 +100,7 @@ class Supervisor:
             if pid == 0:
                 break
             self.children.discard(pid)
+            self.slots.pop(pid, None)
             code = os.waitstatus_to_exitcode(status)
             if self.stopping_since is not None:
                 continue
@@ -153,6 +162,14 @@ def supervise(app: ServedApp, config: RunConfig) -> int:
     """Runs ``config.workers`` processes on one socket; returns the exit status."""
     try:
         fd, host, port = _cello.bind_listener(config.host, config.port)
+        # HTTP/3: every worker's UDP socket bound now, so the kernel's spread
+        # of QUIC clients over them is fixed before the first one arrives (a
+        # socket joining later would move clients away from their state).
+        udp_fds = (
+            [_cello.bind_udp_listener(host, port) for _ in range(config.workers)]
+            if config.http3
+            else []
+        )
     except OSError as exc:
         raise ConfigError(str(exc)) from None
     # State the workers share (sessions' SQLite file) lives in a directory
@@ -173,4 +190,4 @@ def supervise(app: ServedApp, config: RunConfig) -> int:
             f"(master {os.getpid()}; Press CTRL+C to quit)",
             flush=True,
         )
-        return Supervisor(app, config, fd).run()
+        return Supervisor(app, config, fd, udp_fds).run()

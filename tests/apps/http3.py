@@ -22,6 +22,11 @@ def index(request):
     return {"hello": "h3"}
 
 
+@app.get("/pid")
+def pid(request):
+    return {"pid": os.getpid()}
+
+
 @app.get("/whoami")
 def whoami(request):
     return {

@@ -82,6 +82,10 @@ fn _cello(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(types::convert::as_response, m)?)?;
     m.add_function(wrap_pyfunction!(doors::native::serve::start_server, m)?)?;
     m.add_function(wrap_pyfunction!(doors::native::serve::bind_listener, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        doors::native::serve::bind_udp_listener,
+        m
+    )?)?;
     m.add_function(wrap_pyfunction!(doors::native::serve::check_tls, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::fast_paths::report, m)?)?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;

@@ -5,6 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 
 use std::io::Read;
+use std::net::ToSocketAddrs;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -43,6 +44,23 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     Ok((listener.into_raw_fd(), local.ip().to_string(), local.port()))
 }
 
+/// Binds one of the HTTP/3 UDP sockets of a multi-worker server (each
+/// worker gets its own, all bound with SO_REUSEPORT on `host:port`) and
+/// returns its fd. The master binds them all before the first fork, so the
+/// kernel's spread of clients over the sockets never changes while the
+/// server runs: a QUIC connection stays with the worker that has its state.
+#[pyfunction]
+pub fn bind_udp_listener(host: &str, port: u16) -> PyResult<i32> {
+    let addr = (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| PyOSError::new_err(format!("cannot resolve {host}:{port}")))?;
+    let socket = server::http3::bind_udp(addr, true)
+        .map_err(|e| PyOSError::new_err(format!("cannot listen on UDP {addr} for HTTP/3: {e}")))?;
+    Ok(socket.into_raw_fd())
+}
+
 /// Starts serving `app` on a new socket bound to `host:port`, or on the
 /// listening socket `fd` (whose ownership passes here).
 ///
@@ -60,7 +78,7 @@ pub fn bind_listener(host: &str, port: u16) -> PyResult<(i32, String, u16)> {
     max_requests_per_connection = None, max_headers = 100, max_header_size = 8192,
     websocket_app = None, ws_ping_interval = Some(20.0), ws_ping_timeout = Some(20.0),
     ws_max_message_size = 16777216, ws_max_frame_size = 16777216, ws_per_message_deflate = true,
-    tls = None, http2 = None, http3 = None
+    tls = None, http2 = None, http3 = None, udp_fd = None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_server(
@@ -92,6 +110,7 @@ pub fn start_server(
     tls: Option<TlsArgs>,
     http2: Option<Http2Args>,
     http3: Option<(f64, u16, u32, bool)>,
+    udp_fd: Option<i32>,
 ) -> PyResult<ServerHandle> {
     if driver.is_some() != (threads == 0) {
         return Err(PyValueError::new_err(
@@ -151,7 +170,7 @@ pub fn start_server(
         (None, _, _) => None,
         (Some(settings), Some(tls), Some(certs)) => {
             let rustls = server::tls::build_server_config(tls, certs.clone()).map_err(tls_error)?;
-            Some(http3_setup(settings, rustls, local, fd.is_some())?)
+            Some(http3_setup(settings, rustls, local, udp_fd)?)
         }
         (Some(_), _, _) => {
             return Err(PyValueError::new_err(
@@ -356,7 +375,7 @@ fn http3_setup(
     (idle, payload, streams, zero_rtt): (f64, u16, u32, bool),
     tls: rustls::ServerConfig,
     local: std::net::SocketAddr,
-    worker: bool,
+    udp_fd: Option<i32>,
 ) -> PyResult<(
     std::net::UdpSocket,
     rustls::ServerConfig,
@@ -375,10 +394,18 @@ fn http3_setup(
             "initial_max_streams_bidi must be at least 1",
         ));
     }
-    // Workers each bind the port (SO_REUSEPORT); the kernel keeps a
-    // client's datagrams on one worker.
-    let socket = server::http3::bind_udp(local, worker)
-        .map_err(|e| PyOSError::new_err(format!("cannot listen on UDP {local} for HTTP/3: {e}")))?;
+    let socket = match udp_fd {
+        // A worker's own socket, bound by the master (`bind_udp_listener`).
+        // SAFETY: the caller hands over a bound UDP socket it owns.
+        Some(fd) => {
+            let socket = unsafe { std::net::UdpSocket::from_raw_fd(fd) };
+            socket.set_nonblocking(true)?;
+            socket
+        }
+        None => server::http3::bind_udp(local, false).map_err(|e| {
+            PyOSError::new_err(format!("cannot listen on UDP {local} for HTTP/3: {e}"))
+        })?,
+    };
     let settings = server::http3::Http3Settings {
         max_idle_timeout: idle,
         max_udp_payload_size: payload,
