@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -24,6 +24,7 @@ pub mod access_log;
 mod body;
 pub mod clock;
 mod conn;
+mod h2_settings;
 pub mod http3;
 mod parse_error;
 mod request_body;
@@ -34,6 +35,7 @@ pub mod upgrade;
 pub use body::{Body, Chunk, StreamAborted};
 pub use conn::Timeouts;
 use conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
+pub use h2_settings::Http2Settings;
 use parse_error::HeadLimits;
 pub use request_body::{ReadError, RequestBody};
 use transport::{Inner, Io};
@@ -83,64 +85,6 @@ pub struct ServerConfig {
     /// `Alt-Svc` added to every response (unless it has one): set when
     /// HTTP/3 is served too (see `http3::alt_svc`).
     pub alt_svc: Option<http::HeaderValue>,
-}
-
-/// HTTP/2 connection settings.
-#[derive(Debug, Clone)]
-pub struct Http2Settings {
-    pub max_concurrent_streams: u32,
-    /// Each stream's initial flow-control window; the connection's is the
-    /// same size times the streams allowed at once, capped at 2^31 - 1.
-    pub initial_window_size: u32,
-    pub max_frame_size: u32,
-    /// Largest decoded header list accepted (the CONTINUATION-flood guard).
-    pub max_header_list_size: u32,
-    /// Ping an idle-looking connection this often; `None`: never.
-    pub keep_alive_interval: Option<Duration>,
-    /// How long a ping's answer may take before the connection is closed.
-    pub keep_alive_timeout: Duration,
-    /// Streams a client may open and reset before the server has seen them
-    /// (the rapid-reset guard, CVE-2023-44487).
-    pub max_pending_accept_reset_streams: usize,
-    /// Streams the server may reset for a client's protocol errors before
-    /// it closes the connection.
-    pub max_local_error_reset_streams: usize,
-}
-
-impl Default for Http2Settings {
-    fn default() -> Self {
-        Http2Settings {
-            max_concurrent_streams: 100,
-            initial_window_size: 1_048_576,
-            max_frame_size: 16_384,
-            max_header_list_size: 16_384,
-            keep_alive_interval: Some(Duration::from_secs(20)),
-            keep_alive_timeout: Duration::from_secs(20),
-            max_pending_accept_reset_streams: 20,
-            max_local_error_reset_streams: 1024,
-        }
-    }
-}
-
-impl Http2Settings {
-    fn builder(&self) -> http2::Builder<TokioExecutor> {
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        let window = self.initial_window_size.max(65_535);
-        let conn_window = (u64::from(window) * u64::from(self.max_concurrent_streams.max(1)))
-            .min(i32::MAX as u64) as u32;
-        builder
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(self.max_concurrent_streams)
-            .initial_stream_window_size(window)
-            .initial_connection_window_size(conn_window.max(window))
-            .max_frame_size(self.max_frame_size)
-            .max_header_list_size(self.max_header_list_size)
-            .keep_alive_interval(self.keep_alive_interval)
-            .keep_alive_timeout(self.keep_alive_timeout)
-            .max_pending_accept_reset_streams(self.max_pending_accept_reset_streams)
-            .max_local_error_reset_streams(self.max_local_error_reset_streams);
-        builder
-    }
 }
 
 impl Default for ServerConfig {
