@@ -529,3 +529,84 @@ def test_graceful_shutdown_waits_for_in_flight_requests(tmp_path):
         assert outcome == [200]
     finally:
         live.close()
+
+
+# The signal lands in the window between the server's start and its loop's
+# (here: while the startup line is being made, after the handlers are in).
+SIGNAL_WHILE_STARTING = """
+import os, signal, sys
+from cello import App, _server
+
+app = App()
+
+@app.on_event("shutdown")
+def bye():
+    print("shutdown hook ran", flush=True)
+
+def url(*args):
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    return real_url(*args)
+
+real_url, _server.url = _server.url, url
+app.run(host="127.0.0.1", port=0, threads=int(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_stop_signal_sent_while_the_server_starts_is_not_lost(tmp_path, sig, threads):
+    """uvloop (the loop with ``threads``) dropped a signal that arrived
+    before its loop ran: the server then served on past its SIGTERM."""
+    script = tmp_path / "starting.py"
+    script.write_text(SIGNAL_WHILE_STARTING)
+    result = subprocess.run(
+        [sys.executable, str(script), sig, str(threads)],
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "shutdown hook ran" in result.stdout
+
+
+HANGING_SHUTDOWN = """
+import os, time
+from cello import App, ClusterConfig
+
+app = App()
+
+@app.get("/pid")
+def pid(request):
+    return {"pid": os.getpid()}
+
+@app.on_event("shutdown")
+def hang_forever():
+    time.sleep(600)
+
+app.run(host="127.0.0.1", port=0, cluster=ClusterConfig(workers=2, shutdown_timeout=0.1))
+"""
+
+
+def test_workers_that_will_not_stop_are_aborted_with_their_stacks(tmp_path):
+    """Past the stop's grace the master aborts the workers, whose dumped
+    stacks name the code they hang in, and exits 1."""
+    script = tmp_path / "hang.py"
+    script.write_text(HANGING_SHUTDOWN)
+    with (tmp_path / "stderr").open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
+            text=True,
+        )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert len(pids_seen(line.split("running on ", 1)[1].split()[0], 2)) == 2
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(50) == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
+    stderr_text = (tmp_path / "stderr").read_text()
+    assert "did not stop in time: aborting them" in stderr_text
+    assert stderr_text.count("in hang_forever") == 2, stderr_text
+    assert "killing them" not in stderr_text

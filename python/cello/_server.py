@@ -131,6 +131,13 @@ def serve(
         cluster = config.cluster
         # Not graceful: in-flight requests are cut off as soon as the stop comes.
         drain = (cluster.shutdown_timeout or 0.0) if cluster.graceful_shutdown else 0.0
+        # A stop signal stays pending until the loop runs: uvloop drops one
+        # that lands between add_signal_handler and the loop's start (the
+        # worker then served on past its master's SIGTERM). Blocked before the
+        # server's threads start, they inherit the mask, so only this thread
+        # takes the signal once it is unblocked.
+        watched = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if config.tls else set())
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
         try:
             handle = _cello.start_server(
                 app._core, loop, eager_starter(loop), closed, driver=driver,
@@ -157,6 +164,7 @@ def serve(
             )  # fmt: skip
         # A port in use, or (ValueError) an unusable HTTP/3 setting.
         except (OSError, ValueError) as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             raise ConfigError(str(exc)) from None
         wake_fd = handle.fileno()
         if wake_fd is not None:
@@ -184,6 +192,7 @@ def serve(
             )
         else:
             _watch_parent(loop, handle)
+        loop.call_soon(signal.pthread_sigmask, signal.SIG_SETMASK, mask)
         loop.run_until_complete(closed)
         if wake_fd is not None:
             loop.remove_reader(wake_fd)

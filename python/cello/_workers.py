@@ -3,6 +3,7 @@ share it, restarts those that die, and forwards graceful shutdown."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
@@ -40,6 +41,8 @@ class Supervisor:
         self.slots: dict[int, int] = {}
         self.restarts: deque[float] = deque()
         self.stopping_since: float | None = None
+        self.aborted_at: float | None = None
+        self.killed = False
         self.failure = 0
         self.spawned = 0
 
@@ -60,12 +63,17 @@ class Supervisor:
             if self.config.cluster.cpu_affinity:
                 cpus = sorted(os.sched_getaffinity(0))
                 os.sched_setaffinity(0, {cpus[slot % len(cpus)]})
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+            # Dispositions before the unblock: a signal already pending is
+            # delivered by the unblock itself, under these.
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
             # Until the server installs its reload handler, a SIGHUP passed
             # on by the master must not kill the worker.
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+            # A worker that will not stop is sent SIGABRT first: its threads'
+            # Python stacks on stderr say where it hangs.
+            faulthandler.enable()
             udp_fd = self.udp_fds[slot % len(self.udp_fds)] if self.udp_fds else None
             serve(self.app, self.config, fd=self.fd, udp_fd=udp_fd)
             code = 0
@@ -148,10 +156,27 @@ class Supervisor:
             if self.stopping_since is not None:
                 if not self.children:
                     return self.failure
-                if time.monotonic() - self.stopping_since > grace:
-                    _say("workers did not stop in time: killing them")
-                    self.signal_children(signal.SIGKILL)
+                now = time.monotonic()
+                if self.aborted_at is None and now - self.stopping_since > grace:
+                    _say(
+                        f"workers {sorted(self.children)} did not stop in time: "
+                        "aborting them (their stacks follow)"
+                    )
+                    self.aborted_at = now
+                    self.signal_children(signal.SIGABRT)
                     self.failure = 1
+                elif (
+                    self.aborted_at is not None
+                    and not self.killed
+                    and now - self.aborted_at > ABORT_GRACE
+                ):
+                    _say("workers still running after SIGABRT: killing them")
+                    self.signal_children(signal.SIGKILL)
+                    self.killed = True
+
+
+# How long a worker sent SIGABRT gets to write its stacks before SIGKILL.
+ABORT_GRACE = 5.0
 
 
 def _describe(code: int) -> str:
