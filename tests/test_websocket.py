@@ -9,6 +9,7 @@ process.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -424,6 +425,82 @@ def test_testclient_client_close_is_none_from_recv(client: TestClient) -> None:
         ws.close(4010, "done")
     event = next(e for e in reversed(client.get("/events").json()) if e["route"] == "recv")
     assert (event["message"], event["code"], event["reason"]) == (None, 4010, "done")
+
+
+def _own_ws_app() -> Any:
+    """A second copy of the WebSocket test app: the module's is in use by the
+    ``client`` fixture, whose lifespan (with its mounted app's) must not be
+    started again on another loop."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ws_app_copy", ROOT / "tests/apps/websocket.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def test_async_testclient_websocket_session() -> None:
+    """``AsyncTestClient.websocket_connect`` drives the app on the test's own
+    loop: echo, JSON, a broadcast between two sessions, denials, the app's
+    close and the client's."""
+    from cello.testing import AsyncTestClient
+
+    async def scenario() -> dict[str, Any]:
+        async with AsyncTestClient(_own_ws_app()) as client:
+            async with client.websocket_connect("/echo") as ws:
+                await ws.send_text("hi")
+                assert await ws.receive_text() == "hi"
+                await ws.send_bytes(b"\x01")
+                assert await ws.receive_bytes() == b"\x01"
+            async with client.websocket_connect("/json") as ws:
+                await ws.send_json({"x": 1})
+                assert await ws.receive_json() == {"got": {"x": 1}}
+            async with (
+                client.websocket_connect("/ws/chat") as a,
+                client.websocket_connect("/ws/chat") as b,
+            ):
+                assert await a.receive_text() == await b.receive_text() == "Welcome!"
+                await a.send_text("yo")
+                assert await b.receive_text() == "User: yo"
+            with pytest.raises(WebSocketDenialResponse) as denied:
+                async with client.websocket_connect("/guarded", headers={"X-Token": "bad"}):
+                    pass
+            assert denied.value.status_code == 403
+            async with client.websocket_connect("/proto", subprotocols=["chat.v2"]) as ws:
+                assert ws.accepted_subprotocol == "chat.v2"
+                assert await ws.receive_text() == "chat.v2"
+            async with client.websocket_connect("/close") as ws:
+                await ws.send_text("bo")
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    await ws.receive_text()
+            assert (closed.value.code, closed.value.reason) == (4001, "bye bo")
+            async with client.websocket_connect("/boom") as ws:
+                assert await ws.receive_text() == "about to fail"
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    await ws.receive_text()
+            assert closed.value.code == 1011
+            async with client.websocket_connect("/observe-recv") as ws:
+                assert await ws.receive_text() == "ready"
+                await ws.close(4010, "done")
+            events = (await client.get("/events")).json()
+        return next(e for e in reversed(events) if e["route"] == "recv")  # type: ignore[no-any-return]
+
+    event = asyncio.run(scenario())
+    assert (event["message"], event["code"], event["reason"]) == (None, 4010, "done")
+
+
+def test_async_session_waits_at_most_its_timeout() -> None:
+    from cello.testing import AsyncTestClient
+
+    async def scenario() -> None:
+        async with AsyncTestClient(_own_ws_app()) as client:
+            async with client.websocket_connect("/echo") as ws:
+                ws.timeout = 0.2
+                with pytest.raises(TimeoutError, match="sent nothing"):
+                    await ws.receive_text()
+
+    asyncio.run(scenario())
 
 
 # -- units: the API a handler sees ---------------------------------------------

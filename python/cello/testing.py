@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import threading
 from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
@@ -34,6 +33,7 @@ from cello.websocket import WebSocketDisconnect
 __all__ = [
     "AsyncClient",
     "AsyncTestClient",
+    "AsyncWebSocketTestSession",
     "LifespanError",
     "TestClient",
     "WebSocketDenialResponse",
@@ -72,6 +72,7 @@ class AsyncTestClient(httpx.AsyncClient):
 
     def __init__(self, app: Any, base_url: str = "http://testserver", **kwargs: Any) -> None:
         super().__init__(transport=httpx.ASGITransport(app=app), base_url=base_url, **kwargs)
+        self._app = app
         self._lifespan = lifespan(app)
 
     async def __aenter__(self) -> AsyncTestClient:
@@ -89,6 +90,20 @@ class AsyncTestClient(httpx.AsyncClient):
             await self._lifespan.__aexit__(exc_type, exc, tb)
         finally:
             await super().__aexit__(exc_type, exc, tb)
+
+    def websocket_connect(
+        self,
+        url: str,
+        subprotocols: Iterable[str] | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    ) -> AsyncWebSocketTestSession:
+        """A WebSocket connection to the app, in process, on the test's own
+        loop: ``async with client.websocket_connect("/ws") as ws``, then
+        ``await ws.send_text(...)`` and ``await ws.receive_text()``.
+        Entering raises as ``TestClient.websocket_connect``'s does."""
+        return AsyncWebSocketTestSession(
+            self._app, _websocket_scope(self, url, subprotocols, headers)
+        )
 
 
 #: The older name of ``AsyncTestClient``.
@@ -190,7 +205,7 @@ class TestClient(httpx.Client):
 
 
 def _websocket_scope(
-    client: httpx.Client,
+    client: httpx.Client | httpx.AsyncClient,
     url: str,
     subprotocols: Iterable[str] | None,
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
@@ -250,50 +265,48 @@ class WebSocketDenialResponse(WebSocketDisconnect):
         return json.loads(self.content)
 
 
-class WebSocketTestSession:
-    """One in-process WebSocket connection to an app (see
-    ``TestClient.websocket_connect``). Its methods block the test until the
-    app answers; ``receive_*`` raise ``WebSocketDisconnect`` once the app
-    has closed the connection."""
+class AsyncWebSocketTestSession:
+    """One in-process WebSocket connection to an app, for ``async`` tests
+    (see ``AsyncTestClient.websocket_connect``): ``async with`` it, then
+    ``await`` its methods. Each receive waits for the app at most
+    ``timeout`` seconds; ``receive_*`` raise ``WebSocketDisconnect`` once
+    the app has closed the connection."""
 
     __test__ = False
 
     #: The longest a receive waits for the app before failing the test.
     timeout = 30.0
 
-    def __init__(self, app: Any, loop: _LoopThread, scope: dict[str, Any]) -> None:
+    def __init__(self, app: Any, scope: dict[str, Any]) -> None:
         self._app = app
-        self._loop = loop
         self.scope = scope
         self._to_app: asyncio.Queue[dict[str, Any]] | None = None
-        self._from_app: queue.Queue[Any] = queue.Queue()
-        self._task: Any = None
+        self._from_app: asyncio.Queue[Any] | None = None
+        self._task: asyncio.Future[None] | None = None
         self.accepted_subprotocol: str | None = None
         self.extra_headers: list[tuple[bytes, bytes]] = []
         self.close_code: int | None = None
         self.close_reason = ""
         self._closed = False
 
-    def __enter__(self) -> WebSocketTestSession:
-        async def start() -> None:
-            self._to_app = asyncio.Queue()
-            self._task = asyncio.ensure_future(self._serve())
-
-        self._loop.run(start())
+    async def __aenter__(self) -> AsyncWebSocketTestSession:
+        self._to_app = asyncio.Queue()
+        self._from_app = asyncio.Queue()
+        self._task = asyncio.ensure_future(self._serve(self._to_app, self._from_app))
         self._put({"type": "websocket.connect"})
-        message = self._get()
+        message = await self._get()
         kind = message["type"]
         if kind == "websocket.accept":
             self.accepted_subprotocol = message.get("subprotocol")
             self.extra_headers = list(message.get("headers") or [])
             return self
-        self._finish()
+        await self._finish()
         if kind == "websocket.close":
             raise WebSocketDisconnect(message.get("code", 1000), message.get("reason") or "")
         if kind == "websocket.http.response.start":
             body = b""
             while True:
-                part = self._get()
+                part = await self._get()
                 if part["type"] != "websocket.http.response.body":
                     break
                 body += part.get("body", b"")
@@ -302,80 +315,78 @@ class WebSocketTestSession:
             raise WebSocketDenialResponse(message["status"], message.get("headers", []), body)
         raise RuntimeError(f"the app sent {kind!r} instead of accepting the WebSocket")
 
-    def __exit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if not self._closed:
             self._closed = True
             self._put({"type": "websocket.disconnect", "code": 1000, "reason": ""})
-        self._finish()
+        await self._finish()
 
-    async def _serve(self) -> None:
-        assert self._to_app is not None
-        to_app = self._to_app
-
-        async def receive() -> dict[str, Any]:
-            return await to_app.get()
-
+    async def _serve(
+        self, to_app: asyncio.Queue[dict[str, Any]], from_app: asyncio.Queue[Any]
+    ) -> None:
         async def send(message: dict[str, Any]) -> None:
             if self._closed and message["type"] == "websocket.send":
                 raise OSError("the test client closed the WebSocket")
-            self._from_app.put(message)
+            from_app.put_nowait(message)
 
         try:
-            await self._app(self.scope, receive, send)
+            await self._app(self.scope, to_app.get, send)
         except BaseException as exc:
-            self._from_app.put(exc)
+            from_app.put_nowait(exc)
             raise
         finally:
-            self._from_app.put({"type": "cello.testing.app_done"})
+            from_app.put_nowait({"type": "cello.testing.app_done"})
 
-    def _finish(self) -> None:
-        async def wait() -> None:
-            if self._task is None:
-                return
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), self.timeout)
-            except TimeoutError:
-                self._task.cancel()
-            except BaseException:
-                pass
-
-        self._loop.run(wait())
+    async def _finish(self) -> None:
+        """Waits (bounded) for the app to return; what it raised was
+        already handed to the receiving side."""
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.timeout)
+        except TimeoutError:
+            self._task.cancel()
+        except BaseException:
+            pass
 
     def _put(self, message: dict[str, Any]) -> None:
-        assert self._to_app is not None
-        self._loop.loop.call_soon_threadsafe(self._to_app.put_nowait, message)
+        if self._to_app is None:
+            raise RuntimeError("use the session as a context manager first")
+        self._to_app.put_nowait(message)
 
-    def _get(self) -> dict[str, Any]:
+    async def _get(self) -> dict[str, Any]:
+        if self._from_app is None:
+            raise RuntimeError("use the session as a context manager first")
         try:
-            message = self._from_app.get(timeout=self.timeout)
-        except queue.Empty:
+            message = await asyncio.wait_for(self._from_app.get(), self.timeout)
+        except TimeoutError:
             raise TimeoutError("the app sent nothing on the WebSocket") from None
         if isinstance(message, BaseException):
             raise message
         if message["type"] == "cello.testing.app_done":
-            self._from_app.put(message)  # every later receive sees it too
+            self._from_app.put_nowait(message)  # every later receive sees it too
             raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
         return message  # type: ignore[no-any-return]
 
     # -- sending -----------------------------------------------------------
 
-    def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: dict[str, Any]) -> None:
         self._put(message)
 
-    def send_text(self, data: str) -> None:
+    async def send_text(self, data: str) -> None:
         self._put({"type": "websocket.receive", "text": data})
 
-    def send_bytes(self, data: bytes) -> None:
+    async def send_bytes(self, data: bytes) -> None:
         self._put({"type": "websocket.receive", "bytes": bytes(data)})
 
-    def send_json(self, data: Any, mode: str = "text") -> None:
+    async def send_json(self, data: Any, mode: str = "text") -> None:
         text = json.dumps(data, separators=(",", ":"))
         if mode == "binary":
-            self.send_bytes(text.encode())
+            await self.send_bytes(text.encode())
         else:
-            self.send_text(text)
+            await self.send_text(text)
 
-    def close(self, code: int = 1000, reason: str | None = None) -> None:
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Closes from the client side (the app's ``recv()`` gets None)."""
         if not self._closed:
             self._closed = True
@@ -383,36 +394,116 @@ class WebSocketTestSession:
 
     # -- receiving -----------------------------------------------------------
 
-    def receive(self) -> dict[str, Any]:
+    async def receive(self) -> dict[str, Any]:
         """The app's next ASGI message (``websocket.send`` or ``websocket.close``)."""
-        return self._get()
+        return await self._get()
 
-    def _data(self) -> dict[str, Any]:
-        message = self._get()
+    async def _data(self) -> dict[str, Any]:
+        message = await self._get()
         if message["type"] == "websocket.close":
             self.close_code = message.get("code", 1000)
             self.close_reason = message.get("reason") or ""
-            self._from_app.put({"type": "cello.testing.app_done"})
+            assert self._from_app is not None
+            self._from_app.put_nowait({"type": "cello.testing.app_done"})
             raise WebSocketDisconnect(self.close_code, self.close_reason)
         return message
 
-    def receive_text(self) -> str:
-        message = self._data()
+    async def receive_text(self) -> str:
+        message = await self._data()
         text = message.get("text")
         if text is None:
             raise AssertionError(f"expected a text message, got {message!r}")
         return text  # type: ignore[no-any-return]
 
-    def receive_bytes(self) -> bytes:
-        message = self._data()
+    async def receive_bytes(self) -> bytes:
+        message = await self._data()
         data = message.get("bytes")
         if data is None:
             raise AssertionError(f"expected a binary message, got {message!r}")
         return data  # type: ignore[no-any-return]
 
-    def receive_json(self, mode: str = "text") -> Any:
-        message = self._data()
+    async def receive_json(self, mode: str = "text") -> Any:
+        message = await self._data()
         payload = message.get("text") if mode == "text" else message.get("bytes")
         if payload is None:
             raise AssertionError(f"expected a {mode} message, got {message!r}")
         return json.loads(payload)
+
+
+class WebSocketTestSession:
+    """One in-process WebSocket connection to an app (see
+    ``TestClient.websocket_connect``): ``AsyncWebSocketTestSession`` run on
+    the client's loop thread, so its methods block the test until the app
+    answers; ``receive_*`` raise ``WebSocketDisconnect`` once the app has
+    closed the connection."""
+
+    __test__ = False
+
+    def __init__(self, app: Any, loop: _LoopThread, scope: dict[str, Any]) -> None:
+        self._loop = loop
+        self._session = AsyncWebSocketTestSession(app, scope)
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        return self._session.scope
+
+    @property
+    def timeout(self) -> float:
+        """The longest a receive waits for the app before failing the test."""
+        return self._session.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self._session.timeout = seconds
+
+    @property
+    def accepted_subprotocol(self) -> str | None:
+        return self._session.accepted_subprotocol
+
+    @property
+    def extra_headers(self) -> list[tuple[bytes, bytes]]:
+        return self._session.extra_headers
+
+    @property
+    def close_code(self) -> int | None:
+        return self._session.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self._session.close_reason
+
+    def __enter__(self) -> WebSocketTestSession:
+        self._loop.run(self._session.__aenter__())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.run(self._session.__aexit__(*exc))
+
+    def send(self, message: dict[str, Any]) -> None:
+        self._loop.run(self._session.send(message))
+
+    def send_text(self, data: str) -> None:
+        self._loop.run(self._session.send_text(data))
+
+    def send_bytes(self, data: bytes) -> None:
+        self._loop.run(self._session.send_bytes(data))
+
+    def send_json(self, data: Any, mode: str = "text") -> None:
+        self._loop.run(self._session.send_json(data, mode))
+
+    def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Closes from the client side (the app's ``recv()`` gets None)."""
+        self._loop.run(self._session.close(code, reason))
+
+    def receive(self) -> dict[str, Any]:
+        """The app's next ASGI message (``websocket.send`` or ``websocket.close``)."""
+        return self._loop.run(self._session.receive())
+
+    def receive_text(self) -> str:
+        return self._loop.run(self._session.receive_text())
+
+    def receive_bytes(self) -> bytes:
+        return self._loop.run(self._session.receive_bytes())
+
+    def receive_json(self, mode: str = "text") -> Any:
+        return self._loop.run(self._session.receive_json(mode))
