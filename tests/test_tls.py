@@ -671,17 +671,105 @@ def test_door_2_reads_the_asgi_tls_extension(certs: Certs):
     assert body["tls"] is None
 
 
-def test_an_upgrade_to_h2c_is_answered_over_http1(h2c: LiveServer):
-    """`Upgrade: h2c` (deprecated by RFC 9113) is not taken up: the request
-    is answered as the HTTP/1.1 request it also is."""
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """An HTTP/1.1 response head, and what arrived after it."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(4096)
+        assert chunk, received
+        received += chunk
+    head, rest = received.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
+def _upgrade_request(settings: bytes, target: bytes = b"GET /", extra: bytes = b"") -> bytes:
+    return (
+        target + b" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n" + extra + b"\r\n"
+    )
+
+
+def _stream_answer(events: list, stream_id: int) -> tuple[dict[bytes, bytes], bytes]:
+    headers = next(
+        dict(e.headers) for e in events
+        if isinstance(e, h2.events.ResponseReceived) and e.stream_id == stream_id
+    )  # fmt: skip
+    body = b"".join(
+        e.data for e in events
+        if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id
+    )  # fmt: skip
+    return headers, body
+
+
+def test_an_upgrade_to_h2c_answers_the_request_on_stream_1(h2c: LiveServer):
+    """RFC 7540 §3.2: a 101, then the upgrade request's response on stream
+    1 over HTTP/2, then more streams on the same connection."""
+    import h2.config
+    import h2.connection
+
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+    settings = conn.initiate_upgrade_connection()
+    with socket.create_connection(("127.0.0.1", h2c.port), timeout=10) as sock:
+        sock.sendall(_upgrade_request(settings, b"GET /?q=1"))
+        head, rest = _read_head(sock)
+        assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), head
+        assert b"\r\nupgrade: h2c" in head.lower()
+        sock.sendall(conn.data_to_send())
+        events = conn.receive_data(rest) if rest else []
+
+        def ended(stream_id: int):
+            return lambda seen: any(
+                isinstance(e, h2.events.StreamEnded) and e.stream_id == stream_id for e in seen
+            )
+
+        if not ended(1)(events):
+            events += _events(sock, conn, ended(1))
+        headers, body = _stream_answer(events, 1)
+        assert headers[b":status"] == b"200"
+        answer = json.loads(body)
+        assert (answer["http_version"], answer["scheme"]) == ("2", "http")
+        # The connection is HTTP/2 now: a hosted ASGI app on stream 3.
+        conn.send_headers(
+            3, [(":method", "GET"), (":scheme", "http"), (":authority", "x"),
+                (":path", "/asgi/scope")], end_stream=True,
+        )  # fmt: skip
+        sock.sendall(conn.data_to_send())
+        headers, body = _stream_answer(_events(sock, conn, ended(3)), 3)
+    assert headers[b":status"] == b"200"
+    assert json.loads(body)["http_version"] == "2"
+
+
+@needs_curl
+def test_curl_http2_upgrades_a_cleartext_connection(h2c: LiveServer):
+    result = subprocess.run(
+        ["curl", "-sS", "-i", "--http2", h2c.url + "/"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("HTTP/1.1 101 Switching Protocols"), result.stdout
+    assert "\nHTTP/2 200" in result.stdout, result.stdout
+    assert json.loads(result.stdout.rsplit("\n\n", 1)[1])["http_version"] == "2"
+
+
+def test_an_upgrade_to_h2c_with_a_body_is_answered_over_http1(h2c: LiveServer):
+    """The body would have to arrive before the switch: the server keeps
+    HTTP/1.1, which RFC 7540 allows."""
     request = (
-        b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\n"
-        b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+        _upgrade_request(b"AAMAAABkAARAAAAAAAIAAAAA", b"POST /echo", b"Content-Length: 3\r\n")
+        + b"abc"
     )
     with socket.create_connection(("127.0.0.1", h2c.port), timeout=10) as sock:
         sock.sendall(request)
-        received = b""
-        while chunk := sock.recv(4096):
-            received += chunk
-    assert received.startswith(b"HTTP/1.1 200 OK\r\n"), received
-    assert b'"pid"' in received
+        head, rest = _read_head(sock)
+        while len(rest) < 3:
+            rest += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+    assert rest == b"abc"
+
+
+def test_without_http2_an_upgrade_to_h2c_is_ignored():
+    with LiveServer(APP, "--no-logs") as live:
+        with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
+            sock.sendall(_upgrade_request(b"AAMAAABkAARAAAAAAAIAAAAA", b"GET /pid"))
+            head, _ = _read_head(sock)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head

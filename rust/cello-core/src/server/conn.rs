@@ -63,6 +63,14 @@ pub enum Expired {
     Stopping,
 }
 
+/// Where a connection goes once hyper has written a 101.
+pub(crate) enum Switch {
+    /// To whoever holds the receiver (see `upgrade`): a WebSocket server.
+    HandOver(oneshot::Sender<crate::server::upgrade::Upgraded>),
+    /// To HTTP/2, with the upgrade request replayed as stream 1 (see `h2c`).
+    Http2(bytes::Bytes),
+}
+
 pub(crate) struct ConnState {
     phase: AtomicU8,
     phase_since_ms: AtomicU64,
@@ -71,8 +79,8 @@ pub(crate) struct ConnState {
     in_flight: AtomicUsize,
     pub(crate) requests: AtomicUsize,
     expire: Mutex<Option<oneshot::Sender<Expired>>>,
-    /// Set when a 101 response asked for the connection (see `upgrade`).
-    upgrade: Mutex<Option<oneshot::Sender<crate::server::upgrade::Upgraded>>>,
+    /// Set when a 101 response asked for the connection.
+    upgrade: Mutex<Option<Switch>>,
 }
 
 impl ConnState {
@@ -149,11 +157,11 @@ impl ConnState {
     }
 
     /// Where the connection goes once hyper has written the 101 response.
-    pub(crate) fn set_upgrade(&self, to: oneshot::Sender<crate::server::upgrade::Upgraded>) {
+    pub(crate) fn set_upgrade(&self, to: Switch) {
         *self.upgrade.lock().unwrap_or_else(|p| p.into_inner()) = Some(to);
     }
 
-    pub(crate) fn take_upgrade(&self) -> Option<oneshot::Sender<crate::server::upgrade::Upgraded>> {
+    pub(crate) fn take_upgrade(&self) -> Option<Switch> {
         self.upgrade
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -271,6 +279,13 @@ impl<S> TrackedIo<S> {
             held: None,
             heads: true,
         }
+    }
+
+    /// The socket, for a connection that changes protocol after a 101
+    /// (nothing is held back then: the 101 went out).
+    pub(crate) fn into_inner(self) -> S {
+        debug_assert!(self.held.is_none());
+        self.inner
     }
 
     /// For an HTTP/2 connection: idle and write deadlines, no head deadline.

@@ -25,6 +25,7 @@ mod body;
 pub mod clock;
 mod conn;
 mod h2_settings;
+mod h2c;
 pub mod http3;
 mod parse_error;
 mod request_body;
@@ -34,7 +35,7 @@ pub mod upgrade;
 
 pub use body::{Body, Chunk, StreamAborted};
 pub use conn::Timeouts;
-use conn::{run_sweeper, ConnState, Expired, Registry, TrackedIo};
+use conn::{run_sweeper, ConnState, Expired, Registry, Switch, TrackedIo};
 pub use h2_settings::Http2Settings;
 use parse_error::HeadLimits;
 pub use request_body::{ReadError, RequestBody};
@@ -111,6 +112,9 @@ struct PerConnection<S> {
     /// The TLS session, given to each request as an extension.
     tls: Option<Arc<tls::PeerTls>>,
     alt_svc: Option<&'static http::HeaderValue>,
+    /// Set on a cleartext HTTP/1.1 connection of a server with HTTP/2 on:
+    /// `Upgrade: h2c` is honoured, with frames up to this size.
+    h2c_max_frame: Option<u32>,
 }
 
 impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnection<S> {
@@ -126,8 +130,22 @@ impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnect
         let last = self
             .max_requests
             .is_some_and(|max| self.state.requests.load(Ordering::Relaxed) >= max);
+        let switch = self.h2c_max_frame.and_then(|max| {
+            req.headers()
+                .contains_key(http::header::UPGRADE)
+                .then(|| h2c::accept(&req, max))
+                .flatten()
+        });
+        let (inner, now) = match switch {
+            Some(switch) => (None, Some(Box::new(switch.map(|()| Body::empty())))),
+            None => (
+                Some(self.service.call(req.map(RequestBody::from), self.conn)),
+                None,
+            ),
+        };
         Tracked {
-            inner: self.service.call(req.map(RequestBody::from), self.conn),
+            inner,
+            now,
             guard: Some(guard),
             last,
             alt_svc: self.alt_svc,
@@ -138,7 +156,9 @@ impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnect
 /// The service future plus the bookkeeping every response gets: the request
 /// guard moves into the body, and the last allowed request closes the connection.
 pub struct Tracked<F> {
-    inner: F,
+    inner: Option<F>,
+    /// A response the server makes itself (the 101 to h2c), in place of `inner`'s.
+    now: Option<Box<http::Response<Body>>>,
     guard: Option<crate::server::conn::RequestGuard>,
     last: bool,
     alt_svc: Option<&'static http::HeaderValue>,
@@ -151,8 +171,12 @@ impl<F: Future<Output = Box<http::Response<Body>>>> Future for Tracked<F> {
         // SAFETY: `inner` is structurally pinned and never moved; the other
         // fields are Unpin and only taken or read.
         let this = unsafe { self.get_unchecked_mut() };
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        inner.poll(cx).map(|mut response| {
+        let answer = match (this.now.take(), this.inner.as_mut()) {
+            (Some(response), _) => Poll::Ready(response),
+            (None, Some(inner)) => unsafe { Pin::new_unchecked(inner) }.poll(cx),
+            (None, None) => unreachable!("a Tracked future polled after it completed"),
+        };
+        answer.map(|mut response| {
             if this.last {
                 response.headers_mut().insert(
                     http::header::CONNECTION,
@@ -166,12 +190,16 @@ impl<F: Future<Output = Box<http::Response<Body>>>> Future for Tracked<F> {
                     .or_insert_with(|| alt_svc.clone());
             }
             if let Some(guard) = this.guard.take() {
+                let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+                // Taken out even without a 101: dropping it tells its receiver no.
                 if let Some(to) = response.extensions_mut().remove::<upgrade::UpgradeTo>() {
-                    if let (http::StatusCode::SWITCHING_PROTOCOLS, Some(to)) =
-                        (response.status(), to.take())
-                    {
-                        guard.state().set_upgrade(to);
+                    if let (true, Some(to)) = (switching, to.take()) {
+                        guard.state().set_upgrade(Switch::HandOver(to));
                     }
+                } else if let (true, Some(h2c::Stream1(frame))) =
+                    (switching, response.extensions_mut().remove())
+                {
+                    guard.state().set_upgrade(Switch::Http2(frame));
                 }
                 response.body_mut().set_guard(guard);
             }
@@ -224,6 +252,7 @@ where
     let protocols = Arc::new(Protocols {
         http1: builder,
         http2: config.http2.as_ref().map(|h2| h2.builder()),
+        h2c_max_frame: config.http2.as_ref().map(|h2| h2.max_frame_size),
         tls: config.tls.clone().map(tokio_rustls::TlsAcceptor::from),
         // A client that connects and never finishes its handshake is cut
         // off like one that never finishes its request head.
@@ -272,6 +301,7 @@ where
             max_requests: config.max_requests_per_connection,
             tls: None,
             alt_svc,
+            h2c_max_frame: None,
         };
         let protocols = protocols.clone();
         let alive = alive_tx.clone();
@@ -299,6 +329,9 @@ struct Protocols {
     http1: http1::Builder,
     /// Set when HTTP/2 is on: by ALPN over TLS, by prior knowledge without.
     http2: Option<http2::Builder<TokioExecutor>>,
+    /// With HTTP/2 on: the largest frame it reads, which bounds the
+    /// request an h2c upgrade replays (see `h2c`).
+    h2c_max_frame: Option<u32>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     handshake_limit: Duration,
     limits: HeadLimits,
@@ -356,6 +389,9 @@ async fn connection<S: Service>(
         serve_http2(io, svc, state, expired, builder).await;
         return;
     }
+    if protocols.tls.is_none() {
+        svc.h2c_max_frame = protocols.h2c_max_frame;
+    }
     let io = TokioIo::new(TrackedIo::new(io, state.clone()));
     let mut conn = protocols.http1.serve_connection(io, svc);
     let mut watching = true;
@@ -379,10 +415,32 @@ async fn connection<S: Service>(
     };
     let upgrade = state.take_upgrade();
     let parts = conn.into_parts();
-    if let (Ok(()), Some(to)) = (&ended, upgrade) {
-        let io = parts.io.into_inner();
-        hand_over(io, parts.read_buf, to, &state, expired, watching).await;
-        return;
+    match (&ended, upgrade, &protocols.http2) {
+        (Ok(()), Some(Switch::HandOver(to)), _) => {
+            let io = parts.io.into_inner();
+            hand_over(io, parts.read_buf, to, &state, expired, watching).await;
+            return;
+        }
+        // Not once a stop or deadline has fired: the 101 was the last answer.
+        (Ok(()), Some(Switch::Http2(stream1)), Some(builder)) if watching => {
+            let mut io = parts.io.into_inner().into_inner();
+            let mut svc = parts.service;
+            svc.h2c_max_frame = None;
+            // The client's preface is due at once: as slow as a TLS handshake, it is cut off.
+            let replay = tokio::time::timeout(
+                protocols.handshake_limit,
+                io.replay_after_settings(parts.read_buf, stream1),
+            );
+            let replayed = tokio::select! {
+                replayed = replay => matches!(replayed, Ok(true)),
+                _ = &mut expired => false,
+            };
+            if replayed {
+                serve_http2(io, svc, state, expired, builder).await;
+            }
+            return;
+        }
+        _ => {}
     }
     let io = parts.io.into_inner();
     let _ = tokio::time::timeout(FINISH_LIMIT, io.finish(&ended, protocols.limits)).await;

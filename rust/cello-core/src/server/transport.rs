@@ -59,6 +59,54 @@ impl Io {
     }
 }
 
+impl Io {
+    /// After a 101 to h2c: reads the client's preface and first frame (its
+    /// SETTINGS), after `already` (what HTTP/1.1 had read ahead), then puts
+    /// `stream1` after them, to be read as if the client had sent it. False
+    /// when the client does not start HTTP/2 as it must.
+    pub(crate) async fn replay_after_settings(&mut self, already: Bytes, stream1: Bytes) -> bool {
+        use crate::server::h2c::{FRAME_HEADER_LEN, SETTINGS};
+        // SETTINGS carries six bytes per setting; no client sends many.
+        const MAX_SETTINGS: usize = 6 * 64;
+        let mut seen = Vec::from(&already[..]);
+        seen.extend_from_slice(&self.prefix);
+        let head = PREFACE.len() + FRAME_HEADER_LEN;
+        let settings_end = loop {
+            let compared = seen.len().min(PREFACE.len());
+            if seen[..compared] != PREFACE[..compared] {
+                return false;
+            }
+            if seen.len() >= head {
+                let frame = &seen[PREFACE.len()..head];
+                let length = usize::from(frame[0]) << 16
+                    | usize::from(frame[1]) << 8
+                    | usize::from(frame[2]);
+                if frame[3] != SETTINGS || length > MAX_SETTINGS {
+                    return false;
+                }
+                if seen.len() >= head + length {
+                    break head + length;
+                }
+            }
+            let mut buf = [0u8; 512];
+            let n = match &mut self.inner {
+                Inner::Plain(s) => s.read(&mut buf).await,
+                Inner::Tls(s) => s.read(&mut buf).await,
+            };
+            match n {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        };
+        let mut replay = Vec::with_capacity(seen.len() + stream1.len());
+        replay.extend_from_slice(&seen[..settings_end]);
+        replay.extend_from_slice(&stream1);
+        replay.extend_from_slice(&seen[settings_end..]);
+        self.prefix = Bytes::from(replay);
+        true
+    }
+}
+
 impl AsyncRead for Io {
     fn poll_read(
         self: Pin<&mut Self>,
