@@ -23,12 +23,12 @@ pub(crate) struct Stream1(pub(crate) Bytes);
 
 const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
+use crate::server::transport::FRAME_HEADER_LEN;
+
 /// HTTP/2 frame types and flags used here (RFC 9113 §6).
 const HEADERS: u8 = 0x1;
-pub(crate) const SETTINGS: u8 = 0x4;
 const END_STREAM: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
-pub(crate) const FRAME_HEADER_LEN: usize = 9;
 
 /// The 101 for a request that asks for h2c and can have it, with the frame
 /// that replays the request as stream 1; `None` keeps HTTP/1.1.
@@ -348,7 +348,7 @@ mod tests {
         assert!(head.contains("upgrade: h2c\r\n"), "{head}");
         // The preface and an empty SETTINGS, as a client sends after the 101.
         let mut hello = crate::server::transport::PREFACE.to_vec();
-        hello.extend_from_slice(&[0, 0, 0, SETTINGS, 0, 0, 0, 0, 0]);
+        hello.extend_from_slice(&[0, 0, 0, crate::server::transport::SETTINGS, 0, 0, 0, 0, 0]);
         client.write_all(&hello).await.unwrap();
         let body = tokio::time::timeout(
             std::time::Duration::from_secs(10),

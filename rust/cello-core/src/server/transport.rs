@@ -11,6 +11,9 @@ use tokio::net::TcpStream;
 
 /// What an HTTP/2 connection starts with (RFC 9113 §3.4).
 pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// An HTTP/2 frame's fixed header, and the SETTINGS frame's type (RFC 9113 §4.1, §6.5).
+pub(crate) const FRAME_HEADER_LEN: usize = 9;
+pub(crate) const SETTINGS: u8 = 0x4;
 
 pub(crate) enum Inner {
     Plain(TcpStream),
@@ -65,7 +68,6 @@ impl Io {
     /// `stream1` after them, to be read as if the client had sent it. False
     /// when the client does not start HTTP/2 as it must.
     pub(crate) async fn replay_after_settings(&mut self, already: Bytes, stream1: Bytes) -> bool {
-        use crate::server::h2c::{FRAME_HEADER_LEN, SETTINGS};
         // SETTINGS carries six bytes per setting; no client sends many.
         const MAX_SETTINGS: usize = 6 * 64;
         let mut seen = Vec::from(&already[..]);
