@@ -609,4 +609,4 @@ def test_workers_that_will_not_stop_are_aborted_with_their_stacks(tmp_path):
     stderr_text = (tmp_path / "stderr").read_text()
     assert "did not stop in time: aborting them" in stderr_text
     assert stderr_text.count("in hang_forever") == 2, stderr_text
-    assert "killing them" not in stderr_text
+    assert "killing it" not in stderr_text

@@ -3,6 +3,7 @@ share it, restarts those that die, and forwards graceful shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import signal
@@ -41,8 +42,7 @@ class Supervisor:
         self.slots: dict[int, int] = {}
         self.restarts: deque[float] = deque()
         self.stopping_since: float | None = None
-        self.aborted_at: float | None = None
-        self.killed = False
+        self.aborted = False
         self.failure = 0
         self.spawned = 0
 
@@ -92,6 +92,30 @@ class Supervisor:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 self.children.discard(pid)
+
+    def abort_children(self) -> None:
+        """SIGABRT to each worker in turn, so the stacks they dump do not
+        interleave; SIGKILL to one that outlives it."""
+        for pid in sorted(self.children):
+            try:
+                os.kill(pid, signal.SIGABRT)
+            except ProcessLookupError:
+                continue
+            deadline = time.monotonic() + ABORT_GRACE
+            while time.monotonic() < deadline:
+                try:
+                    if os.waitpid(pid, os.WNOHANG)[0]:
+                        break
+                except ChildProcessError:
+                    break
+                time.sleep(0.02)
+            else:
+                _say(f"worker {pid} still running after SIGABRT: killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                continue
+            self.children.discard(pid)
+            self.slots.pop(pid, None)
 
     def begin_stop(self, sig: int) -> None:
         self.stopping_since = time.monotonic()
@@ -156,23 +180,14 @@ class Supervisor:
             if self.stopping_since is not None:
                 if not self.children:
                     return self.failure
-                now = time.monotonic()
-                if self.aborted_at is None and now - self.stopping_since > grace:
+                if not self.aborted and time.monotonic() - self.stopping_since > grace:
                     _say(
                         f"workers {sorted(self.children)} did not stop in time: "
                         "aborting them (their stacks follow)"
                     )
-                    self.aborted_at = now
-                    self.signal_children(signal.SIGABRT)
+                    self.aborted = True
                     self.failure = 1
-                elif (
-                    self.aborted_at is not None
-                    and not self.killed
-                    and now - self.aborted_at > ABORT_GRACE
-                ):
-                    _say("workers still running after SIGABRT: killing them")
-                    self.signal_children(signal.SIGKILL)
-                    self.killed = True
+                    self.abort_children()
 
 
 # How long a worker sent SIGABRT gets to write its stacks before SIGKILL.
