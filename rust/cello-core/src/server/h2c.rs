@@ -310,14 +310,16 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_upgrade_request_is_answered_on_stream_1_over_http2() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    type Stop = tokio::sync::oneshot::Sender<()>;
+    type Served = tokio::task::JoinHandle<std::io::Result<()>>;
+
+    /// A server with HTTP/2 on, serving `Echo`.
+    fn start(config: crate::server::ServerConfig) -> (std::net::SocketAddr, Stop, Served) {
         let listener = crate::server::bind("127.0.0.1", 0).unwrap();
         let addr = listener.local_addr().unwrap();
         let config = crate::server::ServerConfig {
             http2: Some(crate::server::Http2Settings::default()),
-            ..crate::server::ServerConfig::default()
+            ..config
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(
@@ -328,14 +330,43 @@ mod tests {
                 let _ = stopped.await;
             },
         ));
+        (addr, stop, server)
+    }
+
+    const UPGRADE_GET: &[u8] =
+        b"GET /up?x=1 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+        Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+
+    #[tokio::test]
+    async fn the_last_allowed_request_is_answered_over_http_1_1() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (addr, stop, server) = start(crate::server::ServerConfig {
+            max_requests_per_connection: Some(1),
+            ..crate::server::ServerConfig::default()
+        });
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        client
-            .write_all(
-                b"GET /up?x=1 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n\
-                  Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
-            )
-            .await
-            .unwrap();
+        client.write_all(UPGRADE_GET).await.unwrap();
+        let mut reply = String::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client.read_to_string(&mut reply),
+        )
+        .await
+        .expect("the server closed the connection")
+        .unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+        assert!(reply.contains("connection: close\r\n"), "{reply}");
+        assert!(reply.ends_with("GET /up?x=1 HTTP/1.1"), "{reply}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_upgrade_request_is_answered_on_stream_1_over_http2() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (addr, stop, server) = start(crate::server::ServerConfig::default());
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client.write_all(UPGRADE_GET).await.unwrap();
         let mut head = Vec::new();
         while !head.ends_with(b"\r\n\r\n") {
             head.push(client.read_u8().await.unwrap());

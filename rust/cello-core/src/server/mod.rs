@@ -130,7 +130,8 @@ impl<S: Service> hyper::service::Service<http::Request<Incoming>> for PerConnect
         let last = self
             .max_requests
             .is_some_and(|max| self.state.requests.load(Ordering::Relaxed) >= max);
-        let switch = self.h2c_max_frame.and_then(|max| {
+        // The connection's last allowed request closes it rather than switch.
+        let switch = self.h2c_max_frame.filter(|_| !last).and_then(|max| {
             req.headers()
                 .contains_key(http::header::UPGRADE)
                 .then(|| h2c::accept(&req, max))
