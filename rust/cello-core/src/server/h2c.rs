@@ -338,6 +338,32 @@ mod tests {
         Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
 
     #[tokio::test]
+    async fn a_client_that_does_not_start_http2_after_the_101_is_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (addr, stop, server) = start(crate::server::ServerConfig::default());
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client.write_all(UPGRADE_GET).await.unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client.read_to_string(&mut reply),
+        )
+        .await
+        .expect("the server closed the connection")
+        .unwrap();
+        // The 101, then nothing: no answer to what is not HTTP/2.
+        assert!(reply.starts_with("HTTP/1.1 101 "), "{reply}");
+        assert!(reply.ends_with("\r\n\r\n"), "{reply}");
+        assert_eq!(reply.matches("HTTP/1.1").count(), 1, "{reply}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
     async fn the_last_allowed_request_is_answered_over_http_1_1() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (addr, stop, server) = start(crate::server::ServerConfig {
